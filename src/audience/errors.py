@@ -1,0 +1,76 @@
+"""The one exception tree of audience.
+
+::
+
+    AudienceError
+    ├── ValidationError        bad input: names the field and the reason (a 400 on the wire,
+    │                          a raise at the call site in the SDK)
+    ├── AuthenticationError    a missing or unknown write key or admin token (401)
+    ├── PayloadTooLargeError   a request or event over its size limit (413)
+    ├── ConfigError            a setting that cannot be used
+    ├── StorageError           a store could not read or write
+    └── DeliveryError          sending events to a collector or destination failed
+        ├── RetryableDeliveryError   network errors, 429 and 5xx: try again later
+        └── PermanentDeliveryError   other 4xx: trying again cannot help
+"""
+
+from __future__ import annotations
+
+
+class AudienceError(Exception):
+    """Base of every error audience raises on purpose."""
+
+
+class ValidationError(AudienceError):
+    """Input that breaks a rule; ``field`` is a path such as ``batch[3].userId``."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class AuthenticationError(AudienceError):
+    """A request without a valid write key or admin token."""
+
+
+class PayloadTooLargeError(AudienceError):
+    """A request body or an event over its size limit."""
+
+    def __init__(self, what: str, limit: int) -> None:
+        super().__init__(f"{what} is larger than {limit} bytes")
+        self.what = what
+        self.limit = limit
+
+
+class ConfigError(AudienceError):
+    """A setting that cannot be used, named in the message."""
+
+
+class StorageError(AudienceError):
+    """A store could not read or write."""
+
+
+class DeliveryError(AudienceError):
+    """Sending a batch failed; ``status`` is the HTTP status when there was one."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RetryableDeliveryError(DeliveryError):
+    """A failure that may pass: network errors, 429 and 5xx.
+
+    ``retry_after`` is the delay in seconds the receiver asked for, when it asked.
+    """
+
+    def __init__(
+        self, message: str, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status)
+        self.retry_after = retry_after
+
+
+class PermanentDeliveryError(DeliveryError):
+    """A failure that sending again cannot fix: a 4xx other than 408 and 429."""
