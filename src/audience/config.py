@@ -1,0 +1,188 @@
+"""Settings: one frozen value built at the edge from defaults, ``AUDIENCE_*`` variables and flags.
+
+``load_settings`` is the only reader of the environment. Every setting has a name, an
+environment variable, a default and a help line in ``SETTINGS``; the CLI help and the
+README's configuration table come from the same rows.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Final, Literal
+from urllib.parse import urlsplit
+
+from audience.errors import ConfigError
+from audience.tracking import MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MAX_REQUEST_BYTES
+
+Synchronous = Literal["full", "normal"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the collector and its store need to run; passed down by argument."""
+
+    data_dir: Path = Path("audience-data")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = None
+    admin_token: str | None = None
+    browser_bundle: Path | None = None
+    trusted_proxies: tuple[str, ...] = ()
+    max_event_bytes: int = MAX_EVENT_BYTES
+    max_request_bytes: int = MAX_REQUEST_BYTES
+    max_batch_events: int = MAX_BATCH_EVENTS
+    synchronous: Synchronous = "full"
+    log_level: str = "info"
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite event store inside the data folder."""
+        return self.data_dir / "events.sqlite3"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of the settings table: the field, its variable, how to read it, and what it does."""
+
+    name: str
+    env: str
+    help: str
+    parse: Callable[[str], Any]
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError(f"{text!r} is not a positive integer")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError(f"{text!r} is not a TCP port")
+    return value
+
+
+def _proxies(text: str) -> tuple[str, ...]:
+    networks = tuple(part.strip() for part in text.split(",") if part.strip())
+    for network in networks:
+        ipaddress.ip_network(network, strict=False)
+    return networks
+
+
+def _public_url(text: str) -> str:
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{text!r} is not an http(s) URL such as https://cdp.example.com")
+    return text.strip().rstrip("/")
+
+
+def _synchronous(text: str) -> Synchronous:
+    value = text.strip().lower()
+    if value == "full":
+        return "full"
+    if value == "normal":
+        return "normal"
+    raise ValueError(f"{text!r} is neither 'full' nor 'normal'")
+
+
+def _token(text: str) -> str:
+    value = text.strip()
+    if len(value) < 8:
+        raise ValueError("an admin token needs at least 8 characters")
+    return value
+
+
+SETTINGS: Final[tuple[Setting, ...]] = (
+    Setting("data_dir", "AUDIENCE_DATA_DIR", "Folder holding the SQLite event store.", Path),
+    Setting("host", "AUDIENCE_HOST", "Address the collector listens on.", str),
+    Setting("port", "AUDIENCE_PORT", "TCP port the collector listens on.", _port),
+    Setting(
+        "public_url",
+        "AUDIENCE_PUBLIC_URL",
+        "URL browsers reach the collector at (https://cdp.example.com); the browser settings "
+        "point apiHost there. Default: the host each request came to.",
+        _public_url,
+    ),
+    Setting(
+        "admin_token",
+        "AUDIENCE_ADMIN_TOKEN",
+        "Bearer token of the admin API. Default: generated on first start and kept in the "
+        "data folder.",
+        _token,
+    ),
+    Setting(
+        "browser_bundle",
+        "AUDIENCE_BROWSER_BUNDLE",
+        "The dist/umd folder of @customerio/cdp-analytics-browser, served as the snippet's script.",
+        Path,
+    ),
+    Setting(
+        "trusted_proxies",
+        "AUDIENCE_TRUSTED_PROXIES",
+        "Comma-separated addresses or networks whose X-Forwarded-For is believed.",
+        _proxies,
+    ),
+    Setting(
+        "max_event_bytes",
+        "AUDIENCE_MAX_EVENT_BYTES",
+        "Largest single event accepted, in bytes.",
+        _positive_int,
+    ),
+    Setting(
+        "max_request_bytes",
+        "AUDIENCE_MAX_REQUEST_BYTES",
+        "Largest request body accepted after decompression, in bytes.",
+        _positive_int,
+    ),
+    Setting(
+        "max_batch_events",
+        "AUDIENCE_MAX_BATCH_EVENTS",
+        "Most events one batch request may carry.",
+        _positive_int,
+    ),
+    Setting(
+        "synchronous",
+        "AUDIENCE_SYNCHRONOUS",
+        "SQLite durability: 'full' survives power loss, 'normal' survives a crash of the process.",
+        _synchronous,
+    ),
+    Setting("log_level", "AUDIENCE_LOG_LEVEL", "debug, info, warning or error.", str),
+)
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """Build the settings: defaults, then ``AUDIENCE_*`` variables, then ``overrides``.
+
+    ``env`` defaults to the process environment. An override of ``None`` means "not given"
+    (a CLI flag left out). Raises ``ConfigError`` naming the variable or field that is wrong.
+    """
+    environ = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = environ.get(setting.env)
+        if raw is None or raw == "":
+            continue
+        try:
+            values[setting.name] = setting.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{setting.env}: {exc}") from exc
+    known = {field.name for field in fields(Settings)}
+    parsers = {setting.name: setting.parse for setting in SETTINGS}
+    for name, value in (overrides or {}).items():
+        if name not in known:
+            raise ConfigError(f"{name}: not a setting")
+        if value is None:
+            continue
+        try:
+            values[name] = parsers[name](value) if isinstance(value, str) else value
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {exc}") from exc
+    return replace(Settings(), **values)

@@ -1,0 +1,97 @@
+"""The storage contract: what the collector writes, how sources are found, how events are listed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+from audience.eventlog import StoredEvent
+
+
+class EventRecord(NamedTuple):
+    """One enriched message ready to commit, with the columns the store indexes.
+
+    A tuple so that a batch of records goes to the database without copying.
+    ``message`` is the serialized JSON of the enriched message (wire names).
+    """
+
+    source: str
+    message_id: str
+    type: str
+    user_id: str | None
+    anonymous_id: str | None
+    event: str | None
+    received_at: str
+    timestamp: str | None
+    request_ip: str | None
+    message: bytes
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """What became of one ``append``: ``stored`` new events and ``duplicates`` already there."""
+
+    stored: int
+    duplicates: int
+
+
+@dataclass(frozen=True)
+class Source:
+    """A named producer of events, recognised by its write key."""
+
+    name: str
+    write_key: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Optional equality filters of an event listing; ``None`` means any value."""
+
+    source: str | None = None
+    type: str | None = None
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    event: str | None = None
+
+
+class EventSink(Protocol):
+    """Where accepted events are committed."""
+
+    def append(self, records: Sequence[EventRecord]) -> Future[AppendResult]:
+        """Commit ``records``; the future resolves only once they are durable.
+
+        A record whose (source, message_id) is already stored is counted as a duplicate
+        and not stored again. The future fails with ``StorageError`` when the commit fails.
+        """
+        ...
+
+
+class SourceRegistry(Protocol):
+    """The sources and their write keys."""
+
+    def create_source(self, name: str, write_key: str | None = None) -> Source:
+        """Add a source; a new random write key is made when none is given."""
+        ...
+
+    def list_sources(self) -> list[Source]:
+        """Every source, oldest first."""
+        ...
+
+    def source_by_key(self, write_key: str) -> Source | None:
+        """The source holding ``write_key``, if any."""
+        ...
+
+    def source_by_name(self, name: str) -> Source | None:
+        """The source called ``name``, if any."""
+        ...
+
+
+class EventQuery(Protocol):
+    """Listings of stored events for operators."""
+
+    def recent(self, event_filter: EventFilter, limit: int) -> list[StoredEvent]:
+        """Up to ``limit`` matching events, newest first."""
+        ...

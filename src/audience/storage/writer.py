@@ -1,0 +1,130 @@
+"""Group commit: one thread owns the SQLite write connection and commits many requests at once.
+
+SQLite allows one writer at a time and a durable commit costs an fsync, so one thread
+takes every pending append from its queue, inserts them all in one transaction and only
+then resolves each caller's future. Under load each fsync covers many requests; with a
+single caller it costs one transaction per request, as it must.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from audience.errors import StorageError
+from audience.storage.base import AppendResult, EventRecord
+
+logger = logging.getLogger(__name__)
+
+INSERT_EVENT = (
+    "INSERT OR IGNORE INTO events (source, message_id, type, user_id, anonymous_id, event, "
+    "received_at, timestamp, request_ip, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+MAX_ROWS_PER_COMMIT = 20_000
+"""Bounds one transaction so a flood of requests cannot hold the write lock for long."""
+
+CommitListener = Callable[[int], None]
+"""Called on the writer thread after each commit with the newest ``seq``; must be quick."""
+
+
+@dataclass
+class _Append:
+    records: Sequence[EventRecord]
+    future: Future[AppendResult] = field(default_factory=Future)
+
+
+class GroupCommitWriter:
+    """The single writer of one SQLite database.
+
+    ``submit`` may be called from any thread. ``close`` commits what is queued, then
+    stops the thread and closes the connection.
+    """
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+        self._queue: queue.SimpleQueue[_Append | None] = queue.SimpleQueue()
+        self._listeners: list[CommitListener] = []
+        self._closed = False
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(
+            target=self._run, name="audience-sqlite-writer", daemon=True
+        )
+        self._thread.start()
+
+    def add_listener(self, listener: CommitListener) -> None:
+        """Call ``listener`` after every commit that stored at least one event."""
+        self._listeners.append(listener)
+
+    def submit(self, records: Sequence[EventRecord]) -> Future[AppendResult]:
+        """Queue ``records`` for the next commit; the future resolves once they are durable."""
+        item = _Append(records)
+        with self._lock:
+            if self._closed:
+                item.future.set_exception(StorageError("the event store is closed"))
+                return item.future
+            self._queue.put(item)
+        return item.future
+
+    def close(self) -> None:
+        """Commit everything already submitted, then stop; later submits fail."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
+        self._thread.join()
+        self._connection.close()
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                break
+            group = [first]
+            rows = len(first.records)
+            while rows < MAX_ROWS_PER_COMMIT:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                group.append(item)
+                rows += len(item.records)
+            self._commit(group)
+
+    def _commit(self, group: list[_Append]) -> None:
+        connection = self._connection
+        results: list[AppendResult] = []
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            for item in group:
+                cursor = connection.executemany(INSERT_EVENT, item.records)
+                stored = max(cursor.rowcount, 0)
+                results.append(AppendResult(stored, len(item.records) - stored))
+            last_seq = connection.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+            connection.execute("COMMIT")
+        except sqlite3.Error as exc:
+            logger.exception("committing %d appends failed", len(group))
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            error = StorageError(f"could not commit events: {exc}")
+            for item in group:
+                item.future.set_exception(error)
+            return
+        for item, result in zip(group, results, strict=True):
+            item.future.set_result(result)
+        if any(result.stored for result in results):
+            for listener in self._listeners:
+                try:
+                    listener(last_seq)
+                except Exception:
+                    logger.exception("a commit listener failed")
