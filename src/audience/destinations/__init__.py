@@ -1,0 +1,1 @@
+"""Destinations: committed events delivered to warehouse tables and webhooks, never lost."""

@@ -1,0 +1,138 @@
+"""Destinations: where committed events go next, how each is configured, and how it retries."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Literal, Protocol, get_args
+
+from audience.errors import ConfigError
+from audience.eventlog import StoredEvent
+from audience.jsontypes import JSON, JSONObject
+
+DestinationKind = Literal["webhook", "postgres", "duckdb"]
+"""``webhook`` POSTs signed batches to a URL; ``postgres`` and ``duckdb`` load warehouse tables."""
+
+KINDS: Final[tuple[str, ...]] = get_args(DestinationKind)
+
+_HIDDEN: Final = "***"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class Destination(Protocol):
+    """Somewhere a batch of committed events is delivered to."""
+
+    def deliver(self, events: Sequence[StoredEvent]) -> None:
+        """Deliver every event of the batch, or raise.
+
+        Raises ``RetryableDeliveryError`` when sending again later may succeed and
+        ``PermanentDeliveryError`` when it cannot. Delivering the same batch twice must be
+        harmless to the receiver: every event keeps its ``messageId``.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release connections; the destination is not used afterwards."""
+        ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a destination's batches are formed and retried.
+
+    A failed batch is tried again after ``initial_backoff`` seconds, doubling up to
+    ``max_backoff``; after ``max_attempts`` failed attempts it is dead-lettered and the
+    destination moves on. A receiver's ``Retry-After`` lengthens the wait, never shortens it.
+    """
+
+    max_attempts: int = 10
+    initial_backoff: float = 1.0
+    max_backoff: float = 300.0
+    batch_size: int = 100
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConfigError("max_attempts must be at least 1")
+        if self.batch_size < 1:
+            raise ConfigError("batch_size must be at least 1")
+        if self.initial_backoff < 0 or self.max_backoff < self.initial_backoff:
+            raise ConfigError("backoff must satisfy 0 <= initial_backoff <= max_backoff")
+
+    def delay(self, attempts: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after the ``attempts``-th failed attempt."""
+        backoff = float(min(self.max_backoff, self.initial_backoff * 2 ** max(0, attempts - 1)))
+        if retry_after is not None:
+            backoff = max(backoff, min(retry_after, self.max_backoff))
+        return backoff
+
+    def is_exhausted(self, attempts: int) -> bool:
+        """Whether a batch that failed ``attempts`` times goes to the dead letters."""
+        return attempts >= self.max_attempts
+
+
+@dataclass(frozen=True)
+class DestinationConfig:
+    """One configured destination.
+
+    ``source`` limits it to the events of one source (``None``: every source).
+    ``options`` hold what its kind needs: ``url`` and ``secret`` (webhook), ``url`` and
+    optionally ``schema`` (postgres), ``path`` and optionally ``schema`` (duckdb).
+    """
+
+    name: str
+    kind: DestinationKind
+    options: Mapping[str, JSON] = field(default_factory=dict)
+    source: str | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise ConfigError(f"destination name {self.name!r} must be 1-64 of [A-Za-z0-9_.-]")
+        if self.kind not in KINDS:
+            raise ConfigError(f"destination kind {self.kind!r} is not one of {', '.join(KINDS)}")
+        required = {"webhook": ("url", "secret"), "postgres": ("url",), "duckdb": ("path",)}
+        for option in required[self.kind]:
+            if not self.options.get(option):
+                raise ConfigError(f"a {self.kind} destination needs the option {option!r}")
+
+    def accepts(self, event: StoredEvent) -> bool:
+        """Whether this destination receives ``event``."""
+        return self.source is None or event.source == self.source
+
+    def to_json(self) -> JSONObject:
+        """The settings as a JSON object (for the state database and the admin API)."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "source": self.source,
+            "options": dict(self.options),
+            "retry": {
+                "max_attempts": self.retry.max_attempts,
+                "initial_backoff": self.retry.initial_backoff,
+                "max_backoff": self.retry.max_backoff,
+                "batch_size": self.retry.batch_size,
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JSON]) -> DestinationConfig:
+        """The settings written by ``to_json``."""
+        retry = data.get("retry") or {}
+        return cls(
+            name=data["name"],
+            kind=data["kind"],
+            source=data.get("source"),
+            options=dict(data.get("options") or {}),
+            retry=RetryPolicy(**retry),
+        )
+
+    def redacted(self) -> JSONObject:
+        """``to_json`` without secrets, for listings and the admin API."""
+        shown = self.to_json()
+        options = shown["options"]
+        if "secret" in options:
+            options["secret"] = _HIDDEN
+        if isinstance(options.get("url"), str):
+            options["url"] = re.sub(r"//([^:/@]+):[^@/]*@", rf"//\1:{_HIDDEN}@", options["url"])
+        return shown

@@ -1,0 +1,195 @@
+"""Flattening: nested JSON objects become snake_case warehouse columns with inferred types.
+
+The rules follow the warehouse layouts analysts already query (Segment, RudderStack):
+
+- names are snake_case (``emailCampaign`` -> ``email_campaign``, ``Plan ID`` -> ``plan_id``),
+  only ``[a-z0-9_]``, a leading digit gets a ``_``, and at most 63 characters (PostgreSQL's limit);
+- nested objects flatten with ``_`` (``context.app.version`` -> ``context_app_version``);
+- arrays are stored as JSON text;
+- a name that is already taken (a reserved column such as ``user_id``, or two keys that
+  flatten to the same name) gets a ``_`` prefix until it is free, so no value is dropped;
+- a column's type is set by the first value seen: boolean, integer, float, timestamp or string.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from collections.abc import Collection, Mapping
+from datetime import datetime
+from typing import Final
+
+from audience.errors import ValidationError
+from audience.jsontypes import JSON
+from audience.tracking import parse_timestamp
+
+MAX_NAME_LENGTH: Final = 63
+"""PostgreSQL truncates identifiers past 63 bytes; names are cut here so both agree."""
+
+_WORD_BOUNDARY = re.compile(r"([a-z0-9])([A-Z])|([A-Z])([A-Z][a-z])")
+_NOT_NAME = re.compile(r"[^a-z0-9]+")
+_TIMESTAMP = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}(:?\d{2})?)?$"
+)
+_INT64 = range(-(2**63), 2**63)
+
+
+class ColumnType(enum.Enum):
+    """The types a warehouse column can have, from the first value seen in it."""
+
+    BOOLEAN = "boolean"
+    INTEGER = "integer"
+    FLOAT = "float"
+    TIMESTAMP = "timestamp"
+    STRING = "string"
+
+
+class Discard:
+    """Marks a value that cannot be stored in the column's type (kept in the discards table)."""
+
+    _instance: Discard | None = None
+
+    def __new__(cls) -> Discard:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "DISCARD"
+
+
+DISCARD: Final = Discard()
+"""The one ``Discard`` value."""
+
+Scalar = str | int | float | bool | datetime | None
+"""A value as it goes into one warehouse cell."""
+
+
+def column_name(key: str) -> str:
+    """The snake_case column (or table) name for a JSON key or an event name."""
+    spaced = _WORD_BOUNDARY.sub(_split_words, key)
+    name = _NOT_NAME.sub("_", spaced.lower()).strip("_")
+    if not name:
+        name = "_"
+    if name[0].isdigit():
+        name = "_" + name
+    return name[:MAX_NAME_LENGTH]
+
+
+def _split_words(match: re.Match[str]) -> str:
+    if match.group(1) is not None:
+        return f"{match.group(1)}_{match.group(2)}"
+    return f"{match.group(3)}_{match.group(4)}"
+
+
+def free_name(name: str, taken: Collection[str]) -> str:
+    """``name``, or ``name`` behind as many ``_`` as it takes not to collide with ``taken``."""
+    candidate = name
+    while candidate in taken:
+        candidate = ("_" + candidate)[:MAX_NAME_LENGTH]
+        if candidate in taken and candidate == ("_" * len(candidate)):
+            raise ValidationError(name, "cannot be given a free column name")
+    return candidate
+
+
+def flatten(
+    values: Mapping[str, JSON], prefix: str = "", taken: Collection[str] = ()
+) -> dict[str, JSON]:
+    """Flatten ``values`` into ``{column: scalar}``; ``None`` values are left out.
+
+    ``prefix`` (such as ``context``) is joined to every name with ``_``. Names in ``taken``
+    and names produced earlier in the same call are never reused: a later colliding key
+    gets a ``_`` prefix instead.
+    """
+    columns: dict[str, JSON] = {}
+    used = set(taken)
+    _flatten_into(columns, used, values, column_name(prefix) if prefix else "")
+    return columns
+
+
+def _flatten_into(
+    columns: dict[str, JSON], used: set[str], values: Mapping[str, JSON], prefix: str
+) -> None:
+    for key, value in values.items():
+        name = column_name(str(key))
+        full = f"{prefix}_{name}"[:MAX_NAME_LENGTH] if prefix else name
+        if isinstance(value, Mapping):
+            _flatten_into(columns, used, value, full)
+            continue
+        if value is None:
+            continue
+        full = free_name(full, used)
+        used.add(full)
+        columns[full] = _cell(value)
+
+
+def _cell(value: JSON) -> JSON:
+    if isinstance(value, list | tuple):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return value
+
+
+def infer_type(value: JSON) -> ColumnType:
+    """The column type a first value gives its column."""
+    if isinstance(value, bool):
+        return ColumnType.BOOLEAN
+    if isinstance(value, int):
+        return ColumnType.INTEGER if value in _INT64 else ColumnType.STRING
+    if isinstance(value, float):
+        return ColumnType.FLOAT
+    if isinstance(value, datetime) or (isinstance(value, str) and _TIMESTAMP.match(value)):
+        return ColumnType.TIMESTAMP
+    return ColumnType.STRING
+
+
+def cast(value: JSON, column_type: ColumnType) -> Scalar | Discard:
+    """``value`` converted for a column of ``column_type``, or ``DISCARD`` when it cannot be.
+
+    Any value fits a string column; numbers fit numeric columns when nothing is lost;
+    timestamps must parse as ISO 8601.
+    """
+    if value is None:
+        return None
+    if column_type is ColumnType.STRING:
+        return _as_text(value)
+    if column_type is ColumnType.BOOLEAN:
+        return value if isinstance(value, bool) else DISCARD
+    if isinstance(value, bool):
+        return DISCARD
+    if column_type is ColumnType.INTEGER:
+        return _as_integer(value)
+    if column_type is ColumnType.FLOAT:
+        return float(value) if isinstance(value, int | float) else DISCARD
+    return _as_timestamp(value)
+
+
+def _as_text(value: JSON) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _as_integer(value: JSON) -> int | Discard:
+    if isinstance(value, int) and value in _INT64:
+        return value
+    if isinstance(value, float) and value.is_integer() and int(value) in _INT64:
+        return int(value)
+    return DISCARD
+
+
+def _as_timestamp(value: JSON) -> datetime | Discard:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _TIMESTAMP.match(value):
+        return DISCARD
+    try:
+        return parse_timestamp(value)
+    except ValidationError:
+        return DISCARD
