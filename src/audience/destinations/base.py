@@ -23,8 +23,10 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 class Destination(Protocol):
     """Somewhere a batch of committed events is delivered to."""
 
-    def deliver(self, events: Sequence[StoredEvent]) -> None:
+    def deliver(self, events: Sequence[StoredEvent], batch_id: str) -> None:
         """Deliver every event of the batch, or raise.
+
+        ``batch_id`` names the batch and stays the same when it is sent again.
 
         Raises ``RetryableDeliveryError`` when sending again later may succeed and
         ``PermanentDeliveryError`` when it cannot. Delivering the same batch twice must be

@@ -261,7 +261,7 @@ class PostgresWarehouse:
         self._schema = schema
         self._loader: WarehouseLoader | None = None
 
-    def deliver(self, events: Sequence[StoredEvent]) -> None:
+    def deliver(self, events: Sequence[StoredEvent], batch_id: str) -> None:
         import psycopg
 
         if self._loader is None:
@@ -299,7 +299,7 @@ class DuckDBWarehouse:
         self._clock = clock
         self._schema = schema
 
-    def deliver(self, events: Sequence[StoredEvent]) -> None:
+    def deliver(self, events: Sequence[StoredEvent], batch_id: str) -> None:
         import duckdb
 
         loader = WarehouseLoader(connect_duckdb(self._path), DUCKDB, self._clock, self._schema)

@@ -1,0 +1,224 @@
+"""The dispatcher: a worker that moves every destination along the event log, batch by batch.
+
+For each destination it either retries the open batch once its backoff has passed, or claims
+the next batch after the destination's cursor (see ``state``), then delivers it. A batch
+that keeps failing is dead-lettered after ``RetryPolicy.max_attempts`` and the destination
+moves on; ``replay`` sends dead letters again. Destinations are read from the store on every
+pass, so ones added or removed by the CLI take effect while the dispatcher runs.
+
+One dispatcher works on a state database at a time: the SQLite state has no claim locks
+between processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from audience.clock import Clock
+from audience.destinations.base import Destination, DestinationConfig
+from audience.destinations.registry import open_destination
+from audience.destinations.state import Batch, DeliveryStore
+from audience.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
+from audience.eventlog import EventFeed, StoredEvent
+
+logger = logging.getLogger(__name__)
+
+DestinationFactory = Callable[[DestinationConfig, Clock], Destination]
+"""Builds the destination a configuration names (``registry.open_destination``)."""
+
+READ_LIMIT = 1000
+"""Most events read from the log in one look for a destination's next batch."""
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """What became of one dead-lettered batch sent again."""
+
+    batch_id: int
+    events: int
+    delivered: bool
+    error: str | None = None
+
+
+class Dispatcher:
+    """Delivers the event log to every configured destination, durably and in order."""
+
+    def __init__(
+        self,
+        feed: EventFeed,
+        store: DeliveryStore,
+        clock: Clock,
+        factory: DestinationFactory = open_destination,
+        read_limit: int = READ_LIMIT,
+    ) -> None:
+        self._feed = feed
+        self._store = store
+        self._clock = clock
+        self._factory = factory
+        self._read_limit = read_limit
+        self._open: dict[str, tuple[DestinationConfig, Destination]] = {}
+
+    def step(self) -> bool:
+        """One pass over every destination; ``True`` when any of them made progress."""
+        configs = self._store.configs()
+        self._close_removed({config.name for config in configs})
+        progressed = False
+        for config in configs:
+            progressed = self._step(config) or progressed
+        return progressed
+
+    def _step(self, config: DestinationConfig) -> bool:
+        batch = self._store.next_batch(config.name)
+        if batch is not None:
+            if batch.next_attempt_at > self._now():
+                return False
+            return self._send(config, batch, self._feed.get_many(batch.seqs))
+        cursor = self._store.cursor(config.name)
+        events = self._feed.read_after(cursor, max(self._read_limit, config.retry.batch_size))
+        if not events:
+            return False
+        chosen = [event for event in events if config.accepts(event)]
+        chosen = chosen[: config.retry.batch_size]
+        full = len(chosen) == config.retry.batch_size
+        new_cursor = chosen[-1].seq if full else events[-1].seq
+        seqs = [event.seq for event in chosen]
+        claimed = self._store.claim(config.name, cursor, new_cursor, seqs, self._now())
+        if claimed is not None:
+            self._send(config, claimed, chosen)
+        return True
+
+    def _send(self, config: DestinationConfig, batch: Batch, events: Sequence[StoredEvent]) -> bool:
+        error = self._deliver(config, batch, events)
+        now = self._now()
+        if error is None:
+            self._store.delivered(batch, now)
+            return True
+        attempts = batch.attempts + 1
+        dead = isinstance(error, PermanentDeliveryError) or config.retry.is_exhausted(attempts)
+        retry_after = error.retry_after if isinstance(error, RetryableDeliveryError) else None
+        next_attempt = now + config.retry.delay(attempts, retry_after)
+        self._store.failed(batch, str(error), now, next_attempt, dead)
+        if dead:
+            logger.warning(
+                "destination %s: batch %s dead-lettered after %s attempts: %s",
+                config.name,
+                batch.id,
+                attempts,
+                error,
+            )
+        return True
+
+    def _deliver(
+        self, config: DestinationConfig, batch: Batch, events: Sequence[StoredEvent]
+    ) -> DeliveryError | None:
+        if not events:
+            return None
+        try:
+            self._destination(config).deliver(events, str(batch.id))
+        except DeliveryError as exc:
+            logger.info("destination %s: batch %s failed: %s", config.name, batch.id, exc)
+            return exc
+        except Exception as exc:
+            # A bug in one destination must not stop the others: retried like a network error.
+            logger.exception("destination %s: batch %s raised", config.name, batch.id)
+            self._forget(config.name)
+            return RetryableDeliveryError(f"{type(exc).__name__}: {exc}")
+        return None
+
+    def replay(self, name: str, batch_ids: Sequence[int] = ()) -> list[ReplayResult]:
+        """Send the destination's dead-lettered batches again (only ``batch_ids`` if given).
+
+        A batch that arrives is closed; one that fails again stays dead-lettered with the
+        new error.
+        """
+        config = self._store.config(name)
+        results = []
+        for batch in self._store.dead_letters(name):
+            if batch_ids and batch.id not in batch_ids:
+                continue
+            events = self._feed.get_many(batch.seqs)
+            error = self._deliver(config, batch, events)
+            now = self._now()
+            if error is None:
+                self._store.delivered(batch, now)
+            else:
+                self._store.failed(batch, str(error), now, now, dead=True)
+            message = None if error is None else str(error)
+            results.append(ReplayResult(batch.id, len(events), error is None, message))
+        return results
+
+    def _destination(self, config: DestinationConfig) -> Destination:
+        opened = self._open.get(config.name)
+        if opened is not None and opened[0] == config:
+            return opened[1]
+        self._forget(config.name)
+        destination = self._factory(config, self._clock)
+        self._open[config.name] = (config, destination)
+        return destination
+
+    def _forget(self, name: str) -> None:
+        opened = self._open.pop(name, None)
+        if opened is not None:
+            opened[1].close()
+
+    def _close_removed(self, names: set[str]) -> None:
+        for name in [name for name in self._open if name not in names]:
+            self._forget(name)
+
+    def _now(self) -> float:
+        return self._clock.now().timestamp()
+
+    def close(self) -> None:
+        """Close every open destination."""
+        for name in list(self._open):
+            self._forget(name)
+
+
+class BackgroundDispatcher:
+    """Runs a ``Dispatcher`` on its own thread beside the collector, until ``stop``.
+
+    It passes over the destinations while there is work, then waits ``idle_interval``
+    seconds or until ``wake`` (called after new events are committed).
+    """
+
+    def __init__(self, dispatcher: Dispatcher, idle_interval: float = 0.5) -> None:
+        self._dispatcher = dispatcher
+        self._idle_interval = idle_interval
+        self._stopping = threading.Event()
+        self._wakeup = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="audience-destinations")
+
+    def start(self) -> None:
+        """Start delivering."""
+        self._thread.start()
+
+    def wake(self, _last_seq: int = 0) -> None:
+        """Look for new events now (fits ``SqliteEventStore.add_commit_listener``)."""
+        self._wakeup.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the batch in flight, stop, and close the destinations."""
+        self._stopping.set()
+        self._wakeup.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                if not self._pass():
+                    self._wakeup.wait(self._idle_interval)
+                    self._wakeup.clear()
+        finally:
+            self._dispatcher.close()
+
+    def _pass(self) -> bool:
+        try:
+            return self._dispatcher.step()
+        except Exception:
+            # The worker outlives a store that fails for a moment: it logs and tries again.
+            logger.exception("the destinations dispatcher failed a pass")
+            return False

@@ -1,0 +1,36 @@
+"""The registry: builds the ``Destination`` a configuration names."""
+
+from __future__ import annotations
+
+from audience.clock import Clock
+from audience.destinations.base import Destination, DestinationConfig
+from audience.errors import ConfigError
+
+
+def open_destination(config: DestinationConfig, clock: Clock) -> Destination:
+    """The destination ``config`` describes, ready to deliver.
+
+    Warehouse drivers are imported here, only when used: ``psycopg`` comes with the
+    ``postgres`` extra and ``duckdb`` with the ``warehouse`` extra.
+    """
+    options = config.options
+    schema = options.get("schema")
+    if config.kind == "webhook":
+        from audience.destinations.webhook import WebhookDestination
+
+        return WebhookDestination(
+            config.name,
+            str(options["url"]),
+            str(options["secret"]),
+            clock,
+            timeout=float(options.get("timeout", 10.0)),
+        )
+    if config.kind == "postgres":
+        from audience.destinations.loaders import PostgresWarehouse
+
+        return PostgresWarehouse(str(options["url"]), clock, str(schema) if schema else None)
+    if config.kind == "duckdb":
+        from audience.destinations.loaders import DuckDBWarehouse
+
+        return DuckDBWarehouse(str(options["path"]), clock, str(schema) if schema else None)
+    raise ConfigError(f"unknown destination kind {config.kind!r}")
