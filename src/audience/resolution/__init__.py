@@ -1,0 +1,28 @@
+"""Identity resolution: the identity graph that turns stored events into profiles of people."""
+
+from __future__ import annotations
+
+from audience.resolution.identifiers import Identifier, is_junk
+from audience.resolution.profiles import (
+    GroupMembership,
+    IdentityWarning,
+    LinkedEvent,
+    MergeRecord,
+    Profile,
+)
+from audience.resolution.resolver import Resolver
+from audience.resolution.sqlite import SQLiteProfileStore
+from audience.resolution.store import ProfileStore
+
+__all__ = [
+    "GroupMembership",
+    "Identifier",
+    "IdentityWarning",
+    "LinkedEvent",
+    "MergeRecord",
+    "Profile",
+    "ProfileStore",
+    "Resolver",
+    "SQLiteProfileStore",
+    "is_junk",
+]
