@@ -7,7 +7,9 @@ from importlib.metadata import version
 
 import click
 
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "destinations": "audience.destinations.commands:destinations",
+}
 """Command name -> ``module:attribute`` of its click command, imported only when used."""
 
 

@@ -1,0 +1,254 @@
+"""``audience destinations``: add, list, remove, inspect, replay and run destinations."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+from audience.clock import SystemClock
+from audience.config import load_settings
+from audience.destinations.base import DestinationConfig, DestinationKind, RetryPolicy
+from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
+from audience.destinations.state import SqliteDeliveryStore
+from audience.destinations.status import DestinationStatus, destination_statuses
+from audience.errors import AudienceError
+from audience.storage.sqlite import SqliteEventStore
+
+DATA_OPTION = click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Data folder (default: AUDIENCE_DATA_DIR or ./audience-data).",
+)
+
+
+def _data_dir(data_dir: Path | None) -> Path:
+    return load_settings(overrides={"data_dir": data_dir}).data_dir
+
+
+@contextmanager
+def _stores(data_dir: Path | None) -> Iterator[tuple[SqliteDeliveryStore, SqliteEventStore]]:
+    folder = _data_dir(data_dir)
+    try:
+        state = SqliteDeliveryStore.in_data_dir(folder)
+        events = SqliteEventStore.open(load_settings(overrides={"data_dir": folder}).database_path)
+    except AudienceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        yield state, events
+    except AudienceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        events.close()
+        state.close()
+
+
+@click.group("destinations")
+def destinations() -> None:
+    """Warehouse tables and webhooks the committed events are delivered to."""
+
+
+@destinations.command("add")
+@click.argument("name")
+@click.option("--webhook", "webhook_url", help="POST signed batches to this URL.")
+@click.option("--secret", help="HMAC-SHA256 key of the webhook (default: generated, shown once).")
+@click.option("--postgres", "postgres_url", help="Load tables into this PostgreSQL database.")
+@click.option("--duckdb", "duckdb_path", help="Load tables into this DuckDB file.")
+@click.option("--schema", help="Warehouse schema (default: one schema per source, named after it).")
+@click.option("--source", help="Only the events of this source (default: every source).")
+@click.option("--batch-size", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@click.option("--max-attempts", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--initial-backoff", type=click.FloatRange(0), default=1.0, show_default=True)
+@click.option("--max-backoff", type=click.FloatRange(0), default=300.0, show_default=True)
+@click.option("--timeout", type=click.FloatRange(0.1), default=10.0, show_default=True)
+@click.option(
+    "--start",
+    type=click.Choice(["beginning", "now"]),
+    default="beginning",
+    show_default=True,
+    help="Deliver the events already stored, or only those that arrive from now on.",
+)
+@DATA_OPTION
+def add(
+    name: str,
+    webhook_url: str | None,
+    secret: str | None,
+    postgres_url: str | None,
+    duckdb_path: str | None,
+    schema: str | None,
+    source: str | None,
+    batch_size: int,
+    max_attempts: int,
+    initial_backoff: float,
+    max_backoff: float,
+    timeout: float,
+    start: str,
+    data_dir: Path | None,
+) -> None:
+    """Add the destination NAME: one of --webhook, --postgres or --duckdb."""
+    targets = [t for t in (webhook_url, postgres_url, duckdb_path) if t]
+    if len(targets) != 1:
+        raise click.UsageError("give exactly one of --webhook, --postgres or --duckdb")
+    kind: DestinationKind
+    options: dict[str, Any]
+    generated = False
+    if webhook_url:
+        kind = "webhook"
+        generated = secret is None
+        secret = secret or secrets.token_hex(32)
+        options = {"url": webhook_url, "secret": secret, "timeout": timeout}
+    elif postgres_url:
+        kind, options = "postgres", {"url": postgres_url}
+    else:
+        kind, options = "duckdb", {"path": str(Path(str(duckdb_path)).resolve())}
+    if schema and kind != "webhook":
+        options["schema"] = schema
+    try:
+        config = DestinationConfig(
+            name=name,
+            kind=kind,
+            options=options,
+            source=source,
+            retry=RetryPolicy(max_attempts, initial_backoff, max_backoff, batch_size),
+        )
+    except AudienceError as exc:
+        raise click.UsageError(str(exc)) from exc
+    with _stores(data_dir) as (state, events):
+        cursor = events.last_seq() if start == "now" else 0
+        state.add(config, cursor, SystemClock().now().timestamp())
+    click.echo(f"added {kind} destination {name}")
+    if generated:
+        click.echo(f"signing secret (shown once): {secret}")
+
+
+@destinations.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@DATA_OPTION
+def list_(as_json: bool, data_dir: Path | None) -> None:
+    """List the destinations with their settings (secrets hidden)."""
+    with _stores(data_dir) as (state, _):
+        configs = [config.redacted() for config in state.configs()]
+    if as_json:
+        click.echo(json.dumps(configs, indent=2))
+        return
+    if not configs:
+        click.echo("no destinations")
+    for config in configs:
+        options = config["options"]
+        target = options.get("url") or options.get("path")
+        source = config["source"] or "every source"
+        click.echo(f"{config['name']}\t{config['kind']}\t{target}\t{source}")
+
+
+@destinations.command("remove")
+@click.argument("name")
+@DATA_OPTION
+def remove(name: str, data_dir: Path | None) -> None:
+    """Remove the destination NAME, with its cursor and dead letters."""
+    with _stores(data_dir) as (state, _):
+        state.remove(name)
+    click.echo(f"removed destination {name}")
+
+
+@destinations.command("status")
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@DATA_OPTION
+def status(name: str | None, as_json: bool, data_dir: Path | None) -> None:
+    """Show delivery progress: cursor, lag, pending and dead-lettered batches, last error."""
+    with _stores(data_dir) as (state, events):
+        statuses = [s for s in destination_statuses(state, events) if name in (None, s.name)]
+    if name is not None and not statuses:
+        raise click.ClickException(f"no destination is named {name!r}")
+    if as_json:
+        click.echo(json.dumps([s.to_json() for s in statuses], indent=2))
+        return
+    for item in statuses:
+        click.echo(_status_line(item))
+
+
+def _status_line(item: DestinationStatus) -> str:
+    line = (
+        f"{item.name} ({item.kind}): cursor {item.cursor}, lag {item.lag}, "
+        f"delivered {item.delivered_events}, pending {item.pending_events} in "
+        f"{item.pending_batches} batches, dead letters {item.dead_events} in "
+        f"{item.dead_batches} batches"
+    )
+    if item.last_delivered_at is not None:
+        line += f", last delivery {_when(item.last_delivered_at)}"
+    if item.last_error is not None and item.last_error_at is not None:
+        line += f"\n  last error {_when(item.last_error_at)}: {item.last_error}"
+    return line
+
+
+def _when(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@destinations.command("replay")
+@click.argument("name")
+@click.option("--batch", "batch_ids", type=int, multiple=True, help="Only this batch (repeatable).")
+@DATA_OPTION
+def replay(name: str, batch_ids: tuple[int, ...], data_dir: Path | None) -> None:
+    """Send the dead-lettered batches of NAME again, now."""
+    with _stores(data_dir) as (state, events):
+        dispatcher = Dispatcher(events, state, SystemClock())
+        try:
+            results = dispatcher.replay(name, batch_ids)
+        finally:
+            dispatcher.close()
+    if not results:
+        click.echo(f"{name} has no dead-lettered batches")
+    failed = 0
+    for result in results:
+        if result.delivered:
+            click.echo(f"batch {result.batch_id}: {result.events} events delivered")
+        else:
+            failed += 1
+            click.echo(f"batch {result.batch_id}: failed again: {result.error}")
+    if failed:
+        raise click.ClickException(f"{failed} batches are still dead-lettered")
+
+
+@destinations.command("run")
+@click.option(
+    "--idle-interval",
+    type=click.FloatRange(0.01),
+    default=0.5,
+    show_default=True,
+    help="Seconds between looks at the event log when there is nothing to do.",
+)
+@DATA_OPTION
+def run(idle_interval: float, data_dir: Path | None) -> None:
+    """Deliver to every destination until stopped (SIGINT or SIGTERM).
+
+    `audience serve` runs the same worker in the background; this runs it on its own.
+    """
+    stop = threading.Event()
+
+    def request_stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    with _stores(data_dir) as (state, events):
+        worker = BackgroundDispatcher(
+            Dispatcher(events, state, SystemClock()), idle_interval=idle_interval
+        )
+        worker.start()
+        try:
+            while not stop.wait(1.0):
+                pass
+        finally:
+            worker.stop()
