@@ -1,0 +1,1 @@
+"""Interop tests: the real clients, unchanged, against a running ``audience serve``."""

@@ -1,0 +1,108 @@
+"""A page running a real browser source, driven one call at a time, with what it sent on the wire.
+
+``SourcePage`` loads a page whose snippet loads the browser source (``cioanalytics`` for the
+Customer.io source, ``analytics`` for Segment's), runs calls in the page as a site's own code
+would, and records every tracking request the page sends to the collector: the JSON body, the
+headers and the collector's answer. The recorded bodies carry the ``messageId`` each event was sent
+with, which is how a test finds the stored events again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from playwright.sync_api import ConsoleMessage, Page, Request
+
+SEND_TIMEOUT_MS = 15_000
+TRACKING_PATHS = ("/v1/t", "/v1/i", "/v1/p", "/v1/s", "/v1/g", "/v1/a", "/v1/b")
+
+
+@dataclass
+class SentRequest:
+    """One tracking request as the browser sent it, and the collector's status code."""
+
+    path: str
+    body: dict[str, Any]
+    headers: dict[str, str]
+    status: int | None
+
+
+@dataclass
+class SourcePage:
+    """A Playwright page with a browser source whose global is ``global_name``."""
+
+    page: Page
+    api_origin: str
+    global_name: str = "cioanalytics"
+    sent: list[SentRequest] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.page.on("console", self._on_console)
+
+    def _on_console(self, message: ConsoleMessage) -> None:
+        self.console.append(f"{message.type}: {message.text}")
+
+    def _is_tracking(self, request: Request) -> bool:
+        if request.method != "POST" or not request.url.startswith(self.api_origin):
+            return False
+        return request.url[len(self.api_origin) :].split("?")[0] in TRACKING_PATHS
+
+    def _record(self, request: Request) -> dict[str, Any]:
+        response = request.response()
+        body: dict[str, Any] = json.loads(request.post_data or "{}")
+        self.sent.append(
+            SentRequest(
+                path=request.url[len(self.api_origin) :],
+                body=body,
+                headers=request.all_headers(),
+                status=None if response is None else response.status,
+            )
+        )
+        return body
+
+    def open(self, url: str) -> dict[str, Any]:
+        """Load ``url``; return the body of the first tracking request (the snippet's page call)."""
+        with self.page.expect_request(self._is_tracking, timeout=SEND_TIMEOUT_MS) as first:
+            self.page.goto(url)
+        body = self._record(first.value)
+        self.page.wait_for_function(
+            f"() => window.{self.global_name} && window.{self.global_name}.initialized === true",
+            timeout=SEND_TIMEOUT_MS,
+        )
+        return body
+
+    def send(self, call: str) -> dict[str, Any]:
+        """Run ``call`` (JavaScript, with ``analytics`` bound to the source) and await it; return
+        the body of the tracking request it caused."""
+        with self.page.expect_request(self._is_tracking, timeout=SEND_TIMEOUT_MS) as request:
+            self.run(call)
+        return self._record(request.value)
+
+    def run(self, call: str) -> Any:
+        """Run ``call`` in the page without expecting a request; return its JSON-able result."""
+        script = f"""async () => {{
+            const analytics = window.{self.global_name};
+            const result = await ({call});
+            if (result === undefined || result === null || typeof result !== "object") {{
+                return result ?? null;
+            }}
+            try {{ return JSON.parse(JSON.stringify(result)); }} catch (error) {{ return null; }}
+        }}"""
+        return self.page.evaluate(script)
+
+    def anonymous_id(self) -> str | None:
+        """The source's current anonymous id (``analytics.user().anonymousId()``)."""
+        value: str | None = self.run("analytics.user().anonymousId()")
+        return value
+
+    def cookies(self) -> dict[str, str]:
+        """The page's cookies by name."""
+        return {
+            cookie["name"]: cookie["value"]
+            for cookie in self.page.context.cookies()
+            if "name" in cookie and "value" in cookie
+        }
