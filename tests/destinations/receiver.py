@@ -1,0 +1,80 @@
+"""A real HTTP webhook receiver on loopback that can be down, failing, slow or healthy."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Received:
+    body: bytes
+    headers: dict[str, str]
+
+    @property
+    def batch(self) -> list[dict[str, Any]]:
+        return list(json.loads(self.body)["batch"])
+
+
+@dataclass
+class Receiver:
+    """Records every request; answers the statuses queued in ``answers``, then 200."""
+
+    port: int = field(default_factory=free_port)
+    answers: list[int] = field(default_factory=list)
+    delay: float = 0.0
+    requests: list[Received] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+    _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def start(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if receiver.delay:
+                    threading.Event().wait(receiver.delay)
+                with receiver._lock:
+                    status = receiver.answers.pop(0) if receiver.answers else 200
+                    if status == 200:
+                        receiver.requests.append(Received(body, dict(self.headers.items())))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+    def message_ids(self) -> list[str]:
+        with self._lock:
+            return [message["messageId"] for request in self.requests for message in request.batch]
