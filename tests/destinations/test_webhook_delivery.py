@@ -1,0 +1,261 @@
+"""Webhook delivery against a real HTTP receiver on loopback, over the real SQLite event store."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from audience.cli import main
+from audience.clock import SystemClock
+from audience.destinations.base import DestinationConfig, RetryPolicy
+from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
+from audience.destinations.state import SqliteDeliveryStore
+from audience.destinations.webhook import sign, verify_signature, without_context_traits
+from audience.storage import SqliteEventStore
+
+from .conftest import Append, track
+from .receiver import Receiver
+
+SECRET = "s3cret-for-tests"
+
+
+class ManualClock:
+    """A clock the test moves forward, so backoff needs no sleeping."""
+
+    def __init__(self) -> None:
+        self.moment = datetime(2026, 11, 29, 12, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def monotonic(self) -> float:
+        return self.moment.timestamp()
+
+    def advance(self, seconds: float) -> None:
+        self.moment += timedelta(seconds=seconds)
+
+
+def webhook(
+    url: str,
+    max_attempts: int = 10,
+    batch_size: int = 100,
+    initial_backoff: float = 1.0,
+    max_backoff: float = 8.0,
+) -> DestinationConfig:
+    policy = RetryPolicy(max_attempts, initial_backoff, max_backoff, batch_size)
+    return DestinationConfig("hook", "webhook", {"url": url, "secret": SECRET}, retry=policy)
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("the condition never held")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def dispatcher(
+    event_store: SqliteEventStore, delivery_store: SqliteDeliveryStore, clock: ManualClock
+) -> Iterator[Dispatcher]:
+    worker = Dispatcher(event_store, delivery_store, clock)
+    yield worker
+    worker.close()
+
+
+def test_a_signature_verifies_only_with_the_secret_the_body_and_a_fresh_timestamp() -> None:
+    body = b'{"batch":[]}'
+    signature = sign(SECRET, 1_800_000_000, body)
+    assert signature.startswith("sha256=")
+    assert verify_signature(SECRET, body, "1800000000", signature, now=1_800_000_010)
+    assert not verify_signature("other", body, "1800000000", signature, now=1_800_000_010)
+    assert not verify_signature(SECRET, b'{"batch":[1]}', "1800000000", signature, 1_800_000_010)
+    assert not verify_signature(SECRET, body, "1800000000", signature, now=1_800_001_000)
+
+
+def test_context_traits_are_removed_and_nothing_else() -> None:
+    message = track(1)
+    outgoing = without_context_traits(message)
+    assert outgoing["context"] == {"library": {"name": "x"}}
+    assert outgoing["properties"] == message["properties"]
+    assert message["context"]["traits"] == {"plan_id": "Paid, Tier 2"}
+
+
+def test_delivered_batches_are_signed_and_carry_no_context_traits(
+    receiver: Receiver,
+    append: Append,
+    delivery_store: SqliteDeliveryStore,
+    dispatcher: Dispatcher,
+    clock: ManualClock,
+) -> None:
+    """The seed: traits in context "do not appear in your downstream tools"."""
+    receiver.start()
+    delivery_store.add(webhook(receiver.url), 0, 0.0)
+    append([track(1), track(2)])
+    assert dispatcher.step()
+
+    (request,) = receiver.requests
+    assert verify_signature(
+        SECRET,
+        request.body,
+        request.headers["X-Audience-Timestamp"],
+        request.headers["X-Audience-Signature"],
+        now=clock.now().timestamp(),
+    )
+    assert [message["messageId"] for message in request.batch] == ["m-1", "m-2"]
+    assert all("traits" not in message["context"] for message in request.batch)
+    assert request.batch[0]["properties"]["emailCampaign"] == "First Touch"
+
+
+def test_a_receiver_answering_500_gets_the_same_batch_again_after_the_backoff(
+    receiver: Receiver,
+    append: Append,
+    delivery_store: SqliteDeliveryStore,
+    dispatcher: Dispatcher,
+    clock: ManualClock,
+) -> None:
+    receiver.answers = [500, 503]
+    receiver.start()
+    delivery_store.add(webhook(receiver.url), 0, 0.0)
+    append([track(1), track(2)])
+
+    assert dispatcher.step()  # 500
+    assert not dispatcher.step()  # waiting for the backoff
+    stats = delivery_store.stats("hook")
+    assert (stats.pending_events, stats.delivered_events) == (2, 0)
+    assert stats.last_error == "the receiver answered 500"
+    clock.advance(1.0)
+    assert dispatcher.step()  # 503
+    clock.advance(1.9)
+    assert not dispatcher.step()  # the second backoff is twice as long
+    clock.advance(0.1)
+    assert dispatcher.step()  # 200
+
+    assert receiver.message_ids() == ["m-1", "m-2"]
+    stats = delivery_store.stats("hook")
+    assert (stats.pending_events, stats.delivered_events, stats.dead_events) == (0, 2, 0)
+
+
+def test_nothing_is_lost_while_the_receiver_is_down_for_a_while(
+    receiver: Receiver,
+    append: Append,
+    event_store: SqliteEventStore,
+    delivery_store: SqliteDeliveryStore,
+) -> None:
+    """Events keep arriving while the port is closed; all of them arrive once it opens."""
+    delivery_store.add(webhook(receiver.url, initial_backoff=0.05, max_backoff=0.2), 0, 0.0)
+    dispatcher = Dispatcher(event_store, delivery_store, SystemClock())
+    worker = BackgroundDispatcher(dispatcher, idle_interval=0.05)
+    worker.start()
+    try:
+        append([track(n) for n in range(1, 151)])
+        wait_for(lambda: delivery_store.stats("hook").last_error is not None)
+        append([track(n) for n in range(151, 301)])
+        wait_for(lambda: open_batch_attempts(delivery_store) >= 3)
+        receiver.start()
+        wait_for(lambda: delivery_store.stats("hook").delivered_events == 300)
+    finally:
+        worker.stop()
+
+    assert sorted(receiver.message_ids()) == sorted(f"m-{n}" for n in range(1, 301))
+    stats = delivery_store.stats("hook")
+    assert (stats.pending_events, stats.dead_events, stats.cursor) == (0, 0, 300)
+
+
+def open_batch_attempts(store: SqliteDeliveryStore) -> int:
+    batch = store.next_batch("hook")
+    return 0 if batch is None else batch.attempts
+
+
+def test_a_batch_is_dead_lettered_after_the_configured_attempts_and_replay_delivers_it(
+    receiver: Receiver,
+    append: Append,
+    delivery_store: SqliteDeliveryStore,
+    dispatcher: Dispatcher,
+    clock: ManualClock,
+    data_dir: Path,
+) -> None:
+    receiver.answers = [500, 500, 500]
+    receiver.start()
+    delivery_store.add(webhook(receiver.url, max_attempts=3, batch_size=2), 0, 0.0)
+    append([track(1), track(2), track(3)])
+
+    for _ in range(3):
+        assert dispatcher.step()
+        clock.advance(10)
+    stats = delivery_store.stats("hook")
+    assert (stats.dead_batches, stats.dead_events) == (1, 2)
+    assert dispatcher.step()  # the destination moves on past the dead letter
+    assert receiver.message_ids() == ["m-3"]
+
+    result = CliRunner().invoke(main, ["destinations", "replay", "hook", "--data", str(data_dir)])
+
+    assert result.exit_code == 0, result.output
+    assert "2 events delivered" in result.output
+    assert sorted(receiver.message_ids()) == ["m-1", "m-2", "m-3"]
+    stats = delivery_store.stats("hook")
+    assert (stats.dead_batches, stats.delivered_events) == (0, 3)
+
+
+def test_a_replay_that_fails_again_keeps_the_dead_letter(
+    receiver: Receiver,
+    append: Append,
+    delivery_store: SqliteDeliveryStore,
+    dispatcher: Dispatcher,
+    data_dir: Path,
+) -> None:
+    delivery_store.add(webhook(receiver.url, max_attempts=1), 0, 0.0)  # the port is closed
+    append([track(1)])
+    assert dispatcher.step()
+    assert delivery_store.stats("hook").dead_events == 1
+
+    result = CliRunner().invoke(main, ["destinations", "replay", "hook", "--data", str(data_dir)])
+
+    assert result.exit_code == 1
+    assert "failed again" in result.output
+    assert delivery_store.stats("hook").dead_events == 1
+
+
+def test_a_4xx_answer_dead_letters_the_batch_at_once(
+    receiver: Receiver,
+    append: Append,
+    delivery_store: SqliteDeliveryStore,
+    dispatcher: Dispatcher,
+) -> None:
+    receiver.answers = [400]
+    receiver.start()
+    delivery_store.add(webhook(receiver.url), 0, 0.0)
+    append([track(1)])
+    assert dispatcher.step()
+    stats = delivery_store.stats("hook")
+    assert (stats.dead_events, stats.last_error) == (1, "the receiver answered 400")
+
+
+def test_a_destination_for_one_source_gets_only_that_sources_events(
+    receiver: Receiver,
+    append: Append,
+    delivery_store: SqliteDeliveryStore,
+    dispatcher: Dispatcher,
+) -> None:
+    receiver.start()
+    config = webhook(receiver.url)
+    delivery_store.add(
+        DestinationConfig(config.name, config.kind, config.options, source="web"), 0, 0.0
+    )
+    append([track(1)], source="web")
+    append([track(2)], source="ios")
+    append([track(3)], source="web")
+    for _ in range(10):
+        dispatcher.step()
+    assert receiver.message_ids() == ["m-1", "m-3"]
+    assert delivery_store.cursor("hook") == 3
