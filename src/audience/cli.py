@@ -8,6 +8,9 @@ from importlib.metadata import version
 import click
 
 COMMANDS: dict[str, str] = {
+    "serve": "audience.collector.commands:serve",
+    "sources": "audience.collector.commands:sources",
+    "events": "audience.collector.commands:events",
     "destinations": "audience.destinations.commands:destinations",
 }
 """Command name -> ``module:attribute`` of its click command, imported only when used."""

@@ -7,6 +7,7 @@
     │                          a raise at the call site in the SDK)
     ├── AuthenticationError    a missing or unknown write key or admin token (401)
     ├── PayloadTooLargeError   a request or event over its size limit (413)
+    │   └── TooManyEventsError a batch carrying more events than allowed (413)
     ├── ConfigError            a setting that cannot be used
     ├── StorageError           a store could not read or write
     └── DeliveryError          sending events to a collector or destination failed
@@ -41,6 +42,16 @@ class PayloadTooLargeError(AudienceError):
         super().__init__(f"{what} is larger than {limit} bytes")
         self.what = what
         self.limit = limit
+
+
+class TooManyEventsError(PayloadTooLargeError):
+    """A batch request carrying more events than the limit allows."""
+
+    def __init__(self, count: int, limit: int) -> None:
+        AudienceError.__init__(self, f"a batch of {count} events is over the limit of {limit}")
+        self.what = "batch"
+        self.limit = limit
+        self.count = count
 
 
 class ConfigError(AudienceError):

@@ -1,0 +1,198 @@
+"""The collector application: ``create_app`` composes it; ``build_server_app`` is ``serve``'s.
+
+``build_parts`` makes the collector's parts over an open store, ``create_app`` turns parts
+and extensions into a Starlette application, and ``build_server_app`` does both for
+``audience serve``: it opens the store in the data folder, makes sure a first source and
+an admin token exist, and adds ``server_extensions``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from audience.clock import Clock, IdFactory, SystemClock, UuidFactory
+from audience.collector.admin_api import AdminApi
+from audience.collector.auth import AdminGuard, Endpoint, SourceResolver
+from audience.collector.bundle import BrowserBundle
+from audience.collector.cors import CorsMiddleware
+from audience.collector.extensions import server_extensions
+from audience.collector.ingest import Ingestor, Limits
+from audience.collector.metrics import Metrics, MetricsMiddleware
+from audience.collector.openapi import openapi_document
+from audience.collector.parts import CollectorParts, Component
+from audience.collector.proxies import TrustedProxies
+from audience.collector.replies import JSONReply
+from audience.collector.settings_endpoint import SettingsEndpoint
+from audience.collector.tracking_api import TrackingApi
+from audience.config import Settings
+from audience.storage.base import Source
+from audience.storage.sqlite import SqliteEventStore
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SOURCE = "default"
+ADMIN_TOKEN_KEY = "admin_token"  # noqa: S105 (the meta row name, not a secret)
+
+
+@dataclass(frozen=True)
+class FirstStart:
+    """What an operator needs to start sending: the first source and the admin token."""
+
+    source: Source
+    admin_token: str
+    token_from_environment: bool
+
+
+def prepare_data(store: SqliteEventStore, settings: Settings) -> FirstStart:
+    """Create the ``default`` source when there is none, and settle the admin token.
+
+    The token is ``settings.admin_token`` when set, else one generated on the first
+    start and kept in the store, so it stays the same across restarts.
+    """
+    sources = store.list_sources()
+    source = sources[0] if sources else store.create_source(DEFAULT_SOURCE)
+    if settings.admin_token:
+        return FirstStart(source, settings.admin_token, token_from_environment=True)
+    token = store.set_meta_once(ADMIN_TOKEN_KEY, secrets.token_urlsafe(24))
+    return FirstStart(source, token, token_from_environment=False)
+
+
+def build_parts(
+    settings: Settings,
+    store: SqliteEventStore,
+    *,
+    admin_token: str,
+    clock: Clock | None = None,
+    ids: IdFactory | None = None,
+) -> CollectorParts:
+    """The collector's parts over an open ``store``."""
+    clock = clock or SystemClock()
+    ids = ids or UuidFactory()
+    metrics = Metrics()
+    ingestor = Ingestor(
+        store,
+        clock=clock,
+        ids=ids,
+        limits=Limits(settings.max_event_bytes, settings.max_batch_events),
+        observer=metrics,
+    )
+    return CollectorParts(
+        settings=settings,
+        store=store,
+        ingestor=ingestor,
+        sources=SourceResolver(store),
+        guard=AdminGuard(admin_token),
+        metrics=metrics,
+        clock=clock,
+        ids=ids,
+    )
+
+
+def create_app(
+    parts: CollectorParts,
+    *,
+    routes: Sequence[BaseRoute] = (),
+    components: Sequence[Component] = (),
+    close_store: bool = False,
+) -> Starlette:
+    """The collector's ASGI application, with extra ``routes`` and background ``components``.
+
+    Components start in order when the application starts and stop in reverse order
+    when it stops; with ``close_store`` the store is closed last (its queued events are
+    committed first).
+    """
+    settings = parts.settings
+    tracking = TrackingApi(
+        parts.ingestor,
+        parts.sources,
+        max_event_bytes=settings.max_event_bytes,
+        max_request_bytes=settings.max_request_bytes,
+        proxies=TrustedProxies(settings.trusted_proxies),
+    )
+    all_routes: list[BaseRoute] = [
+        *tracking.routes(),
+        *SettingsEndpoint(parts.sources, settings.public_url).routes(),
+        *AdminApi(parts.store, parts.store, parts.guard, parts.metrics).routes(),
+        *parts.guard.routes(),
+        Route("/healthz", _healthz(parts.store), methods=["GET"]),
+        Route("/metrics", _metrics(parts.metrics), methods=["GET"]),
+        Route("/openapi.json", _openapi, methods=["GET"]),
+    ]
+    if settings.browser_bundle is not None:
+        all_routes.extend(BrowserBundle(settings.browser_bundle, parts.sources).routes())
+    all_routes.extend(routes)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        started: list[Component] = []
+        try:
+            for component in components:
+                await component.start()
+                started.append(component)
+            yield
+        finally:
+            for component in reversed(started):
+                try:
+                    await component.stop()
+                except Exception:
+                    logger.exception("stopping %r failed", component)
+            if close_store:
+                await run_in_threadpool(parts.store.close)
+
+    return Starlette(
+        routes=all_routes,
+        middleware=[
+            Middleware(MetricsMiddleware, metrics=parts.metrics),
+            Middleware(CorsMiddleware),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def build_server_app(settings: Settings) -> tuple[Starlette, FirstStart]:
+    """The application ``audience serve`` runs: the collector plus ``server_extensions``."""
+    store = SqliteEventStore.open(settings.database_path, synchronous=settings.synchronous)
+    try:
+        first = prepare_data(store, settings)
+        parts = build_parts(settings, store, admin_token=first.admin_token)
+        extensions = server_extensions(parts)
+        app = create_app(
+            parts,
+            routes=extensions.routes,
+            components=extensions.components,
+            close_store=True,
+        )
+    except BaseException:
+        store.close()
+        raise
+    return app, first
+
+
+def _healthz(store: SqliteEventStore) -> Endpoint:
+    async def healthz(request: Request) -> Response:
+        last_seq = await run_in_threadpool(store.last_seq)
+        return JSONReply({"status": "ok", "lastSeq": last_seq})
+
+    return healthz
+
+
+def _metrics(metrics: Metrics) -> Endpoint:
+    async def render(request: Request) -> Response:
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    return render
+
+
+async def _openapi(request: Request) -> Response:
+    return JSONReply(openapi_document())

@@ -1,0 +1,190 @@
+"""The collector's commands: ``audience serve``, ``audience sources``, ``audience events``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from audience.collector.app import build_server_app
+from audience.collector.bundle import snippet
+from audience.config import SETTINGS, Settings, load_settings
+from audience.errors import AudienceError
+from audience.storage.base import EventFilter
+from audience.storage.sqlite import SqliteEventStore
+
+_HELP = {setting.name: f"{setting.help} [env {setting.env}]" for setting in SETTINGS}
+FOLLOW_POLL_SECONDS = 0.5
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(overrides=overrides)
+    except AudienceError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def _data_option(function: Any) -> Any:
+    return click.option(
+        "--data",
+        "data_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help=_HELP["data_dir"] + " [default: ./audience-data]",
+    )(function)
+
+
+def _open_store(settings: Settings) -> SqliteEventStore:
+    try:
+        return SqliteEventStore.open(settings.database_path, synchronous=settings.synchronous)
+    except AudienceError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.command()
+@click.option("--host", default=None, help=_HELP["host"] + " [default: 127.0.0.1]")
+@click.option("--port", type=int, default=None, help=_HELP["port"] + " [default: 8000]")
+@_data_option
+@click.option("--public-url", default=None, help=_HELP["public_url"])
+@click.option(
+    "--browser-bundle",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help=_HELP["browser_bundle"],
+)
+@click.option(
+    "--trusted-proxy",
+    "trusted_proxies",
+    multiple=True,
+    help=_HELP["trusted_proxies"] + " Repeat for several.",
+)
+@click.option("--log-level", default=None, help=_HELP["log_level"])
+def serve(
+    host: str | None,
+    port: int | None,
+    data_dir: Path | None,
+    public_url: str | None,
+    browser_bundle: Path | None,
+    trusted_proxies: tuple[str, ...],
+    log_level: str | None,
+) -> None:
+    """Start the collector on the SQLite store in the data folder.
+
+    The first start creates a source named "default". Every start prints the write key
+    of the first source, the admin token and the browser snippet.
+    """
+    import uvicorn
+
+    settings = _settings(
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        public_url=public_url,
+        browser_bundle=browser_bundle,
+        trusted_proxies=",".join(trusted_proxies) if trusted_proxies else None,
+        log_level=log_level,
+    )
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        app, first = build_server_app(settings)
+    except AudienceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    origin = settings.public_url or f"http://{settings.host}:{settings.port}"
+    click.echo(f"audience collector on http://{settings.host}:{settings.port}")
+    click.echo(f"data: {settings.data_dir.resolve()}")
+    click.echo(f"write key: {first.source.write_key}  (source {first.source.name})")
+    click.echo(f"admin token: {first.admin_token}")
+    if settings.browser_bundle is not None:
+        click.echo("browser snippet:")
+        click.echo(snippet(first.source.write_key, origin))
+    else:
+        click.echo("browser snippet: start with --browser-bundle DIR to serve the script")
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        lifespan="on",
+        server_header=False,
+    )
+
+
+@click.group()
+def sources() -> None:
+    """Create and list the sources that send events (each has a write key)."""
+
+
+@sources.command("create")
+@click.argument("name")
+@click.option("--write-key", default=None, help="Use this write key instead of a random one.")
+@_data_option
+def create_source(name: str, write_key: str | None, data_dir: Path | None) -> None:
+    """Create a source called NAME and print its write key."""
+    with _open_store(_settings(data_dir=data_dir)) as store:
+        try:
+            source = store.create_source(name, write_key)
+        except AudienceError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(source.write_key)
+
+
+@sources.command("list")
+@_data_option
+def list_sources(data_dir: Path | None) -> None:
+    """List the sources with their write keys."""
+    with _open_store(_settings(data_dir=data_dir)) as store:
+        for source in store.list_sources():
+            click.echo(f"{source.name}\t{source.write_key}\t{source.created_at}")
+
+
+@click.group()
+def events() -> None:
+    """Read the stored events."""
+
+
+@events.command("tail")
+@click.option("--source", default=None, help="Only events of this source.")
+@click.option("-n", "--limit", type=click.IntRange(1, 100_000), default=20, show_default=True)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing events as they arrive.")
+@click.option(
+    "--max-events",
+    type=click.IntRange(1),
+    default=None,
+    help="With --follow, stop after printing this many events in all.",
+)
+@_data_option
+def tail(
+    source: str | None, limit: int, follow: bool, max_events: int | None, data_dir: Path | None
+) -> None:
+    """Print the newest stored events, oldest first, one JSON object a line."""
+    settings = _settings(data_dir=data_dir)
+    if not settings.database_path.exists():
+        raise click.ClickException(f"no event store in {settings.data_dir}")
+    with _open_store(settings) as store:
+        if source is not None and store.source_by_name(source) is None:
+            raise click.ClickException(f"no source called {source!r}")
+        recent = store.recent(EventFilter(source=source), limit)
+        printed = 0
+        last_seq = recent[0].seq if recent else store.last_seq()
+        for event in reversed(recent):
+            click.echo(orjson.dumps(event.message).decode())
+            printed += 1
+        while follow and (max_events is None or printed < max_events):
+            batch = store.read_after(last_seq, 500)
+            if not batch:
+                time.sleep(FOLLOW_POLL_SECONDS)
+                continue
+            last_seq = batch[-1].seq
+            for event in batch:
+                if source is None or event.source == source:
+                    click.echo(orjson.dumps(event.message).decode())
+                    printed += 1

@@ -1,0 +1,153 @@
+"""Server-side enrichment: what the collector adds to or corrects in every accepted message.
+
+Pure: the time of arrival, the client address and the id factory come in as arguments.
+
+- ``receivedAt`` is the server's clock, never the client's.
+- ``timestamp`` is corrected for the client's clock skew: ``receivedAt - (sentAt - timestamp)``;
+  the time the client gave is kept as ``originalTimestamp``. A result more than 23 hours
+  ahead of ``receivedAt`` is clamped to ``receivedAt``.
+- ids are coerced to strings and trimmed; a missing ``messageId`` is generated.
+- batch-level ``context`` and ``integrations`` are merged under each message's own.
+- ``context.ip`` is filled from the client address for client-side libraries (browsers,
+  mobile) or ``context.direct: true``, and never replaces a ``context.ip`` already given.
+- ``writeKey`` is removed: it authenticated the request and is not part of the event.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from audience.jsontypes import JSONObject
+from audience.tracking import format_timestamp
+
+FUTURE_LIMIT: Final = timedelta(hours=23)
+"""Corrected timestamps further ahead than this are taken as clock errors."""
+
+CLIENT_SIDE_LIBRARIES: Final = frozenset(
+    {
+        "analytics.js",
+        "analytics-next",
+        "@segment/analytics-next",
+        "@customerio/cdp-analytics-browser",
+        "analytics-ios",
+        "analytics-android",
+        "analytics-kotlin",
+        "analytics-swift",
+        "analytics-react-native",
+        "analytics-flutter",
+        "cdp-analytics-ios",
+        "cdp-analytics-android",
+        "customerio-ios",
+        "customerio-android",
+        "customerio-reactnative",
+        "customerio-flutter",
+    }
+)
+"""Libraries that run on the visitor's device, whose request address is the visitor's."""
+
+ID_FIELDS: Final = ("userId", "anonymousId", "previousId", "groupId")
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """What the server knows about the request a message came in."""
+
+    received_at: datetime
+    client_ip: str | None = None
+    sent_at: object = None
+    context: Mapping[str, Any] | None = None
+    integrations: Mapping[str, Any] | None = None
+
+
+def coerce_id(value: object) -> str | None:
+    """An id as a trimmed string; ``None`` for absent or blank ids.
+
+    Numbers become their JSON text (``42`` -> ``"42"``), as the SDKs' ``stringify_id`` does.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+    elif isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        text = str(int(value))
+    elif isinstance(value, float) and math.isfinite(value):
+        text = repr(value)
+    else:
+        text = str(value)
+    return text or None
+
+
+def corrected_timestamp(
+    received_at: datetime, original: datetime | None, sent_at: datetime | None
+) -> datetime:
+    """``receivedAt - (sentAt - timestamp)``, or the client's time when ``sentAt`` is unknown."""
+    if original is None:
+        return received_at
+    moment = original if sent_at is None else received_at - (sent_at - original)
+    if moment > received_at + FUTURE_LIMIT:
+        return received_at
+    return moment
+
+
+def is_client_side(context: Mapping[str, Any]) -> bool:
+    """Whether the request address is the visitor's: a device library, or ``context.direct``."""
+    if context.get("direct") is True:
+        return True
+    library = context.get("library")
+    name = library.get("name") if isinstance(library, dict) else None
+    return isinstance(name, str) and name in CLIENT_SIDE_LIBRARIES
+
+
+def enrich(message: JSONObject, arrival: Arrival, new_message_id: Callable[[], str]) -> JSONObject:
+    """The stored form of an already validated ``message``; the input is left unchanged."""
+    enriched = dict(message)
+    enriched.pop("writeKey", None)
+    context = _merged(arrival.context, message.get("context"))
+    enriched["context"] = context
+    if arrival.integrations is not None or "integrations" in message:
+        enriched["integrations"] = _merged(arrival.integrations, message.get("integrations"))
+    for name in ID_FIELDS:
+        if name in message or name in ("userId", "anonymousId"):
+            enriched[name] = coerce_id(message.get(name))
+    enriched["messageId"] = coerce_id(message.get("messageId")) or new_message_id()
+    _set_timestamps(enriched, message, arrival)
+    if arrival.client_ip is not None and "ip" not in context and is_client_side(context):
+        context["ip"] = arrival.client_ip
+    return enriched
+
+
+def _merged(outer: Mapping[str, Any] | None, inner: object) -> JSONObject:
+    merged: JSONObject = dict(outer) if outer else {}
+    if isinstance(inner, dict):
+        merged.update(inner)
+    return merged
+
+
+def _set_timestamps(enriched: JSONObject, message: JSONObject, arrival: Arrival) -> None:
+    received_at = arrival.received_at
+    original_text = message.get("timestamp") or message.get("originalTimestamp")
+    original = _parse(original_text)
+    sent_at = _parse(message.get("sentAt") or arrival.sent_at)
+    enriched["receivedAt"] = format_timestamp(received_at)
+    enriched["timestamp"] = format_timestamp(corrected_timestamp(received_at, original, sent_at))
+    enriched["originalTimestamp"] = (
+        format_timestamp(original) if original is not None else enriched["receivedAt"]
+    )
+    if sent_at is not None:
+        enriched["sentAt"] = format_timestamp(sent_at)
+
+
+def _parse(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)  # naive client timestamps are taken as UTC
+    return moment

@@ -1,0 +1,256 @@
+"""Ingestion: validate -> enrich -> commit, the collector's work on a request with no HTTP in it.
+
+The HTTP routes, ``audience replay`` and tests all go through ``Ingestor``. ``prepare``
+turns a parsed request into records and rejections; ``commit`` hands the records to the
+store and resolves once they are durable.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from audience.clock import Clock, IdFactory
+from audience.collector.enrichment import Arrival, enrich
+from audience.collector.validation import Rejection, validate_message
+from audience.errors import TooManyEventsError, ValidationError
+from audience.jsontypes import JSONObject
+from audience.storage.base import AppendResult, EventRecord, EventSink
+from audience.tracking import MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MessageType
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size and count limits of one request."""
+
+    max_event_bytes: int = MAX_EVENT_BYTES
+    max_batch_events: int = MAX_BATCH_EVENTS
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One request's worth of messages, parsed but not yet judged.
+
+    ``body`` is the parsed JSON body. ``message_type`` is the type the path names for
+    single-event routes (``/v1/track``, ``/v1/t``) and ``None`` for batches, whose body
+    is ``{"batch": [...], "context": ..., "integrations": ..., "sentAt": ...}``.
+    ``client_ip`` is the visitor's address as far as the server can tell.
+    """
+
+    source: str
+    body: object
+    message_type: MessageType | None = None
+    client_ip: str | None = None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A submission judged and enriched: the records to commit and the messages refused.
+
+    ``rejections`` lists every problem found; ``drop_reasons`` counts each refused
+    message once, under the code of its first problem.
+    """
+
+    source: str
+    records: list[EventRecord]
+    rejections: list[Rejection]
+    drop_reasons: Counter[str]
+
+    @property
+    def dropped(self) -> int:
+        """How many messages were refused."""
+        return sum(self.drop_reasons.values())
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    """What happened to a submission: events ``stored``, ``duplicates`` and ``dropped``."""
+
+    stored: int
+    duplicates: int
+    dropped: int = 0
+    rejections: tuple[Rejection, ...] = ()
+
+
+class IngestObserver(Protocol):
+    """Counts what ingestion does (metrics); called from any thread."""
+
+    def events_stored(self, source: str, stored: int, duplicates: int) -> None:
+        """``stored`` new events were committed and ``duplicates`` were already there."""
+        ...
+
+    def events_dropped(self, source: str, reasons: Mapping[str, int]) -> None:
+        """Events were refused; ``reasons`` counts them by rejection code."""
+        ...
+
+
+class Ingestor:
+    """Validates, enriches and commits submissions to an ``EventSink``."""
+
+    def __init__(
+        self,
+        sink: EventSink,
+        *,
+        clock: Clock,
+        ids: IdFactory,
+        limits: Limits | None = None,
+        observer: IngestObserver | None = None,
+    ) -> None:
+        self._sink = sink
+        self._clock = clock
+        self._ids = ids
+        self._limits = limits or Limits()
+        self._observer = observer
+
+    def prepare(self, submission: Submission) -> Prepared:
+        """Judge and enrich every message of ``submission``.
+
+        Raises ``ValidationError`` when the request as a whole cannot be read (the body or
+        ``batch`` has the wrong shape) and ``TooManyEventsError`` for an oversized batch.
+        """
+        arrival, items = self._unpack(submission)
+        records: list[EventRecord] = []
+        rejections: list[Rejection] = []
+        drop_reasons: Counter[str] = Counter()
+        single = submission.message_type is not None
+        for index, item in enumerate(items):
+            where = "" if single else f"batch[{index}]"
+            record, problems = self._prepare_one(submission.source, item, where, arrival, single)
+            if record is not None:
+                records.append(record)
+            elif problems:
+                rejections.extend(problems)
+                drop_reasons[problems[0].code] += 1
+        return Prepared(submission.source, records, rejections, drop_reasons)
+
+    def commit(self, prepared: Prepared) -> Future[IngestOutcome]:
+        """Store the prepared records; the future resolves once they are durable.
+
+        Rejected messages are counted as dropped. The future fails with ``StorageError``
+        when the commit fails.
+        """
+        if prepared.rejections:
+            self._dropped(prepared.source, prepared.drop_reasons)
+            self._log_rejections(prepared)
+        outcome: Future[IngestOutcome] = Future()
+        if not prepared.records:
+            outcome.set_result(IngestOutcome(0, 0, prepared.dropped, tuple(prepared.rejections)))
+            return outcome
+        appended = self._sink.append(prepared.records)
+
+        def finish(done: Future[AppendResult]) -> None:
+            error = done.exception()
+            if error is not None:
+                outcome.set_exception(error)
+                return
+            result = done.result()
+            if self._observer is not None:
+                self._observer.events_stored(prepared.source, result.stored, result.duplicates)
+            outcome.set_result(
+                IngestOutcome(
+                    result.stored, result.duplicates, prepared.dropped, tuple(prepared.rejections)
+                )
+            )
+
+        appended.add_done_callback(finish)
+        return outcome
+
+    def refuse(self, prepared: Prepared) -> None:
+        """Count a prepared request refused whole (strict mode): nothing of it is stored."""
+        reasons = Counter(prepared.drop_reasons)
+        reasons["refused_with_request"] += len(prepared.records)
+        self._dropped(prepared.source, reasons)
+        self._log_rejections(prepared)
+
+    def ingest(self, submission: Submission) -> Future[IngestOutcome]:
+        """``prepare`` then ``commit``: permissive mode, bad messages dropped, good ones stored."""
+        return self.commit(self.prepare(submission))
+
+    def _unpack(self, submission: Submission) -> tuple[Arrival, list[Any]]:
+        body = submission.body
+        received_at = self._clock.now()
+        if not isinstance(body, dict):
+            raise ValidationError("body", "is not a JSON object")
+        if submission.message_type is not None:
+            message = dict(body)
+            message["type"] = submission.message_type
+            return Arrival(received_at, submission.client_ip), [message]
+        batch = body.get("batch")
+        if not isinstance(batch, list):
+            raise ValidationError("batch", "is missing" if batch is None else "is not an array")
+        if len(batch) > self._limits.max_batch_events:
+            raise TooManyEventsError(len(batch), self._limits.max_batch_events)
+        context = body.get("context")
+        integrations = body.get("integrations")
+        arrival = Arrival(
+            received_at,
+            submission.client_ip,
+            sent_at=body.get("sentAt"),
+            context=context if isinstance(context, dict) else None,
+            integrations=integrations if isinstance(integrations, dict) else None,
+        )
+        return arrival, batch
+
+    def _prepare_one(
+        self, source: str, item: object, where: str, arrival: Arrival, single: bool
+    ) -> tuple[EventRecord | None, list[Rejection]]:
+        problems = validate_message(item, where)
+        if problems or not isinstance(item, dict):
+            return None, problems
+        field = where or "body"
+        if not single:
+            try:
+                size = len(orjson.dumps(item))
+            except orjson.JSONEncodeError:
+                return None, [Rejection(field, "is nested too deeply", "too_deep")]
+            if size > self._limits.max_event_bytes:
+                reason = f"is {size} bytes; the limit is {self._limits.max_event_bytes}"
+                return None, [Rejection(field, reason, "event_too_large")]
+        message = enrich(item, arrival, self._ids.new)
+        try:
+            serialized = orjson.dumps(message)
+        except orjson.JSONEncodeError:
+            return None, [Rejection(field, "is nested too deeply", "too_deep")]
+        return _record(source, message, serialized, arrival.client_ip), []
+
+    def _dropped(self, source: str, reasons: Mapping[str, int]) -> None:
+        if self._observer is not None:
+            self._observer.events_dropped(source, reasons)
+
+    @staticmethod
+    def _log_rejections(prepared: Prepared) -> None:
+        shown = "; ".join(str(r) for r in prepared.rejections[:5])
+        more = len(prepared.rejections) - 5
+        logger.warning(
+            "source %s: refused %d message(s): %s%s",
+            prepared.source,
+            prepared.dropped,
+            shown,
+            f" (and {more} more)" if more > 0 else "",
+        )
+
+
+def _record(
+    source: str, message: JSONObject, serialized: bytes, client_ip: str | None
+) -> EventRecord:
+    event = message.get("event")
+    return EventRecord(
+        source=source,
+        message_id=message["messageId"],
+        type=message["type"],
+        user_id=message.get("userId"),
+        anonymous_id=message.get("anonymousId"),
+        event=event if isinstance(event, str) else None,
+        received_at=message["receivedAt"],
+        timestamp=message["timestamp"],
+        request_ip=client_ip,
+        message=serialized,
+    )

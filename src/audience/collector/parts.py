@@ -1,0 +1,55 @@
+"""The collector's parts, handed to whatever runs beside it in the same process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from starlette.routing import BaseRoute
+
+from audience.clock import Clock, IdFactory
+from audience.collector.auth import AdminGuard, SourceResolver
+from audience.collector.ingest import Ingestor
+from audience.collector.metrics import Metrics
+from audience.config import Settings
+from audience.storage.sqlite import SqliteEventStore
+
+
+class Component(Protocol):
+    """A background worker started and stopped with the application (e.g. the resolver)."""
+
+    async def start(self) -> None:
+        """Begin working; called once when the application starts."""
+        ...
+
+    async def stop(self) -> None:
+        """Finish and release resources; called once when the application stops."""
+        ...
+
+
+@dataclass(frozen=True)
+class CollectorParts:
+    """Everything the collector is built from.
+
+    ``store`` is the event store: an ``EventFeed`` (``read_after``/``get_many``/``last_seq``),
+    an ``EventQuery`` and a ``SourceRegistry``; ``store.add_commit_listener`` wakes readers
+    after each commit. ``guard`` checks the admin token (``guard.protect`` for JSON routes,
+    ``guard.protect_page`` for pages). ``ingestor`` is validate -> enrich -> commit without HTTP.
+    """
+
+    settings: Settings
+    store: SqliteEventStore
+    ingestor: Ingestor
+    sources: SourceResolver
+    guard: AdminGuard
+    metrics: Metrics
+    clock: Clock
+    ids: IdFactory
+
+
+@dataclass(frozen=True)
+class Extensions:
+    """Routes and components added to the collector's application."""
+
+    routes: list[BaseRoute] = field(default_factory=list)
+    components: list[Component] = field(default_factory=list)

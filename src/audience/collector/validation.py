@@ -1,0 +1,155 @@
+"""Validation of incoming messages: pure rules, one message at a time, naming each bad field.
+
+A message is judged on its own, so the good events of a batch are kept beside the bad
+ones. Each ``Rejection`` names the field as a path (``batch[3].userId``), says what is
+wrong in words, and carries a short ``code`` used to count drops by reason.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from audience.tracking import MESSAGE_TYPES
+
+MAX_MESSAGE_ID_CHARS: Final = 100
+"""Longer message ids are refused: Segment's profile store silently drops them."""
+
+ID_FIELDS: Final = ("userId", "anonymousId", "previousId", "groupId", "messageId")
+OBJECT_FIELDS: Final = ("properties", "traits", "context", "integrations")
+TEXT_FIELDS: Final = ("event", "name", "category")
+TIMESTAMP_FIELDS: Final = ("timestamp", "sentAt", "originalTimestamp")
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why one message (or one request) was refused."""
+
+    field: str
+    reason: str
+    code: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
+
+
+def is_id(value: object) -> bool:
+    """Ids travel as strings; finite numbers are accepted and become strings."""
+    if isinstance(value, str):
+        return True
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def has_id(value: object) -> bool:
+    """An id that is present and not blank once trimmed."""
+    if isinstance(value, str):
+        return bool(value.strip())
+    return value is not None and is_id(value)
+
+
+def is_timestamp(value: str) -> bool:
+    """ISO 8601 as the clients write it: ``Z`` or an offset, milli- or microseconds."""
+    try:
+        datetime.fromisoformat(value.strip())
+    except ValueError:
+        return False
+    return True
+
+
+def validate_message(message: object, where: str) -> list[Rejection]:
+    """Every rule ``message`` breaks; an empty list means it can be stored.
+
+    ``where`` is the message's path in the request (``batch[3]``, or ``""`` for a
+    single-event request). ``type`` must already be set for single-event routes.
+    """
+    if not isinstance(message, dict):
+        return [Rejection(where or "body", "is not an object", "not_an_object")]
+    prefix = f"{where}." if where else ""
+    kind = message.get("type")
+    if kind not in MESSAGE_TYPES:
+        reason = "is missing" if kind is None else f"{str(kind)[:40]!r} is not a message type"
+        return [Rejection(f"{prefix}type", reason, "invalid_type")]
+    problems = _field_types(message, prefix)
+    problems.extend(_required_fields(message, prefix, kind))
+    return problems
+
+
+def _field_types(message: Mapping[str, object], prefix: str) -> list[Rejection]:
+    problems: list[Rejection] = []
+    for name in ID_FIELDS:
+        value = message.get(name)
+        if value is not None and not is_id(value):
+            problems.append(Rejection(prefix + name, "is not a string", "invalid_id"))
+    message_id = message.get("messageId")
+    if isinstance(message_id, str) and len(message_id.strip()) > MAX_MESSAGE_ID_CHARS:
+        problems.append(
+            Rejection(
+                prefix + "messageId",
+                f"is longer than {MAX_MESSAGE_ID_CHARS} characters",
+                "message_id_too_long",
+            )
+        )
+    for name in OBJECT_FIELDS:
+        value = message.get(name)
+        if value is not None and not isinstance(value, dict):
+            problems.append(Rejection(prefix + name, "is not an object", "invalid_field"))
+    for name in TEXT_FIELDS:
+        value = message.get(name)
+        if value is not None and not isinstance(value, str):
+            problems.append(Rejection(prefix + name, "is not a string", "invalid_field"))
+    for name in TIMESTAMP_FIELDS:
+        value = message.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not is_timestamp(value):
+            problems.append(
+                Rejection(prefix + name, "is not an ISO 8601 timestamp", "invalid_timestamp")
+            )
+    return problems
+
+
+def _required_fields(message: Mapping[str, object], prefix: str, kind: str) -> list[Rejection]:
+    problems: list[Rejection] = []
+    if kind == "alias":
+        if not has_id(message.get("previousId")):
+            problems.append(Rejection(prefix + "previousId", "is missing", "missing_id"))
+        if not has_id(message.get("userId")):
+            problems.append(Rejection(prefix + "userId", "is missing", "missing_id"))
+        return problems
+    if not (
+        has_id(message.get("userId"))
+        or has_id(message.get("anonymousId"))
+        or (kind == "identify" and _has_email_trait(message))
+    ):
+        problems.append(
+            Rejection(prefix + "userId", "is missing, and so is anonymousId", "missing_id")
+        )
+    if kind == "track":
+        event = message.get("event")
+        if event is None or (isinstance(event, str) and not event.strip()):
+            problems.append(Rejection(prefix + "event", "is missing", "missing_event"))
+    if kind == "group" and not has_id(message.get("groupId")):
+        problems.append(Rejection(prefix + "groupId", "is missing", "missing_id"))
+    return problems
+
+
+def _has_email_trait(message: Mapping[str, object]) -> bool:
+    """Customer.io identifies a person by the ``email`` trait when no id is given."""
+    for holder in (message.get("traits"), _context_traits(message)):
+        if isinstance(holder, dict):
+            email = holder.get("email")
+            if isinstance(email, str) and email.strip():
+                return True
+    return False
+
+
+def _context_traits(message: Mapping[str, object]) -> object:
+    context = message.get("context")
+    return context.get("traits") if isinstance(context, dict) else None
