@@ -34,6 +34,7 @@ class Receiver:
     answers: list[int] = field(default_factory=list)
     delay: float = 0.0
     requests: list[Received] = field(default_factory=list)
+    started: int = 0
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -47,6 +48,8 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
+                with receiver._lock:
+                    receiver.started += 1
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 if receiver.delay:
                     threading.Event().wait(receiver.delay)

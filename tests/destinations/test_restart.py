@@ -1,0 +1,89 @@
+"""A dispatcher process killed in the middle of a delivery loses nothing when it restarts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from audience.destinations.base import DestinationConfig, RetryPolicy
+from audience.destinations.state import SqliteDeliveryStore
+
+from .conftest import Append, track
+from .receiver import Receiver
+
+AUDIENCE = str(Path(sys.executable).parent / "audience")
+EVENTS = 200
+BATCH = 10
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 90.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("the condition never held")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def start_dispatcher(data_dir: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        command = [AUDIENCE, "destinations", "run", "--data", str(data_dir)]
+        process = subprocess.Popen(
+            [*command, "--idle-interval", "0.05"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "AUDIENCE_LOG_LEVEL": "warning"},
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+
+
+def test_a_dispatcher_killed_while_sending_delivers_every_event_after_a_restart(
+    receiver: Receiver,
+    append: Append,
+    delivery_store: SqliteDeliveryStore,
+    start_dispatcher: Callable[[], subprocess.Popen[bytes]],
+) -> None:
+    receiver.delay = 0.2
+    receiver.start()
+    retry = RetryPolicy(initial_backoff=0.05, max_backoff=0.5, batch_size=BATCH)
+    config = DestinationConfig("hook", "webhook", {"url": receiver.url, "secret": "k"}, None, retry)
+    delivery_store.add(config, 0, 0.0)
+    append([track(n) for n in range(1, EVENTS + 1)])
+
+    first = start_dispatcher()
+    wait_for(lambda: len(receiver.requests) >= 3 and receiver.started > len(receiver.requests))
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    killed_at = delivery_store.stats("hook")
+    assert killed_at.delivered_events < EVENTS
+    assert killed_at.pending_batches == 1  # the batch in flight is still open
+
+    second = start_dispatcher()
+    wait_for(lambda: delivery_store.stats("hook").delivered_events >= EVENTS - BATCH)
+    wait_for(lambda: delivery_store.stats("hook").cursor == EVENTS)
+    wait_for(lambda: delivery_store.stats("hook").pending_batches == 0)
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(30) == 0
+
+    received = Counter(receiver.message_ids())
+    assert set(received) == {f"m-{n}" for n in range(1, EVENTS + 1)}
+    duplicates = [message_id for message_id, count in received.items() if count > 1]
+    assert len(duplicates) <= BATCH  # only the batch in flight can arrive twice
+    assert all(count <= 2 for count in received.values())
