@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from contextlib import closing
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from audience.eventlog import StoredEvent
+from audience.resolution import Identifier, SQLiteProfileStore
+from resolution.events import make_event
+
+ANONYMOUS = ["a1", "a2", "a3", "a4", "null"]
+USERS = ["u1", "u2", "u3", None]
+
+
+@st.composite
+def messages(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Events over a few ids, with colliding timestamps, shared ids, aliases and junk."""
+    count = draw(st.integers(min_value=1, max_value=14))
+    result = []
+    for index in range(count):
+        type_ = draw(st.sampled_from(["identify", "identify", "track", "page", "alias", "group"]))
+        fields: dict[str, Any] = {"minute": draw(st.integers(min_value=0, max_value=5))}
+        user = draw(st.sampled_from(USERS))
+        anonymous = draw(st.sampled_from(ANONYMOUS))
+        if type_ == "alias":
+            user = user or "u1"
+            fields["previousId"] = draw(st.sampled_from(["a1", "a2", "u1", "u2", "u3"]))
+        elif user is None and anonymous == "null":
+            anonymous = "a1"
+        if type_ == "identify":
+            fields["traits"] = {
+                draw(st.sampled_from(["plan", "name"])): draw(st.sampled_from(["x", "y", None]))
+            }
+        if type_ == "group":
+            fields["groupId"] = draw(st.sampled_from(["g1", "g2"]))
+            fields["traits"] = {"size": draw(st.integers(min_value=1, max_value=3))}
+        result.append(
+            {"type_": type_, "user_id": user, "anonymous_id": anonymous, "index": index, **fields}
+        )
+    return result
+
+
+def stored(spec: list[dict[str, Any]], order: list[int]) -> list[StoredEvent]:
+    """The events of ``spec`` arriving in ``order``: seq is arrival, the messages are unchanged."""
+    events = []
+    for seq, position in enumerate(order, start=1):
+        fields = dict(spec[position])
+        index = fields.pop("index")
+        event = make_event(seq, **fields)
+        event.message["messageId"] = f"m-{index}"
+        events.append(event)
+    return events
+
+
+def snapshot(store: SQLiteProfileStore) -> tuple[Any, ...]:
+    profiles = sorted(
+        (
+            p.id,
+            tuple(p.identifiers),
+            sorted(p.traits.items()),
+            tuple((g.group_id, sorted(g.traits.items())) for g in p.groups),
+            p.first_seen,
+            p.last_seen,
+            p.event_count,
+        )
+        for p in store.search("", limit=1000)
+    )
+    refused = sorted(w.detail for w in store.warnings(limit=1000) if w.kind == "merge_refused")
+    return (profiles, refused)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(spec=messages(), data=st.data())
+def test_any_permutation_of_the_same_events_gives_the_same_profiles(
+    store_factory: Callable[..., SQLiteProfileStore],
+    spec: list[dict[str, Any]],
+    data: st.DataObject,
+) -> None:
+    order = data.draw(st.permutations(range(len(spec))))
+    cut = data.draw(st.integers(min_value=0, max_value=len(spec)))
+    with closing(store_factory()) as reference, closing(store_factory()) as shuffled:
+        reference.apply(stored(spec, list(range(len(spec)))))
+        events = stored(spec, order)
+        shuffled.apply(events[:cut])
+        for event in events[cut:]:
+            shuffled.apply([event])
+        assert snapshot(shuffled) == snapshot(reference)
+
+
+def test_ten_thousand_anonymous_ids_arriving_out_of_order_still_make_one_profile(
+    profile_store: SQLiteProfileStore,
+) -> None:
+    spec = []
+    for i in range(10_000):
+        spec.append({"type_": "page", "anonymous_id": f"anon-{i}", "index": 2 * i})
+        spec.append(
+            {"type_": "identify", "anonymous_id": f"anon-{i}", "user_id": "bot", "index": 2 * i + 1}
+        )
+    order = list(range(len(spec)))
+    random.Random(7).shuffle(order)
+    events = stored(spec, order)
+    for start in range(0, len(events), 500):
+        profile_store.apply(events[start : start + 500])
+    profile = profile_store.lookup(Identifier("user_id", "bot"))
+    assert profile is not None
+    assert profile.identifier_count == 10_001
+    assert profile.event_count == 20_000
+
+
+def test_a_late_identify_moves_a_shared_anonymous_id_to_its_first_user(
+    profile_store: SQLiteProfileStore,
+) -> None:
+    """Out of order: bob's identify came first, alice's earlier identify arrives later."""
+    profile_store.apply(
+        [
+            make_event(1, "page", minute=0, anonymous_id="shared"),
+            make_event(2, "identify", minute=20, anonymous_id="shared", user_id="bob"),
+            make_event(3, minute=21, anonymous_id="shared", user_id="bob"),
+        ]
+    )
+    assert (
+        Identifier("anonymous_id", "shared")
+        in profile_store.lookup(  # type: ignore[union-attr]
+            Identifier("user_id", "bob")
+        ).identifiers
+    )
+    profile_store.apply(
+        [make_event(4, "identify", minute=10, anonymous_id="shared", user_id="alice")]
+    )
+    alice = profile_store.lookup(Identifier("user_id", "alice"))
+    bob = profile_store.lookup(Identifier("user_id", "bob"))
+    assert alice is not None
+    assert bob is not None
+    assert Identifier("anonymous_id", "shared") in alice.identifiers
+    assert bob.identifiers == (Identifier("user_id", "bob"),)
+    assert alice.event_count == 2
+    assert bob.event_count == 2
