@@ -10,10 +10,14 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from audience.collector.parts import CollectorParts, Component, Extensions
+from audience.destinations.server import destination_extensions
 
 
 def server_extensions(parts: CollectorParts) -> Extensions:
     """The routes and components of ``audience serve`` beyond the collector itself."""
     routes: list[BaseRoute] = []
     components: list[Component] = []
+    destinations = destination_extensions(parts)
+    routes.extend(destinations.routes)
+    components.extend(destinations.components)
     return Extensions(routes=routes, components=components)

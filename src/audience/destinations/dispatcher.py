@@ -6,8 +6,9 @@ that keeps failing is dead-lettered after ``RetryPolicy.max_attempts`` and the d
 moves on; ``replay`` sends dead letters again. Destinations are read from the store on every
 pass, so ones added or removed by the CLI take effect while the dispatcher runs.
 
-One dispatcher works on a state database at a time: the SQLite state has no claim locks
-between processes.
+One dispatcher works on a state database at a time: ``BackgroundDispatcher`` waits until
+it holds the store's worker claim (``DeliveryStore.acquire_worker``), so an ``audience
+serve`` and an ``audience destinations run`` on the same data folder never both deliver.
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ class Dispatcher:
         self._factory = factory
         self._read_limit = read_limit
         self._open: dict[str, tuple[DestinationConfig, Destination]] = {}
+
+    @property
+    def store(self) -> DeliveryStore:
+        """The delivery state this dispatcher works on."""
+        return self._store
 
     def step(self) -> bool:
         """One pass over every destination; ``True`` when any of them made progress."""
@@ -207,13 +213,19 @@ class BackgroundDispatcher:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        store = self._dispatcher.store
         try:
             while not self._stopping.is_set():
+                if not store.acquire_worker():
+                    # Another dispatcher delivers for this state; take over when it stops.
+                    self._stopping.wait(self._idle_interval * 4)
+                    continue
                 if not self._pass():
                     self._wakeup.wait(self._idle_interval)
                     self._wakeup.clear()
         finally:
             self._dispatcher.close()
+            store.release_worker()
 
     def _pass(self) -> bool:
         try:

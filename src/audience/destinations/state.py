@@ -12,6 +12,7 @@ except that one batch, whose events keep their ``messageId``.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
 import threading
@@ -19,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal, Protocol
+from typing import IO, Final, Literal, Protocol
 
 from audience.destinations.base import DestinationConfig
 from audience.errors import ConfigError, StorageError
@@ -121,6 +122,17 @@ class DeliveryStore(Protocol):
         """The destination's cursor, open and dead batches, and last outcome."""
         ...
 
+    def acquire_worker(self) -> bool:
+        """Become the one dispatcher of this state, if no other process or thread is.
+
+        The claim ends with ``release_worker``, ``close`` or the death of the process.
+        """
+        ...
+
+    def release_worker(self) -> None:
+        """Stop being the dispatcher of this state."""
+        ...
+
     def close(self) -> None:
         """Close the database."""
         ...
@@ -173,6 +185,7 @@ class SqliteDeliveryStore:
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self._connection = connection
         self._lock = threading.Lock()
+        self._worker_file: IO[bytes] | None = None
         self.path = path
 
     @classmethod
@@ -347,7 +360,29 @@ class SqliteDeliveryStore:
             last_error_at=_float_or_none(error_at),
         )
 
+    def acquire_worker(self) -> bool:
+        # An advisory file lock: the kernel drops it when the process dies, even by SIGKILL.
+        with self._lock:
+            if self._worker_file is not None:
+                return True
+            handle = self.path.with_name(self.path.name + ".worker").open("ab")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                return False
+            self._worker_file = handle
+            return True
+
+    def release_worker(self) -> None:
+        with self._lock:
+            handle, self._worker_file = self._worker_file, None
+        if handle is not None:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
     def close(self) -> None:
+        self.release_worker()
         with self._lock:
             self._connection.close()
 

@@ -1,0 +1,54 @@
+"""Destinations inside ``audience serve``: the dispatcher as a background component, and
+``GET /api/destinations`` with each destination's delivery state."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from audience.collector.auth import AdminGuard
+from audience.collector.parts import CollectorParts, Extensions
+from audience.collector.replies import JSONReply
+from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
+from audience.destinations.state import DeliveryStore, SqliteDeliveryStore
+from audience.destinations.status import destination_statuses
+from audience.eventlog import EventFeed
+
+
+class DispatcherComponent:
+    """Runs the dispatcher beside the collector; new commits wake it at once."""
+
+    def __init__(self, parts: CollectorParts, store: DeliveryStore) -> None:
+        self._store = store
+        self._worker = BackgroundDispatcher(Dispatcher(parts.store, store, parts.clock))
+        parts.store.add_commit_listener(self._worker.wake)
+
+    async def start(self) -> None:
+        self._worker.start()
+
+    async def stop(self) -> None:
+        await run_in_threadpool(self._worker.stop)
+        await run_in_threadpool(self._store.close)
+
+
+def destinations_route(store: DeliveryStore, feed: EventFeed, guard: AdminGuard) -> Route:
+    """``GET /api/destinations`` (admin token): ``{"destinations": [status, ...]}``.
+
+    Each status holds the settings with secrets hidden, ``cursor``, ``lag``,
+    ``pending_events``, ``dead_events``, ``delivered_events`` and the last error.
+    """
+
+    async def list_destinations(request: Request) -> Response:
+        statuses = await run_in_threadpool(destination_statuses, store, feed)
+        return JSONReply({"destinations": [status.to_json() for status in statuses]})
+
+    return Route("/api/destinations", guard.protect(list_destinations), methods=["GET"])
+
+
+def destination_extensions(parts: CollectorParts) -> Extensions:
+    """The admin route and the dispatcher component ``audience serve`` adds."""
+    store = SqliteDeliveryStore.in_data_dir(parts.settings.data_dir)
+    route = destinations_route(store, parts.store, parts.guard)
+    return Extensions(routes=[route], components=[DispatcherComponent(parts, store)])
