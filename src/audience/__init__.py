@@ -6,4 +6,6 @@ from importlib.metadata import version
 
 __version__ = version("audience")
 
-__all__ = ["__version__"]
+from audience.sdk import Analytics  # after __version__: the SDK reads it
+
+__all__ = ["Analytics", "__version__"]

@@ -1,0 +1,39 @@
+"""The Python SDK: the browser source's identity model for Python programs, delivered durably."""
+
+from __future__ import annotations
+
+from audience.sdk.client import Analytics, Group, User, default_storage_dir
+from audience.sdk.cookies import decode_cookie_value, encode_cookie_value, render_set_cookie
+from audience.sdk.delivery import HttpTransport, RetryPolicy, Transport
+from audience.sdk.identity import GroupIdentity, Identity
+from audience.sdk.stores import (
+    CookieJarStore,
+    KeyValueStore,
+    LayeredStore,
+    LocalFileStore,
+    MemoryStore,
+)
+from audience.sdk.tracker import Tracker
+from audience.sdk.worker import DeliveryPolicy
+
+__all__ = [
+    "Analytics",
+    "CookieJarStore",
+    "DeliveryPolicy",
+    "Group",
+    "GroupIdentity",
+    "HttpTransport",
+    "Identity",
+    "KeyValueStore",
+    "LayeredStore",
+    "LocalFileStore",
+    "MemoryStore",
+    "RetryPolicy",
+    "Tracker",
+    "Transport",
+    "User",
+    "decode_cookie_value",
+    "default_storage_dir",
+    "encode_cookie_value",
+    "render_set_cookie",
+]

@@ -1,0 +1,363 @@
+"""``Analytics``: the SDK's facade and composition root. It builds the stores, the outbox, the
+transport and the worker, then delegates every call to a ``Tracker``.
+
+Calls made before ``load()`` (with ``autoload=False``, e.g. until a visitor consents) are held in
+one FIFO with the time of the call and replayed in call order once loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Literal, overload
+
+from audience.clock import Clock, IdFactory, SystemClock, UuidFactory
+from audience.errors import ConfigError, ValidationError
+from audience.jsontypes import JSON, JSONObject
+from audience.sdk.delivery import HttpTransport, Transport
+from audience.sdk.message_ids import MessageIdFactory
+from audience.sdk.messages import library_context, optional_mapping, read_options
+from audience.sdk.outbox import MemoryOutbox, Outbox, SqliteOutbox
+from audience.sdk.stores import (
+    CookieJarStore,
+    KeyValueStore,
+    LayeredStore,
+    LocalFileStore,
+    MemoryStore,
+)
+from audience.sdk.tracker import UNSET, Pipeline, Tracker, Unset, explicit_identity_store
+from audience.sdk.worker import DeliveryPolicy, DeliveryWorker, OnError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST: Final = "http://127.0.0.1:8000"
+
+
+def _version() -> str:
+    from audience import __version__
+
+    return __version__
+
+
+def default_storage_dir(write_key: str, environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_DATA_HOME/audience/<hash of the write key>`` (``~/.local/share/...`` by default)."""
+    env = os.environ if environ is None else environ
+    base = Path(env.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    digest = hashlib.sha256(write_key.encode()).hexdigest()[:16]
+    return base / "audience" / digest
+
+
+@dataclass(frozen=True)
+class _Call:
+    method: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    timestamp: str | None
+
+
+class User:
+    """``analytics.user()``: read or override the current user's ids and traits."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        self._tracker = tracker
+
+    def anonymous_id(self, anonymous_id: str | Unset | None = UNSET) -> str | None:
+        """The anonymous id (minted when absent); given one, persist it (``None`` clears)."""
+        return self._tracker.set_anonymous_id(anonymous_id)
+
+    def id(self) -> str | None:
+        """The user id, ``None`` while anonymous."""
+        return self._tracker.user_id()
+
+    def traits(self, traits: Mapping[str, JSON] | Unset | None = UNSET) -> JSONObject:
+        """The cached traits; ``traits({})`` clears them."""
+        return self._tracker.user_traits(traits)
+
+
+class Group:
+    """``analytics.group()``: read or clear the current group's id and traits."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        self._tracker = tracker
+
+    def id(self) -> str | None:
+        """The group id, ``None`` when there is none."""
+        return self._tracker.group_id()
+
+    def traits(self, traits: Mapping[str, JSON] | Unset | None = UNSET) -> JSONObject:
+        """The cached group traits; ``traits({})`` clears them."""
+        return self._tracker.group_traits(traits)
+
+
+class Analytics:
+    """Send events about the person using this program, with their identity kept on disk.
+
+    ``storage="disk"`` (default) keeps identity and the outbox under ``storage_dir`` (default
+    ``default_storage_dir(write_key)``); ``storage="memory"`` keeps nothing. ``for_user()`` sends
+    for an explicit person instead (servers and workers); ``for_store()`` for an identity kept in
+    any ``KeyValueStore`` (e.g. a request's cookies). All share this client's delivery worker.
+    """
+
+    def __init__(
+        self,
+        write_key: str,
+        host: str = DEFAULT_HOST,
+        *,
+        storage_dir: str | os.PathLike[str] | None = None,
+        storage: Literal["disk", "memory"] = "disk",
+        on_error: OnError | None = None,
+        delivery: DeliveryPolicy | None = None,
+        transport: Transport | None = None,
+        clock: Clock | None = None,
+        anonymous_ids: IdFactory | None = None,
+        autoload: bool = True,
+    ) -> None:
+        if not isinstance(write_key, str) or not write_key:
+            raise ValidationError("write_key", "must be a non-empty string")
+        policy = delivery or DeliveryPolicy()
+        self._clock = clock or SystemClock()
+        self._anonymous_ids = anonymous_ids or UuidFactory()
+        ids, traits, outbox = self._open_storage(write_key, storage, storage_dir, policy)
+        worker = DeliveryWorker(
+            outbox=outbox,
+            transport=transport
+            or HttpTransport(
+                host,
+                write_key,
+                gzip=policy.gzip,
+                timeout=policy.timeout,
+                user_agent=f"audience-python/{_version()}",
+            ),
+            clock=self._clock,
+            write_key=write_key,
+            policy=policy,
+            on_error=on_error,
+        )
+        self._pipeline = Pipeline(
+            worker=worker,
+            clock=self._clock,
+            message_ids=MessageIdFactory(),
+            library=library_context(_version()),
+        )
+        self._tracker = Tracker(self._pipeline, ids, traits, anonymous_ids=self._anonymous_ids)
+        self._loaded = autoload
+        self._held: list[_Call] = []
+        self._ready_callbacks: list[Callable[[], object]] = []
+
+    def _open_storage(
+        self,
+        write_key: str,
+        storage: str,
+        storage_dir: str | os.PathLike[str] | None,
+        policy: DeliveryPolicy,
+    ) -> tuple[KeyValueStore, KeyValueStore, Outbox]:
+        if storage == "memory":
+            memory = MemoryStore()
+            return memory, memory, MemoryOutbox(policy.max_outbox_size)
+        if storage != "disk":
+            raise ConfigError(f"storage must be 'disk' or 'memory', not {storage!r}")
+        folder = Path(storage_dir) if storage_dir is not None else default_storage_dir(write_key)
+        memory = MemoryStore()
+        local = LocalFileStore(folder / "local.json", clock=self._clock)
+        cookies = CookieJarStore(folder / "cookies.txt", clock=self._clock)
+        ids = LayeredStore([cookies, local, memory])
+        traits = LayeredStore([local, memory])
+        return ids, traits, SqliteOutbox(folder / "outbox.sqlite", policy.max_outbox_size)
+
+    # -- readiness -----------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Become ready: replay held calls in call order (with their own timestamps), then run
+        the ``ready`` callbacks."""
+        if self._loaded:
+            return
+        self._loaded = True
+        held, self._held = self._held, []
+        for call in held:
+            kwargs = dict(call.kwargs)
+            if call.timestamp is not None:
+                options = dict(kwargs.get("options") or {})
+                options.setdefault("timestamp", call.timestamp)
+                kwargs["options"] = options
+            try:
+                getattr(self._tracker, call.method)(*call.args, **kwargs)
+            except ValidationError:
+                log.exception("a call held until load() could not be sent")
+        callbacks, self._ready_callbacks = self._ready_callbacks, []
+        for callback in callbacks:
+            callback()
+
+    def ready(self, callback: Callable[[], object]) -> None:
+        """Run ``callback`` once the client is loaded (at once when it already is)."""
+        if self._loaded:
+            callback()
+        else:
+            self._ready_callbacks.append(callback)
+
+    def _hold(self, method: str, stamped: bool, *args: Any, **kwargs: Any) -> None:
+        options = kwargs.get("options")
+        read_options(options)
+        timestamp = self._pipeline.timestamp() if stamped else None
+        self._held.append(_Call(method, args, kwargs, timestamp))
+
+    # -- events --------------------------------------------------------------------------
+
+    def track(
+        self,
+        event: str,
+        properties: Mapping[str, JSON] | None = None,
+        options: Mapping[str, JSON] | None = None,
+    ) -> None:
+        """Record that the user did ``event`` (with ``properties``)."""
+        if self._loaded:
+            self._tracker.track(event, properties, options)
+            return
+        if type(event) is not str or not event:
+            raise ValidationError("event", "must be a non-empty string")
+        optional_mapping("properties", properties)
+        self._hold("track", True, event, properties, options=options)
+
+    def page(
+        self,
+        name: str | None = None,
+        properties: Mapping[str, JSON] | None = None,
+        options: Mapping[str, JSON] | None = None,
+        category: str | None = None,
+    ) -> None:
+        """Record a page view."""
+        if self._loaded:
+            self._tracker.page(name, properties, options, category)
+        else:
+            self._hold("page", True, name, properties, options=options, category=category)
+
+    def screen(
+        self,
+        name: str | None = None,
+        properties: Mapping[str, JSON] | None = None,
+        options: Mapping[str, JSON] | None = None,
+        category: str | None = None,
+    ) -> None:
+        """Record a screen view."""
+        if self._loaded:
+            self._tracker.screen(name, properties, options, category)
+        else:
+            self._hold("screen", True, name, properties, options=options, category=category)
+
+    def identify(
+        self,
+        user_id: str | None = None,
+        traits: Mapping[str, JSON] | None = None,
+        options: Mapping[str, JSON] | None = None,
+    ) -> None:
+        """Say who the user is (see ``Tracker.identify`` for the rules)."""
+        if self._loaded:
+            self._tracker.identify(user_id, traits, options)
+        else:
+            optional_mapping("traits", traits)
+            self._hold("identify", True, user_id, traits, options=options)
+
+    @overload
+    def group(self) -> Group: ...
+
+    @overload
+    def group(
+        self,
+        group_id: str | None = None,
+        traits: Mapping[str, JSON] | None = None,
+        options: Mapping[str, JSON] | None = None,
+    ) -> Group | None: ...
+
+    def group(
+        self,
+        group_id: str | None = None,
+        traits: Mapping[str, JSON] | None = None,
+        options: Mapping[str, JSON] | None = None,
+    ) -> Group | None:
+        """With no arguments, the current group; otherwise say which group the user acts for."""
+        if group_id is None and traits is None and options is None:
+            return Group(self._tracker)
+        if self._loaded:
+            self._tracker.group(group_id, traits, options)
+        else:
+            optional_mapping("traits", traits)
+            self._hold("group", True, group_id, traits, options=options)
+        return None
+
+    def alias(
+        self,
+        user_id: str,
+        previous_id: str | None = None,
+        options: Mapping[str, JSON] | None = None,
+    ) -> None:
+        """Say that ``previous_id`` (default: the current id) and ``user_id`` are one person."""
+        if self._loaded:
+            self._tracker.alias(user_id, previous_id, options)
+        else:
+            self._hold("alias", True, user_id, previous_id, options=options)
+
+    # -- identity ------------------------------------------------------------------------
+
+    def user(self) -> User:
+        """The current user: ``anonymous_id()``, ``id()``, ``traits()``."""
+        return User(self._tracker)
+
+    def reset(self) -> None:
+        """Log out: clear user id, anonymous id, traits, group id and group traits."""
+        if self._loaded:
+            self._tracker.reset()
+        else:
+            self._hold("reset", False)
+
+    def set_anonymous_id(self, anonymous_id: str | None) -> None:
+        """Use ``anonymous_id`` for this person from now on (persisted)."""
+        if self._loaded:
+            self._tracker.set_anonymous_id(anonymous_id)
+        else:
+            self._hold("set_anonymous_id", False, anonymous_id)
+
+    def for_user(self, user_id: str | None = None, anonymous_id: str | None = None) -> Tracker:
+        """A sender for one explicit person (servers, workers, jobs): nothing is persisted and
+        no anonymous id is invented when only ``user_id`` is given."""
+        values = explicit_identity_store(user_id, anonymous_id)
+        return Tracker(
+            self._pipeline,
+            MemoryStore(values),
+            anonymous_ids=self._anonymous_ids,
+            mint_anonymous_ids=anonymous_id is not None,
+        )
+
+    def for_store(self, ids: KeyValueStore, traits: KeyValueStore | None = None) -> Tracker:
+        """A sender whose identity lives in ``ids`` (and ``traits``), e.g. a request's cookies,
+        with the same rules as this client and its delivery worker."""
+        return Tracker(self._pipeline, ids, traits, anonymous_ids=self._anonymous_ids)
+
+    # -- delivery ------------------------------------------------------------------------
+
+    @property
+    def dropped(self) -> int:
+        """Messages dropped because ``max_queue_size`` messages already waited in memory."""
+        return self._pipeline.worker.dropped
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything accepted so far is delivered; False if ``timeout`` ran out."""
+        return self._pipeline.worker.flush(timeout)
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush (at most ``timeout`` s, default ``DeliveryPolicy.shutdown_timeout``) and stop."""
+        return self._pipeline.worker.shutdown(timeout)
+
+    def __enter__(self) -> Analytics:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.shutdown()

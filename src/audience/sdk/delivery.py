@@ -1,0 +1,159 @@
+"""Posting a batch to the collector, deciding what a failure means, and how long to wait.
+
+``classify`` is the one place that decides: 2xx delivered; 408, 429 and 5xx (and network errors)
+are worth trying again; any other status is permanent and goes to ``on_error``. ``RetryPolicy``
+waits exponentially longer with jitter and never less than a ``Retry-After`` the collector gave.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip as gzip_module
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Protocol
+
+import httpx
+
+from audience.errors import (
+    ConfigError,
+    DeliveryError,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+)
+
+
+@dataclass(frozen=True)
+class Response:
+    """What the collector answered: the status and its ``Retry-After`` header, if any."""
+
+    status: int
+    retry_after: str | None = None
+
+
+class Transport(Protocol):
+    """Sends one batch body; raises ``RetryableDeliveryError`` when no answer came."""
+
+    def post(self, body: bytes) -> Response:
+        """POST ``body`` (a JSON batch) to ``{host}/v1/batch``."""
+        ...
+
+    def after_fork_in_child(self) -> None:
+        """Forget connections inherited from the parent process without closing them."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+_inherited_clients: list[httpx.Client] = []
+
+
+class HttpTransport:
+    """``POST {host}/v1/batch`` with HTTP Basic auth (write key as user), gzip by default."""
+
+    def __init__(
+        self,
+        host: str,
+        write_key: str,
+        *,
+        gzip: bool = True,
+        timeout: float = 15.0,
+        user_agent: str = "audience-python",
+    ) -> None:
+        if not host.startswith(("http://", "https://")):
+            raise ConfigError(f"host must start with http:// or https://, not {host!r}")
+        self.url = host.rstrip("/") + "/v1/batch"
+        self._gzip = gzip
+        self._headers = {
+            **basic_auth_header(write_key),
+            "Content-Type": "application/json",
+            "User-Agent": user_agent,
+        }
+        if gzip:
+            self._headers["Content-Encoding"] = "gzip"
+        self._timeout = timeout
+        self._client: httpx.Client | None = None
+
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(timeout=self._timeout, headers=self._headers)
+        return self._client
+
+    def post(self, body: bytes) -> Response:
+        content = gzip_module.compress(body, compresslevel=1, mtime=0) if self._gzip else body
+        try:
+            answer = self._http().post(self.url, content=content)
+        except httpx.HTTPError as exc:
+            raise RetryableDeliveryError(f"{type(exc).__name__}: {exc}") from exc
+        return Response(answer.status_code, answer.headers.get("retry-after"))
+
+    def after_fork_in_child(self) -> None:
+        # Closing the inherited pool could end TLS sessions the parent still uses: keep it.
+        if self._client is not None:
+            _inherited_clients.append(self._client)
+        self._client = None
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - now).total_seconds())
+
+
+def classify(response: Response, now: datetime) -> DeliveryError | None:
+    """``None`` when delivered, else the error saying whether to try again."""
+    status = response.status
+    if 200 <= status < 300:
+        return None
+    if status in (408, 429) or status >= 500:
+        return RetryableDeliveryError(
+            f"the collector answered {status}",
+            status=status,
+            retry_after=parse_retry_after(response.retry_after, now),
+        )
+    return PermanentDeliveryError(f"the collector refused the batch with {status}", status=status)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter: ``base * 2**attempt`` seconds, capped, never shorter
+    than ``Retry-After`` (itself capped at ``max_retry_after``)."""
+
+    base: float = 0.5
+    cap: float = 60.0
+    max_retry_after: float = 300.0
+
+    def delay(
+        self, attempt: int, retry_after: float | None = None, jitter: float | None = None
+    ) -> float:
+        """Seconds to wait before try number ``attempt + 1`` (``attempt`` counts failures - 1)."""
+        spread = random.uniform(0.5, 1.0) if jitter is None else jitter
+        wait = min(self.cap, self.base * 2.0 ** min(attempt, 30)) * spread
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self.max_retry_after))
+        return wait
+
+
+def basic_auth_header(write_key: str) -> Mapping[str, str]:
+    """The ``Authorization`` header the collector expects for ``write_key``."""
+    return {"Authorization": "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()}

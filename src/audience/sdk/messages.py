@@ -1,0 +1,222 @@
+"""Building one message from a call: the options rules, validation, and its JSON bytes.
+
+Pure: identity, time and ids come in as arguments. A message is serialized once, here, at the
+call site; what leaves this module is either the finished bytes or a ``ValidationError`` naming
+the argument at fault, so nothing half-built is ever queued.
+
+Options follow the browser source: ``anonymousId``, ``userId``, ``timestamp`` and
+``integrations`` override the message's own fields (``anonymousId`` also persists: the caller
+handles that); ``context`` is the start of the message's context; every other key is copied into
+``context`` (so ``options.traits`` becomes ``context.traits`` of that one message).
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Final
+
+import orjson
+
+from audience.errors import ValidationError
+from audience.jsontypes import JSON, JSONObject
+from audience.tracking import MAX_EVENT_BYTES, MessageType, format_timestamp, parse_timestamp
+
+OVERRIDE_KEYS: Final = frozenset({"anonymousId", "userId", "timestamp", "integrations", "context"})
+_ORJSON_OPTIONS: Final = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
+
+
+def library_context(version: str) -> JSONObject:
+    """``context.library`` of every message this SDK sends."""
+    return {"name": "audience-python", "version": version}
+
+
+@dataclass(frozen=True)
+class Options:
+    """The per-call options object, read and checked."""
+
+    anonymous_id: str | None = None
+    user_id: str | None = None
+    timestamp: str | None = None
+    integrations: JSONObject | None = None
+    context: JSONObject | None = None
+
+
+NO_OPTIONS: Final = Options()
+
+
+def read_options(options: Mapping[str, JSON] | None) -> Options:
+    """Check an options mapping and sort its keys into overrides and context."""
+    if options is None:
+        return NO_OPTIONS
+    if not isinstance(options, Mapping):
+        raise ValidationError("options", f"must be a mapping, not {type(options).__name__}")
+    context: JSONObject | None = None
+    given_context = options.get("context")
+    if given_context is not None:
+        context = dict(require_mapping("options.context", given_context))
+    for key, value in options.items():
+        if key in OVERRIDE_KEYS:
+            continue
+        if not isinstance(key, str):
+            raise ValidationError("options", f"has a key that is not a string: {key!r}")
+        if key == "traits":
+            require_mapping("options.traits", value)
+        if context is None:
+            context = {}
+        context[key] = value
+    integrations = options.get("integrations")
+    return Options(
+        anonymous_id=optional_id("options.anonymousId", options.get("anonymousId")),
+        user_id=optional_id("options.userId", options.get("userId")),
+        timestamp=optional_timestamp("options.timestamp", options.get("timestamp")),
+        integrations=None
+        if integrations is None
+        else dict(require_mapping("options.integrations", integrations)),
+        context=context,
+    )
+
+
+def require_mapping(name: str, value: object) -> Mapping[str, JSON]:
+    """``value`` if it is a mapping, else a ``ValidationError`` naming ``name``."""
+    if not isinstance(value, Mapping):
+        raise ValidationError(name, f"must be a mapping, not {type(value).__name__}")
+    return value
+
+
+def optional_mapping(name: str, value: object) -> Mapping[str, JSON]:
+    """``value`` as a mapping, ``{}`` for ``None``."""
+    return {} if value is None else require_mapping(name, value)
+
+
+def optional_id(name: str, value: object) -> str | None:
+    """An id argument: a string (``""`` counts as none) or a number taken as its text."""
+    if value is None or isinstance(value, str):
+        return value or None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise ValidationError(name, f"must be a string, not {type(value).__name__}")
+
+
+def optional_text(name: str, value: object) -> str | None:
+    """A name or category argument: a string or ``None``."""
+    if value is None or isinstance(value, str):
+        return value
+    raise ValidationError(name, f"must be a string, not {type(value).__name__}")
+
+
+def optional_timestamp(name: str, value: object) -> str | None:
+    """A timestamp override: a datetime (naive means UTC) or an ISO 8601 string."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    if isinstance(value, str):
+        return format_timestamp(parse_timestamp(value, name))
+    raise ValidationError(
+        name, f"must be a datetime or an ISO 8601 string, not {type(value).__name__}"
+    )
+
+
+class TimestampFormatter:
+    """``format_timestamp`` for the current time, reusing the text up to the second.
+
+    A ``track()`` stamps every message; formatting the date part once a second keeps that cheap.
+    """
+
+    def __init__(self) -> None:
+        self._cache: tuple[int, str] = (-1, "")
+
+    def __call__(self, moment: datetime) -> str:
+        if moment.tzinfo is not UTC:
+            return format_timestamp(moment)
+        second = int(moment.timestamp())
+        cached_second, prefix = self._cache
+        if second != cached_second:
+            prefix = moment.strftime("%Y-%m-%dT%H:%M:%S.")
+            self._cache = (second, prefix)
+        return f"{prefix}{moment.microsecond // 1000:03d}Z"
+
+
+def build_message(
+    kind: MessageType,
+    fields: JSONObject,
+    *,
+    anonymous_id: str | None,
+    user_id: str | None,
+    timestamp: str,
+    message_id: str,
+    library: JSONObject,
+    options: Options = NO_OPTIONS,
+) -> JSONObject:
+    """One message in the wire shape of the real clients, with the options applied."""
+    context = options.context
+    if context is None:
+        context = {"library": library}
+    elif "library" not in context:
+        context["library"] = library
+    message: JSONObject = {"type": kind}
+    message.update(fields)
+    message["anonymousId"] = options.anonymous_id or anonymous_id
+    message["userId"] = options.user_id or user_id
+    message["timestamp"] = options.timestamp or timestamp
+    message["context"] = context
+    message["integrations"] = {} if options.integrations is None else options.integrations
+    message["messageId"] = message_id
+    return message
+
+
+def _default(value: object) -> JSON:
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, set | frozenset):
+        return list(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def encode_json(value: JSON) -> bytes:
+    """JSON bytes as the SDK sends them (datetimes as ISO 8601 UTC, Decimals as numbers)."""
+    return orjson.dumps(value, default=_default, option=_ORJSON_OPTIONS)
+
+
+def encode_message(message: JSONObject, arguments: Sequence[tuple[str, object]]) -> bytes:
+    """The message's JSON bytes, or a ``ValidationError`` naming the argument at fault.
+
+    ``arguments`` pairs each caller-supplied argument's name with its value; they are examined only
+    when the message cannot be encoded or is over the 32 KB limit.
+    """
+    try:
+        body = orjson.dumps(message, default=_default, option=_ORJSON_OPTIONS)
+    except TypeError as exc:
+        raise ValidationError(
+            _culprit(arguments), f"holds a value JSON cannot hold ({exc})"
+        ) from exc
+    if len(body) > MAX_EVENT_BYTES:
+        raise ValidationError(
+            _largest(arguments),
+            f"makes the event {len(body)} bytes, over the {MAX_EVENT_BYTES}-byte limit",
+        )
+    return body
+
+
+def _culprit(arguments: Sequence[tuple[str, object]]) -> str:
+    for name, value in arguments:
+        try:
+            encode_json(value)
+        except TypeError:
+            return name
+    return "options"
+
+
+def _largest(arguments: Sequence[tuple[str, object]]) -> str:
+    sizes = {}
+    for name, value in arguments:
+        try:
+            sizes[name] = len(encode_json(value))
+        except TypeError:
+            sizes[name] = 0
+    return max(sizes, key=lambda name: sizes[name]) if sizes else "event"

@@ -1,0 +1,144 @@
+"""A file that several processes read and replace safely: an exclusive lock and a change counter.
+
+Readers must see every write made by any process sharing the storage directory, yet reading the
+file on every ``track()`` would cost more than the whole call may. So each shared file has a
+companion ``<name>.lock`` of eight bytes, mapped into memory (``MAP_SHARED``): writers take an
+``flock`` on it, replace the file atomically and increment the counter; readers compare the mapped
+counter (a memory read) with the one they last loaded and re-read the file only when it moved.
+Edits made by other programs (a deleted file, a hand-edited jar) are noticed by a ``stat`` at most
+every ``recheck_interval`` seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import mmap
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from audience.clock import Clock
+from audience.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_COUNTER_BYTES = 8
+
+
+class SharedFile(Generic[T]):
+    """One file's parsed content, cached and kept in step with writes from every process.
+
+    ``load(path)`` parses the file (and must return an empty document when it is missing);
+    ``dump(document, path)`` writes it. Both run with the file's lock held when writing.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        load: Callable[[Path], T],
+        dump: Callable[[T, Path], None],
+        clock: Clock,
+        recheck_interval: float = 1.0,
+    ) -> None:
+        self.path = path
+        self._lock_path = path.with_name(path.name + ".lock")
+        self._load = load
+        self._dump = dump
+        self._clock = clock
+        self._recheck_interval = recheck_interval
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._counter = self._map_counter()
+        except OSError as exc:
+            raise StorageError(f"cannot use {path.parent}: {exc}") from exc
+        self._seen = -1
+        self._signature: tuple[int, int, int] | None = None
+        self._next_recheck = 0.0
+        self._document: T = load(path)
+
+    def _map_counter(self) -> mmap.mmap:
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_size < _COUNTER_BYTES:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    if os.fstat(fd).st_size < _COUNTER_BYTES:
+                        os.ftruncate(fd, _COUNTER_BYTES)
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+            return mmap.mmap(fd, _COUNTER_BYTES)
+        finally:
+            os.close(fd)
+
+    def _count(self) -> int:
+        return int.from_bytes(self._counter[:_COUNTER_BYTES], "little")
+
+    def _stat_signature(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def read(self) -> T:
+        """The current document, re-read only when some process changed it."""
+        count = self._count()
+        now = self._clock.monotonic()
+        if count != self._seen or now >= self._next_recheck:
+            self._next_recheck = now + self._recheck_interval
+            signature = self._stat_signature()
+            if count != self._seen or signature != self._signature:
+                self._document = self._load(self.path)
+                self._seen = count
+                self._signature = signature
+        return self._document
+
+    def update(self, change: Callable[[T], T]) -> T:
+        """Apply ``change`` to the freshest document under the lock and write it back atomically."""
+        with self._locked():
+            document = change(self._load(self.path))
+            self._dump(document, self.path)
+            count = self._count() + 1
+            self._counter[:_COUNTER_BYTES] = count.to_bytes(_COUNTER_BYTES, "little")
+            self._document = document
+            self._seen = count
+            self._signature = self._stat_signature()
+            return document
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        try:
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StorageError(f"cannot lock {self._lock_path}: {exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        """Release the mapped counter."""
+        self._counter.close()
+
+
+def replace_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so readers see the old or the new file, never a torn one."""
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise StorageError(f"cannot write {path}: {exc}") from exc

@@ -1,0 +1,268 @@
+"""Where identity lives between calls and runs: the KeyValueStore protocol and its stores.
+
+They mirror the browser source's trio: a cookie store (a cookie-jar file with expiry, or an HTTP
+request's cookies), a local store (a JSON file, like localStorage) and memory. ``LayeredStore``
+reads them in priority order, takes the first non-empty value and writes it back to the others,
+so an expired cookie is restored from the local store and a cleared local store from the cookie.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Protocol
+
+from audience.clock import Clock
+from audience.jsontypes import JSON
+from audience.sdk.cookies import ONE_YEAR, decode_cookie_value, encode_cookie_value
+from audience.sdk.shared_files import SharedFile, replace_atomically
+
+log = logging.getLogger(__name__)
+
+
+class KeyValueStore(Protocol):
+    """A place that keeps JSON values by key (cookie jar, file, memory, a request's cookies)."""
+
+    def get(self, key: str) -> JSON | None:
+        """The value stored under ``key``, or ``None``."""
+        ...
+
+    def set(self, key: str, value: JSON | None) -> None:
+        """Store ``value`` under ``key``; ``None`` removes it."""
+        ...
+
+    def remove(self, key: str) -> None:
+        """Forget ``key``."""
+        ...
+
+
+def is_present(value: JSON | None) -> bool:
+    """Whether a stored value counts, with JavaScript's truthiness: ``None``, ``""``, ``0``,
+    ``False`` do not (an empty object does)."""
+    if value is None or value is False or value == "":
+        return False
+    return not (type(value) in (int, float) and value == 0)
+
+
+class MemoryStore:
+    """Values in a dict: nothing survives the process."""
+
+    def __init__(self, values: Mapping[str, JSON] | None = None) -> None:
+        self._values: dict[str, JSON] = dict(values or {})
+
+    def get(self, key: str) -> JSON | None:
+        return self._values.get(key)
+
+    def set(self, key: str, value: JSON | None) -> None:
+        if value is None:
+            self._values.pop(key, None)
+        else:
+            self._values[key] = value
+
+    def remove(self, key: str) -> None:
+        self._values.pop(key, None)
+
+
+def _load_json_object(path: Path) -> dict[str, JSON]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        log.warning("cannot read %s: %s", path, exc)
+        return {}
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        log.warning("%s is not JSON; starting from an empty local store", path)
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _dump_json_object(document: dict[str, JSON], path: Path) -> None:
+    replace_atomically(path, json.dumps(document, separators=(",", ":")).encode())
+
+
+class LocalFileStore:
+    """A JSON object in one file, like the browser's localStorage (values are JSON).
+
+    Writes replace the file atomically under a lock, so processes sharing it never lose each
+    other's keys; every process sees a write made by any other on its next access.
+    """
+
+    def __init__(self, path: Path | str, *, clock: Clock) -> None:
+        self._file = SharedFile(
+            Path(path), load=_load_json_object, dump=_dump_json_object, clock=clock
+        )
+
+    @property
+    def path(self) -> Path:
+        return self._file.path
+
+    def get(self, key: str) -> JSON | None:
+        return self._file.read().get(key)
+
+    def set(self, key: str, value: JSON | None) -> None:
+        if value is None:
+            self.remove(key)
+            return
+        if self._file.read().get(key) == value:
+            return
+
+        def put(document: dict[str, JSON]) -> dict[str, JSON]:
+            document[key] = value
+            return document
+
+        self._file.update(put)
+
+    def remove(self, key: str) -> None:
+        if key not in self._file.read():
+            return
+
+        def drop(document: dict[str, JSON]) -> dict[str, JSON]:
+            document.pop(key, None)
+            return document
+
+        self._file.update(drop)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+@dataclass(frozen=True)
+class _Cookie:
+    value: JSON
+    expires: float
+
+
+class CookieJarStore:
+    """Identity cookies in a cookie-jar file (Netscape/Mozilla format) that honours expiry.
+
+    Values are written raw as the browser source writes them and read in every historical form
+    (see ``audience.sdk.cookies``). Each write sets the expiry ``max_age`` ahead (one year, as
+    the browser); an expired cookie reads as absent.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        clock: Clock,
+        domain: str = "localhost",
+        max_age: timedelta = ONE_YEAR,
+    ) -> None:
+        self._clock = clock
+        self._domain = domain
+        self._max_age = max_age.total_seconds()
+        self._wall_offset = clock.now().timestamp() - clock.monotonic()
+        self._file = SharedFile(Path(path), load=self._load, dump=self._dump, clock=clock)
+
+    @property
+    def path(self) -> Path:
+        return self._file.path
+
+    def _wall_now(self) -> float:
+        return self._clock.monotonic() + self._wall_offset
+
+    def _load(self, path: Path) -> dict[str, _Cookie]:
+        jar = http.cookiejar.MozillaCookieJar(str(path))
+        try:
+            jar.load(ignore_discard=True, ignore_expires=True)
+        except FileNotFoundError:
+            return {}
+        except (OSError, http.cookiejar.LoadError) as exc:
+            log.warning("cannot read cookie jar %s: %s", path, exc)
+            return {}
+        return {
+            cookie.name: _Cookie(decode_cookie_value(cookie.value or ""), float(cookie.expires))
+            for cookie in jar
+            if cookie.expires is not None
+        }
+
+    def _dump(self, document: dict[str, _Cookie], path: Path) -> None:
+        lines = ["# Netscape HTTP Cookie File", ""]
+        now = self._wall_now()
+        for name, cookie in document.items():
+            if cookie.expires <= now:
+                continue
+            text = encode_cookie_value(cookie.value)
+            lines.append(
+                "\t".join(
+                    [self._domain, "FALSE", "/", "FALSE", str(int(cookie.expires)), name, text]
+                )
+            )
+        replace_atomically(path, ("\n".join(lines) + "\n").encode())
+
+    def get(self, key: str) -> JSON | None:
+        cookie = self._file.read().get(key)
+        if cookie is None or cookie.expires <= self._wall_now():
+            return None
+        return cookie.value
+
+    def set(self, key: str, value: JSON | None) -> None:
+        if value is None:
+            self.remove(key)
+            return
+        expires = self._wall_now() + self._max_age
+
+        def put(document: dict[str, _Cookie]) -> dict[str, _Cookie]:
+            document[key] = _Cookie(value, expires)
+            return document
+
+        self._file.update(put)
+
+    def remove(self, key: str) -> None:
+        if key not in self._file.read():
+            return
+
+        def drop(document: dict[str, _Cookie]) -> dict[str, _Cookie]:
+            document.pop(key, None)
+            return document
+
+        self._file.update(drop)
+
+    def expires_at(self, key: str) -> float | None:
+        """When the cookie ``key`` expires (seconds since the epoch), or ``None``."""
+        cookie = self._file.read().get(key)
+        return None if cookie is None else cookie.expires
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class LayeredStore:
+    """Several stores read in priority order, written all at once.
+
+    A read takes the first present value and writes it back to every store that holds another
+    value (so an expired cookie comes back from the local store). Writes go to every store.
+    """
+
+    def __init__(self, stores: Sequence[KeyValueStore]) -> None:
+        self._stores = tuple(stores)
+
+    def get(self, key: str) -> JSON | None:
+        found: JSON | None = None
+        for store in self._stores:
+            value = store.get(key)
+            if is_present(value):
+                found = value
+                break
+        if found is None:
+            return None
+        for store in self._stores:
+            if store.get(key) != found:
+                store.set(key, found)
+        return found
+
+    def set(self, key: str, value: JSON | None) -> None:
+        for store in self._stores:
+            store.set(key, value)
+
+    def remove(self, key: str) -> None:
+        for store in self._stores:
+            store.remove(key)

@@ -1,0 +1,311 @@
+"""The background delivery worker: hand-off from callers, outbox writes, batches, retries.
+
+A call such as ``track()`` only appends the message's bytes to an in-memory hand-off (a deque)
+and returns. One daemon thread per pipeline moves those messages into the outbox (at the latest
+``persist_interval`` seconds after they were accepted, at once when 100 are waiting or a flush
+asks) and posts the outbox, oldest first, in batches. Messages leave the outbox only when the
+collector accepted them or refused them for good. So a hard crash loses at most what was accepted
+in the last ``persist_interval`` seconds (0.1 s by default); ``persist_interval=0`` writes every
+message to the outbox before the call returns.
+
+The worker never raises into the caller: failures are logged and reported to ``on_error``.
+After ``os.fork()`` the child starts its own worker on its first message and leaves the parent's
+connections, locks and queued messages to the parent.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import orjson
+
+from audience.clock import Clock
+from audience.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
+from audience.jsontypes import JSONObject
+from audience.sdk.batching import BatchingPolicy, batch_size, encode_batch
+from audience.sdk.delivery import RetryPolicy, Transport, classify
+from audience.sdk.outbox import Outbox
+from audience.tracking import format_timestamp
+
+log = logging.getLogger(__name__)
+
+OnError = Callable[[DeliveryError, list[JSONObject]], None]
+"""Called with the error and the messages it cost when messages cannot be delivered."""
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """How messages travel: limits, timing and the crash window.
+
+    ``persist_interval``: the longest a message waits in memory before it is written to the
+    outbox, i.e. how much a hard crash can lose (0 writes in the call itself).
+    ``max_queue_size``: messages waiting in memory; beyond it new ones are dropped and logged.
+    ``max_outbox_size``: messages waiting for delivery; beyond it new ones are refused and
+    reported to ``on_error`` (what already waits is kept).
+    """
+
+    gzip: bool = True
+    timeout: float = 15.0
+    persist_interval: float = 0.1
+    max_queue_size: int = 10_000
+    max_outbox_size: int = 100_000
+    idle_poll: float = 0.5
+    shutdown_timeout: float = 5.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    batching: BatchingPolicy = field(default_factory=BatchingPolicy)
+
+
+_workers: weakref.WeakSet[DeliveryWorker] = weakref.WeakSet()
+
+
+class DeliveryWorker:
+    """Moves accepted messages to the outbox and from there to the collector."""
+
+    def __init__(
+        self,
+        *,
+        outbox: Outbox,
+        transport: Transport,
+        clock: Clock,
+        write_key: str,
+        policy: DeliveryPolicy,
+        on_error: OnError | None = None,
+    ) -> None:
+        self._outbox = outbox
+        self._transport = transport
+        self._clock = clock
+        self._write_key = write_key
+        self._policy = policy
+        self._on_error = on_error
+        self._wake_at = policy.batching.max_messages
+        self._max_queue = policy.max_queue_size
+        self._sync = policy.persist_interval <= 0
+        self.dropped = 0
+        self._closed = False
+        self._fresh_state()
+        _workers.add(self)
+        atexit.register(self._at_exit)
+        self._last_position = outbox.newest()
+        if self._last_position:
+            self._start()
+
+    def _fresh_state(self) -> None:
+        self._pending: deque[bytes] = deque()
+        self._wake = threading.Event()
+        self._progress = threading.Condition()
+        self._persist_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._running = False
+        self._stopping = False
+        self._last_position = 0
+        self._failures = 0
+        self._retry_at = 0.0
+
+    # -- the caller's side ---------------------------------------------------------------
+
+    def accept(self, body: bytes) -> None:
+        """Take one encoded message; never blocks on I/O unless ``persist_interval`` is 0."""
+        if self._closed:
+            log.warning("message dropped: the client was shut down")
+            return
+        pending = self._pending
+        if self._sync:
+            self._persist_now(body)
+        elif len(pending) >= self._max_queue:
+            self._drop_for_full_queue()
+            return
+        else:
+            pending.append(body)
+        if not self._running:
+            self._start()
+        if (len(pending) == 1 or len(pending) >= self._wake_at or self._sync) and not (
+            self._wake.is_set()
+        ):
+            self._wake.set()
+
+    def _persist_now(self, body: bytes) -> None:
+        with self._persist_lock:
+            self._store([body])
+
+    def _drop_for_full_queue(self) -> None:
+        self.dropped += 1
+        if self.dropped == 1 or self.dropped % 1000 == 0:
+            log.warning(
+                "%d messages dropped: %d already wait in memory (max_queue_size)",
+                self.dropped,
+                self._max_queue,
+            )
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every message accepted so far is delivered (or given up); True if so."""
+        if self._closed:
+            return self._done()
+        if not self._running:
+            self._start()
+        deadline = None if timeout is None else self._clock.monotonic() + timeout
+        with self._progress:
+            while not self._done():
+                self._wake.set()
+                remaining = None if deadline is None else deadline - self._clock.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                wait = self._policy.idle_poll if remaining is None else min(remaining, 0.5)
+                self._progress.wait(wait)
+        return True
+
+    def _done(self) -> bool:
+        with self._persist_lock:
+            if self._pending:
+                return False
+            last = self._last_position
+        return last == 0 or self._outbox.waiting_through(last) == 0
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush (for at most ``timeout`` seconds), stop the worker, release connections.
+
+        Messages still in a durable outbox are sent by the next process that opens it.
+        """
+        if self._closed:
+            return True
+        wait = self._policy.shutdown_timeout if timeout is None else timeout
+        delivered = self.flush(wait)
+        self._stop()
+        self._closed = True
+        self._transport.close()
+        self._outbox.close()
+        atexit.unregister(self._at_exit)
+        if not delivered:
+            log.warning("shutdown before every message was delivered")
+        return delivered
+
+    def _at_exit(self) -> None:
+        self.shutdown()
+
+    def _stop(self) -> None:
+        thread = self._thread
+        self._stopping = True
+        self._wake.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(self._policy.timeout + 1.0)
+        self._running = False
+
+    # -- the worker thread ---------------------------------------------------------------
+
+    def _start(self) -> None:
+        with self._progress:
+            if self._running:
+                return
+            self._running = True
+            self._stopping = False
+            self._thread = threading.Thread(target=self._run, name="audience-delivery", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(self._next_wait())
+            self._wake.clear()
+            try:
+                self._persist()
+                if self._outbox.may_send():
+                    self._send_ready()
+            except Exception:
+                log.exception("the delivery worker failed; it carries on")
+            with self._progress:
+                self._progress.notify_all()
+
+    def _next_wait(self) -> float:
+        if self._pending:
+            return self._policy.persist_interval
+        backoff = self._retry_at - self._clock.monotonic()
+        if backoff > 0:
+            return min(backoff, self._policy.idle_poll)
+        return self._policy.idle_poll
+
+    def _persist(self) -> None:
+        with self._persist_lock:
+            pending = self._pending
+            if not pending:
+                return
+            bodies = [pending.popleft() for _ in range(len(pending))]
+            self._store(bodies)
+
+    def _store(self, bodies: list[bytes]) -> None:
+        """Write to the outbox; the caller holds the persist lock."""
+        try:
+            taken, last = self._outbox.append(bodies)
+        except Exception as exc:
+            log.exception("cannot write the outbox")
+            self._report(DeliveryError(f"cannot write the outbox: {exc}"), bodies)
+            return
+        if taken:
+            self._last_position = last
+        if taken < len(bodies):
+            refused = bodies[taken:]
+            log.warning("%d messages refused: the outbox is full", len(refused))
+            self._report(DeliveryError("the outbox is full (max_outbox_size)"), refused)
+
+    def _send_ready(self) -> None:
+        batching = self._policy.batching
+        while True:
+            if self._clock.monotonic() < self._retry_at:
+                return
+            waiting = self._outbox.oldest(batching.max_messages)
+            if not waiting:
+                return
+            count = batch_size([body for _, body in waiting], batching)
+            batch = waiting[:count]
+            if not self._send([body for _, body in batch], [pos for pos, _ in batch]):
+                return
+            self._persist()
+
+    def _send(self, bodies: list[bytes], positions: list[int]) -> bool:
+        """Post one batch; True when the next one may follow at once."""
+        now = self._clock.now()
+        body = encode_batch(bodies, sent_at=format_timestamp(now), write_key=self._write_key)
+        try:
+            error = classify(self._transport.post(body), now)
+        except RetryableDeliveryError as exc:
+            error = exc
+        if error is None or isinstance(error, PermanentDeliveryError):
+            self._outbox.remove(positions)
+            self._failures = 0
+            if error is not None:
+                log.error("batch of %d messages refused: %s", len(bodies), error)
+                self._report(error, bodies)
+            return True
+        retry_after = error.retry_after if isinstance(error, RetryableDeliveryError) else None
+        delay = self._policy.retry.delay(self._failures, retry_after)
+        self._failures += 1
+        self._retry_at = self._clock.monotonic() + delay
+        log.warning("delivery failed (%s); next try in %.1f s", error, delay)
+        return False
+
+    def _report(self, error: DeliveryError, bodies: list[bytes]) -> None:
+        if self._on_error is None:
+            return
+        try:
+            self._on_error(error, [orjson.loads(body) for body in bodies])
+        except Exception:
+            log.exception("on_error raised")
+
+    # -- fork ----------------------------------------------------------------------------
+
+    def _after_fork_in_child(self) -> None:
+        self._fresh_state()
+        self._outbox.after_fork_in_child()
+        self._transport.after_fork_in_child()
+
+
+def _after_fork_in_child() -> None:
+    for worker in list(_workers):
+        worker._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
