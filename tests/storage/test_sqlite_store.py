@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from audience.errors import StorageError, ValidationError
+from audience.eventlog import EventFeed
+from audience.storage.base import EventFilter, EventRecord
+from audience.storage.sqlite import SqliteEventStore
+
+
+def record(message_id: str, source: str = "web", **message: object) -> EventRecord:
+    body = {"type": "track", "event": "E", "messageId": message_id, **message}
+    return EventRecord(
+        source=source,
+        message_id=message_id,
+        type=str(body["type"]),
+        user_id=None,
+        anonymous_id="a1",
+        event="E",
+        received_at="2026-11-29T12:00:00.000Z",
+        timestamp="2026-11-29T12:00:00.000Z",
+        request_ip="127.0.0.1",
+        message=orjson.dumps(body),
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteEventStore]:
+    with SqliteEventStore.open(tmp_path / "data" / "events.sqlite3") as opened:
+        yield opened
+
+
+def test_appended_events_are_read_back_in_commit_order(store: SqliteEventStore) -> None:
+    store.append([record("m1"), record("m2")]).result()
+    store.append([record("m3")]).result()
+    feed: EventFeed = store
+    events = feed.read_after(0, 10)
+    assert [e.seq for e in events] == [1, 2, 3]
+    assert [e.message["messageId"] for e in events] == ["m1", "m2", "m3"]
+    assert events[0].source == "web"
+    assert feed.read_after(2, 10)[0].message["messageId"] == "m3"
+    assert feed.read_after(0, 2)[-1].seq == 2
+    assert feed.last_seq() == 3
+
+
+def test_an_empty_log_has_last_seq_zero(store: SqliteEventStore) -> None:
+    assert store.last_seq() == 0
+    assert store.read_after(0, 10) == []
+
+
+def test_get_many_returns_known_positions_in_order(store: SqliteEventStore) -> None:
+    store.append([record(f"m{i}") for i in range(5)]).result()
+    assert [e.seq for e in store.get_many([4, 1, 99, 4])] == [1, 4]
+
+
+def test_a_message_id_is_stored_once_per_source(store: SqliteEventStore) -> None:
+    first = store.append([record("m1"), record("m1")]).result()
+    again = store.append([record("m1")]).result()
+    elsewhere = store.append([record("m1", source="app")]).result()
+    assert (first.stored, first.duplicates) == (1, 1)
+    assert (again.stored, again.duplicates) == (0, 1)
+    assert (elsewhere.stored, elsewhere.duplicates) == (1, 0)
+    assert store.count() == 2
+
+
+def test_concurrent_appends_all_commit_and_each_caller_learns_its_own_result(
+    store: SqliteEventStore,
+) -> None:
+    results = []
+    lock = threading.Lock()
+
+    def send(worker: int) -> None:
+        for batch in range(20):
+            result = store.append([record(f"w{worker}-{batch}-{i}") for i in range(10)]).result()
+            with lock:
+                results.append(result)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 160
+    assert all(r.stored == 10 and r.duplicates == 0 for r in results)
+    assert store.count() == 1600
+    seqs = [e.seq for e in store.read_after(0, 2000)]
+    assert seqs == sorted(seqs) == list(range(1, 1601))
+
+
+def test_events_survive_closing_and_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite3"
+    with SqliteEventStore.open(path) as first:
+        first.create_source("web", "KEY1")
+        first.append([record("m1")]).result()
+    with SqliteEventStore.open(path) as second:
+        assert second.read_after(0, 10)[0].message["messageId"] == "m1"
+        assert second.source_by_key("KEY1") is not None
+
+
+def test_close_commits_appends_already_submitted(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite3"
+    store = SqliteEventStore.open(path)
+    futures = [store.append([record(f"m{i}")]) for i in range(50)]
+    store.close()
+    assert all(f.result().stored == 1 for f in futures)
+    with SqliteEventStore.open(path) as reopened:
+        assert reopened.count() == 50
+
+
+def test_appending_to_a_closed_store_fails_with_a_storage_error(tmp_path: Path) -> None:
+    store = SqliteEventStore.open(tmp_path / "events.sqlite3")
+    store.close()
+    with pytest.raises(StorageError):
+        store.append([record("m1")])
+    with pytest.raises(StorageError):
+        store.last_seq()
+
+
+def test_commit_listeners_hear_the_newest_position(store: SqliteEventStore) -> None:
+    heard: list[int] = []
+    store.add_commit_listener(heard.append)
+    store.append([record("m1"), record("m2")]).result()
+    store.append([record("m1")]).result()
+    assert heard == [2]
+
+
+def test_recent_lists_newest_first_with_filters(store: SqliteEventStore) -> None:
+    store.append([record("m1"), record("m2", source="app"), record("m3")]).result()
+    newest = store.recent(EventFilter(), 10)
+    assert [e.message["messageId"] for e in newest] == ["m3", "m2", "m1"]
+    web = store.recent(EventFilter(source="web"), 1)
+    assert [e.message["messageId"] for e in web] == ["m3"]
+
+
+def test_sources_get_random_write_keys_unless_one_is_given(store: SqliteEventStore) -> None:
+    web = store.create_source("web")
+    app = store.create_source("app", "my-key_1")
+    assert len(web.write_key) >= 32
+    assert app.write_key == "my-key_1"
+    assert [s.name for s in store.list_sources()] == ["web", "app"]
+    assert store.source_by_key("my-key_1") == app
+    assert store.source_by_name("web") == web
+    assert store.source_by_key("nope") is None
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "field"),
+    [("web", None, "name"), ("other", "taken", "writeKey"), ("x", "has space", "writeKey")],
+)
+def test_a_source_name_or_write_key_cannot_be_reused_or_malformed(
+    store: SqliteEventStore, name: str, key: str | None, field: str
+) -> None:
+    store.create_source("web", "taken")
+    with pytest.raises(ValidationError) as raised:
+        store.create_source(name, key)
+    assert raised.value.field == field
+
+
+def test_the_meta_value_kept_first_wins(store: SqliteEventStore) -> None:
+    assert store.set_meta_once("admin_token", "first") == "first"
+    assert store.set_meta_once("admin_token", "second") == "first"
+    assert store.get_meta("admin_token") == "first"
+
+
+def test_the_database_runs_in_wal_mode(store: SqliteEventStore) -> None:
+    store.append([record("m1")]).result()
+    assert (store.path.parent / "events.sqlite3-wal").exists()
