@@ -1,0 +1,105 @@
+"""A real HTTP collector on loopback that misbehaves on cue, as real servers do."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How to answer one request: a status, extra headers, and a delay before answering."""
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+@dataclass
+class Received:
+    """One request the server answered."""
+
+    at: float
+    status: int
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+    @property
+    def batch(self) -> list[dict[str, Any]]:
+        return list(self.body["batch"])
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: MisbehavingServer
+
+    def do_POST(self) -> None:
+        raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        answer = self.server.next_answer()
+        if answer.delay:
+            time.sleep(answer.delay)
+        if self.headers.get("Content-Encoding") == "gzip":
+            raw = gzip.decompress(raw)
+        self.server.record(
+            Received(time.monotonic(), answer.status, dict(self.headers.items()), json.loads(raw))
+        )
+        self.send_response(answer.status)
+        for name, value in answer.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+class MisbehavingServer(ThreadingHTTPServer):
+    """Answers from a script of ``Answer``s (then 200s) and keeps every request it answered."""
+
+    daemon_threads = True
+
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        self._script: deque[Answer] = deque()
+        self._lock = threading.Lock()
+        self.received: list[Received] = []
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def script(self, *answers: Answer) -> None:
+        with self._lock:
+            self._script.extend(answers)
+
+    def next_answer(self) -> Answer:
+        with self._lock:
+            return self._script.popleft() if self._script else Answer()
+
+    def record(self, received: Received) -> None:
+        with self._lock:
+            self.received.append(received)
+
+    def delivered(self) -> list[dict[str, Any]]:
+        """Every message of every request answered with a 2xx."""
+        with self._lock:
+            return [m for r in self.received if 200 <= r.status < 300 for m in r.batch]
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+        self._thread.join(5)
+
+
+def basic_auth(write_key: str) -> str:
+    return "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
