@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute
 
 from audience.collector.parts import CollectorParts, Component, Extensions
 from audience.destinations.server import destination_extensions
+from audience.resolution.server import resolution_extensions
 
 
 def server_extensions(parts: CollectorParts) -> Extensions:
@@ -20,4 +21,7 @@ def server_extensions(parts: CollectorParts) -> Extensions:
     destinations = destination_extensions(parts)
     routes.extend(destinations.routes)
     components.extend(destinations.components)
+    resolution = resolution_extensions(parts)
+    routes.extend(resolution.routes)
+    components.extend(resolution.components)
     return Extensions(routes=routes, components=components)

@@ -524,11 +524,20 @@ class SQLiteProfileStore:
     # -- the read side --------------------------------------------------------------------
 
     def lookup(self, identifier: Identifier) -> Profile | None:
+        """The profile holding ``identifier``; an email also finds a profile by its trait."""
         with self._reader() as db:
             row = db.execute(
                 "SELECT profile FROM identifiers WHERE type = ? AND value = ?",
                 (identifier.type, identifier.value),
             ).fetchone()
+            if row is None and identifier.type == "email":
+                # Without email linking, an email is found through the ``email`` trait.
+                row = db.execute(
+                    "SELECT i.profile FROM identifier_traits t "
+                    "JOIN identifiers i ON i.id = t.identifier "
+                    "WHERE t.name = 'email' AND lower(t.value) = ? ORDER BY t.ord DESC LIMIT 1",
+                    (_dumps(identifier.value.lower()),),
+                ).fetchone()
             return self._profile(db, row[0]) if row else None
 
     def get(self, profile_id: str) -> Profile | None:

@@ -1,0 +1,181 @@
+"""The operator's web pages: sources, the live event debugger, profile search, journeys.
+
+Pages are rendered on the server with Jinja2 (autoescaping on: every identifier, trait and event
+name is user content) and need the admin login. The pages send a Content-Security-Policy that
+allows only this server's own scripts and styles, so even an unescaped value could not run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Final
+
+import jinja2
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from audience.collector.bundle import snippet
+from audience.collector.parts import CollectorParts
+from audience.collector.replies import JSONReply
+from audience.eventlog import StoredEvent
+from audience.resolution.api import linked_events
+from audience.resolution.identifiers import Identifier
+from audience.resolution.profiles import Profile
+from audience.resolution.store import ProfileStore
+from audience.web.journey import build_journey, next_anonymous_id, title_of
+
+STATIC: Final = Path(__file__).parent / "static"
+STATIC_FILES: Final = {"style.css": "text/css", "live.js": "text/javascript"}
+
+CONTENT_SECURITY_POLICY: Final = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+LIVE_BACKLOG: Final = 50
+"""Events the live debugger shows when it opens."""
+
+LIVE_PAGE: Final = 200
+"""Most events one poll of the live debugger returns."""
+
+JOURNEY_EVENTS: Final = 500
+"""Events drawn on a journey; the API pages through the rest."""
+
+NEXT_ID_SCAN: Final = 500
+"""Later events searched for the anonymous id a browser used after logout."""
+
+_ENVIRONMENT: Final = jinja2.Environment(
+    loader=jinja2.PackageLoader("audience.web", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+
+def render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """A page from ``templates/`` with the security headers every page carries."""
+    html = _ENVIRONMENT.get_template(template).render(**context)
+    return HTMLResponse(
+        html,
+        status_code=status,
+        headers={
+            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "same-origin",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def live_row(event: StoredEvent) -> dict[str, Any]:
+    """What the live debugger shows of one event (plain JSON: the page inserts it as text)."""
+    message = event.message
+    return {
+        "seq": event.seq,
+        "source": event.source,
+        "type": message.get("type"),
+        "title": title_of(message),
+        "userId": message.get("userId"),
+        "anonymousId": message.get("anonymousId"),
+        "timestamp": message.get("timestamp"),
+        "receivedAt": message.get("receivedAt"),
+        "message": message,
+    }
+
+
+class WebPages:
+    """The routes of the pages; each needs the admin login (``/login`` is the collector's)."""
+
+    def __init__(self, parts: CollectorParts, profiles: ProfileStore) -> None:
+        self._parts = parts
+        self._profiles = profiles
+        self._origin = parts.settings.public_url
+
+    def routes(self) -> list[Route]:
+        """``/``, ``/sources``, ``/live`` + ``/live/events``, ``/profiles``, ``/profiles/{id}``."""
+        page = self._parts.guard.protect_page
+        return [
+            Route("/", page(self._home), methods=["GET"]),
+            Route("/sources", page(self._sources), methods=["GET"]),
+            Route("/live", page(self._live), methods=["GET"]),
+            Route("/live/events", self._parts.guard.protect(self._live_events), methods=["GET"]),
+            Route("/profiles", page(self._search), methods=["GET"]),
+            Route("/profiles/{id}", page(self._profile), methods=["GET"]),
+            Route("/ui/{name}", self._static, methods=["GET"]),
+        ]
+
+    async def _home(self, request: Request) -> Response:
+        return RedirectResponse("/profiles", status_code=303)
+
+    async def _static(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in STATIC_FILES:
+            return Response("not found", status_code=404, media_type="text/plain")
+        return FileResponse(STATIC / name, media_type=STATIC_FILES[name])
+
+    async def _sources(self, request: Request) -> Response:
+        sources = await run_in_threadpool(self._parts.store.list_sources)
+        origin = self._origin or f"{request.url.scheme}://{request.url.netloc}"
+        rows = [
+            {"source": source, "snippet": snippet(source.write_key, origin)} for source in sources
+        ]
+        return render("sources.html", page="sources", rows=rows, origin=origin)
+
+    async def _live(self, request: Request) -> Response:
+        return render("live.html", page="live", backlog=LIVE_BACKLOG)
+
+    async def _live_events(self, request: Request) -> Response:
+        store = self._parts.store
+        raw_after = request.query_params.get("after", "")
+        last_seq = await run_in_threadpool(store.last_seq)
+        after = int(raw_after) if raw_after.isdigit() else max(0, last_seq - LIVE_BACKLOG)
+        events = await run_in_threadpool(store.read_after, after, LIVE_PAGE)
+        return JSONReply(
+            {
+                "events": [live_row(event) for event in events],
+                "lastSeq": events[-1].seq if events else max(after, 0),
+            }
+        )
+
+    async def _search(self, request: Request) -> Response:
+        query = request.query_params.get("query", "")
+        found = await run_in_threadpool(self._profiles.search, query, 50)
+        cursor = await run_in_threadpool(self._profiles.cursor)
+        last_seq = await run_in_threadpool(self._parts.store.last_seq)
+        return render(
+            "profiles.html",
+            page="profiles",
+            query=query,
+            profiles=found,
+            lag=max(0, last_seq - cursor),
+        )
+
+    async def _profile(self, request: Request) -> Response:
+        profile = await run_in_threadpool(self._profiles.get, request.path_params["id"])
+        if profile is None:
+            return render("missing.html", status=404, page="profiles")
+        context = await run_in_threadpool(self._journey_context, profile)
+        return render("profile.html", page="profiles", profile=profile, **context)
+
+    def _journey_context(self, profile: Profile) -> dict[str, Any]:
+        linked = self._profiles.events(profile.id, JOURNEY_EVENTS)
+        pairs = linked_events(self._parts.store, linked)
+        phases = build_journey(pairs)
+        next_id = None
+        next_profile = None
+        if pairs and any(phase.kind != "anonymous" for phase in phases):
+            last_seq = max(event.seq for event, _ in pairs)
+            newest = max(pairs, key=lambda pair: pair[0].seq)[1]
+            later = [e.message for e in self._parts.store.read_after(last_seq, NEXT_ID_SCAN)]
+            known = {i.value for i in profile.identifiers}
+            next_id = next_anonymous_id(newest, known, later)
+            if next_id is not None:
+                next_profile = self._profiles.lookup(Identifier("anonymous_id", next_id))
+        return {
+            "phases": phases,
+            "merges": self._profiles.merges(profile.id),
+            "next_id": next_id,
+            "next_profile": next_profile,
+            "shown": len(pairs),
+        }
