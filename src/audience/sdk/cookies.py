@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Final, Literal
 from urllib.parse import quote, unquote
 
@@ -46,7 +47,8 @@ def decode_cookie_value(text: str) -> JSON:
     try:
         parsed: JSON = json.loads(decoded)
     except ValueError:
-        return decoded
+        # A Classic value cut short (``%22<id>`` without the closing ``%22``) is still the id.
+        return decoded.strip('"') or None
     return parsed
 
 
@@ -82,7 +84,7 @@ def render_set_cookie(
         expires = (
             (now + timedelta(seconds=seconds)) if seconds else datetime(1970, 1, 1, tzinfo=UTC)
         )
-        parts.append("Expires=" + expires.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT"))
+        parts.append("Expires=" + format_datetime(expires.astimezone(UTC), usegmt=True))
     parts.append(f"Max-Age={seconds}")
     parts.append(f"SameSite={same_site}")
     if secure or same_site == "None":
