@@ -14,6 +14,7 @@ The rules follow the warehouse layouts analysts already query (Segment, RudderSt
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import re
 from collections.abc import Collection, Mapping
@@ -66,6 +67,7 @@ Scalar = str | int | float | bool | datetime | None
 """A value as it goes into one warehouse cell."""
 
 
+@functools.lru_cache(maxsize=65_536)
 def column_name(key: str) -> str:
     """The snake_case column (or table) name for a JSON key or an event name."""
     spaced = _WORD_BOUNDARY.sub(_split_words, key)

@@ -1,18 +1,24 @@
 """Warehouse loaders: run a ``LoadPlan`` against PostgreSQL (psycopg 3) or a DuckDB file.
 
 Both speak the same SQL here: ``CREATE SCHEMA/TABLE IF NOT EXISTS``, ``ALTER TABLE ... ADD
-COLUMN IF NOT EXISTS``, multi-row ``INSERT ... ON CONFLICT``. Each batch is loaded in one
-transaction, and every table has ``id`` (the messageId) as its primary key, so loading a batch
-again after a crash stores nothing twice.
+COLUMN IF NOT EXISTS``, ``INSERT ... SELECT ... ON CONFLICT``; only the bulk path that
+feeds the ``SELECT`` differs (``COPY`` into a temporary table, a JSON file). Each batch is
+loaded in one transaction, and every table has ``id`` (the messageId) as its primary key,
+so loading a batch again after a crash stores nothing twice.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+import orjson
 
 from audience.clock import Clock
 from audience.destinations.flatten import ColumnType
@@ -22,18 +28,14 @@ from audience.eventlog import StoredEvent
 
 logger = logging.getLogger(__name__)
 
-Execute = Callable[[str, Sequence[Any]], Any]
-"""Runs one SQL statement with bound parameters."""
-
 
 @dataclass(frozen=True)
 class SqlDialect:
-    """What differs between the warehouses: type names, parameter marks, statement size."""
+    """What differs between the warehouses: type names and the parameter mark."""
 
     name: str
     types: Mapping[ColumnType, str]
     placeholder: str
-    max_parameters: int
 
     def column_type(self, sql_type: str) -> ColumnType:
         """The column type of a column the warehouse reports as ``sql_type``."""
@@ -59,7 +61,6 @@ POSTGRES: Final = SqlDialect(
         ColumnType.STRING: "text",
     },
     placeholder="%s",
-    max_parameters=60_000,
 )
 
 DUCKDB: Final = SqlDialect(
@@ -72,7 +73,6 @@ DUCKDB: Final = SqlDialect(
         ColumnType.STRING: "VARCHAR",
     },
     placeholder="?",
-    max_parameters=30_000,
 )
 
 
@@ -81,57 +81,42 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def plan_statements(dialect: SqlDialect, plan: LoadPlan) -> list[tuple[str, list[Any]]]:
-    """The statements, with parameters, that carry out ``plan`` in order."""
+def schema_statements(dialect: SqlDialect, plan: LoadPlan) -> list[str]:
+    """The DDL that makes ``plan``'s tables and columns exist, in order."""
     schema = quote(plan.schema)
-    statements: list[tuple[str, list[Any]]] = [(f"CREATE SCHEMA IF NOT EXISTS {schema}", [])]
+    statements = [f"CREATE SCHEMA IF NOT EXISTS {schema}"]
     for table, columns in plan.new_tables.items():
         definitions = ", ".join(
             f"{quote(name)} {dialect.types[kind]}" + (" PRIMARY KEY" if name == "id" else "")
             for name, kind in columns.items()
         )
-        statements.append(
-            (f"CREATE TABLE IF NOT EXISTS {schema}.{quote(table)} ({definitions})", [])
-        )
+        statements.append(f"CREATE TABLE IF NOT EXISTS {schema}.{quote(table)} ({definitions})")
         # A table created concurrently by another loader may lack some of these columns.
         statements.extend(_add_columns(dialect, schema, table, columns))
     for table, columns in plan.new_columns.items():
         statements.extend(_add_columns(dialect, schema, table, columns))
-    for load in plan.loads:
-        statements.extend(_inserts(dialect, schema, load))
     return statements
 
 
 def _add_columns(
     dialect: SqlDialect, schema: str, table: str, columns: Mapping[str, ColumnType]
-) -> list[tuple[str, list[Any]]]:
+) -> list[str]:
     return [
-        (
-            f"ALTER TABLE {schema}.{quote(table)} ADD COLUMN IF NOT EXISTS "
-            f"{quote(name)} {dialect.types[kind]}",
-            [],
-        )
+        f"ALTER TABLE {schema}.{quote(table)} ADD COLUMN IF NOT EXISTS "
+        f"{quote(name)} {dialect.types[kind]}"
         for name, kind in columns.items()
         if name != "id"
     ]
 
 
-def _inserts(dialect: SqlDialect, schema: str, load: TableLoad) -> list[tuple[str, list[Any]]]:
-    if not load.rows:
-        return []
-    per_row = "(" + ", ".join([dialect.placeholder] * len(load.columns)) + ")"
-    chunk = max(1, dialect.max_parameters // max(1, len(load.columns)))
-    head = (
-        f"INSERT INTO {schema}.{quote(load.table)} AS t "
-        f"({', '.join(quote(name) for name in load.columns)}) VALUES "
+def insert_from(schema: str, load: TableLoad, rows_sql: str) -> str:
+    """``INSERT`` of the rows ``rows_sql`` selects: new ids only, or the ``users`` merge."""
+    names = ", ".join(quote(name) for name in load.columns)
+    conflict = _upsert_clause(load.columns) if load.upsert else ' ON CONFLICT ("id") DO NOTHING'
+    return (
+        f"INSERT INTO {quote(schema)}.{quote(load.table)} AS t ({names}) "
+        f"SELECT {names} FROM {rows_sql}{conflict}"
     )
-    tail = _upsert_clause(load.columns) if load.upsert else ' ON CONFLICT ("id") DO NOTHING'
-    statements = []
-    for start in range(0, len(load.rows), chunk):
-        rows = load.rows[start : start + chunk]
-        parameters = [cell for row in rows for cell in row]
-        statements.append((head + ", ".join([per_row] * len(rows)) + tail, parameters))
-    return statements
 
 
 def _upsert_clause(columns: Sequence[str]) -> str:
@@ -158,21 +143,84 @@ COLUMNS_QUERY: Final = (
 )
 
 
+class RowWriter(Protocol):
+    """Writes a table's rows in bulk, inside the loader's open transaction."""
+
+    def write(self, connection: Any, schema: str, load: TableLoad) -> None:
+        """Insert (or merge) ``load.rows`` into ``schema.load.table``."""
+        ...
+
+
+class PostgresRows:
+    """Rows go through ``COPY`` into a temporary table, then one ``INSERT ... SELECT``.
+
+    ``COPY`` is PostgreSQL's fast path; the ``INSERT`` keeps the conflict rules.
+    """
+
+    def write(self, connection: Any, schema: str, load: TableLoad) -> None:
+        stage = quote(f"audience_stage_{load.table}"[:63])
+        target = f"{quote(schema)}.{quote(load.table)}"
+        names = ", ".join(quote(name) for name in load.columns)
+        connection.execute(f"CREATE TEMPORARY TABLE {stage} (LIKE {target}) ON COMMIT DROP")
+        with (
+            connection.cursor() as cursor,
+            cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy,
+        ):
+            for row in load.rows:
+                copy.write_row(row)
+        connection.execute(insert_from(schema, load, stage))
+        connection.execute(f"DROP TABLE {stage}")
+
+
+class DuckDBRows:
+    """Rows go through a newline-delimited JSON file read by ``read_json`` with fixed types.
+
+    Binding thousands of parameters is DuckDB's slow path; reading a file is its fast one.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+
+    def write(self, connection: Any, schema: str, load: TableLoad) -> None:
+        types = connection.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = ? AND table_name = ?",
+            [schema, load.table],
+        ).fetchall()
+        declared = dict(types)
+        columns = ", ".join(f"'{name}': '{declared[name]}'" for name in load.columns)
+        handle, name = tempfile.mkstemp(suffix=".ndjson", dir=self._folder)
+        try:
+            with os.fdopen(handle, "wb") as file:
+                for row in load.rows:
+                    file.write(orjson.dumps(dict(zip(load.columns, row, strict=True))))
+                    file.write(b"\n")
+            rows_sql = (
+                "read_json(?, format = 'newline_delimited', "
+                f"columns = {{{columns}}}, maximum_object_size = 67108864)"
+            )
+            connection.execute(insert_from(schema, load, rows_sql), [name])
+        finally:
+            os.unlink(name)
+
+
 class WarehouseLoader:
     """Loads batches of events into one warehouse, one schema per source (or a fixed one).
 
-    ``connection`` is an open psycopg or DuckDB connection; the loader owns it from now on.
+    ``connection`` is an open psycopg (autocommit) or DuckDB connection; the loader owns it.
     """
 
     def __init__(
         self,
         connection: Any,
         dialect: SqlDialect,
+        rows: RowWriter,
         clock: Clock,
         schema: str | None = None,
     ) -> None:
         self._connection = connection
         self._dialect = dialect
+        self._rows = rows
         self._clock = clock
         self._schema = schema_name(schema) if schema else None
 
@@ -182,54 +230,37 @@ class WarehouseLoader:
         for event in events:
             by_schema.setdefault(self._schema or schema_name(event.source), []).append(event)
         loaded_at = self._clock.now()
-        with self._transaction() as execute:
-            return sum(
-                self._load_schema(execute, schema, batch, loaded_at)
-                for schema, batch in by_schema.items()
+        self._connection.execute("BEGIN")
+        try:
+            written = sum(
+                self._load_schema(schema, batch, loaded_at) for schema, batch in by_schema.items()
             )
+        except BaseException:
+            self._connection.execute("ROLLBACK")
+            raise
+        self._connection.execute("COMMIT")
+        return written
 
-    def _load_schema(
-        self, execute: Execute, schema: str, events: Sequence[StoredEvent], loaded_at: datetime
-    ) -> int:
-        plan = plan_load(schema, events, self.columns(execute, schema), loaded_at)
-        for sql, parameters in plan_statements(self._dialect, plan):
-            execute(sql, parameters)
+    def _load_schema(self, schema: str, events: Sequence[StoredEvent], loaded_at: datetime) -> int:
+        plan = plan_load(schema, events, self.columns(schema), loaded_at)
+        for statement in schema_statements(self._dialect, plan):
+            self._connection.execute(statement)
+        for load in plan.loads:
+            if load.rows:
+                self._rows.write(self._connection, schema, load)
         return plan.row_count
 
-    def columns(self, execute: Execute, schema: str) -> dict[str, dict[str, ColumnType]]:
+    def columns(self, schema: str) -> dict[str, dict[str, ColumnType]]:
         """The tables of ``schema`` and the type of each of their columns."""
         query = COLUMNS_QUERY.format(mark=self._dialect.placeholder)
         tables: dict[str, dict[str, ColumnType]] = {}
-        for table, column, sql_type in execute(query, [schema]).fetchall():
+        for table, column, sql_type in self._connection.execute(query, [schema]).fetchall():
             tables.setdefault(table, {})[column] = self._dialect.column_type(sql_type)
         return tables
-
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._connection, self._dialect)
 
     def close(self) -> None:
         """Close the connection."""
         self._connection.close()
-
-
-class _Transaction:
-    """One transaction on either connection type, yielding a statement runner."""
-
-    def __init__(self, connection: Any, dialect: SqlDialect) -> None:
-        self._connection = connection
-        self._dialect = dialect
-
-    def __enter__(self) -> Execute:
-        self._connection.execute("BEGIN")
-        return self._execute
-
-    def _execute(self, sql: str, parameters: Sequence[Any]) -> Any:
-        if self._dialect is POSTGRES:
-            return self._connection.execute(sql, parameters, prepare=False)
-        return self._connection.execute(sql, parameters)
-
-    def __exit__(self, kind: object, error: object, traceback: object) -> None:
-        self._connection.execute("COMMIT" if error is None else "ROLLBACK")
 
 
 def connect_postgres(url: str) -> Any:
@@ -266,7 +297,7 @@ class PostgresWarehouse:
 
         if self._loader is None:
             self._loader = WarehouseLoader(
-                connect_postgres(self._url), POSTGRES, self._clock, self._schema
+                connect_postgres(self._url), POSTGRES, PostgresRows(), self._clock, self._schema
             )
         try:
             self._loader.load(events)
@@ -302,7 +333,10 @@ class DuckDBWarehouse:
     def deliver(self, events: Sequence[StoredEvent], batch_id: str) -> None:
         import duckdb
 
-        loader = WarehouseLoader(connect_duckdb(self._path), DUCKDB, self._clock, self._schema)
+        rows = DuckDBRows(Path(self._path).resolve().parent)
+        loader = WarehouseLoader(
+            connect_duckdb(self._path), DUCKDB, rows, self._clock, self._schema
+        )
         try:
             loader.load(events)
         except (duckdb.ConversionException, duckdb.ConstraintException) as exc:
