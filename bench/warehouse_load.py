@@ -135,14 +135,20 @@ def postgres_copy_bound(rows: int, width: int) -> float:
 def duckdb_bound(path: Path, rows: int, width: int) -> float:
     values = ", ".join(f"'value {i}' AS c{i}" for i in range(width))
     with duckdb.connect(str(path)) as connection:
-        connection.execute(
-            f"CREATE TABLE t (id VARCHAR PRIMARY KEY, {', '.join(f'c{i} VARCHAR' for i in range(width))})"
-        )
+        columns = ", ".join(f"c{i} VARCHAR" for i in range(width))
+        connection.execute(f"CREATE TABLE t (id VARCHAR PRIMARY KEY, {columns})")
         started = time.perf_counter()
         connection.execute(
             f"INSERT INTO t SELECT 'r-' || range::VARCHAR, {values} FROM range({rows})"
         )
         return time.perf_counter() - started
+
+
+def report(name: str, rows: int, events: int, seconds: float, bound: str) -> None:
+    print(
+        f"{name:<10}  {rows / seconds:>9,.0f} rows/s  ({events / seconds:,.0f} events/s)   "
+        f"bound, same rows by {bound}"
+    )
 
 
 def main() -> None:
@@ -169,18 +175,18 @@ def main() -> None:
                 with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
                     connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
             bound = postgres_copy_bound(rows, width)
-            print(
-                f"PostgreSQL: {rows / seconds:,.0f} rows/s ({args.events / seconds:,.0f} events/s); "
-                f"bound: COPY of {rows} rows x {width} text columns {rows / bound:,.0f} rows/s"
-            )
+            report("PostgreSQL", rows, args.events, seconds, f"COPY, {rows / bound:,.0f} rows/s")
             options = {"path": str(folder / "warehouse.duckdb"), "schema": "bench"}
             seconds = load(
                 events, folder, DestinationConfig("duck", "duckdb", options, retry=retry)
             )
             bound = duckdb_bound(folder / "bound.duckdb", rows, width)
-            print(
-                f"DuckDB:     {rows / seconds:,.0f} rows/s ({args.events / seconds:,.0f} events/s); "
-                f"bound: INSERT ... SELECT of {rows} rows x {width} columns {rows / bound:,.0f} rows/s"
+            report(
+                "DuckDB",
+                rows,
+                args.events,
+                seconds,
+                f"INSERT ... SELECT, {rows / bound:,.0f} rows/s",
             )
         finally:
             events.close()
