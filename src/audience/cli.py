@@ -12,6 +12,9 @@ COMMANDS: dict[str, str] = {
     "sources": "audience.collector.commands:sources",
     "events": "audience.collector.commands:events",
     "destinations": "audience.destinations.commands:destinations",
+    "profiles": "audience.resolution.commands:profiles",
+    "replay": "audience.resolution.commands:replay",
+    "resolve": "audience.resolution.commands:resolve",
 }
 """Command name -> ``module:attribute`` of its click command, imported only when used."""
 
