@@ -19,6 +19,7 @@ from audience.clock import SystemClock
 from audience.config import load_settings
 from audience.destinations.base import DestinationConfig, DestinationKind, RetryPolicy
 from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
+from audience.destinations.registry import require_driver
 from audience.destinations.state import SqliteDeliveryStore
 from audience.destinations.status import DestinationStatus, destination_statuses
 from audience.errors import AudienceError
@@ -67,7 +68,12 @@ def destinations() -> None:
 @click.option("--duckdb", "duckdb_path", help="Load tables into this DuckDB file.")
 @click.option("--schema", help="Warehouse schema (default: one schema per source, named after it).")
 @click.option("--source", help="Only the events of this source (default: every source).")
-@click.option("--batch-size", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 10_000),
+    default=None,
+    help="Events per batch (default: 100 for a webhook, 1000 for a warehouse).",
+)
 @click.option("--max-attempts", type=click.IntRange(1), default=10, show_default=True)
 @click.option("--initial-backoff", type=click.FloatRange(0), default=1.0, show_default=True)
 @click.option("--max-backoff", type=click.FloatRange(0), default=300.0, show_default=True)
@@ -88,7 +94,7 @@ def add(
     duckdb_path: str | None,
     schema: str | None,
     source: str | None,
-    batch_size: int,
+    batch_size: int | None,
     max_attempts: int,
     initial_backoff: float,
     max_backoff: float,
@@ -120,8 +126,14 @@ def add(
             kind=kind,
             options=options,
             source=source,
-            retry=RetryPolicy(max_attempts, initial_backoff, max_backoff, batch_size),
+            retry=RetryPolicy(
+                max_attempts,
+                initial_backoff,
+                max_backoff,
+                batch_size or (100 if kind == "webhook" else 1000),
+            ),
         )
+        require_driver(config)
     except AudienceError as exc:
         raise click.UsageError(str(exc)) from exc
     with _stores(data_dir) as (state, events):

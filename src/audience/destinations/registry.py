@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 from audience.clock import Clock
 from audience.destinations.base import Destination, DestinationConfig
 from audience.errors import ConfigError
@@ -13,6 +15,7 @@ def open_destination(config: DestinationConfig, clock: Clock) -> Destination:
     Warehouse drivers are imported here, only when used: ``psycopg`` comes with the
     ``postgres`` extra and ``duckdb`` with the ``warehouse`` extra.
     """
+    require_driver(config)
     options = config.options
     schema = options.get("schema")
     if config.kind == "webhook":
@@ -34,3 +37,18 @@ def open_destination(config: DestinationConfig, clock: Clock) -> Destination:
 
         return DuckDBWarehouse(str(options["path"]), clock, str(schema) if schema else None)
     raise ConfigError(f"unknown destination kind {config.kind!r}")
+
+
+DRIVERS = {"postgres": ("psycopg", "postgres"), "duckdb": ("duckdb", "warehouse")}
+"""Destination kind -> (module it needs, the extra that installs it)."""
+
+
+def require_driver(config: DestinationConfig) -> None:
+    """Raise ``ConfigError`` naming the extra to install when the kind's driver is missing."""
+    if config.kind not in DRIVERS:
+        return
+    module, extra = DRIVERS[config.kind]
+    if importlib.util.find_spec(module) is None:
+        raise ConfigError(
+            f"a {config.kind} destination needs {module}: pip install 'audience[{extra}]'"
+        )

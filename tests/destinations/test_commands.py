@@ -1,0 +1,90 @@
+"""The ``audience destinations`` command line over a real data folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from audience.cli import main
+from audience.destinations.state import SqliteDeliveryStore
+
+from .conftest import Append, track
+
+
+def run(data_dir: Path, *arguments: str) -> Result:
+    return CliRunner().invoke(main, ["destinations", *arguments, "--data", str(data_dir)])
+
+
+def test_adding_a_webhook_shows_its_generated_secret_once_and_lists_it_hidden(
+    data_dir: Path,
+) -> None:
+    added = run(data_dir, "add", "crm", "--webhook", "https://hooks.example.com/in")
+    assert added.exit_code == 0, added.output
+    secret = added.output.split("signing secret (shown once): ")[1].strip()
+    assert len(secret) == 64
+
+    listed = run(data_dir, "list", "--json")
+    (config,) = json.loads(listed.output)
+    assert config["options"]["url"] == "https://hooks.example.com/in"
+    assert config["options"]["secret"] == "***"
+    assert secret not in listed.output
+    assert config["retry"]["batch_size"] == 100
+
+
+def test_a_warehouse_destination_hides_the_password_of_its_url_and_loads_in_big_batches(
+    data_dir: Path,
+) -> None:
+    url = "postgresql://loader:hunter2@db.example.com/analytics"
+    assert run(data_dir, "add", "dw", "--postgres", url, "--source", "web").exit_code == 0
+    (config,) = json.loads(run(data_dir, "list", "--json").output)
+    assert config["options"]["url"] == "postgresql://loader:***@db.example.com/analytics"
+    assert config["source"] == "web"
+    assert config["retry"]["batch_size"] == 1000
+
+
+def test_add_needs_exactly_one_target_and_a_new_name(data_dir: Path) -> None:
+    assert run(data_dir, "add", "x").exit_code == 2
+    both = run(data_dir, "add", "x", "--webhook", "http://a", "--duckdb", "w.duckdb")
+    assert both.exit_code == 2
+    assert run(data_dir, "add", "x", "--duckdb", str(data_dir / "w.duckdb")).exit_code == 0
+    again = run(data_dir, "add", "x", "--duckdb", str(data_dir / "w.duckdb"))
+    assert again.exit_code == 1
+    assert "already exists" in again.output
+
+
+def test_status_shows_the_lag_of_a_destination_and_start_now_skips_history(
+    data_dir: Path, append: Append
+) -> None:
+    append([track(1), track(2), track(3)])
+    assert run(data_dir, "add", "all", "--webhook", "http://127.0.0.1:9/h").exit_code == 0
+    added = run(data_dir, "add", "new", "--webhook", "http://127.0.0.1:9/h", "--start", "now")
+    assert added.exit_code == 0
+
+    statuses = {item["name"]: item for item in json.loads(run(data_dir, "status", "--json").output)}
+    assert (statuses["all"]["cursor"], statuses["all"]["lag"]) == (0, 3)
+    assert (statuses["new"]["cursor"], statuses["new"]["lag"]) == (3, 0)
+    text = run(data_dir, "status", "all")
+    assert "all (webhook): cursor 0, lag 3" in text.output
+
+
+def test_removing_a_destination_forgets_it(data_dir: Path) -> None:
+    assert run(data_dir, "add", "crm", "--webhook", "http://127.0.0.1:9/h").exit_code == 0
+    assert run(data_dir, "remove", "crm").exit_code == 0
+    assert run(data_dir, "list").output.strip() == "no destinations"
+    assert run(data_dir, "remove", "crm").exit_code == 1
+
+
+def test_only_one_dispatcher_at_a_time_works_on_a_state_database(data_dir: Path) -> None:
+    """serve and a separate `destinations run` on one data folder never both deliver."""
+    first = SqliteDeliveryStore.in_data_dir(data_dir)
+    second = SqliteDeliveryStore.in_data_dir(data_dir)
+    try:
+        assert first.acquire_worker()
+        assert not second.acquire_worker()
+        first.release_worker()
+        assert second.acquire_worker()
+    finally:
+        first.close()
+        second.close()
