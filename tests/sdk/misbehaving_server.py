@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import json
 import threading
@@ -27,6 +28,7 @@ class Received:
     """One request the server answered."""
 
     at: float
+    path: str
     status: int
     headers: dict[str, str]
     body: dict[str, Any]
@@ -43,19 +45,26 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         answer = self.server.next_answer()
-        if answer.delay:
-            time.sleep(answer.delay)
         if self.headers.get("Content-Encoding") == "gzip":
             raw = gzip.decompress(raw)
         self.server.record(
-            Received(time.monotonic(), answer.status, dict(self.headers.items()), json.loads(raw))
+            Received(
+                time.monotonic(),
+                self.path,
+                answer.status,
+                dict(self.headers.items()),
+                json.loads(raw),
+            )
         )
-        self.send_response(answer.status)
-        for name, value in answer.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"{}")
+        if answer.delay:
+            time.sleep(answer.delay)
+        with contextlib.suppress(OSError):  # the client may have given up waiting
+            self.send_response(answer.status)
+            for name, value in answer.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet."""
