@@ -182,13 +182,10 @@ class DuckDBRows:
         self._folder = folder
 
     def write(self, connection: Any, schema: str, load: TableLoad) -> None:
-        types = connection.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = ? AND table_name = ?",
-            [schema, load.table],
-        ).fetchall()
-        declared = dict(types)
-        columns = ", ".join(f"'{name}': '{declared[name]}'" for name in load.columns)
+        columns = ", ".join(
+            f"'{name}': '{DUCKDB.types[kind]}'"
+            for name, kind in zip(load.columns, load.types, strict=True)
+        )
         handle, name = tempfile.mkstemp(suffix=".ndjson", dir=self._folder)
         try:
             with os.fdopen(handle, "wb") as file:

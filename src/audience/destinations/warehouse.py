@@ -110,6 +110,7 @@ class TableLoad:
 
     table: str
     columns: tuple[str, ...]
+    types: tuple[ColumnType, ...]
     rows: tuple[tuple[Scalar, ...], ...]
     upsert: bool = False
 
@@ -306,7 +307,8 @@ def _cast_rows(
                 cell = None
             cells.append(cell)  # type: ignore[arg-type]
         cast_rows.append(tuple(cells))
-    return TableLoad(table, names, tuple(cast_rows), upsert=table in UPSERTED_TABLES)
+    types = tuple(columns[name] for name in names)
+    return TableLoad(table, names, types, tuple(cast_rows), upsert=table in UPSERTED_TABLES)
 
 
 def _discard_row(table: str, column: str, row: Row) -> Row:
