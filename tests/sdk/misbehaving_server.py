@@ -91,6 +91,11 @@ class MisbehavingServer(ThreadingHTTPServer):
         with self._lock:
             self._script.extend(answers)
 
+    def answer_normally(self) -> None:
+        """Forget the rest of the script: every request gets a 200 from now on."""
+        with self._lock:
+            self._script.clear()
+
     def next_answer(self) -> Answer:
         with self._lock:
             return self._script.popleft() if self._script else Answer()

@@ -1,0 +1,150 @@
+"""The durable outbox: nothing accepted is lost to a collector outage or a killed process."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from audience.errors import DeliveryError
+from audience.sdk.outbox import MemoryOutbox, SqliteOutbox
+
+from .conftest import FAST, MakeAnalytics
+from .misbehaving_server import Answer, MisbehavingServer
+
+EVENTS = 300
+
+_SENDER = """
+import sys, time
+from audience import Analytics
+from audience.sdk import DeliveryPolicy, RetryPolicy
+policy = DeliveryPolicy(persist_interval=0.02, retry=RetryPolicy(base=0.02, cap=0.1), timeout=2.0)
+analytics = Analytics("WRITE_KEY", host=sys.argv[1], storage_dir=sys.argv[2], delivery=policy)
+for number in range(int(sys.argv[3])):
+    analytics.track("Accepted", {"n": number})
+print("tracked", flush=True)
+time.sleep(60)
+"""
+
+
+def _waiting_rows(outbox: Path) -> list[dict[str, Any]]:
+    if not outbox.exists():
+        return []
+    with sqlite3.connect(outbox) as conn:
+        rows = conn.execute("SELECT body FROM outbox ORDER BY id").fetchall()
+    conn.close()
+    return [orjson.loads(row[0]) for row in rows]
+
+
+def test_a_killed_process_loses_nothing_it_accepted_and_a_restart_sends_it_with_the_same_ids(
+    make_analytics: MakeAnalytics, server: MisbehavingServer, tmp_path: Path
+) -> None:
+    folder = tmp_path / "id"
+    server.script(*[Answer(500)] * 1000)
+    sender = subprocess.Popen(
+        [sys.executable, "-c", _SENDER, server.url, str(folder), str(EVENTS)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert sender.stdout is not None
+        assert sender.stdout.readline().strip() == "tracked"
+        deadline = time.monotonic() + 30
+        while len(_waiting_rows(folder / "outbox.sqlite")) < EVENTS:
+            assert time.monotonic() < deadline, "the sender never wrote its outbox"
+            time.sleep(0.05)
+        while not server.received:
+            assert time.monotonic() < deadline, "the sender never tried to send"
+            time.sleep(0.05)
+    finally:
+        sender.send_signal(signal.SIGKILL)
+        sender.wait(timeout=10)
+        if sender.stdout is not None:
+            sender.stdout.close()
+    waiting = {
+        m["properties"]["n"]: m["messageId"] for m in _waiting_rows(folder / "outbox.sqlite")
+    }
+    assert sorted(waiting) == list(range(EVENTS))
+
+    server.answer_normally()
+    restarted = make_analytics(host=server.url, storage="disk", storage_dir=folder)
+    assert restarted.flush(timeout=30)
+
+    delivered: dict[int, set[str]] = defaultdict(set)
+    for message in server.delivered():
+        delivered[message["properties"]["n"]].add(message["messageId"])
+    assert sorted(delivered) == list(range(EVENTS))
+    assert all(ids == {waiting[n]} for n, ids in delivered.items())
+    assert _waiting_rows(folder / "outbox.sqlite") == []
+
+
+def test_events_accepted_during_an_outage_are_sent_when_the_collector_is_back(
+    make_analytics: MakeAnalytics, server: MisbehavingServer
+) -> None:
+    server.script(*[Answer(503)] * 5)
+    analytics = make_analytics(host=server.url, storage="disk")
+    for number in range(50):
+        analytics.track("During Outage", {"n": number})
+    assert analytics.flush(timeout=30)
+    assert sorted(m["properties"]["n"] for m in server.delivered()) == list(range(50))
+
+
+def test_a_full_outbox_refuses_new_messages_keeps_the_old_and_reports_to_on_error(
+    make_analytics: MakeAnalytics, server: MisbehavingServer
+) -> None:
+    refused: list[tuple[DeliveryError, list[dict[str, Any]]]] = []
+    server.script(*[Answer(503)] * 1000)
+    analytics = make_analytics(
+        host=server.url,
+        storage="disk",
+        delivery=replace(FAST, max_outbox_size=5),
+        on_error=lambda error, batch: refused.append((error, batch)),
+    )
+    for number in range(8):
+        analytics.track("Queued", {"n": number})
+        analytics.flush(timeout=0.05)
+    server.answer_normally()
+    assert analytics.flush(timeout=30)
+    assert sorted(m["properties"]["n"] for m in server.delivered()) == [0, 1, 2, 3, 4]
+    assert [m["properties"]["n"] for _, batch in refused for m in batch] == [5, 6, 7]
+    assert all("full" in str(error) for error, _ in refused)
+
+
+def test_the_sqlite_outbox_hands_out_the_oldest_first_and_forgets_what_is_removed(
+    tmp_path: Path,
+) -> None:
+    outbox = SqliteOutbox(tmp_path / "outbox.sqlite", limit=10)
+    try:
+        assert outbox.append([b"1", b"2", b"3"]) == (3, 3)
+        assert [body for _, body in outbox.oldest(2)] == [b"1", b"2"]
+        outbox.remove([1, 2])
+        assert outbox.oldest(10) == [(3, b"3")]
+        assert outbox.waiting_through(3) == 1
+    finally:
+        outbox.close()
+
+
+def test_only_one_process_at_a_time_sends_from_a_shared_outbox(tmp_path: Path) -> None:
+    first = SqliteOutbox(tmp_path / "outbox.sqlite", limit=10)
+    second = SqliteOutbox(tmp_path / "outbox.sqlite", limit=10)
+    try:
+        assert first.may_send()
+        assert not second.may_send()
+        first.close()
+        assert second.may_send()
+    finally:
+        second.close()
+
+
+def test_the_memory_outbox_is_bounded_too() -> None:
+    outbox = MemoryOutbox(limit=2)
+    assert outbox.append([b"a", b"b", b"c"]) == (2, 2)
+    assert outbox.newest() == 2
