@@ -25,7 +25,7 @@ from typing import Final, Literal, TypeAlias
 from audience.errors import ValidationError
 from audience.jsontypes import JSON, JSONObject
 from audience.resolution.identifiers import Identifier, clean_email, clean_id
-from audience.tracking import parse_timestamp
+from audience.tracking import format_timestamp, parse_timestamp
 
 LinkKind: TypeAlias = Literal["identify", "alias"]
 LinkStatus: TypeAlias = Literal["joined", "redundant", "refused"]
@@ -99,7 +99,7 @@ def order_key(message: JSONObject) -> tuple[str, str]:
         str(message.get("messageId") or ""),
         str(message.get("type") or ""),
     )
-    return _SEPARATOR.join(parts), _iso(moment)
+    return _SEPARATOR.join(parts), format_timestamp(moment)
 
 
 def _object(raw: JSON) -> JSONObject:

@@ -53,6 +53,16 @@ _ENVIRONMENT: Final = jinja2.Environment(
 )
 
 
+def when(timestamp: str | None) -> str:
+    """``2026-11-29T10:02:00.000Z`` as ``2026-11-29 10:02:00`` for people to read (UTC)."""
+    if not timestamp:
+        return ""
+    return timestamp.replace("T", " ").split(".")[0].removesuffix("Z")
+
+
+_ENVIRONMENT.filters["when"] = when
+
+
 def render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
     """A page from ``templates/`` with the security headers every page carries."""
     html = _ENVIRONMENT.get_template(template).render(**context)
