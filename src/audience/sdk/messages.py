@@ -15,7 +15,7 @@ from __future__ import annotations
 import decimal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
 import orjson
@@ -120,24 +120,29 @@ def optional_timestamp(name: str, value: object) -> str | None:
     )
 
 
+_MILLISECONDS: Final = tuple(f"{ms:03d}Z" for ms in range(1000))
+
+
 class TimestampFormatter:
     """``format_timestamp`` for the current time, reusing the text up to the second.
 
-    A ``track()`` stamps every message; formatting the date part once a second keeps that cheap.
+    Every message is stamped; formatting the date part once a second keeps that cheap.
     """
 
     def __init__(self) -> None:
-        self._cache: tuple[int, str] = (-1, "")
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        self._second: tuple[datetime, datetime, str] = (epoch, epoch, "")
 
     def __call__(self, moment: datetime) -> str:
         if moment.tzinfo is not UTC:
             return format_timestamp(moment)
-        second = int(moment.timestamp())
-        cached_second, prefix = self._cache
-        if second != cached_second:
-            prefix = moment.strftime("%Y-%m-%dT%H:%M:%S.")
-            self._cache = (second, prefix)
-        return f"{prefix}{moment.microsecond // 1000:03d}Z"
+        start, end, prefix = self._second
+        if not start <= moment < end:
+            start = moment.replace(microsecond=0)
+            end = start + timedelta(seconds=1)
+            prefix = start.strftime("%Y-%m-%dT%H:%M:%S.")
+            self._second = (start, end, prefix)
+        return prefix + _MILLISECONDS[moment.microsecond // 1000]
 
 
 def build_message(

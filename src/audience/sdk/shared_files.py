@@ -56,11 +56,13 @@ class SharedFile(Generic[T]):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._counter = self._map_counter()
+            self._count_view = memoryview(self._counter).cast("Q")
         except OSError as exc:
             raise StorageError(f"cannot use {path.parent}: {exc}") from exc
         self._seen = -1
         self._signature: tuple[int, int, int] | None = None
         self._next_recheck = 0.0
+        self._generation = 0
         self._document: T = load(path)
 
     def _map_counter(self) -> mmap.mmap:
@@ -78,7 +80,7 @@ class SharedFile(Generic[T]):
             os.close(fd)
 
     def _count(self) -> int:
-        return int.from_bytes(self._counter[:_COUNTER_BYTES], "little")
+        return int(self._count_view[0])
 
     def _stat_signature(self) -> tuple[int, int, int] | None:
         try:
@@ -98,7 +100,14 @@ class SharedFile(Generic[T]):
                 self._document = self._load(self.path)
                 self._seen = count
                 self._signature = signature
+                self._generation += 1
         return self._document
+
+    def version(self) -> int:
+        """A number that changes whenever the document read by this process changes."""
+        if self._count_view[0] != self._seen or self._clock.monotonic() >= self._next_recheck:
+            self.read()
+        return self._generation
 
     def update(self, change: Callable[[T], T]) -> T:
         """Apply ``change`` to the freshest document under the lock and write it back atomically."""
@@ -106,10 +115,11 @@ class SharedFile(Generic[T]):
             document = change(self._load(self.path))
             self._dump(document, self.path)
             count = self._count() + 1
-            self._counter[:_COUNTER_BYTES] = count.to_bytes(_COUNTER_BYTES, "little")
+            self._count_view[0] = count
             self._document = document
             self._seen = count
             self._signature = self._stat_signature()
+            self._generation += 1
             return document
 
     @contextlib.contextmanager
@@ -126,6 +136,7 @@ class SharedFile(Generic[T]):
 
     def close(self) -> None:
         """Release the mapped counter."""
+        self._count_view.release()
         self._counter.close()
 
 

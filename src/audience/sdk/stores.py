@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 from audience.clock import Clock
 from audience.jsontypes import JSON
@@ -41,6 +41,14 @@ class KeyValueStore(Protocol):
         ...
 
 
+class VersionedStore(KeyValueStore, Protocol):
+    """A store that can tell cheaply whether anything in it changed since a given moment."""
+
+    def version(self) -> object:
+        """A value that differs whenever a ``get`` could answer differently than before."""
+        ...
+
+
 def is_present(value: JSON | None) -> bool:
     """Whether a stored value counts, with JavaScript's truthiness: ``None``, ``""``, ``0``,
     ``False`` do not (an empty object does)."""
@@ -54,18 +62,24 @@ class MemoryStore:
 
     def __init__(self, values: Mapping[str, JSON] | None = None) -> None:
         self._values: dict[str, JSON] = dict(values or {})
+        self._changes = 0
 
     def get(self, key: str) -> JSON | None:
         return self._values.get(key)
 
     def set(self, key: str, value: JSON | None) -> None:
+        self._changes += 1
         if value is None:
             self._values.pop(key, None)
         else:
             self._values[key] = value
 
     def remove(self, key: str) -> None:
+        self._changes += 1
         self._values.pop(key, None)
+
+    def version(self) -> int:
+        return self._changes
 
 
 def _load_json_object(path: Path) -> dict[str, JSON]:
@@ -106,6 +120,9 @@ class LocalFileStore:
 
     def get(self, key: str) -> JSON | None:
         return self._file.read().get(key)
+
+    def version(self) -> int:
+        return self._file.version()
 
     def set(self, key: str, value: JSON | None) -> None:
         if value is None:
@@ -161,6 +178,7 @@ class CookieJarStore:
         self._max_age = max_age.total_seconds()
         self._wall_offset = clock.now().timestamp() - clock.monotonic()
         self._file = SharedFile(Path(path), load=self._load, dump=self._dump, clock=clock)
+        self._expiry: tuple[int, float] = (-1, 0.0)
 
     @property
     def path(self) -> Path:
@@ -204,6 +222,16 @@ class CookieJarStore:
             return None
         return cookie.value
 
+    def version(self) -> int:
+        """The file's version, made odd once a cookie in it has expired."""
+        generation = self._file.version()
+        seen, first_expiry = self._expiry
+        if seen != generation:
+            expiries = [cookie.expires for cookie in self._file.read().values()]
+            first_expiry = min(expiries, default=float("inf"))
+            self._expiry = (generation, first_expiry)
+        return generation * 2 + (self._wall_now() >= first_expiry)
+
     def set(self, key: str, value: JSON | None) -> None:
         if value is None:
             self.remove(key)
@@ -244,6 +272,15 @@ class LayeredStore:
 
     def __init__(self, stores: Sequence[KeyValueStore]) -> None:
         self._stores = tuple(stores)
+        self._versioned: tuple[VersionedStore, ...] | None = None
+        if all(callable(getattr(store, "version", None)) for store in stores):
+            self._versioned = tuple(cast(VersionedStore, store) for store in stores)
+
+    def version(self) -> object:
+        """The versions of every layer, or ``None`` when one of them cannot tell."""
+        if self._versioned is None:
+            return None
+        return [store.version() for store in self._versioned]
 
     def get(self, key: str) -> JSON | None:
         found: JSON | None = None

@@ -10,7 +10,7 @@ makes one per request over that request's cookies.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Final
 
@@ -29,7 +29,6 @@ from audience.sdk.identity import (
     stored_traits,
 )
 from audience.sdk.messages import (
-    NO_OPTIONS,
     Options,
     TimestampFormatter,
     build_message,
@@ -92,6 +91,9 @@ class Tracker:
         self._traits = ids if traits is None else traits
         self._anonymous_ids = anonymous_ids
         self._mint = mint_anonymous_ids
+        version = getattr(ids, "version", None)
+        self._ids_version: Callable[[], object] | None = version if callable(version) else None
+        self._seen: tuple[object, str | None, str | None] = (None, None, None)
 
     # -- identity ------------------------------------------------------------------------
 
@@ -102,6 +104,20 @@ class Tracker:
             current = self._anonymous_ids.new()
             self._ids.set(ANONYMOUS_ID_KEY, current)
         return current
+
+    def _current_ids(self) -> tuple[str | None, str | None]:
+        """(anonymous id, user id), re-read from the stores only when their version moved."""
+        version_of = self._ids_version
+        if version_of is not None:
+            seen_version, anonymous, user = self._seen
+            version = version_of()
+            if version is not None and version == seen_version:
+                return anonymous, user
+        anonymous = self.anonymous_id()
+        user = self.user_id()
+        if version_of is not None:
+            self._seen = (version_of(), anonymous, user)
+        return anonymous, user
 
     def set_anonymous_id(self, anonymous_id: str | Unset | None = UNSET) -> str | None:
         """Persist ``anonymous_id`` (``None`` clears it); return the anonymous id now in use."""
@@ -301,15 +317,14 @@ class Tracker:
         arguments: tuple[tuple[str, object], ...],
     ) -> None:
         pipeline = self._pipeline
-        if opts is NO_OPTIONS:
-            anonymous = self.anonymous_id()
-        else:
-            anonymous = opts.anonymous_id or self.anonymous_id()
+        anonymous, user = self._current_ids()
+        if opts.anonymous_id is not None:
+            anonymous = opts.anonymous_id
         message = build_message(
             kind,
             fields,
             anonymous_id=anonymous,
-            user_id=self.user_id(),
+            user_id=user,
             timestamp=pipeline.timestamp(),
             message_id=pipeline.message_ids.new(),
             library=pipeline.library,
