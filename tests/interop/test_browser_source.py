@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 SOURCE = "browser"
 CLOCK_SLACK = timedelta(seconds=1)
+MILLISECOND = timedelta(milliseconds=1)
 
 
 def is_uuid4(value: object) -> bool:
@@ -205,6 +206,17 @@ def test_timestamps_fall_within_the_flow(seed_flow: SeedFlow) -> None:
         assert earliest <= received_at <= latest, step
         assert timestamp >= previous - CLOCK_SLACK, step
         previous = timestamp
+
+
+def test_timestamps_are_corrected_for_the_browser_clock_with_the_original_kept(
+    seed_flow: SeedFlow,
+) -> None:
+    for step, event in seed_flow.stored.items():
+        sent = seed_flow.sent[step]
+        assert event["originalTimestamp"] == sent["timestamp"], step
+        skew = parse_timestamp(sent["sentAt"]) - parse_timestamp(sent["timestamp"])
+        expected = parse_timestamp(event["receivedAt"]) - skew
+        assert abs(parse_timestamp(event["timestamp"]) - expected) <= MILLISECOND, step
 
 
 def test_set_anonymous_id_before_ready_applies_to_the_queued_page_call(

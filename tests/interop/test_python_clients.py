@@ -20,6 +20,7 @@ from interop.fixtures import INTEROP_SOURCES
 from interop.harness import AdminApi, AudienceServer
 
 CLOCK_SLACK = timedelta(seconds=1)
+MILLISECOND = timedelta(milliseconds=1)
 EXPLICIT_TIMESTAMP = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 
 CLIENTS: dict[str, tuple[str, Any]] = {
@@ -197,3 +198,14 @@ def test_timestamps_are_the_call_times_and_receipt_is_within_the_run(
             assert abs(timestamp - EXPLICIT_TIMESTAMP) <= CLOCK_SLACK
         else:
             assert earliest <= timestamp <= latest, name
+
+
+def test_timestamps_are_corrected_by_the_batch_sent_at_with_the_original_kept(
+    client_run: ClientRun,
+) -> None:
+    for name, event in client_run.stored.items():
+        sent_timestamp = parse_timestamp(client_run.sent[name]["timestamp"])
+        assert parse_timestamp(event["originalTimestamp"]) == sent_timestamp, name
+        skew = parse_timestamp(event["sentAt"]) - parse_timestamp(event["originalTimestamp"])
+        expected = parse_timestamp(event["receivedAt"]) - skew
+        assert abs(parse_timestamp(event["timestamp"]) - expected) <= MILLISECOND, name
