@@ -10,6 +10,7 @@ from audience.destinations.flatten import (
     cast,
     column_name,
     flatten,
+    free_name,
     infer_type,
 )
 
@@ -86,3 +87,9 @@ def test_later_values_are_cast_to_the_column_type_or_discarded() -> None:
         2026, 11, 29, 12, tzinfo=UTC
     )
     assert cast("not a time", ColumnType.TIMESTAMP) is DISCARD
+
+
+def test_a_colliding_name_at_the_length_limit_gets_a_number() -> None:
+    long = "a" * 63
+    assert free_name(long, {long}) == "a" * 61 + "_2"
+    assert free_name("_", {"_", "__"}) == "___"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import itertools
 import json
 import re
 from collections.abc import Collection, Mapping
@@ -86,12 +87,20 @@ def _split_words(match: re.Match[str]) -> str:
 
 
 def free_name(name: str, taken: Collection[str]) -> str:
-    """``name``, or ``name`` behind as many ``_`` as it takes not to collide with ``taken``."""
+    """``name``, or ``name`` behind as many ``_`` as it takes not to collide with ``taken``.
+
+    A name already 63 characters long gets a number (``_2``, ``_3`` ...) instead.
+    """
     candidate = name
-    while candidate in taken:
-        candidate = ("_" + candidate)[:MAX_NAME_LENGTH]
-        if candidate in taken and candidate == ("_" * len(candidate)):
-            raise ValidationError(name, "cannot be given a free column name")
+    while candidate in taken and len(candidate) < MAX_NAME_LENGTH:
+        candidate = "_" + candidate
+    if candidate not in taken:
+        return candidate
+    for number in itertools.count(2):
+        suffix = f"_{number}"
+        candidate = name[: MAX_NAME_LENGTH - len(suffix)] + suffix
+        if candidate not in taken:
+            break
     return candidate
 
 
