@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from audience.resolution import Identifier, Resolver, SQLiteProfileStore
+from audience.storage.base import EventRecord
+from audience.storage.sqlite import SqliteEventStore
+
+
+def record(number: int, **message: Any) -> EventRecord:
+    message.setdefault("messageId", f"m-{number}")
+    message.setdefault("timestamp", f"2026-11-29T10:00:{number:02d}.000Z")
+    message.setdefault("receivedAt", message["timestamp"])
+    return EventRecord(
+        source="web",
+        message_id=message["messageId"],
+        type=message["type"],
+        user_id=message.get("userId"),
+        anonymous_id=message.get("anonymousId"),
+        event=message.get("event"),
+        received_at=message["receivedAt"],
+        timestamp=message["timestamp"],
+        request_ip=None,
+        message=orjson.dumps(message),
+    )
+
+
+FLOW = [
+    record(1, type="page", anonymousId="a1"),
+    record(2, type="track", anonymousId="a1", event="Added to Cart"),
+    record(3, type="identify", anonymousId="a1", userId="u1", traits={"plan": "pro"}),
+    record(4, type="track", anonymousId="a1", userId="u1", event="Order Completed"),
+    record(5, type="page", anonymousId="a2"),
+]
+
+
+@pytest.fixture
+def events(tmp_path: Path) -> Iterator[SqliteEventStore]:
+    with SqliteEventStore.open(tmp_path / "events.sqlite3", synchronous="normal") as store:
+        yield store
+
+
+def test_the_resolver_follows_commits_on_its_thread(
+    events: SqliteEventStore, tmp_path: Path
+) -> None:
+    profiles = SQLiteProfileStore.in_directory(tmp_path)
+    resolver = Resolver(events, profiles)
+    events.add_commit_listener(resolver.notify)
+    resolver.start()
+    try:
+        events.append(FLOW).result()
+        assert resolver.wait_for(5, timeout=10)
+        person = profiles.lookup(Identifier("user_id", "u1"))
+        assert person is not None
+        assert person.event_count == 4
+    finally:
+        resolver.stop()
+        profiles.close()
+
+
+def test_a_restarted_resolver_resumes_after_the_last_batch_and_counts_nothing_twice(
+    events: SqliteEventStore, tmp_path: Path
+) -> None:
+    events.append(FLOW[:3]).result()
+    first = SQLiteProfileStore.in_directory(tmp_path)
+    Resolver(events, first, batch_size=2).catch_up()
+    first.close()
+    events.append(FLOW[3:]).result()
+    second = SQLiteProfileStore.in_directory(tmp_path)
+    try:
+        resolver = Resolver(events, second, batch_size=2)
+        assert resolver.applied == 3
+        assert resolver.catch_up() == 2
+        person = second.lookup(Identifier("user_id", "u1"))
+        assert person is not None
+        assert person.event_count == 4
+        assert second.cursor() == 5
+    finally:
+        second.close()
+
+
+def test_rebuild_recomputes_the_same_profiles_from_the_event_log(
+    events: SqliteEventStore, tmp_path: Path
+) -> None:
+    events.append(FLOW).result()
+    profiles = SQLiteProfileStore.in_directory(tmp_path)
+    try:
+        resolver = Resolver(events, profiles)
+        resolver.catch_up()
+        before = profiles.search("", limit=100)
+        assert resolver.rebuild() == 5
+        assert profiles.search("", limit=100) == before
+    finally:
+        profiles.close()
