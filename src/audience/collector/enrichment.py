@@ -19,10 +19,10 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any, Final
 
 from audience.jsontypes import JSONObject
-from audience.tracking import format_timestamp
 
 FUTURE_LIMIT: Final = timedelta(hours=23)
 """Corrected timestamps further ahead than this are taken as clock errors."""
@@ -54,13 +54,46 @@ ID_FIELDS: Final = ("userId", "anonymousId", "previousId", "groupId")
 
 @dataclass(frozen=True)
 class Arrival:
-    """What the server knows about the request a message came in."""
+    """What the server knows about the request a message came in.
+
+    ``sent_at`` is the batch-level ``sentAt`` as sent; messages without their own use it.
+    """
 
     received_at: datetime
     client_ip: str | None = None
     sent_at: object = None
     context: Mapping[str, Any] | None = None
     integrations: Mapping[str, Any] | None = None
+
+    @cached_property
+    def received_text(self) -> str:
+        """``receivedAt`` as stored, computed once for every message of the request."""
+        return iso_millis(self.received_at)
+
+    @cached_property
+    def batch_sent_at(self) -> datetime | None:
+        """The batch-level ``sentAt``, parsed once."""
+        return parse_client_time(self.sent_at)
+
+
+def iso_millis(moment: datetime) -> str:
+    """The stored timestamp text: UTC, milliseconds, ``Z`` (as ``format_timestamp`` writes it)."""
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="milliseconds")[:23] + "Z"
+
+
+def parse_client_time(value: object) -> datetime | None:
+    """A client's ISO 8601 time, naive values taken as UTC; ``None`` when unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
 
 
 def coerce_id(value: object) -> str | None:
@@ -129,25 +162,23 @@ def _merged(outer: Mapping[str, Any] | None, inner: object) -> JSONObject:
 
 def _set_timestamps(enriched: JSONObject, message: JSONObject, arrival: Arrival) -> None:
     received_at = arrival.received_at
+    received_text = arrival.received_text
+    enriched["receivedAt"] = received_text
     original_text = message.get("timestamp") or message.get("originalTimestamp")
-    original = _parse(original_text)
-    sent_at = _parse(message.get("sentAt") or arrival.sent_at)
-    enriched["receivedAt"] = format_timestamp(received_at)
-    enriched["timestamp"] = format_timestamp(corrected_timestamp(received_at, original, sent_at))
-    enriched["originalTimestamp"] = (
-        format_timestamp(original) if original is not None else enriched["receivedAt"]
-    )
+    own_sent_at = message.get("sentAt")
+    sent_at = parse_client_time(own_sent_at) if own_sent_at else arrival.batch_sent_at
     if sent_at is not None:
-        enriched["sentAt"] = format_timestamp(sent_at)
+        enriched["sentAt"] = iso_millis(sent_at)
+    original = parse_client_time(original_text)
+    if original is None:
+        enriched["timestamp"] = enriched["originalTimestamp"] = received_text
+        return
+    enriched["originalTimestamp"] = (
+        original_text if _is_stored_form(original_text) else iso_millis(original)
+    )
+    enriched["timestamp"] = iso_millis(corrected_timestamp(received_at, original, sent_at))
 
 
-def _parse(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)  # naive client timestamps are taken as UTC
-    return moment
+def _is_stored_form(text: object) -> bool:
+    """``2026-11-29T18:55:54.106Z``, as browsers send it: kept without reformatting."""
+    return isinstance(text, str) and len(text) == 24 and text[23] == "Z" and text[19] == "."

@@ -206,19 +206,19 @@ class Ingestor:
         if problems or not isinstance(item, dict):
             return None, problems
         field = where or "body"
-        if not single:
-            try:
-                size = len(orjson.dumps(item))
-            except orjson.JSONEncodeError:
-                return None, [Rejection(field, "is nested too deeply", "too_deep")]
-            if size > self._limits.max_event_bytes:
-                reason = f"is {size} bytes; the limit is {self._limits.max_event_bytes}"
-                return None, [Rejection(field, reason, "event_too_large")]
         message = enrich(item, arrival, self._ids.new)
         try:
             serialized = orjson.dumps(message)
+            # The stored form is at least the sent one less its writeKey, so only a large
+            # stored form needs the sent size measured (single events were capped as bodies).
+            size = len(serialized)
+            if not single and size > self._limits.max_event_bytes:
+                size = len(orjson.dumps(item))
         except orjson.JSONEncodeError:
             return None, [Rejection(field, "is nested too deeply", "too_deep")]
+        if not single and size > self._limits.max_event_bytes:
+            reason = f"is {size} bytes; the limit is {self._limits.max_event_bytes}"
+            return None, [Rejection(field, reason, "event_too_large")]
         return _record(source, message, serialized, arrival.client_ip), []
 
     def _dropped(self, source: str, reasons: Mapping[str, int]) -> None:
