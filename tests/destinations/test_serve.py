@@ -48,7 +48,7 @@ def test_serve_delivers_tracked_events_and_reports_delivery_state(
     try:
         wait_for(lambda: server.started)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-            status = track_and_watch(client, first.source.write_key, first.admin_token)
+            status = track_and_watch(client, receiver, first.source.write_key, first.admin_token)
     finally:
         server.should_exit = True
         thread.join(30)
@@ -64,7 +64,9 @@ def test_serve_delivers_tracked_events_and_reports_delivery_state(
     assert "traits" not in delivered_message["context"]
 
 
-def track_and_watch(client: httpx.Client, write_key: str, admin_token: str) -> dict[str, Any]:
+def track_and_watch(
+    client: httpx.Client, receiver: Receiver, write_key: str, admin_token: str
+) -> dict[str, Any]:
     admin = {"Authorization": f"Bearer {admin_token}"}
     message = {
         "type": "track",
@@ -83,4 +85,10 @@ def track_and_watch(client: httpx.Client, write_key: str, admin_token: str) -> d
     wait_for(lambda: delivered() == 1)
     (status,) = client.get("/api/destinations", headers=admin).json()["destinations"]
     assert client.get("/api/destinations").status_code == 401
+    page = client.get("/destinations", headers=admin)
+    assert page.status_code == 200
+    assert '<tr data-destination="hook">' in page.text
+    assert '<td class="delivered">1</td>' in page.text
+    assert receiver.url in page.text
+    assert client.get("/destinations").status_code == 303  # to the login page
     return dict(status)

@@ -1,17 +1,18 @@
 """Destinations inside ``audience serve``: the dispatcher as a background component, and
-``GET /api/destinations`` with each destination's delivery state."""
+each destination's delivery state at ``GET /api/destinations`` and on ``/destinations``."""
 
 from __future__ import annotations
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from audience.collector.auth import AdminGuard
 from audience.collector.parts import CollectorParts, Extensions
 from audience.collector.replies import JSONReply
 from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
+from audience.destinations.page import destinations_page
 from audience.destinations.state import DeliveryStore, SqliteDeliveryStore
 from audience.destinations.status import destination_statuses
 from audience.eventlog import EventFeed
@@ -48,7 +49,10 @@ def destinations_route(store: DeliveryStore, feed: EventFeed, guard: AdminGuard)
 
 
 def destination_extensions(parts: CollectorParts) -> Extensions:
-    """The admin route and the dispatcher component ``audience serve`` adds."""
+    """The admin route, the page and the dispatcher component ``audience serve`` adds."""
     store = SqliteDeliveryStore.in_data_dir(parts.settings.data_dir)
-    route = destinations_route(store, parts.store, parts.guard)
-    return Extensions(routes=[route], components=[DispatcherComponent(parts, store)])
+    routes: list[BaseRoute] = [
+        destinations_route(store, parts.store, parts.guard),
+        destinations_page(store, parts.store, parts.guard),
+    ]
+    return Extensions(routes=routes, components=[DispatcherComponent(parts, store)])

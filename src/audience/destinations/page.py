@@ -1,0 +1,67 @@
+"""The destinations page: each destination's delivery state, in the operator's web pages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import jinja2
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from audience.collector.auth import AdminGuard
+from audience.destinations.state import DeliveryStore
+from audience.destinations.status import DestinationStatus, destination_statuses
+from audience.eventlog import EventFeed
+from audience.web.pages import CONTENT_SECURITY_POLICY
+
+# The page extends the web pages' layout (base.html), so it looks and behaves like them.
+_ENVIRONMENT: Final = jinja2.Environment(
+    loader=jinja2.ChoiceLoader(
+        [
+            jinja2.PackageLoader("audience.destinations", "templates"),
+            jinja2.PackageLoader("audience.web", "templates"),
+        ]
+    ),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+
+def page_row(status: DestinationStatus) -> dict[str, Any]:
+    """What one table row shows: times in UTC for people to read, the target without secrets."""
+    options = status.settings["options"]
+    return {
+        **status.to_json(),
+        "target": options.get("url") or options.get("path") or "",
+        "last_delivered_at": _when(status.last_delivered_at),
+        "last_error_at": _when(status.last_error_at),
+    }
+
+
+def _when(moment: float | None) -> str:
+    if moment is None:
+        return ""
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def destinations_page(store: DeliveryStore, feed: EventFeed, guard: AdminGuard) -> Route:
+    """``GET /destinations``: the page, for the logged-in admin."""
+
+    async def show(request: Request) -> Response:
+        statuses = await run_in_threadpool(destination_statuses, store, feed)
+        html = _ENVIRONMENT.get_template("destinations.html").render(
+            page="destinations", rows=[page_row(status) for status in statuses]
+        )
+        return HTMLResponse(
+            html,
+            headers={
+                "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "no-store",
+            },
+        )
+
+    return Route("/destinations", guard.protect_page(show), methods=["GET"])
