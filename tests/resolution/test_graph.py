@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from audience.resolution.graph import Link, identity_of, order_key, resolve_components
+from audience.resolution.identifiers import Identifier
+
+U1 = Identifier("user_id", "u1")
+U2 = Identifier("user_id", "u2")
+A = Identifier("anonymous_id", "a")
+B = Identifier("anonymous_id", "b")
+
+
+def link(a: Identifier, b: Identifier, minute: int, kind: str = "identify") -> Link:
+    return Link(a, b, kind, f"2026-11-29T10:{minute:02d}", f"m{minute}")  # type: ignore[arg-type]
+
+
+def test_identify_with_both_ids_links_the_anonymous_id_to_the_user() -> None:
+    identity = identity_of(
+        {"type": "identify", "userId": "u1", "anonymousId": "a", "traits": {"plan": "pro"}}
+    )
+    assert identity.identifier == U1
+    assert [(x.a, x.b, x.kind) for x in identity.links] == [(A, U1, "identify")]
+    assert identity.traits == {"plan": "pro"}
+
+
+def test_a_track_with_both_ids_counts_for_the_user_and_links_nothing() -> None:
+    identity = identity_of({"type": "track", "userId": "u1", "anonymousId": "a", "event": "X"})
+    assert identity.identifier == U1
+    assert identity.links == ()
+
+
+def test_identify_traits_fall_back_to_context_traits() -> None:
+    identity = identity_of(
+        {"type": "identify", "userId": "u1", "context": {"traits": {"name": "Ann"}}}
+    )
+    assert identity.traits == {"name": "Ann"}
+
+
+def test_junk_ids_are_reported_and_never_linked() -> None:
+    identity = identity_of({"type": "identify", "userId": "u1", "anonymousId": "undefined"})
+    assert identity.links == ()
+    assert [(j.field, j.value) for j in identity.junk] == [("anonymousId", "undefined")]
+
+
+def test_alias_links_the_previous_id_as_user_and_anonymous_id() -> None:
+    identity = identity_of({"type": "alias", "userId": "u2", "previousId": "u1"})
+    assert {(x.a, x.b) for x in identity.links} == {
+        (U1, U2),
+        (Identifier("anonymous_id", "u1"), U2),
+    }
+
+
+def test_the_order_key_compares_instants_then_message_ids() -> None:
+    utc = order_key({"timestamp": "2026-11-29T10:00:00Z", "messageId": "b"})
+    offset = order_key({"timestamp": "2026-11-29T11:00:00+01:00", "messageId": "a"})
+    later = order_key({"timestamp": "2026-11-29T10:00:01Z", "messageId": "a"})
+    assert utc[1] == offset[1] == "2026-11-29T10:00:00.000Z"
+    assert offset[0] < utc[0] < later[0]
+
+
+def test_components_refuse_a_link_between_two_users_and_the_earlier_link_wins() -> None:
+    result = resolve_components([], [link(B, U2, 3), link(A, U2, 2), link(A, U1, 1)])
+    components = sorted(sorted(c) for c in result.components())
+    assert components == [[A, U1], [B, U2]]
+    assert result.statuses == ("joined", "refused", "joined")
+
+
+def test_a_user_to_user_alias_makes_both_user_ids_one_person() -> None:
+    result = resolve_components(
+        [], [link(A, U1, 1), link(B, U2, 2), link(U1, U2, 3, "alias"), link(A, U2, 4)]
+    )
+    assert len(result.components()) == 1
