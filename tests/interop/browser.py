@@ -4,7 +4,9 @@
 Customer.io source, ``analytics`` for Segment's), runs calls in the page as a site's own code
 would, and records every tracking request the page sends to the collector: the JSON body, the
 headers and the collector's answer. The recorded bodies carry the ``messageId`` each event was sent
-with, which is how a test finds the stored events again.
+with, which is how a test finds the stored events again. ``sent`` holds the requests of the calls
+made through ``open``/``send``, with the collector's answer; ``seen`` every tracking request the
+page made, including batches and flushes on page leave.
 """
 
 from __future__ import annotations
@@ -38,10 +40,18 @@ class SourcePage:
     api_origin: str
     global_name: str = "cioanalytics"
     sent: list[SentRequest] = field(default_factory=list)
+    seen: list[SentRequest] = field(default_factory=list)
     console: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.page.on("console", self._on_console)
+        self.page.on("request", self._on_request)
+
+    def _on_request(self, request: Request) -> None:
+        if self._is_tracking(request):
+            body: dict[str, Any] = json.loads(request.post_data or "{}")
+            path = request.url[len(self.api_origin) :]
+            self.seen.append(SentRequest(path, body, request.headers, None))
 
     def _on_console(self, message: ConsoleMessage) -> None:
         self.console.append(f"{message.type}: {message.text}")
@@ -64,15 +74,23 @@ class SourcePage:
         )
         return body
 
+    def load(self, url: str) -> None:
+        """Load ``url`` and wait until the source has initialized, expecting no request."""
+        self.page.goto(url)
+        self._wait_until_initialized()
+
+    def _wait_until_initialized(self) -> None:
+        self.page.wait_for_function(
+            f"() => window.{self.global_name} && window.{self.global_name}.initialized === true",
+            timeout=SEND_TIMEOUT_MS,
+        )
+
     def open(self, url: str) -> dict[str, Any]:
         """Load ``url``; return the body of the first tracking request (the snippet's page call)."""
         with self.page.expect_request(self._is_tracking, timeout=SEND_TIMEOUT_MS) as first:
             self.page.goto(url)
         body = self._record(first.value)
-        self.page.wait_for_function(
-            f"() => window.{self.global_name} && window.{self.global_name}.initialized === true",
-            timeout=SEND_TIMEOUT_MS,
-        )
+        self._wait_until_initialized()
         return body
 
     def send(self, call: str) -> dict[str, Any]:

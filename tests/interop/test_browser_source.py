@@ -323,3 +323,81 @@ def test_a_returning_visitor_keeps_both_ids_across_page_loads(
     cookies = source_page.cookies()
     assert cookies["ajs_anonymous_id"] == first_page["anonymousId"]
     assert cookies["ajs_user_id"] == "user_123"
+
+
+def test_a_lost_cookie_is_restored_from_local_storage_with_the_same_anonymous_id(
+    browser_context: BrowserContext,
+    audience_server: AudienceServer,
+    static_site: StaticSite,
+    admin_api: AdminApi,
+) -> None:
+    source_page = SourcePage(browser_context.new_page(), audience_server.url)
+    source_page.open(static_site.url("cio-snippet.html"))
+    browser_context.clear_cookies()
+    source_page.open(static_site.url("cio-snippet.html"))
+
+    first, second = stored_by_message_id(admin_api, source_page).values()
+    assert second["anonymousId"] == first["anonymousId"]
+    assert source_page.cookies()["ajs_anonymous_id"] == first["anonymousId"]
+
+
+def test_clearing_cookies_and_local_storage_gives_a_new_anonymous_id_and_no_user_id(
+    browser_context: BrowserContext,
+    audience_server: AudienceServer,
+    static_site: StaticSite,
+    admin_api: AdminApi,
+) -> None:
+    source_page = SourcePage(browser_context.new_page(), audience_server.url)
+    source_page.open(static_site.url("cio-snippet.html"))
+    source_page.send("analytics.identify('user_123')")
+    browser_context.clear_cookies()
+    source_page.run("localStorage.clear()")
+    source_page.open(static_site.url("cio-snippet.html"))
+
+    first, identify, after = stored_by_message_id(admin_api, source_page).values()
+    assert identify["anonymousId"] == first["anonymousId"]
+    assert is_uuid4(after["anonymousId"])
+    assert after["anonymousId"] != first["anonymousId"]
+    assert after.get("userId") is None
+
+
+def test_identify_merges_traits_for_the_same_user_until_they_are_cleared(
+    browser_context: BrowserContext,
+    audience_server: AudienceServer,
+    static_site: StaticSite,
+    admin_api: AdminApi,
+) -> None:
+    source_page = SourcePage(browser_context.new_page(), audience_server.url)
+    source_page.open(static_site.url("cio-snippet.html"))
+    source_page.send("analytics.identify('user_123', {name: 'Jane Kim', email: 'jane@x.com'})")
+    source_page.send("analytics.identify('user_123', {plan: 'pro'})")
+    source_page.run("analytics.user().traits({})")
+    source_page.send("analytics.identify('user_123', {age: 30})")
+
+    _, first, merged, after_clear = stored_by_message_id(admin_api, source_page).values()
+    assert first["traits"] == {"name": "Jane Kim", "email": "jane@x.com"}
+    assert merged["traits"] == {"name": "Jane Kim", "email": "jane@x.com", "plan": "pro"}
+    assert after_clear["traits"] == {"age": 30}
+
+
+def test_batched_delivery_and_the_flush_on_page_leave_store_every_event(
+    browser_context: BrowserContext,
+    audience_server: AudienceServer,
+    static_site: StaticSite,
+    admin_api: AdminApi,
+) -> None:
+    source_page = SourcePage(browser_context.new_page(), audience_server.url)
+    source_page.load(static_site.url("cio-batching.html"))
+    anonymous_id = source_page.anonymous_id()
+    source_page.run("(() => { for (let i = 1; i <= 12; i++) analytics.track('Batch ' + i); })()")
+    source_page.run("(() => { for (let i = 13; i <= 15; i++) analytics.track('Batch ' + i); })()")
+    source_page.page.goto("about:blank")
+
+    stored = admin_api.wait_for_events(
+        SOURCE, 16, where=lambda event: event.get("anonymousId") == anonymous_id
+    )
+    tracks = [event["event"] for event in stored if event["type"] == "track"]
+    assert sorted(tracks) == sorted(f"Batch {i}" for i in range(1, 16))
+    assert [event["type"] for event in stored].count("page") == 1
+    assert {request.path for request in source_page.seen} == {"/v1/b"}
+    assert all(event["context"]["ip"] == "127.0.0.1" for event in stored)
