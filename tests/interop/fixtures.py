@@ -44,6 +44,7 @@ INTEROP_SOURCES: Mapping[str, str] = {
     "browser": "wk_interop_browser",
     "segment-browser": "wk_interop_segment_browser",
     "cio-python": "wk_interop_cio_python",
+    "cio-python-region": "pk_us_interop_region",
     "segment-python": "wk_interop_segment_python",
     "sdk": "wk_interop_sdk",
 }

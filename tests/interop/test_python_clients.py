@@ -209,3 +209,26 @@ def test_timestamps_are_corrected_by_the_batch_sent_at_with_the_original_kept(
         skew = parse_timestamp(event["sentAt"]) - parse_timestamp(event["originalTimestamp"])
         expected = parse_timestamp(event["receivedAt"]) - skew
         assert abs(parse_timestamp(event["timestamp"]) - expected) <= MILLISECOND, name
+
+
+def test_a_customerio_region_key_goes_as_a_bearer_token_and_is_accepted(
+    audience_server: AudienceServer, admin_api: AdminApi
+) -> None:
+    errors: list[Exception] = []
+    client = CustomerioClient(
+        write_key=INTEROP_SOURCES["cio-python-region"],
+        host=audience_server.url,
+        on_error=lambda error, batch: errors.append(error),
+        max_retries=1,
+        upload_interval=0.05,
+    )
+    try:
+        _, message = client.track(user_id="user_123", event="Region Key")
+        client.flush()
+    finally:
+        client.shutdown()
+
+    stored = admin_api.wait_for_message_ids("cio-python-region", [message["messageId"]])
+    assert errors == []
+    event = stored[message["messageId"]]
+    assert (event["type"], event["event"], event["userId"]) == ("track", "Region Key", "user_123")
