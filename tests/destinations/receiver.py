@@ -28,11 +28,15 @@ class Received:
 
 @dataclass
 class Receiver:
-    """Records every request; answers the statuses queued in ``answers``, then 200."""
+    """Records every request; answers the statuses queued in ``answers``, then 200.
+
+    With a ``gate``, every request waits until the gate opens before it is answered.
+    """
 
     port: int = field(default_factory=free_port)
     answers: list[int] = field(default_factory=list)
     delay: float = 0.0
+    gate: threading.Event | None = None
     requests: list[Received] = field(default_factory=list)
     started: int = 0
     _server: ThreadingHTTPServer | None = None
@@ -53,6 +57,8 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 if receiver.delay:
                     threading.Event().wait(receiver.delay)
+                if receiver.gate is not None:
+                    receiver.gate.wait(60)
                 with receiver._lock:
                     status = receiver.answers.pop(0) if receiver.answers else 200
                     if status == 200:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -259,3 +260,38 @@ def test_a_destination_for_one_source_gets_only_that_sources_events(
         dispatcher.step()
     assert receiver.message_ids() == ["m-1", "m-3"]
     assert delivery_store.cursor("hook") == 3
+
+
+def test_a_receiver_that_hangs_does_not_hold_up_other_destinations(
+    receiver: Receiver,
+    append: Append,
+    event_store: SqliteEventStore,
+    delivery_store: SqliteDeliveryStore,
+) -> None:
+    hanging = Receiver(gate=threading.Event())
+    hanging.start()
+    receiver.start()
+    try:
+        slow = webhook(hanging.url)
+        delivery_store.add(DestinationConfig("slow", "webhook", slow.options), 0, 0.0)
+        delivery_store.add(webhook(receiver.url), 0, 0.0)
+        worker = BackgroundDispatcher(
+            Dispatcher(event_store, delivery_store, SystemClock()), idle_interval=0.05
+        )
+        worker.start()
+        try:
+            append([track(1), track(2)])
+            wait_for(lambda: hanging.started == 1)
+            append([track(3)])
+            wait_for(lambda: len(receiver.message_ids()) == 3)
+            assert hanging.requests == []  # still waiting for its first answer
+            assert hanging.gate is not None
+            hanging.gate.set()
+            wait_for(lambda: delivery_store.stats("slow").delivered_events == 3)
+        finally:
+            worker.stop()
+    finally:
+        if hanging.gate is not None:
+            hanging.gate.set()
+        hanging.stop()
+    assert hanging.message_ids() == ["m-1", "m-2", "m-3"]

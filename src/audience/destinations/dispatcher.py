@@ -16,13 +16,18 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from audience.clock import Clock
 from audience.destinations.base import Destination, DestinationConfig
 from audience.destinations.registry import open_destination
 from audience.destinations.state import Batch, DeliveryStore
-from audience.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
+from audience.errors import (
+    ConfigError,
+    DeliveryError,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+)
 from audience.eventlog import EventFeed, StoredEvent
 
 logger = logging.getLogger(__name__)
@@ -61,6 +66,7 @@ class Dispatcher:
         self._factory = factory
         self._read_limit = read_limit
         self._open: dict[str, tuple[DestinationConfig, Destination]] = {}
+        self._open_lock = threading.Lock()
 
     @property
     def store(self) -> DeliveryStore:
@@ -75,6 +81,18 @@ class Dispatcher:
         for config in configs:
             progressed = self._step(config) or progressed
         return progressed
+
+    def step_one(self, name: str) -> bool:
+        """One step of the destination ``name``; ``False`` when it has nothing to do now.
+
+        Different destinations may step on different threads at the same time; one
+        destination must step on one thread at a time.
+        """
+        try:
+            config = self._store.config(name)
+        except ConfigError:
+            return False
+        return self._step(config)
 
     def _step(self, config: DestinationConfig) -> bool:
         batch = self._store.next_batch(config.name)
@@ -157,21 +175,30 @@ class Dispatcher:
         return results
 
     def _destination(self, config: DestinationConfig) -> Destination:
-        opened = self._open.get(config.name)
+        with self._open_lock:
+            opened = self._open.get(config.name)
         if opened is not None and opened[0] == config:
             return opened[1]
         self._forget(config.name)
         destination = self._factory(config, self._clock)
-        self._open[config.name] = (config, destination)
+        with self._open_lock:
+            self._open[config.name] = (config, destination)
         return destination
 
     def _forget(self, name: str) -> None:
-        opened = self._open.pop(name, None)
+        with self._open_lock:
+            opened = self._open.pop(name, None)
         if opened is not None:
             opened[1].close()
 
+    def forget(self, name: str) -> None:
+        """Close the destination ``name`` if it is open (it was removed, or its lane stopped)."""
+        self._forget(name)
+
     def _close_removed(self, names: set[str]) -> None:
-        for name in [name for name in self._open if name not in names]:
+        with self._open_lock:
+            removed = [name for name in self._open if name not in names]
+        for name in removed:
             self._forget(name)
 
     def _now(self) -> float:
@@ -179,23 +206,39 @@ class Dispatcher:
 
     def close(self) -> None:
         """Close every open destination."""
-        for name in list(self._open):
+        with self._open_lock:
+            names = list(self._open)
+        for name in names:
             self._forget(name)
 
 
-class BackgroundDispatcher:
-    """Runs a ``Dispatcher`` on its own thread beside the collector, until ``stop``.
+@dataclass
+class _Lane:
+    """One destination's worker thread and its signals."""
 
-    It passes over the destinations while there is work, then waits ``idle_interval``
-    seconds or until ``wake`` (called after new events are committed).
+    name: str
+    stop: threading.Event = field(default_factory=threading.Event)
+    wake: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+
+class BackgroundDispatcher:
+    """Runs a ``Dispatcher`` beside the collector until ``stop``: one thread per destination.
+
+    Each destination steps on its own thread, so a slow or unreachable receiver never holds
+    up the others. A destination's thread steps while there is work, then waits
+    ``idle_interval`` seconds or until ``wake`` (called after new events are committed).
+    A supervising thread starts and stops those threads as destinations are added and
+    removed, once it holds the store's worker claim.
     """
 
     def __init__(self, dispatcher: Dispatcher, idle_interval: float = 0.5) -> None:
         self._dispatcher = dispatcher
         self._idle_interval = idle_interval
         self._stopping = threading.Event()
-        self._wakeup = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="audience-destinations")
+        self._lanes: dict[str, _Lane] = {}
+        self._lanes_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._supervise, name="audience-destinations")
 
     def start(self) -> None:
         """Start delivering."""
@@ -203,34 +246,67 @@ class BackgroundDispatcher:
 
     def wake(self, _last_seq: int = 0) -> None:
         """Look for new events now (fits ``SqliteEventStore.add_commit_listener``)."""
-        self._wakeup.set()
+        with self._lanes_lock:
+            for lane in self._lanes.values():
+                lane.wake.set()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Finish the batch in flight, stop, and close the destinations."""
+        """Finish the batches in flight, stop, and close the destinations."""
         self._stopping.set()
-        self._wakeup.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
 
-    def _run(self) -> None:
+    def _supervise(self) -> None:
         store = self._dispatcher.store
         try:
             while not self._stopping.is_set():
-                if not store.acquire_worker():
-                    # Another dispatcher delivers for this state; take over when it stops.
-                    self._stopping.wait(self._idle_interval * 4)
-                    continue
-                if not self._pass():
-                    self._wakeup.wait(self._idle_interval)
-                    self._wakeup.clear()
+                if store.acquire_worker():
+                    self._follow(self._names())
+                # Another dispatcher may hold the claim: take over when it stops.
+                self._stopping.wait(self._idle_interval)
         finally:
+            self._follow(set())
             self._dispatcher.close()
             store.release_worker()
 
-    def _pass(self) -> bool:
+    def _names(self) -> set[str]:
         try:
-            return self._dispatcher.step()
+            return {config.name for config in self._dispatcher.store.configs()}
         except Exception:
-            # The worker outlives a store that fails for a moment: it logs and tries again.
-            logger.exception("the destinations dispatcher failed a pass")
+            # The supervisor outlives a store that fails for a moment: it logs and goes on.
+            logger.exception("reading the destinations failed")
+            with self._lanes_lock:
+                return set(self._lanes)
+
+    def _follow(self, names: set[str]) -> None:
+        """Run a lane for each of ``names`` and for nothing else."""
+        with self._lanes_lock:
+            gone = [self._lanes.pop(name) for name in list(self._lanes) if name not in names]
+            for name in names - set(self._lanes):
+                lane = _Lane(name)
+                lane.thread = threading.Thread(
+                    target=self._run_lane, args=(lane,), name=f"audience-destination-{name}"
+                )
+                self._lanes[name] = lane
+                lane.thread.start()
+        for lane in gone:
+            lane.stop.set()
+            lane.wake.set()
+        for lane in gone:
+            if lane.thread is not None:
+                lane.thread.join()
+            self._dispatcher.forget(lane.name)
+
+    def _run_lane(self, lane: _Lane) -> None:
+        while not lane.stop.is_set():
+            if not self._step(lane.name):
+                lane.wake.wait(self._idle_interval)
+                lane.wake.clear()
+
+    def _step(self, name: str) -> bool:
+        try:
+            return self._dispatcher.step_one(name)
+        except Exception:
+            # A lane outlives a store that fails for a moment: it logs and tries again.
+            logger.exception("destination %s: a delivery step failed", name)
             return False
