@@ -115,6 +115,15 @@ def pytest_runtest_makereport(
     return report
 
 
+def require_npm_packages() -> None:
+    """Fail (never skip) with the fix when the real browser clients are not installed."""
+    for bundle in (CIO_BROWSER_BUNDLE, SEGMENT_BROWSER_BUNDLE):
+        if not (bundle / "standalone.js").is_file():
+            pytest.fail(
+                f"{bundle} is missing: run scripts/setup-system (npm ci in tests/interop/js)"
+            )
+
+
 @pytest.fixture
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
@@ -141,6 +150,7 @@ def audience_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Audien
 
     Tests share it, so each reads back only its own events (its own source, ids or messageIds).
     """
+    require_npm_packages()
     base = tmp_path_factory.mktemp("audience-shared")
     server = AudienceServer(
         data_dir=base / "data",

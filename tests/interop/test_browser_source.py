@@ -108,6 +108,7 @@ def test_the_collector_answers_every_browser_request_with_success_and_cors(
 ) -> None:
     assert [request.status for request in seed_flow.source_page.sent] == [200] * 6
     assert not [line for line in seed_flow.source_page.console if "CORS" in line]
+    assert len(seed_flow.source_page.seen) == len(seed_flow.source_page.sent)
 
 
 def test_events_are_stored_under_the_source_of_the_write_key_from_the_settings(
@@ -401,3 +402,24 @@ def test_batched_delivery_and_the_flush_on_page_leave_store_every_event(
     assert [event["type"] for event in stored].count("page") == 1
     assert {request.path for request in source_page.seen} == {"/v1/b"}
     assert all(event["context"]["ip"] == "127.0.0.1" for event in stored)
+
+
+def test_group_and_alias_from_the_browser_source_are_stored_with_their_fields(
+    browser_context: BrowserContext,
+    audience_server: AudienceServer,
+    static_site: StaticSite,
+    admin_api: AdminApi,
+) -> None:
+    source_page = SourcePage(browser_context.new_page(), audience_server.url)
+    source_page.open(static_site.url("cio-snippet.html"))
+    source_page.send("analytics.identify('user_123')")
+    source_page.send("analytics.group('acme', {name: 'Acme', plan: 'enterprise'})")
+    source_page.send("analytics.alias('user_123_crm')")
+
+    page, _, group, alias = stored_by_message_id(admin_api, source_page).values()
+    assert (group["type"], group["groupId"]) == ("group", "acme")
+    assert group["traits"] == {"name": "Acme", "plan": "enterprise"}
+    assert (group["userId"], group["anonymousId"]) == ("user_123", page["anonymousId"])
+    assert alias["type"] == "alias"
+    assert (alias["userId"], alias["previousId"]) == ("user_123_crm", "user_123")
+    assert {request.path for request in source_page.sent[2:]} == {"/v1/g", "/v1/a"}
