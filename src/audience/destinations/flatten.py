@@ -18,7 +18,7 @@ import functools
 import itertools
 import json
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Final
 
@@ -123,20 +123,21 @@ def _flatten_into(
     columns: dict[str, JSON], used: set[str], values: Mapping[str, JSON], prefix: str
 ) -> None:
     for key, value in values.items():
-        name = column_name(str(key))
-        full = f"{prefix}_{name}"[:MAX_NAME_LENGTH] if prefix else name
-        if isinstance(value, Mapping):
-            _flatten_into(columns, used, value, full)
-            continue
         if value is None:
             continue
-        full = free_name(full, used)
+        name = column_name(key if isinstance(key, str) else str(key))
+        full = f"{prefix}_{name}"[:MAX_NAME_LENGTH] if prefix else name
+        if isinstance(value, dict):
+            _flatten_into(columns, used, value, full)
+            continue
+        if full in used:
+            full = free_name(full, used)
         used.add(full)
         columns[full] = _cell(value)
 
 
 def _cell(value: JSON) -> JSON:
-    if isinstance(value, list | tuple):
+    if isinstance(value, list):
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
     return value
 
@@ -160,23 +161,34 @@ def cast(value: JSON, column_type: ColumnType) -> Scalar | Discard:
     Any value fits a string column; numbers fit numeric columns when nothing is lost;
     timestamps must parse as ISO 8601.
     """
+    return caster(column_type)(value)
+
+
+Caster = Callable[[JSON], "Scalar | Discard"]
+"""Converts one value for a column of one type (see ``cast``)."""
+
+
+def caster(column_type: ColumnType) -> Caster:
+    """The function ``cast`` applies for ``column_type``, to look up once per column."""
+    return _CASTERS[column_type]
+
+
+def _as_boolean(value: JSON) -> bool | Discard | None:
+    if value is None or isinstance(value, bool):
+        return value
+    return DISCARD
+
+
+def _as_float(value: JSON) -> float | Discard | None:
     if value is None:
         return None
-    if column_type is ColumnType.STRING:
-        return _as_text(value)
-    if column_type is ColumnType.BOOLEAN:
-        return value if isinstance(value, bool) else DISCARD
-    if isinstance(value, bool):
-        return DISCARD
-    if column_type is ColumnType.INTEGER:
-        return _as_integer(value)
-    if column_type is ColumnType.FLOAT:
-        return float(value) if isinstance(value, int | float) else DISCARD
-    return _as_timestamp(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return DISCARD
 
 
-def _as_text(value: JSON) -> str:
-    if isinstance(value, str):
+def _as_text(value: JSON) -> str | None:
+    if value is None or isinstance(value, str):
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -187,7 +199,11 @@ def _as_text(value: JSON) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def _as_integer(value: JSON) -> int | Discard:
+def _as_integer(value: JSON) -> int | Discard | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return DISCARD
     if isinstance(value, int) and value in _INT64:
         return value
     if isinstance(value, float) and value.is_integer() and int(value) in _INT64:
@@ -195,12 +211,29 @@ def _as_integer(value: JSON) -> int | Discard:
     return DISCARD
 
 
-def _as_timestamp(value: JSON) -> datetime | Discard:
-    if isinstance(value, datetime):
+def _as_timestamp(value: JSON) -> datetime | Discard | None:
+    if value is None or isinstance(value, datetime):
         return value
-    if not isinstance(value, str) or not _TIMESTAMP.match(value):
+    if not isinstance(value, str):
+        return DISCARD
+    return _parse_timestamp(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_timestamp(text: str) -> datetime | Discard:
+    # Cached: one event's timestamps land in two rows, and a batch repeats them often.
+    if not _TIMESTAMP.match(text):
         return DISCARD
     try:
-        return parse_timestamp(value)
+        return parse_timestamp(text)
     except ValidationError:
         return DISCARD
+
+
+_CASTERS: Final[dict[ColumnType, Caster]] = {
+    ColumnType.STRING: _as_text,
+    ColumnType.BOOLEAN: _as_boolean,
+    ColumnType.INTEGER: _as_integer,
+    ColumnType.FLOAT: _as_float,
+    ColumnType.TIMESTAMP: _as_timestamp,
+}

@@ -21,6 +21,7 @@ warehouses and storage destinations".
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from audience.destinations.flatten import (
     ColumnType,
     Scalar,
     cast,
+    caster,
     column_name,
     flatten,
     free_name,
@@ -297,16 +299,18 @@ def _cast_rows(
     table: str, rows: Sequence[Row], columns: Mapping[str, ColumnType], discards: list[Row]
 ) -> TableLoad:
     names = tuple(sorted({name for row in rows for name in row.values} & set(columns)))
+    casters = [(name, caster(columns[name])) for name in names]
     cast_rows = []
     for row in rows:
-        cells: list[Scalar] = []
-        for name in names:
-            cell = cast(row.values.get(name), columns[name])
-            if cell is DISCARD:
-                discards.append(_discard_row(table, name, row))
-                cell = None
-            cells.append(cell)  # type: ignore[arg-type]
-        cast_rows.append(tuple(cells))
+        values = row.values
+        cells = [convert(values.get(name)) for name, convert in casters]
+        if any(cell is DISCARD for cell in cells):
+            for index, cell in enumerate(cells):
+                if cell is DISCARD:
+                    discards.append(_discard_row(table, names[index], row))
+                    cells[index] = None
+        # No DISCARD is left in the row: every one was replaced by NULL above.
+        cast_rows.append(typing.cast("tuple[Scalar, ...]", tuple(cells)))
     types = tuple(columns[name] for name in names)
     return TableLoad(table, names, types, tuple(cast_rows), upsert=table in UPSERTED_TABLES)
 
