@@ -304,7 +304,7 @@ def _cast_rows(
     for row in rows:
         values = row.values
         cells = [convert(values.get(name)) for name, convert in casters]
-        if any(cell is DISCARD for cell in cells):
+        if DISCARD in cells:
             for index, cell in enumerate(cells):
                 if cell is DISCARD:
                     discards.append(_discard_row(table, names[index], row))
