@@ -34,7 +34,7 @@ from audience.collector.parts import CollectorParts, Component
 from audience.collector.proxies import TrustedProxies
 from audience.collector.replies import JSONReply
 from audience.collector.settings_endpoint import SettingsEndpoint
-from audience.collector.tracking_api import TrackingApi
+from audience.collector.tracking_api import TrackingApi, TrackingEndpoints
 from audience.config import Settings
 from audience.storage.base import Source
 from audience.storage.sqlite import SqliteEventStore
@@ -121,7 +121,6 @@ def create_app(
         proxies=TrustedProxies(settings.trusted_proxies),
     )
     all_routes: list[BaseRoute] = [
-        *tracking.routes(),
         *SettingsEndpoint(parts.sources, settings.public_url).routes(),
         *AdminApi(parts.store, parts.store, parts.guard, parts.metrics).routes(),
         *parts.guard.routes(),
@@ -155,6 +154,7 @@ def create_app(
         middleware=[
             Middleware(MetricsMiddleware, metrics=parts.metrics),
             Middleware(CorsMiddleware),
+            Middleware(TrackingEndpoints, api=tracking),
         ],
         lifespan=lifespan,
     )

@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any, Final
+from collections.abc import AsyncIterator
+from typing import Final, Literal
+from urllib.parse import parse_qs
 
 import orjson
-from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from audience.collector.auth import (
     SourceResolver,
@@ -30,7 +31,7 @@ from audience.collector.auth import (
 from audience.collector.body import read_body
 from audience.collector.ingest import Ingestor, Submission
 from audience.collector.proxies import TrustedProxies
-from audience.collector.replies import JSONReply, error_reply
+from audience.collector.replies import error_reply
 from audience.errors import (
     AuthenticationError,
     PayloadTooLargeError,
@@ -64,7 +65,11 @@ ACCEPTED: Final = orjson.dumps({})
 
 
 class TrackingApi:
-    """The ``/v1`` routes of the tracking API."""
+    """The ``/v1`` tracking routes, answered straight from ASGI.
+
+    These routes carry nearly all of the traffic, so they skip the router and the request
+    objects; ``TrackingEndpoints`` puts them in front of the rest of the application.
+    """
 
     def __init__(
         self,
@@ -81,55 +86,71 @@ class TrackingApi:
         self._max_request_bytes = max_request_bytes
         self._proxies = proxies or TrustedProxies()
 
-    def routes(self) -> list[Route]:
-        """Every tracking route, ready to mount at the application root."""
-        routes = [
-            Route(f"/v1/{path}", self._single_endpoint(kind), methods=["POST"])
-            for path, kind in SINGLE_ROUTES.items()
-        ]
-        routes.extend(Route(f"/v1/{path}", self._batch, methods=["POST"]) for path in BATCH_ROUTES)
-        routes.append(Route("/v1/m", self._telemetry, methods=["POST"]))
-        return routes
+    def kind_of(self, path: str) -> MessageType | Literal["batch", "telemetry"] | None:
+        """What a path receives: a message type, a batch, telemetry, or ``None`` (not ours)."""
+        if not path.startswith("/v1/"):
+            return None
+        name = path[4:]
+        if name in SINGLE_ROUTES:
+            return SINGLE_ROUTES[name]
+        if name in BATCH_ROUTES:
+            return "batch"
+        if name == "m":
+            return "telemetry"
+        return None
 
-    def _single_endpoint(self, kind: MessageType) -> Any:
-        async def single(request: Request) -> Response:
-            return await self._accept(request, kind, self._max_event_bytes)
+    async def handle(
+        self,
+        kind: MessageType | Literal["batch", "telemetry"],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """Answer one POST to a tracking route."""
+        headers = _headers(scope)
+        if kind == "telemetry":
+            with contextlib.suppress(PayloadTooLargeError, ValidationError):
+                await read_body(
+                    _chunks(receive),
+                    limit=TELEMETRY_LIMIT,
+                    content_length=headers.get("content-length"),
+                    content_encoding=headers.get("content-encoding"),
+                )
+            await _send(send, 200, ACCEPTED)
+            return
+        single = None if kind == "batch" else kind
+        limit = self._max_request_bytes if single is None else self._max_event_bytes
+        response = await self._accept(scope, receive, headers, single, limit)
+        if isinstance(response, bytes):
+            await _send(send, 200, response)
+        else:
+            await response(scope, receive, send)
 
-        single.__name__ = f"post_{kind}"
-        return single
-
-    async def _batch(self, request: Request) -> Response:
-        return await self._accept(request, None, self._max_request_bytes)
-
-    async def _telemetry(self, request: Request) -> Response:
-        """The browser's own telemetry (``/v1/m``): read within a cap and discarded."""
-        with contextlib.suppress(PayloadTooLargeError, ValidationError):
-            await read_body(
-                request.stream(),
-                limit=TELEMETRY_LIMIT,
-                content_length=request.headers.get("content-length"),
-                content_encoding=request.headers.get("content-encoding"),
-            )
-        return Response(ACCEPTED, media_type="application/json")
-
-    async def _accept(self, request: Request, kind: MessageType | None, limit: int) -> Response:
-        strict = request.headers.get("x-strict-mode", "").strip().lower() in ("1", "true")
-        headers = request.headers
+    async def _accept(
+        self,
+        scope: Scope,
+        receive: Receive,
+        headers: dict[str, str],
+        kind: MessageType | None,
+        limit: int,
+    ) -> bytes | Response:
+        strict = headers.get("x-strict-mode", "").strip().lower() in ("1", "true")
         try:
             header_key = write_key_from_authorization(headers.get("authorization"))
             source = self._sources.resolve(header_key) if header_key else None
             raw = await read_body(
-                request.stream(),
+                _chunks(receive),
                 limit=limit,
                 content_length=headers.get("content-length"),
                 content_encoding=headers.get("content-encoding"),
             )
             body = _parse(raw)
             if source is None:
-                key = write_key_from_body(body) or request.query_params.get("writeKey")
-                source = self._sources.resolve(key)
-            peer = request.client.host if request.client else None
-            client_ip = self._proxies.client_address(peer, headers.get("x-forwarded-for"))
+                source = self._sources.resolve(write_key_from_body(body) or _query_write_key(scope))
+            client = scope.get("client")
+            client_ip = self._proxies.client_address(
+                client[0] if client else None, headers.get("x-forwarded-for")
+            )
             prepared = self._ingestor.prepare(Submission(source.name, body, kind, client_ip))
             if strict and prepared.rejections:
                 self._ingestor.refuse(prepared)
@@ -152,8 +173,8 @@ class TrackingApi:
                 503, "unavailable", "the events could not be stored", headers={"Retry-After": "1"}
             )
         if not outcome.rejections:
-            return Response(ACCEPTED, media_type="application/json")
-        return JSONReply(
+            return ACCEPTED
+        return orjson.dumps(
             {
                 "meta": {
                     "stored": outcome.stored,
@@ -163,6 +184,79 @@ class TrackingApi:
                 }
             }
         )
+
+
+class TrackingEndpoints:
+    """ASGI middleware: POSTs to tracking routes go to ``api``, everything else to ``app``."""
+
+    def __init__(self, app: ASGIApp, api: TrackingApi) -> None:
+        self.app = app
+        self.api = api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            kind = self.api.kind_of(scope["path"])
+            if kind is not None:
+                if scope["method"] == "POST":
+                    await self.api.handle(kind, scope, receive, send)
+                else:
+                    reply = error_reply(405, "method_not_allowed", "use POST")
+                    reply.headers["Allow"] = "POST"
+                    await reply(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+_WANTED_HEADERS: Final = frozenset(
+    [
+        b"authorization",
+        b"content-length",
+        b"content-encoding",
+        b"x-strict-mode",
+        b"x-forwarded-for",
+    ]
+)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    """The few request headers the tracking routes read (ASGI names are lowercase)."""
+    return {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in scope["headers"]
+        if name in _WANTED_HEADERS
+    }
+
+
+async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
+
+
+def _query_write_key(scope: Scope) -> str | None:
+    query = scope.get("query_string", b"")
+    if not query:
+        return None
+    values = parse_qs(query.decode("latin-1")).get("writeKey")
+    return values[0] if values else None
+
+
+async def _send(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def _parse(raw: bytes) -> object:
