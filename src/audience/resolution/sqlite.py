@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Final
+from typing import Any, Final, cast
 
 from audience.errors import StorageError
 from audience.eventlog import StoredEvent
@@ -165,10 +165,8 @@ def _dumps(value: JSON) -> str:
 
 
 def _identifier(type_: str, value: str) -> Identifier:
-    kind: IdentifierType = "user_id"
-    if type_ in ("email", "anonymous_id"):
-        kind = "email" if type_ == "email" else "anonymous_id"
-    return Identifier(kind, value)
+    """An identifier read back from the database, where ``type`` is one of the three types."""
+    return Identifier(cast(IdentifierType, type_), value)
 
 
 class _Node:
@@ -654,47 +652,21 @@ class SQLiteProfileStore:
             if internal is None:
                 return []
             rows = db.execute(
-                "SELECT ia.type, ia.value, ib.type, ib.value, l.kind, l.status, l.timestamp, "
-                "l.message_id, l.seq, l.ord FROM links l "
-                "JOIN identifiers ia ON ia.id = l.a JOIN identifiers ib ON ib.id = l.b "
-                "WHERE l.status IN ('joined', 'refused') AND l.id IN ("
+                f"{_MERGE_SELECT} WHERE l.status IN ('joined', 'refused') AND l.id IN ("
                 " SELECT l2.id FROM links l2 JOIN identifiers i ON i.id = l2.a WHERE i.profile = ?"
                 " UNION SELECT l3.id FROM links l3 JOIN identifiers i ON i.id = l3.b"
                 " WHERE i.profile = ?) ORDER BY l.ord",
                 (internal, internal),
             ).fetchall()
-        return [
-            MergeRecord(
-                _identifier(at, av), _identifier(bt, bv), kind, status, timestamp, message_id, seq
-            )
-            for at, av, bt, bv, kind, status, timestamp, message_id, seq, _ in rows
-        ]
+        return [_merge_record(row) for row in rows]
 
     def warnings(self, limit: int = 100) -> list[IdentityWarning]:
         with self._reader() as db:
             refused = [
-                IdentityWarning("merge_refused", seq, message_id, record.reason)
-                for seq, message_id, record in (
-                    (
-                        row[8],
-                        row[7],
-                        MergeRecord(
-                            _identifier(row[0], row[1]),
-                            _identifier(row[2], row[3]),
-                            row[4],
-                            row[5],
-                            row[6],
-                            row[7],
-                            row[8],
-                        ),
-                    )
-                    for row in db.execute(
-                        "SELECT ia.type, ia.value, ib.type, ib.value, l.kind, l.status, "
-                        "l.timestamp, l.message_id, l.seq FROM links l "
-                        "JOIN identifiers ia ON ia.id = l.a JOIN identifiers ib ON ib.id = l.b "
-                        "WHERE l.status = 'refused' ORDER BY l.seq DESC LIMIT ?",
-                        (limit,),
-                    )
+                _merge_record(row)
+                for row in db.execute(
+                    f"{_MERGE_SELECT} WHERE l.status = 'refused' ORDER BY l.seq DESC LIMIT ?",
+                    (limit,),
                 )
             ]
             others = [
@@ -704,5 +676,28 @@ class SQLiteProfileStore:
                     (limit,),
                 )
             ]
-        merged = sorted([*refused, *others], key=lambda w: w.seq, reverse=True)
+        merged = [
+            *(IdentityWarning("merge_refused", r.seq, r.message_id, r.reason) for r in refused),
+            *others,
+        ]
+        merged.sort(key=lambda warning: warning.seq, reverse=True)
         return merged[:limit]
+
+
+_MERGE_SELECT: Final = (
+    "SELECT ia.type, ia.value, ib.type, ib.value, l.kind, l.status, l.timestamp, l.message_id, "
+    "l.seq FROM links l JOIN identifiers ia ON ia.id = l.a JOIN identifiers ib ON ib.id = l.b"
+)
+
+
+def _merge_record(row: tuple[Any, ...]) -> MergeRecord:
+    a_type, a_value, b_type, b_value, kind, status, timestamp, message_id, seq = row
+    return MergeRecord(
+        _identifier(a_type, a_value),
+        _identifier(b_type, b_value),
+        kind,
+        status,
+        timestamp,
+        message_id,
+        seq,
+    )
