@@ -32,12 +32,16 @@ Pending = tuple[int, bytes]
 class Outbox(Protocol):
     """Where accepted messages wait, oldest first."""
 
-    def append(self, messages: Sequence[bytes]) -> tuple[int, int]:
-        """Keep as many of ``messages`` as the limit allows; returns (how many, last position)."""
+    def append(self, messages: Sequence[bytes], delivered: Sequence[int] = ()) -> tuple[int, int]:
+        """Forget the ``delivered`` positions, then keep as many of ``messages`` as the limit
+        allows, in one step; returns (how many were kept, the position of the last one).
+
+        Positions of the kept messages are consecutive: ``last - kept + 1 .. last``.
+        """
         ...
 
-    def oldest(self, limit: int) -> list[Pending]:
-        """Up to ``limit`` of the oldest waiting messages."""
+    def oldest(self, limit: int, before: int | None = None) -> list[Pending]:
+        """Up to ``limit`` of the oldest waiting messages (only those before ``before``)."""
         ...
 
     def remove(self, positions: Sequence[int]) -> None:
@@ -75,26 +79,42 @@ class MemoryOutbox:
         self._last = 0
         self._lock = threading.Lock()
 
-    def append(self, messages: Sequence[bytes]) -> tuple[int, int]:
+    def append(self, messages: Sequence[bytes], delivered: Sequence[int] = ()) -> tuple[int, int]:
         with self._lock:
+            self._forget(delivered)
             room = max(0, self._limit - len(self._items))
             for body in messages[:room]:
                 self._last = next(self._positions)
                 self._items.append((self._last, body))
             return min(room, len(messages)), self._last
 
-    def oldest(self, limit: int) -> list[Pending]:
+    def oldest(self, limit: int, before: int | None = None) -> list[Pending]:
         with self._lock:
-            return list(itertools.islice(self._items, limit))
+            items = itertools.islice(self._items, limit)
+            return [item for item in items if before is None or item[0] < before]
 
     def remove(self, positions: Sequence[int]) -> None:
-        gone = set(positions)
         with self._lock:
-            self._items = deque(item for item in self._items if item[0] not in gone)
+            self._forget(positions)
+
+    def _forget(self, positions: Sequence[int]) -> None:
+        if not positions:
+            return
+        gone = set(positions)
+        items = self._items
+        while items and items[0][0] in gone:
+            gone.discard(items.popleft()[0])
+        if gone:
+            self._items = deque(item for item in items if item[0] not in gone)
 
     def waiting_through(self, position: int) -> int:
         with self._lock:
-            return sum(1 for item in self._items if item[0] <= position)
+            items = self._items
+            if not items or items[0][0] > position:
+                return 0
+            if items[-1][0] <= position:
+                return len(items)
+            return sum(1 for item in items if item[0] <= position)
 
     def newest(self) -> int:
         with self._lock:
@@ -153,45 +173,54 @@ class SqliteOutbox:
         row = conn.execute("SELECT COUNT(*) FROM outbox").fetchone()
         return int(row[0])
 
-    def append(self, messages: Sequence[bytes]) -> tuple[int, int]:
+    def append(self, messages: Sequence[bytes], delivered: Sequence[int] = ()) -> tuple[int, int]:
         with self._lock:
             conn = self._connect()
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    if self._count is None or self._count + len(messages) > self._limit:
-                        self._count = self._waiting(conn)
-                    room = max(0, self._limit - self._count)
-                    taken = messages[:room]
-                    conn.executemany("INSERT INTO outbox (body) VALUES (?)", [(b,) for b in taken])
-                    row = conn.execute(
-                        "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'"
-                    ).fetchone()
-                    last = 0 if row is None else int(row[0])
+                    if delivered:
+                        conn.executemany(
+                            "DELETE FROM outbox WHERE id BETWEEN ? AND ?", _runs(delivered)
+                        )
+                        if self._count is not None:
+                            self._count = max(0, self._count - len(delivered))
+                    taken: Sequence[bytes] = ()
+                    last = 0
+                    if messages:
+                        if self._count is None or self._count + len(messages) > self._limit:
+                            self._count = self._waiting(conn)
+                        taken = messages[: max(0, self._limit - self._count)]
+                        conn.executemany(
+                            "INSERT INTO outbox (body) VALUES (?)", [(b,) for b in taken]
+                        )
+                        row = conn.execute(
+                            "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'"
+                        ).fetchone()
+                        last = 0 if row is None else int(row[0])
+                        self._count += len(taken)
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")
+                    self._count = None
                     raise
             except sqlite3.Error as exc:
                 raise StorageError(f"cannot write the outbox {self.path}: {exc}") from exc
-            self._count += len(taken)
             return len(taken), last
 
-    def oldest(self, limit: int) -> list[Pending]:
+    def oldest(self, limit: int, before: int | None = None) -> list[Pending]:
+        query = "SELECT id, body FROM outbox WHERE id < ? ORDER BY id LIMIT ?"
         with self._lock:
-            rows = (
-                self._connect()
-                .execute("SELECT id, body FROM outbox ORDER BY id LIMIT ?", (limit,))
-                .fetchall()
-            )
+            rows = self._connect().execute(query, (before or 2**62, limit)).fetchall()
         return [(int(row[0]), bytes(row[1])) for row in rows]
 
     def remove(self, positions: Sequence[int]) -> None:
         if not positions:
             return
-        marks = ",".join("?" * len(positions))
         with self._lock:
-            self._connect().execute(f"DELETE FROM outbox WHERE id IN ({marks})", tuple(positions))
+            self._connect().executemany(
+                "DELETE FROM outbox WHERE id BETWEEN ? AND ?", _runs(positions)
+            )
             if self._count is not None:
                 self._count = max(0, self._count - len(positions))
 
@@ -240,3 +269,14 @@ class SqliteOutbox:
             if self._sender_fd is not None:
                 os.close(self._sender_fd)
                 self._sender_fd = None
+
+
+def _runs(positions: Sequence[int]) -> list[tuple[int, int]]:
+    """Positions as (first, last) runs of consecutive numbers: few statements for many rows."""
+    runs: list[tuple[int, int]] = []
+    for position in sorted(positions):
+        if runs and position == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], position)
+        else:
+            runs.append((position, position))
+    return runs

@@ -16,6 +16,7 @@ connections, locks and queued messages to the parent.
 from __future__ import annotations
 
 import atexit
+import itertools
 import logging
 import os
 import threading
@@ -64,6 +65,10 @@ class DeliveryPolicy:
 
 _workers: weakref.WeakSet[DeliveryWorker] = weakref.WeakSet()
 
+_FORGET_EVERY = 1000
+"""Delivered messages leave the outbox in groups this large (or when the worker goes idle):
+a crash may send up to this many delivered messages again, with their same messageIds."""
+
 
 class DeliveryWorker:
     """Moves accepted messages to the outbox and from there to the collector."""
@@ -107,6 +112,14 @@ class DeliveryWorker:
         self._last_position = 0
         self._failures = 0
         self._retry_at = 0.0
+        # Messages this process wrote to the outbox and has not delivered yet, oldest first: the
+        # worker sends from here instead of reading them back. When it overflows, the rest wait
+        # in the outbox only and are read from there once this runs dry.
+        self._sendable: deque[tuple[int, bytes]] = deque()
+        self._sendable_open = True
+        self._delivered: list[int] = []
+        self._next_outbox_check = 0.0
+        self._sender = False
 
     # -- the caller's side ---------------------------------------------------------------
 
@@ -161,6 +174,8 @@ class DeliveryWorker:
         return True
 
     def _done(self) -> bool:
+        if self._sendable:
+            return False  # known without asking the outbox
         with self._persist_lock:
             if self._pending:
                 return False
@@ -212,8 +227,9 @@ class DeliveryWorker:
             self._wake.wait(self._next_wait())
             self._wake.clear()
             try:
+                self._sender = self._outbox.may_send()
                 self._persist()
-                if self._outbox.may_send():
+                if self._sender:
                     self._send_ready()
             except Exception:
                 log.exception("the delivery worker failed; it carries on")
@@ -229,44 +245,74 @@ class DeliveryWorker:
         return self._policy.idle_poll
 
     def _persist(self) -> None:
+        """Write waiting messages to the outbox and forget delivered ones, in one step."""
         with self._persist_lock:
             pending = self._pending
-            if not pending:
+            if not pending and not self._delivered:
                 return
             bodies = [pending.popleft() for _ in range(len(pending))]
             self._store(bodies)
 
     def _store(self, bodies: list[bytes]) -> None:
         """Write to the outbox; the caller holds the persist lock."""
+        delivered, self._delivered = self._delivered, []
         try:
-            taken, last = self._outbox.append(bodies)
+            taken, last = self._outbox.append(bodies, delivered)
         except Exception as exc:
             log.exception("cannot write the outbox")
-            self._report(DeliveryError(f"cannot write the outbox: {exc}"), bodies)
+            self._delivered = delivered + self._delivered
+            if bodies:
+                self._report(DeliveryError(f"cannot write the outbox: {exc}"), bodies)
             return
         if taken:
             self._last_position = last
+            if not self._sender:
+                pass  # the sending process reads them from the outbox
+            elif self._sendable_open and len(self._sendable) + taken <= self._max_queue:
+                self._sendable.extend(zip(range(last - taken + 1, last + 1), bodies, strict=False))
+            else:
+                self._sendable_open = False
         if taken < len(bodies):
             refused = bodies[taken:]
             log.warning("%d messages refused: the outbox is full", len(refused))
             self._report(DeliveryError("the outbox is full (max_outbox_size)"), refused)
 
     def _send_ready(self) -> None:
-        batching = self._policy.batching
-        while True:
-            if self._clock.monotonic() < self._retry_at:
-                return
-            waiting = self._outbox.oldest(batching.max_messages)
-            if not waiting:
-                return
-            count = batch_size([body for _, body in waiting], batching)
-            batch = waiting[:count]
-            if not self._send([body for _, body in batch], [pos for pos, _ in batch]):
-                return
-            self._persist()
+        while self._clock.monotonic() >= self._retry_at:
+            batch, from_sendable = self._next_batch()
+            if not batch or not self._send(batch):
+                break
+            if from_sendable:
+                for _ in batch:
+                    self._sendable.popleft()
+            self._delivered.extend(position for position, _ in batch)
+            if self._pending or len(self._delivered) >= _FORGET_EVERY:
+                self._persist()
+        self._persist()
 
-    def _send(self, bodies: list[bytes], positions: list[int]) -> bool:
-        """Post one batch; True when the next one may follow at once."""
+    def _next_batch(self) -> tuple[list[tuple[int, bytes]], bool]:
+        """The next batch, oldest first: messages other processes (or an earlier run of this
+        one) left in the outbox, looked for at least every ``idle_poll`` seconds, else ours."""
+        sendable = self._sendable
+        limit = self._policy.batching.max_messages
+        now = self._clock.monotonic()
+        if not sendable or now >= self._next_outbox_check:
+            self._next_outbox_check = now + self._policy.idle_poll
+            if self._delivered:
+                self._persist()  # what was delivered must not be read back
+            older = self._outbox.oldest(limit, before=sendable[0][0] if sendable else None)
+            if older:
+                self._next_outbox_check = now  # a backlog: keep draining it first
+                return older[: batch_size([b for _, b in older], self._policy.batching)], False
+            if not sendable:
+                self._sendable_open = True
+                return [], False
+        head = list(itertools.islice(sendable, limit))
+        return head[: batch_size([b for _, b in head], self._policy.batching)], True
+
+    def _send(self, batch: list[tuple[int, bytes]]) -> bool:
+        """Post one batch; True when it is done with (delivered or refused for good)."""
+        bodies = [body for _, body in batch]
         now = self._clock.now()
         body = encode_batch(bodies, sent_at=format_timestamp(now), write_key=self._write_key)
         try:
@@ -274,7 +320,6 @@ class DeliveryWorker:
         except RetryableDeliveryError as exc:
             error = exc
         if error is None or isinstance(error, PermanentDeliveryError):
-            self._outbox.remove(positions)
             self._failures = 0
             if error is not None:
                 log.error("batch of %d messages refused: %s", len(bodies), error)
