@@ -17,9 +17,9 @@ recomputes the cluster the link touches with :func:`resolve_components`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Final, Literal, TypeAlias
 
 from audience.errors import ValidationError
@@ -31,20 +31,24 @@ LinkKind: TypeAlias = Literal["identify", "alias"]
 LinkStatus: TypeAlias = Literal["joined", "redundant", "refused"]
 
 _SEPARATOR: Final = "\x1f"
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH: Final = "1970-01-01T00:00:00.000Z"
 
 
-def _moment(raw: JSON) -> datetime | None:
+_CANONICAL: Final = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+"""A timestamp already in the one form keys use (``format_timestamp``: UTC, milliseconds, ``Z``);
+such strings sort in time order, so they are used as they are."""
+
+
+def _canonical_time(raw: JSON) -> str | None:
+    """``raw`` as a UTC millisecond timestamp string, or ``None`` when it is not a timestamp."""
     if not isinstance(raw, str):
         return None
+    if _CANONICAL.match(raw):
+        return raw
     try:
-        return parse_timestamp(raw)
+        return format_timestamp(parse_timestamp(raw))
     except ValidationError:
         return None
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True)
@@ -91,15 +95,15 @@ def order_key(message: JSONObject) -> tuple[str, str]:
     Ordered by ``timestamp``, then ``receivedAt``, then ``messageId`` and ``type``: all fields of
     the event itself, so the key never depends on when the event arrived.
     """
-    received = _moment(message.get("receivedAt"))
-    moment = _moment(message.get("timestamp")) or received or _EPOCH
+    received = _canonical_time(message.get("receivedAt"))
+    moment = _canonical_time(message.get("timestamp")) or received or _EPOCH
     parts = (
-        _iso(moment),
-        _iso(received or moment),
+        moment,
+        received or moment,
         str(message.get("messageId") or ""),
         str(message.get("type") or ""),
     )
-    return _SEPARATOR.join(parts), format_timestamp(moment)
+    return _SEPARATOR.join(parts), moment
 
 
 def _object(raw: JSON) -> JSONObject:

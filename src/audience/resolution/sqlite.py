@@ -389,12 +389,16 @@ class SQLiteProfileStore:
         b: _Node,
         identity: EventIdentity,
     ) -> None:
-        cluster_a = db.execute("SELECT cluster FROM identifiers WHERE id = ?", (a.id,)).fetchone()[
-            0
-        ]
-        cluster_b = db.execute("SELECT cluster FROM identifiers WHERE id = ?", (b.id,)).fetchone()[
-            0
-        ]
+        sides = {
+            row[0]: row[1:]
+            for row in db.execute(
+                "SELECT i.id, i.cluster, p.id, p.person FROM identifiers i "
+                "JOIN profiles p ON p.id = i.profile WHERE i.id IN (?, ?)",
+                (a.id, b.id),
+            )
+        }
+        cluster_a, profile_a, person_a = sides[a.id]
+        cluster_b, profile_b, person_b = sides[b.id]
         cluster = self._join_clusters(db, cluster_a, cluster_b)
         user_ids, newest = db.execute(
             "SELECT user_ids, newest FROM clusters WHERE id = ?", (cluster,)
@@ -412,20 +416,10 @@ class SQLiteProfileStore:
         if needs_recompute(link, user_ids, newest):
             self._recompute(db, cluster)
             return
-        profile_a, person_a = self._profile_of(db, a.id)
-        profile_b, person_b = self._profile_of(db, b.id)
         status = decide(link, person_a, person_b, profile_a == profile_b)
         if status == "joined":
             self._merge_profiles(db, profile_a, profile_b)
         db.execute("UPDATE links SET status = ? WHERE id = ?", (status, link_id))
-
-    def _profile_of(self, db: sqlite3.Connection, node_id: int) -> tuple[int, str | None]:
-        row = db.execute(
-            "SELECT p.id, p.person FROM identifiers i JOIN profiles p ON p.id = i.profile "
-            "WHERE i.id = ?",
-            (node_id,),
-        ).fetchone()
-        return int(row[0]), row[1]
 
     def _join_clusters(self, db: sqlite3.Connection, first: int, second: int) -> int:
         if first == second:
