@@ -112,6 +112,14 @@ class SourcePage:
         }}"""
         return self.page.evaluate(script)
 
+    def settle(self) -> None:
+        """Let Playwright deliver the page's pending events (requests made so far reach ``seen``).
+
+        The sync API runs event handlers only while it talks to the browser, so a test that
+        waited elsewhere (polling the admin API) calls this before reading ``seen``.
+        """
+        self.page.evaluate("0")
+
     def anonymous_id(self) -> str | None:
         """The source's current anonymous id (``analytics.user().anonymousId()``)."""
         value: str | None = self.run("analytics.user().anonymousId()")

@@ -397,6 +397,7 @@ def test_batched_delivery_and_the_flush_on_page_leave_store_every_event(
     stored = admin_api.wait_for_events(
         SOURCE, 16, where=lambda event: event.get("anonymousId") == anonymous_id
     )
+    source_page.settle()
     tracks = [event["event"] for event in stored if event["type"] == "track"]
     assert sorted(tracks) == sorted(f"Batch {i}" for i in range(1, 16))
     assert [event["type"] for event in stored].count("page") == 1
