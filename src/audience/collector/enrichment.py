@@ -75,6 +75,12 @@ class Arrival:
         """The batch-level ``sentAt``, parsed once."""
         return parse_client_time(self.sent_at)
 
+    @cached_property
+    def batch_sent_text(self) -> str | None:
+        """The batch-level ``sentAt`` as stored, formatted once."""
+        sent_at = self.batch_sent_at
+        return None if sent_at is None else iso_millis(sent_at)
+
 
 def iso_millis(moment: datetime) -> str:
     """The stored timestamp text: UTC, milliseconds, ``Z`` (as ``format_timestamp`` writes it)."""
@@ -166,19 +172,32 @@ def _set_timestamps(enriched: JSONObject, message: JSONObject, arrival: Arrival)
     enriched["receivedAt"] = received_text
     original_text = message.get("timestamp") or message.get("originalTimestamp")
     own_sent_at = message.get("sentAt")
-    sent_at = parse_client_time(own_sent_at) if own_sent_at else arrival.batch_sent_at
-    if sent_at is not None:
-        enriched["sentAt"] = iso_millis(sent_at)
+    if own_sent_at:
+        sent_at = parse_client_time(own_sent_at)
+        if sent_at is not None:
+            enriched["sentAt"] = _stored_form(own_sent_at, sent_at)
+    else:
+        sent_at = arrival.batch_sent_at
+        if arrival.batch_sent_text is not None:
+            enriched["sentAt"] = arrival.batch_sent_text
     original = parse_client_time(original_text)
-    if original is None:
+    if original is None or not isinstance(original_text, str):
         enriched["timestamp"] = enriched["originalTimestamp"] = received_text
         return
-    enriched["originalTimestamp"] = (
-        original_text if _is_stored_form(original_text) else iso_millis(original)
-    )
+    enriched["originalTimestamp"] = _stored_form(original_text, original)
+    if sent_at is None and original <= received_at + FUTURE_LIMIT:
+        enriched["timestamp"] = enriched["originalTimestamp"]
+        return
     enriched["timestamp"] = iso_millis(corrected_timestamp(received_at, original, sent_at))
 
 
-def _is_stored_form(text: object) -> bool:
-    """``2026-11-29T18:55:54.106Z``, as browsers send it: kept without reformatting."""
-    return isinstance(text, str) and len(text) == 24 and text[23] == "Z" and text[19] == "."
+def _stored_form(text: str, moment: datetime) -> str:
+    """``moment`` as stored, reusing the client's text when it is already in (or near) that form.
+
+    Browsers send ``2026-11-29T18:55:54.106Z``; the Python SDKs ``...54.106+00:00``.
+    """
+    if len(text) == 24 and text[23] == "Z" and text[19] == ".":
+        return text
+    if len(text) == 29 and text[19] == "." and text.endswith("+00:00"):
+        return text[:23] + "Z"
+    return iso_millis(moment)

@@ -23,6 +23,14 @@ OBJECT_FIELDS: Final = ("properties", "traits", "context", "integrations")
 TEXT_FIELDS: Final = ("event", "name", "category")
 TIMESTAMP_FIELDS: Final = ("timestamp", "sentAt", "originalTimestamp")
 
+FIELD_KINDS: Final[dict[str, str]] = {
+    **dict.fromkeys(ID_FIELDS, "id"),
+    **dict.fromkeys(OBJECT_FIELDS, "object"),
+    **dict.fromkeys(TEXT_FIELDS, "text"),
+    **dict.fromkeys(TIMESTAMP_FIELDS, "timestamp"),
+}
+"""The fields whose type is checked, and what they must be."""
+
 
 @dataclass(frozen=True)
 class Rejection:
@@ -81,37 +89,40 @@ def validate_message(message: object, where: str) -> list[Rejection]:
     return problems
 
 
+def _field_problem(name: str, value: object) -> Rejection | None:
+    """What is wrong with one field's value, by the kind of field it is (unknown: nothing)."""
+    kind = FIELD_KINDS.get(name)
+    if kind is None or value is None:
+        return None
+    if kind == "id":
+        if not is_id(value):
+            return Rejection(name, "is not a string", "invalid_id")
+        too_long = isinstance(value, str) and len(value.strip()) > MAX_MESSAGE_ID_CHARS
+        if name == "messageId" and too_long:
+            reason = f"is longer than {MAX_MESSAGE_ID_CHARS} characters"
+            return Rejection(name, reason, "message_id_too_long")
+        return None
+    if kind == "object":
+        return (
+            None
+            if isinstance(value, dict)
+            else Rejection(name, "is not an object", "invalid_field")
+        )
+    if kind == "text":
+        return (
+            None if isinstance(value, str) else Rejection(name, "is not a string", "invalid_field")
+        )
+    if isinstance(value, str) and is_timestamp(value):
+        return None
+    return Rejection(name, "is not an ISO 8601 timestamp", "invalid_timestamp")
+
+
 def _field_types(message: Mapping[str, object], prefix: str) -> list[Rejection]:
     problems: list[Rejection] = []
-    for name in ID_FIELDS:
-        value = message.get(name)
-        if value is not None and not is_id(value):
-            problems.append(Rejection(prefix + name, "is not a string", "invalid_id"))
-    message_id = message.get("messageId")
-    if isinstance(message_id, str) and len(message_id.strip()) > MAX_MESSAGE_ID_CHARS:
-        problems.append(
-            Rejection(
-                prefix + "messageId",
-                f"is longer than {MAX_MESSAGE_ID_CHARS} characters",
-                "message_id_too_long",
-            )
-        )
-    for name in OBJECT_FIELDS:
-        value = message.get(name)
-        if value is not None and not isinstance(value, dict):
-            problems.append(Rejection(prefix + name, "is not an object", "invalid_field"))
-    for name in TEXT_FIELDS:
-        value = message.get(name)
-        if value is not None and not isinstance(value, str):
-            problems.append(Rejection(prefix + name, "is not a string", "invalid_field"))
-    for name in TIMESTAMP_FIELDS:
-        value = message.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, str) or not is_timestamp(value):
-            problems.append(
-                Rejection(prefix + name, "is not an ISO 8601 timestamp", "invalid_timestamp")
-            )
+    for name, value in message.items():
+        problem = _field_problem(name, value)
+        if problem is not None:
+            problems.append(Rejection(prefix + problem.field, problem.reason, problem.code))
     return problems
 
 
