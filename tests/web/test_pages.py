@@ -95,6 +95,10 @@ def test_pages_need_the_login_and_the_token_logs_in(
     assert page.locator("[role=alert]").is_visible()
     login(page, audience_server.url, INTEROP_ADMIN_TOKEN)
     assert page.locator("h1").inner_text() == "Profiles"
+    page.click("form.logout button")
+    page.wait_for_url("**/login*")
+    page.goto(f"{audience_server.url}/profiles")
+    assert "/login" in page.url
 
 
 def test_find_a_person_and_open_their_journey(
