@@ -424,3 +424,34 @@ def test_group_and_alias_from_the_browser_source_are_stored_with_their_fields(
     assert alias["type"] == "alias"
     assert (alias["userId"], alias["previousId"]) == ("user_123_crm", "user_123")
     assert {request.path for request in source_page.sent[2:]} == {"/v1/g", "/v1/a"}
+
+
+def test_user_id_and_timestamp_options_apply_to_that_event_only(
+    browser_context: BrowserContext,
+    audience_server: AudienceServer,
+    static_site: StaticSite,
+    admin_api: AdminApi,
+) -> None:
+    source_page = SourcePage(browser_context.new_page(), audience_server.url)
+    source_page.open(static_site.url("cio-snippet.html"))
+    source_page.send("analytics.identify('user_123', {name: 'Zoë Ω 🚀'})")
+    source_page.send(
+        "analytics.track('Imported', {note: '引用 \"quoted\"'},"
+        " {userId: 'user_999', timestamp: new Date('2020-01-02T03:04:05.678Z')})"
+    )
+    source_page.send("analytics.track('Next')")
+
+    _, identify, imported, following = stored_by_message_id(admin_api, source_page).values()
+    assert identify["traits"] == {"name": "Zoë Ω 🚀"}
+    assert imported["userId"] == "user_999"
+    assert imported["properties"] == {"note": '引用 "quoted"'}
+    assert imported["originalTimestamp"] == "2020-01-02T03:04:05.678Z"
+    assert (
+        abs(parse_timestamp(imported["timestamp"]) - datetime(2020, 1, 2, 3, 4, 5, 678000, UTC))
+        <= CLOCK_SLACK
+    )
+    assert following["userId"] == "user_123"
+    following_delay = parse_timestamp(following["receivedAt"]) - parse_timestamp(
+        following["timestamp"]
+    )
+    assert timedelta(0) <= following_delay <= CLOCK_SLACK
