@@ -295,3 +295,29 @@ def test_a_receiver_that_hangs_does_not_hold_up_other_destinations(
             hanging.gate.set()
         hanging.stop()
     assert hanging.message_ids() == ["m-1", "m-2", "m-3"]
+
+
+def test_replay_with_queue_hands_dead_letters_back_to_the_worker(
+    receiver: Receiver,
+    append: Append,
+    delivery_store: SqliteDeliveryStore,
+    dispatcher: Dispatcher,
+    clock: ManualClock,
+    data_dir: Path,
+) -> None:
+    receiver.answers = [500]
+    receiver.start()
+    delivery_store.add(webhook(receiver.url, max_attempts=1), 0, 0.0)
+    append([track(1)])
+    assert dispatcher.step()
+    assert delivery_store.stats("hook").dead_events == 1
+
+    arguments = ["destinations", "replay", "hook", "--queue", "--data", str(data_dir)]
+    result = CliRunner().invoke(main, arguments)
+
+    assert result.exit_code == 0, result.output
+    assert receiver.message_ids() == []  # nothing is sent by the command itself
+    clock.moment = datetime.now(UTC)  # the command put the batch in line on the real clock
+    assert dispatcher.step()
+    assert receiver.message_ids() == ["m-1"]
+    assert delivery_store.stats("hook").dead_events == 0

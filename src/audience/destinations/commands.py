@@ -211,10 +211,19 @@ def _when(moment: float) -> str:
 @destinations.command("replay")
 @click.argument("name")
 @click.option("--batch", "batch_ids", type=int, multiple=True, help="Only this batch (repeatable).")
+@click.option(
+    "--queue",
+    is_flag=True,
+    help="Put the batches back in line for the running worker, with fresh retries, "
+    "instead of sending them now.",
+)
 @DATA_OPTION
-def replay(name: str, batch_ids: tuple[int, ...], data_dir: Path | None) -> None:
+def replay(name: str, batch_ids: tuple[int, ...], queue: bool, data_dir: Path | None) -> None:
     """Send the dead-lettered batches of NAME again, now."""
     with _stores(data_dir) as (state, events):
+        if queue:
+            _requeue(state, name, batch_ids)
+            return
         dispatcher = Dispatcher(events, state, SystemClock())
         try:
             results = dispatcher.replay(name, batch_ids)
@@ -231,6 +240,15 @@ def replay(name: str, batch_ids: tuple[int, ...], data_dir: Path | None) -> None
             click.echo(f"batch {result.batch_id}: failed again: {result.error}")
     if failed:
         raise click.ClickException(f"{failed} batches are still dead-lettered")
+
+
+def _requeue(state: SqliteDeliveryStore, name: str, batch_ids: tuple[int, ...]) -> None:
+    state.config(name)  # an unknown name is an error, not an empty replay
+    now = SystemClock().now().timestamp()
+    batches = [b for b in state.dead_letters(name) if not batch_ids or b.id in batch_ids]
+    for batch in batches:
+        state.requeue(batch, now)
+    click.echo(f"{len(batches)} dead-lettered batches of {name} are back in line")
 
 
 @destinations.command("run")
