@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import signal
 import threading
@@ -272,6 +273,10 @@ def run(idle_interval: float, data_dir: Path | None) -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    settings = load_settings(overrides={"data_dir": data_dir})
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     with _stores(data_dir) as (state, events):
         worker = BackgroundDispatcher(
             Dispatcher(events, state, SystemClock()), idle_interval=idle_interval
