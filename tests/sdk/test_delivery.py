@@ -178,3 +178,15 @@ def test_a_forked_child_delivers_its_own_events_and_not_its_parents(
     assert analytics.flush(timeout=10)
     events = sorted(m["event"] for m in server.delivered())
     assert events == ["From The Child", "Parent After Fork", "Parent Before Fork"]
+
+
+def test_when_one_of_several_batches_in_flight_fails_only_that_one_is_sent_again(
+    make_analytics: MakeAnalytics, server: MisbehavingServer
+) -> None:
+    server.script(Answer(500, delay=0.2))
+    analytics = make_analytics(host=server.url, delivery=replace(FAST, concurrency=3))
+    for number in range(450):
+        analytics.track("Many", {"n": number})
+    assert analytics.flush(timeout=30)
+    delivered = [m["properties"]["n"] for m in server.delivered()]
+    assert sorted(delivered) == list(range(450))

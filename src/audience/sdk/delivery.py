@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import gzip as gzip_module
 import random
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -78,11 +79,16 @@ class HttpTransport:
             self._headers["Content-Encoding"] = "gzip"
         self._timeout = timeout
         self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
 
     def _http(self) -> httpx.Client:
-        if self._client is None:
-            self._client = httpx.Client(timeout=self._timeout, headers=self._headers)
-        return self._client
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = httpx.Client(timeout=self._timeout, headers=self._headers)
+                client = self._client
+        return client
 
     def post(self, body: bytes) -> Response:
         content = gzip_module.compress(body, compresslevel=1, mtime=0) if self._gzip else body
@@ -97,6 +103,7 @@ class HttpTransport:
         if self._client is not None:
             _inherited_clients.append(self._client)
         self._client = None
+        self._lock = threading.Lock()
 
     def close(self) -> None:
         if self._client is not None:

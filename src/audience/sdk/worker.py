@@ -23,6 +23,7 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import orjson
@@ -50,6 +51,7 @@ class DeliveryPolicy:
     ``max_queue_size``: messages waiting in memory; beyond it new ones are dropped and logged.
     ``max_outbox_size``: messages waiting for delivery; beyond it new ones are refused and
     reported to ``on_error`` (what already waits is kept).
+    ``concurrency``: batches posted at the same time when many wait.
     """
 
     gzip: bool = True
@@ -58,12 +60,18 @@ class DeliveryPolicy:
     max_queue_size: int = 10_000
     max_outbox_size: int = 100_000
     idle_poll: float = 0.5
+    concurrency: int = 2
     shutdown_timeout: float = 5.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     batching: BatchingPolicy = field(default_factory=BatchingPolicy)
 
 
 _workers: weakref.WeakSet[DeliveryWorker] = weakref.WeakSet()
+
+_inherited_executors: list[ThreadPoolExecutor] = []
+
+Batch = list[tuple[int, bytes]]
+"""Messages posted together, with their positions in the outbox."""
 
 _FORGET_EVERY = 1000
 """Delivered messages leave the outbox in groups this large (or when the worker goes idle):
@@ -120,6 +128,7 @@ class DeliveryWorker:
         self._delivered: list[int] = []
         self._next_outbox_check = 0.0
         self._sender = False
+        self._executor: ThreadPoolExecutor | None = None
 
     # -- the caller's side ---------------------------------------------------------------
 
@@ -193,6 +202,8 @@ class DeliveryWorker:
         delivered = self.flush(wait)
         self._stop()
         self._closed = True
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
         self._transport.close()
         self._outbox.close()
         atexit.unregister(self._at_exit)
@@ -279,58 +290,90 @@ class DeliveryWorker:
 
     def _send_ready(self) -> None:
         while self._clock.monotonic() >= self._retry_at:
-            batch, from_sendable = self._next_batch()
-            if not batch or not self._send(batch):
+            batches, from_sendable = self._next_batches()
+            if not batches:
                 break
-            if from_sendable:
-                for _ in batch:
-                    self._sendable.popleft()
-            self._delivered.extend(position for position, _ in batch)
+            errors = self._post_all(batches)
+            done = [batch for batch, error in zip(batches, errors, strict=True) if error is None]
+            for batch, error in zip(batches, errors, strict=True):
+                if isinstance(error, PermanentDeliveryError):
+                    log.error("batch of %d messages refused: %s", len(batch), error)
+                    self._report(error, [body for _, body in batch])
+                    done.append(batch)
+            self._forget(batches, done, from_sendable)
+            retryable = [e for e in errors if isinstance(e, RetryableDeliveryError)]
+            if retryable:
+                self._back_off(retryable[0])
+                break
+            self._failures = 0
             if self._pending or len(self._delivered) >= _FORGET_EVERY:
                 self._persist()
         self._persist()
 
-    def _next_batch(self) -> tuple[list[tuple[int, bytes]], bool]:
-        """The next batch, oldest first: messages other processes (or an earlier run of this
-        one) left in the outbox, looked for at least every ``idle_poll`` seconds, else ours."""
+    def _forget(self, batches: list[Batch], done: list[Batch], from_sendable: bool) -> None:
+        positions = [position for batch in done for position, _ in batch]
+        self._delivered.extend(positions)
+        if not from_sendable:
+            return
+        if len(done) == len(batches):
+            for _ in positions:
+                self._sendable.popleft()
+        else:
+            gone = set(positions)
+            self._sendable = deque(item for item in self._sendable if item[0] not in gone)
+
+    def _next_batches(self) -> tuple[list[Batch], bool]:
+        """The next batches, oldest first: messages other processes (or an earlier run of this
+        one) left in the outbox, looked for at least every ``idle_poll`` seconds, else ours
+        (up to ``concurrency`` batches of them at once)."""
         sendable = self._sendable
-        limit = self._policy.batching.max_messages
+        batching = self._policy.batching
         now = self._clock.monotonic()
         if not sendable or now >= self._next_outbox_check:
             self._next_outbox_check = now + self._policy.idle_poll
             if self._delivered:
                 self._persist()  # what was delivered must not be read back
-            older = self._outbox.oldest(limit, before=sendable[0][0] if sendable else None)
+            older = self._outbox.oldest(
+                batching.max_messages, before=sendable[0][0] if sendable else None
+            )
             if older:
                 self._next_outbox_check = now  # a backlog: keep draining it first
-                return older[: batch_size([b for _, b in older], self._policy.batching)], False
+                return [older[: batch_size([b for _, b in older], batching)]], False
             if not sendable:
                 self._sendable_open = True
                 return [], False
-        head = list(itertools.islice(sendable, limit))
-        return head[: batch_size([b for _, b in head], self._policy.batching)], True
+        head = list(itertools.islice(sendable, batching.max_messages * self._policy.concurrency))
+        batches = []
+        while head:
+            count = batch_size([body for _, body in head[: batching.max_messages]], batching)
+            batches.append(head[:count])
+            head = head[count:]
+        return batches, True
 
-    def _send(self, batch: list[tuple[int, bytes]]) -> bool:
-        """Post one batch; True when it is done with (delivered or refused for good)."""
-        bodies = [body for _, body in batch]
+    def _post_all(self, batches: list[Batch]) -> list[DeliveryError | None]:
+        if len(batches) == 1:
+            return [self._post(batches[0])]
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                self._policy.concurrency, thread_name_prefix="audience-post"
+            )
+        return list(self._executor.map(self._post, batches))
+
+    def _post(self, batch: Batch) -> DeliveryError | None:
+        """Post one batch: ``None`` when the collector took it, else what went wrong."""
         now = self._clock.now()
+        bodies = [body for _, body in batch]
         body = encode_batch(bodies, sent_at=format_timestamp(now), write_key=self._write_key)
         try:
-            error = classify(self._transport.post(body), now)
+            return classify(self._transport.post(body), now)
         except RetryableDeliveryError as exc:
-            error = exc
-        if error is None or isinstance(error, PermanentDeliveryError):
-            self._failures = 0
-            if error is not None:
-                log.error("batch of %d messages refused: %s", len(bodies), error)
-                self._report(error, bodies)
-            return True
-        retry_after = error.retry_after if isinstance(error, RetryableDeliveryError) else None
-        delay = self._policy.retry.delay(self._failures, retry_after)
+            return exc
+
+    def _back_off(self, error: RetryableDeliveryError) -> None:
+        delay = self._policy.retry.delay(self._failures, error.retry_after)
         self._failures += 1
         self._retry_at = self._clock.monotonic() + delay
         log.warning("delivery failed (%s); next try in %.1f s", error, delay)
-        return False
 
     def _report(self, error: DeliveryError, bodies: list[bytes]) -> None:
         if self._on_error is None:
@@ -343,6 +386,8 @@ class DeliveryWorker:
     # -- fork ----------------------------------------------------------------------------
 
     def _after_fork_in_child(self) -> None:
+        if self._executor is not None:
+            _inherited_executors.append(self._executor)  # its threads stayed in the parent
         self._fresh_state()
         self._outbox.after_fork_in_child()
         self._transport.after_fork_in_child()
