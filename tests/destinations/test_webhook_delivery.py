@@ -321,3 +321,31 @@ def test_replay_with_queue_hands_dead_letters_back_to_the_worker(
     assert dispatcher.step()
     assert receiver.message_ids() == ["m-1"]
     assert delivery_store.stats("hook").dead_events == 0
+
+
+def test_a_batch_larger_than_the_body_limit_goes_out_in_several_signed_requests(
+    receiver: Receiver,
+    append: Append,
+    delivery_store: SqliteDeliveryStore,
+    dispatcher: Dispatcher,
+    clock: ManualClock,
+) -> None:
+    receiver.start()
+    options = {"url": receiver.url, "secret": SECRET, "max_body_bytes": 2000}
+    delivery_store.add(DestinationConfig("hook", "webhook", options), 0, 0.0)
+    append([track(n) for n in range(1, 11)])
+    assert dispatcher.step()
+
+    assert len(receiver.requests) > 1
+    assert all(len(request.body) <= 2000 for request in receiver.requests)
+    assert receiver.message_ids() == [f"m-{n}" for n in range(1, 11)]
+    names = [request.headers["X-Audience-Batch"] for request in receiver.requests]
+    assert names == [f"hook-1.{part}" for part in range(1, len(names) + 1)]
+    for request in receiver.requests:
+        assert verify_signature(
+            SECRET,
+            request.body,
+            request.headers["X-Audience-Timestamp"],
+            request.headers["X-Audience-Signature"],
+            now=clock.now().timestamp(),
+        )

@@ -80,6 +80,13 @@ def destinations() -> None:
 @click.option("--max-backoff", type=click.FloatRange(0), default=300.0, show_default=True)
 @click.option("--timeout", type=click.FloatRange(0.1), default=10.0, show_default=True)
 @click.option(
+    "--max-body-bytes",
+    type=click.IntRange(1024),
+    default=500 * 1024,
+    show_default=True,
+    help="Webhook: split a batch into requests no larger than this.",
+)
+@click.option(
     "--start",
     type=click.Choice(["beginning", "now"]),
     default="beginning",
@@ -100,6 +107,7 @@ def add(
     initial_backoff: float,
     max_backoff: float,
     timeout: float,
+    max_body_bytes: int,
     start: str,
     data_dir: Path | None,
 ) -> None:
@@ -114,7 +122,12 @@ def add(
         kind = "webhook"
         generated = secret is None
         secret = secret or secrets.token_hex(32)
-        options = {"url": webhook_url, "secret": secret, "timeout": timeout}
+        options = {
+            "url": webhook_url,
+            "secret": secret,
+            "timeout": timeout,
+            "max_body_bytes": max_body_bytes,
+        }
     elif postgres_url:
         kind, options = "postgres", {"url": postgres_url}
     else:

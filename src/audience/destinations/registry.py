@@ -19,7 +19,7 @@ def open_destination(config: DestinationConfig, clock: Clock) -> Destination:
     options = config.options
     schema = options.get("schema")
     if config.kind == "webhook":
-        from audience.destinations.webhook import WebhookDestination
+        from audience.destinations.webhook import MAX_BODY_BYTES, WebhookDestination
 
         return WebhookDestination(
             config.name,
@@ -27,6 +27,7 @@ def open_destination(config: DestinationConfig, clock: Clock) -> Destination:
             str(options["secret"]),
             clock,
             timeout=float(options.get("timeout", 10.0)),
+            max_body_bytes=int(options.get("max_body_bytes", MAX_BODY_BYTES)),
         )
     if config.kind == "postgres":
         from audience.destinations.loaders import PostgresWarehouse

@@ -10,6 +10,9 @@ The request::
 
     {"batch": [<message>, ...]}
 
+A batch whose body would pass ``max_body_bytes`` (500 KB by default) goes out in several
+requests, named ``<destination>-<batch id>.1``, ``.2`` ...
+
 Each message is the stored message without ``context.traits``: the seed says traits passed
 in context "do not appear in your downstream tools". A receiver checks the signature with
 ``verify_signature`` (or the same HMAC in any language), rejects timestamps far from its
@@ -38,6 +41,8 @@ from audience.jsontypes import JSON, JSONObject
 SIGNATURE_HEADER: Final = "X-Audience-Signature"
 TIMESTAMP_HEADER: Final = "X-Audience-Timestamp"
 BATCH_HEADER: Final = "X-Audience-Batch"
+MAX_BODY_BYTES: Final = 500 * 1024
+"""The largest request body sent by default: what the tracking API itself accepts."""
 SIGNATURE_TOLERANCE: Final = 300
 """Seconds a receiver should accept between the timestamp header and its own clock."""
 
@@ -51,9 +56,31 @@ def without_context_traits(message: Mapping[str, JSON]) -> JSONObject:
     return outgoing
 
 
-def encode_batch(events: Sequence[StoredEvent]) -> bytes:
-    """The request body for a batch of stored events."""
-    return orjson.dumps({"batch": [without_context_traits(event.message) for event in events]})
+def encode_bodies(events: Sequence[StoredEvent], max_bytes: int) -> list[bytes]:
+    """Request bodies for a batch, each at most ``max_bytes`` unless one event alone is larger.
+
+    Events keep their order; a body holds as many as fit.
+    """
+    encoded = [orjson.dumps(without_context_traits(event.message)) for event in events]
+    bodies: list[bytes] = []
+    part: list[bytes] = []
+    size = len(_EMPTY_BODY)
+    for message in encoded:
+        if part and size + len(message) + 1 > max_bytes:
+            bodies.append(_body(part))
+            part, size = [], len(_EMPTY_BODY)
+        part.append(message)
+        size += len(message) + 1
+    if part:
+        bodies.append(_body(part))
+    return bodies
+
+
+_EMPTY_BODY: Final = b'{"batch":[]}'
+
+
+def _body(messages: list[bytes]) -> bytes:
+    return b'{"batch":[' + b",".join(messages) + b"]}"
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -110,22 +137,34 @@ class WebhookDestination:
         secret: str,
         clock: Clock,
         timeout: float = 10.0,
+        max_body_bytes: int = MAX_BODY_BYTES,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._name = name
         self._url = url
         self._secret = secret
         self._clock = clock
+        self._max_body_bytes = max_body_bytes
         self._client = httpx.Client(timeout=timeout, transport=transport)
 
     def deliver(self, events: Sequence[StoredEvent], batch_id: str) -> None:
-        body = encode_batch(events)
+        """POST the batch, in several requests when it is larger than ``max_body_bytes``.
+
+        The batch is delivered when every request is; if one fails, the whole batch is sent
+        again later, so a receiver may see the earlier parts twice (same ``messageId``).
+        """
+        bodies = encode_bodies(events, self._max_body_bytes)
+        for number, body in enumerate(bodies, start=1):
+            name = f"{self._name}-{batch_id}"
+            self._post(body, name if len(bodies) == 1 else f"{name}.{number}")
+
+    def _post(self, body: bytes, batch_name: str) -> None:
         timestamp = int(self._clock.now().timestamp())
         headers = {
             "Content-Type": "application/json",
             TIMESTAMP_HEADER: str(timestamp),
             SIGNATURE_HEADER: sign(self._secret, timestamp, body),
-            BATCH_HEADER: f"{self._name}-{batch_id}",
+            BATCH_HEADER: batch_name,
             "User-Agent": "audience-webhook",
         }
         try:
