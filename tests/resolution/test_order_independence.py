@@ -33,7 +33,9 @@ def messages(draw: st.DrawFn) -> list[dict[str, Any]]:
             anonymous = "a1"
         if type_ == "identify":
             fields["traits"] = {
-                draw(st.sampled_from(["plan", "name"])): draw(st.sampled_from(["x", "y", None]))
+                draw(st.sampled_from(["plan", "name", "email"])): draw(
+                    st.sampled_from(["x", "y", None, "p@example.com", "q@example.com"])
+                )
             }
         if type_ == "group":
             fields["groupId"] = draw(st.sampled_from(["g1", "g2"]))
@@ -86,7 +88,11 @@ def test_any_permutation_of_the_same_events_gives_the_same_profiles(
 ) -> None:
     order = data.draw(st.permutations(range(len(spec))))
     cut = data.draw(st.integers(min_value=0, max_value=len(spec)))
-    with closing(store_factory()) as reference, closing(store_factory()) as shuffled:
+    link_email = data.draw(st.booleans())
+    with (
+        closing(store_factory(link_email=link_email)) as reference,
+        closing(store_factory(link_email=link_email)) as shuffled,
+    ):
         reference.apply(stored(spec, list(range(len(spec)))))
         events = stored(spec, order)
         shuffled.apply(events[:cut])
