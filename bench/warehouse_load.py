@@ -25,7 +25,7 @@ import orjson
 import psycopg
 
 from audience.clock import SystemClock
-from audience.destinations.base import DestinationConfig, RetryPolicy
+from audience.destinations.base import DeliveryPolicy, DestinationConfig
 from audience.destinations.dispatcher import Dispatcher
 from audience.destinations.state import SqliteDeliveryStore
 from audience.storage import EventRecord, SqliteEventStore
@@ -158,7 +158,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = rows_for(args.events)
     width = 25  # about the width of an event table row here
-    retry = RetryPolicy(max_attempts=3, batch_size=args.batch_size)
+    delivery = DeliveryPolicy(max_attempts=3, batch_size=args.batch_size)
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         events = SqliteEventStore.open(folder / "events.sqlite3", synchronous="normal")
@@ -169,7 +169,7 @@ def main() -> None:
             options = {"url": POSTGRES_URL, "schema": schema}
             try:
                 seconds = load(
-                    events, folder, DestinationConfig("pg", "postgres", options, retry=retry)
+                    events, folder, DestinationConfig("pg", "postgres", options, delivery=delivery)
                 )
             finally:
                 with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
@@ -178,7 +178,7 @@ def main() -> None:
             report("PostgreSQL", rows, args.events, seconds, f"COPY, {rows / bound:,.0f} rows/s")
             options = {"path": str(folder / "warehouse.duckdb"), "schema": "bench"}
             seconds = load(
-                events, folder, DestinationConfig("duck", "duckdb", options, retry=retry)
+                events, folder, DestinationConfig("duck", "duckdb", options, delivery=delivery)
             )
             bound = duckdb_bound(folder / "bound.duckdb", rows, width)
             report(

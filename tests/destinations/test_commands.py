@@ -30,7 +30,7 @@ def test_adding_a_webhook_shows_its_generated_secret_once_and_lists_it_hidden(
     assert config["options"]["url"] == "https://hooks.example.com/in"
     assert config["options"]["secret"] == "***"
     assert secret not in listed.output
-    assert config["retry"]["batch_size"] == 100
+    assert config["delivery"]["batch_size"] == 100
 
 
 def test_a_warehouse_destination_hides_the_password_of_its_url_and_loads_in_big_batches(
@@ -41,7 +41,7 @@ def test_a_warehouse_destination_hides_the_password_of_its_url_and_loads_in_big_
     (config,) = json.loads(run(data_dir, "list", "--json").output)
     assert config["options"]["url"] == "postgresql://loader:***@db.example.com/analytics"
     assert config["source"] == "web"
-    assert config["retry"]["batch_size"] == 1000
+    assert config["delivery"]["batch_size"] == 1000
 
 
 def test_add_needs_exactly_one_target_and_a_new_name(data_dir: Path) -> None:

@@ -6,35 +6,35 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from audience.destinations.base import RetryPolicy
+from audience.destinations.base import DeliveryPolicy
 from audience.destinations.flatten import flatten
 from audience.destinations.webhook import classify
 from audience.errors import ConfigError, PermanentDeliveryError, RetryableDeliveryError
 
 
 def test_backoff_doubles_from_the_initial_wait_up_to_the_maximum() -> None:
-    policy = RetryPolicy(initial_backoff=1.0, max_backoff=10.0)
+    policy = DeliveryPolicy(initial_backoff=1.0, max_backoff=10.0)
     assert [policy.delay(attempt) for attempt in range(1, 7)] == [1, 2, 4, 8, 10, 10]
 
 
 def test_retry_after_lengthens_the_wait_but_never_past_the_maximum() -> None:
-    policy = RetryPolicy(initial_backoff=1.0, max_backoff=60.0)
+    policy = DeliveryPolicy(initial_backoff=1.0, max_backoff=60.0)
     assert policy.delay(1, retry_after=30) == 30
     assert policy.delay(4, retry_after=2) == 8
     assert policy.delay(1, retry_after=3600) == 60
 
 
 def test_a_batch_is_exhausted_after_max_attempts() -> None:
-    policy = RetryPolicy(max_attempts=3)
+    policy = DeliveryPolicy(max_attempts=3)
     assert not policy.is_exhausted(2)
     assert policy.is_exhausted(3)
 
 
-def test_a_retry_policy_that_cannot_work_is_refused() -> None:
+def test_a_delivery_policy_that_cannot_work_is_refused() -> None:
     with pytest.raises(ConfigError):
-        RetryPolicy(max_attempts=0)
+        DeliveryPolicy(max_attempts=0)
     with pytest.raises(ConfigError):
-        RetryPolicy(initial_backoff=10, max_backoff=1)
+        DeliveryPolicy(initial_backoff=10, max_backoff=1)
 
 
 @pytest.mark.parametrize(

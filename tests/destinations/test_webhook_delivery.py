@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from audience.cli import main
 from audience.clock import SystemClock
-from audience.destinations.base import DestinationConfig, RetryPolicy
+from audience.destinations.base import DeliveryPolicy, DestinationConfig
 from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
 from audience.destinations.state import SqliteDeliveryStore
 from audience.destinations.webhook import sign, verify_signature, without_context_traits
@@ -48,8 +48,8 @@ def webhook(
     initial_backoff: float = 1.0,
     max_backoff: float = 8.0,
 ) -> DestinationConfig:
-    policy = RetryPolicy(max_attempts, initial_backoff, max_backoff, batch_size)
-    return DestinationConfig("hook", "webhook", {"url": url, "secret": SECRET}, retry=policy)
+    policy = DeliveryPolicy(max_attempts, initial_backoff, max_backoff, batch_size)
+    return DestinationConfig("hook", "webhook", {"url": url, "secret": SECRET}, delivery=policy)
 
 
 def wait_for(condition: Callable[[], bool], seconds: float = 60.0) -> None:

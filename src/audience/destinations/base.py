@@ -40,7 +40,7 @@ class Destination(Protocol):
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class DeliveryPolicy:
     """How a destination's batches are formed and retried.
 
     A failed batch is tried again after ``initial_backoff`` seconds, doubling up to
@@ -86,7 +86,7 @@ class DestinationConfig:
     kind: DestinationKind
     options: Mapping[str, JSON] = field(default_factory=dict)
     source: str | None = None
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -109,24 +109,24 @@ class DestinationConfig:
             "kind": self.kind,
             "source": self.source,
             "options": dict(self.options),
-            "retry": {
-                "max_attempts": self.retry.max_attempts,
-                "initial_backoff": self.retry.initial_backoff,
-                "max_backoff": self.retry.max_backoff,
-                "batch_size": self.retry.batch_size,
+            "delivery": {
+                "max_attempts": self.delivery.max_attempts,
+                "initial_backoff": self.delivery.initial_backoff,
+                "max_backoff": self.delivery.max_backoff,
+                "batch_size": self.delivery.batch_size,
             },
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, JSON]) -> DestinationConfig:
         """The settings written by ``to_json``."""
-        retry = data.get("retry") or {}
+        delivery = data.get("delivery") or {}
         return cls(
             name=data["name"],
             kind=data["kind"],
             source=data.get("source"),
             options=dict(data.get("options") or {}),
-            retry=RetryPolicy(**retry),
+            delivery=DeliveryPolicy(**delivery),
         )
 
     def redacted(self) -> JSONObject:

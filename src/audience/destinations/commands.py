@@ -18,7 +18,7 @@ import click
 
 from audience.clock import SystemClock
 from audience.config import load_settings
-from audience.destinations.base import DestinationConfig, DestinationKind, RetryPolicy
+from audience.destinations.base import DeliveryPolicy, DestinationConfig, DestinationKind
 from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
 from audience.destinations.registry import require_driver
 from audience.destinations.state import SqliteDeliveryStore
@@ -140,7 +140,7 @@ def add(
             kind=kind,
             options=options,
             source=source,
-            retry=RetryPolicy(
+            delivery=DeliveryPolicy(
                 max_attempts,
                 initial_backoff,
                 max_backoff,

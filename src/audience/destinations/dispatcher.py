@@ -2,7 +2,7 @@
 
 For each destination it either retries the open batch once its backoff has passed, or claims
 the next batch after the destination's cursor (see ``state``), then delivers it. A batch
-that keeps failing is dead-lettered after ``RetryPolicy.max_attempts`` and the destination
+that keeps failing is dead-lettered after ``DeliveryPolicy.max_attempts`` and the destination
 moves on; ``replay`` sends dead letters again. Destinations are read from the store on every
 pass, so ones added or removed by the CLI take effect while the dispatcher runs.
 
@@ -101,12 +101,12 @@ class Dispatcher:
                 return False
             return self._send(config, batch, self._feed.get_many(batch.seqs))
         cursor = self._store.cursor(config.name)
-        events = self._feed.read_after(cursor, max(self._read_limit, config.retry.batch_size))
+        events = self._feed.read_after(cursor, max(self._read_limit, config.delivery.batch_size))
         if not events:
             return False
         chosen = [event for event in events if config.accepts(event)]
-        chosen = chosen[: config.retry.batch_size]
-        full = len(chosen) == config.retry.batch_size
+        chosen = chosen[: config.delivery.batch_size]
+        full = len(chosen) == config.delivery.batch_size
         new_cursor = chosen[-1].seq if full else events[-1].seq
         seqs = [event.seq for event in chosen]
         claimed = self._store.claim(config.name, cursor, new_cursor, seqs, self._now())
@@ -121,9 +121,9 @@ class Dispatcher:
             self._store.delivered(batch, now)
             return True
         attempts = batch.attempts + 1
-        dead = isinstance(error, PermanentDeliveryError) or config.retry.is_exhausted(attempts)
+        dead = isinstance(error, PermanentDeliveryError) or config.delivery.is_exhausted(attempts)
         retry_after = error.retry_after if isinstance(error, RetryableDeliveryError) else None
-        next_attempt = now + config.retry.delay(attempts, retry_after)
+        next_attempt = now + config.delivery.delay(attempts, retry_after)
         self._store.failed(batch, str(error), now, next_attempt, dead)
         if dead:
             logger.warning(
