@@ -199,6 +199,11 @@ def test_a_batch_is_dead_lettered_after_the_configured_attempts_and_replay_deliv
     assert dispatcher.step()  # the destination moves on past the dead letter
     assert receiver.message_ids() == ["m-3"]
 
+    arguments = ["destinations", "status", "hook", "--data", str(data_dir)]
+    listed = CliRunner().invoke(main, arguments)
+    assert "dead letter: batch 1, 2 events (log positions 1-2), 3 attempts" in listed.output
+    assert "the receiver answered 500" in listed.output
+
     result = CliRunner().invoke(main, ["destinations", "replay", "hook", "--data", str(data_dir)])
 
     assert result.exit_code == 0, result.output

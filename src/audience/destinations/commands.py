@@ -192,9 +192,13 @@ def remove(name: str, data_dir: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @DATA_OPTION
 def status(name: str | None, as_json: bool, data_dir: Path | None) -> None:
-    """Show delivery progress: cursor, lag, pending and dead-lettered batches, last error."""
+    """Show delivery progress: cursor, lag, pending and dead-lettered batches, last error.
+
+    With NAME, also list that destination's dead-lettered batches.
+    """
     with _stores(data_dir) as (state, events):
         statuses = [s for s in destination_statuses(state, events) if name in (None, s.name)]
+        dead = state.dead_letters(name) if name is not None else []
     if name is not None and not statuses:
         raise click.ClickException(f"no destination is named {name!r}")
     if as_json:
@@ -202,6 +206,11 @@ def status(name: str | None, as_json: bool, data_dir: Path | None) -> None:
         return
     for item in statuses:
         click.echo(_status_line(item))
+    for batch in dead:
+        click.echo(
+            f"  dead letter: batch {batch.id}, {len(batch.seqs)} events (log positions "
+            f"{batch.seqs[0]}-{batch.seqs[-1]}), {batch.attempts} attempts: {batch.last_error}"
+        )
 
 
 def _status_line(item: DestinationStatus) -> str:
