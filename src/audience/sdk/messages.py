@@ -88,6 +88,8 @@ def require_mapping(name: str, value: object) -> Mapping[str, JSON]:
 
 def optional_mapping(name: str, value: object) -> Mapping[str, JSON]:
     """``value`` as a mapping, ``{}`` for ``None``."""
+    if type(value) is dict:
+        return value
     return {} if value is None else require_mapping(name, value)
 
 

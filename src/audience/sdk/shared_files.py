@@ -52,6 +52,7 @@ class SharedFile(Generic[T]):
         self._load = load
         self._dump = dump
         self._clock = clock
+        self._monotonic = clock.monotonic
         self._recheck_interval = recheck_interval
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,9 +104,14 @@ class SharedFile(Generic[T]):
                 self._generation += 1
         return self._document
 
-    def version(self) -> int:
-        """A number that changes whenever the document read by this process changes."""
-        if self._count_view[0] != self._seen or self._clock.monotonic() >= self._next_recheck:
+    def version(self, now: float | None = None) -> int:
+        """A number that changes whenever the document read by this process changes.
+
+        ``now`` is the clock's ``monotonic()`` when the caller already has it.
+        """
+        if now is None:
+            now = self._monotonic()
+        if self._count_view[0] != self._seen or now >= self._next_recheck:
             self.read()
         return self._generation
 

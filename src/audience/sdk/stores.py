@@ -11,7 +11,7 @@ from __future__ import annotations
 import http.cookiejar
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -176,6 +176,7 @@ class CookieJarStore:
         self._clock = clock
         self._domain = domain
         self._max_age = max_age.total_seconds()
+        self._monotonic = clock.monotonic
         self._wall_offset = clock.now().timestamp() - clock.monotonic()
         self._file = SharedFile(Path(path), load=self._load, dump=self._dump, clock=clock)
         self._expiry: tuple[int, float] = (-1, 0.0)
@@ -224,13 +225,14 @@ class CookieJarStore:
 
     def version(self) -> int:
         """The file's version, made odd once a cookie in it has expired."""
-        generation = self._file.version()
+        now = self._monotonic()
+        generation = self._file.version(now)
         seen, first_expiry = self._expiry
         if seen != generation:
             expiries = [cookie.expires for cookie in self._file.read().values()]
             first_expiry = min(expiries, default=float("inf"))
             self._expiry = (generation, first_expiry)
-        return generation * 2 + (self._wall_now() >= first_expiry)
+        return generation * 2 + (now + self._wall_offset >= first_expiry)
 
     def set(self, key: str, value: JSON | None) -> None:
         if value is None:
@@ -272,15 +274,15 @@ class LayeredStore:
 
     def __init__(self, stores: Sequence[KeyValueStore]) -> None:
         self._stores = tuple(stores)
-        self._versioned: tuple[VersionedStore, ...] | None = None
+        self._versions: tuple[Callable[[], object], ...] | None = None
         if all(callable(getattr(store, "version", None)) for store in stores):
-            self._versioned = tuple(cast(VersionedStore, store) for store in stores)
+            self._versions = tuple(cast(VersionedStore, store).version for store in stores)
 
     def version(self) -> object:
         """The versions of every layer, or ``None`` when one of them cannot tell."""
-        if self._versioned is None:
+        if self._versions is None:
             return None
-        return [store.version() for store in self._versioned]
+        return [version() for version in self._versions]
 
     def get(self, key: str) -> JSON | None:
         found: JSON | None = None

@@ -23,7 +23,6 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import orjson
@@ -67,8 +66,6 @@ class DeliveryPolicy:
 
 
 _workers: weakref.WeakSet[DeliveryWorker] = weakref.WeakSet()
-
-_inherited_executors: list[ThreadPoolExecutor] = []
 
 Batch = list[tuple[int, bytes]]
 """Messages posted together, with their positions in the outbox."""
@@ -128,7 +125,6 @@ class DeliveryWorker:
         self._delivered: list[int] = []
         self._next_outbox_check = 0.0
         self._sender = False
-        self._executor: ThreadPoolExecutor | None = None
 
     # -- the caller's side ---------------------------------------------------------------
 
@@ -202,8 +198,6 @@ class DeliveryWorker:
         delivered = self.flush(wait)
         self._stop()
         self._closed = True
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
         self._transport.close()
         self._outbox.close()
         atexit.unregister(self._at_exit)
@@ -242,8 +236,9 @@ class DeliveryWorker:
                 self._persist()
                 if self._sender:
                     self._send_ready()
-            except Exception:
+            except Exception as exc:
                 log.exception("the delivery worker failed; it carries on")
+                self._back_off(RetryableDeliveryError(f"{type(exc).__name__}: {exc}"))
             with self._progress:
                 self._progress.notify_all()
 
@@ -351,13 +346,25 @@ class DeliveryWorker:
         return batches, True
 
     def _post_all(self, batches: list[Batch]) -> list[DeliveryError | None]:
-        if len(batches) == 1:
-            return [self._post(batches[0])]
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(
-                self._policy.concurrency, thread_name_prefix="audience-post"
-            )
-        return list(self._executor.map(self._post, batches))
+        """Post the batches at the same time (the first on this thread); results in order."""
+        results: list[DeliveryError | None] = [None] * len(batches)
+
+        def post(index: int) -> None:
+            results[index] = self._post(batches[index])
+
+        helpers = []
+        for index in range(1, len(batches)):
+            helper = threading.Thread(target=post, args=(index,), name="audience-post", daemon=True)
+            try:
+                helper.start()
+            except RuntimeError:  # the interpreter is shutting down: one at a time
+                post(index)
+            else:
+                helpers.append(helper)
+        post(0)
+        for helper in helpers:
+            helper.join()
+        return results
 
     def _post(self, batch: Batch) -> DeliveryError | None:
         """Post one batch: ``None`` when the collector took it, else what went wrong."""
@@ -386,8 +393,6 @@ class DeliveryWorker:
     # -- fork ----------------------------------------------------------------------------
 
     def _after_fork_in_child(self) -> None:
-        if self._executor is not None:
-            _inherited_executors.append(self._executor)  # its threads stayed in the parent
         self._fresh_state()
         self._outbox.after_fork_in_child()
         self._transport.after_fork_in_child()
