@@ -17,6 +17,7 @@ from audience.destinations.base import DeliveryPolicy, DestinationConfig
 from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
 from audience.destinations.state import SqliteDeliveryStore
 from audience.destinations.webhook import sign, verify_signature, without_context_traits
+from audience.eventlog import StoredEvent
 from audience.storage import SqliteEventStore
 
 from .conftest import Append, track
@@ -354,3 +355,27 @@ def test_a_batch_larger_than_the_body_limit_goes_out_in_several_signed_requests(
             request.headers["X-Audience-Signature"],
             now=clock.now().timestamp(),
         )
+
+
+@pytest.mark.parametrize(
+    ("integrations", "delivered"),
+    [
+        (None, True),
+        ({}, True),
+        ({"All": True}, True),
+        ({"crm": False}, False),
+        ({"All": False}, False),
+        ({"All": False, "crm": True}, True),
+        ({"All": False, "crm": {"listId": 3}}, True),
+        ({"Mixpanel": False}, True),
+    ],
+)
+def test_a_webhook_follows_the_integrations_object_of_each_event(
+    integrations: dict[str, object] | None, delivered: bool
+) -> None:
+    message = track(1) if integrations is None else track(1, integrations=integrations)
+    event = StoredEvent(1, "web", message)
+    hook = DestinationConfig("crm", "webhook", {"url": "http://127.0.0.1:9/", "secret": "k"})
+    lake = DestinationConfig("lake", "duckdb", {"path": "lake.duckdb"})
+    assert hook.accepts(event) is delivered
+    assert lake.accepts(event)  # warehouses store every event

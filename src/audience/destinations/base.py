@@ -20,6 +20,20 @@ _HIDDEN: Final = "***"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
+def integration_enabled(integrations: JSON, name: str) -> bool:
+    """Whether a message's ``integrations`` object lets it reach the destination ``name``.
+
+    ``{"crm": false}`` keeps it from ``crm``; ``{"All": false, "crm": true}`` sends it to
+    ``crm`` only (an object instead of ``true`` also enables). No object, or no entry for
+    the destination and no ``All``, means enabled.
+    """
+    if not isinstance(integrations, Mapping):
+        return True
+    if name in integrations:
+        return integrations[name] is not False
+    return integrations.get("All", True) is not False
+
+
 class Destination(Protocol):
     """Somewhere a batch of committed events is delivered to."""
 
@@ -99,8 +113,16 @@ class DestinationConfig:
                 raise ConfigError(f"a {self.kind} destination needs the option {option!r}")
 
     def accepts(self, event: StoredEvent) -> bool:
-        """Whether this destination receives ``event``."""
-        return self.source is None or event.source == self.source
+        """Whether this destination receives ``event``.
+
+        A warehouse stores every event of its source. A webhook also follows the event's
+        ``integrations`` object, as downstream tools do in Segment and Customer.io.
+        """
+        if self.source is not None and event.source != self.source:
+            return False
+        if self.kind != "webhook":
+            return True
+        return integration_enabled(event.message.get("integrations"), self.name)
 
     def to_json(self) -> JSONObject:
         """The settings as a JSON object (for the state database and the admin API)."""
