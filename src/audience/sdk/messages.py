@@ -164,15 +164,16 @@ def build_message(
         context = {"library": library}
     elif "library" not in context:
         context["library"] = library
-    message: JSONObject = {"type": kind}
-    message.update(fields)
-    message["anonymousId"] = options.anonymous_id or anonymous_id
-    message["userId"] = options.user_id or user_id
-    message["timestamp"] = options.timestamp or timestamp
-    message["context"] = context
-    message["integrations"] = {} if options.integrations is None else options.integrations
-    message["messageId"] = message_id
-    return message
+    return {
+        "type": kind,
+        **fields,
+        "anonymousId": options.anonymous_id or anonymous_id,
+        "userId": options.user_id or user_id,
+        "timestamp": options.timestamp or timestamp,
+        "context": context,
+        "integrations": {} if options.integrations is None else options.integrations,
+        "messageId": message_id,
+    }
 
 
 def _default(value: object) -> JSON:

@@ -29,6 +29,7 @@ from audience.sdk.identity import (
     stored_traits,
 )
 from audience.sdk.messages import (
+    NO_OPTIONS,
     Options,
     TimestampFormatter,
     build_message,
@@ -63,10 +64,11 @@ class Pipeline:
         self.message_ids = message_ids
         self.library = library
         self._format = TimestampFormatter()
+        self._now = clock.now
 
     def timestamp(self) -> str:
         """Now, as the wire writes it."""
-        return self._format(self.clock.now())
+        return self._format(self._now())
 
 
 class Tracker:
@@ -171,7 +173,8 @@ class Tracker:
             raise ValidationError("event", "must be a non-empty string")
         fields = {"event": event, "properties": optional_mapping("properties", properties)}
         arguments = (("properties", properties), ("options", options), ("event", event))
-        self._emit("track", fields, read_options(options), arguments)
+        opts = NO_OPTIONS if options is None else read_options(options)
+        self._emit("track", fields, opts, arguments)
 
     def page(
         self,
