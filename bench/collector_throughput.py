@@ -6,6 +6,7 @@ separate load-generator processes over loopback with a small keep-alive HTTP/1.1
 measures the bound: the same rows appended to the SQLite store with no HTTP.
 
     .venv/bin/python bench/collector_throughput.py [--seconds 10] [--processes 2]
+        [--connections 16] [--synchronous full|normal]
 """
 
 from __future__ import annotations
@@ -173,12 +174,12 @@ def drive(
 # -- the bound: the same rows into SQLite with no HTTP -----------------------------------------
 
 
-def sqlite_bound(folder: Path, seconds: float) -> float:
+def sqlite_bound(folder: Path, seconds: float, synchronous: str) -> float:
     """Events/s appending prebuilt records (100 a call, one caller) through the store."""
     from audience.storage.base import EventRecord
     from audience.storage.sqlite import SqliteEventStore
 
-    with SqliteEventStore.open(folder / "bound.sqlite3") as store:
+    with SqliteEventStore.open(folder / "bound.sqlite3", synchronous=synchronous) as store:
         stored = 0
         counter = 0
         stop_at = time.perf_counter() + seconds
@@ -209,7 +210,7 @@ def sqlite_bound(folder: Path, seconds: float) -> float:
 # -- the server ---------------------------------------------------------------------------------
 
 
-def start_server(folder: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(folder: Path, port: int, synchronous: str) -> subprocess.Popen[bytes]:
     audience = str(Path(sys.executable).with_name("audience"))
     data = str(folder / "data")
     subprocess.run(
@@ -217,7 +218,12 @@ def start_server(folder: Path, port: int) -> subprocess.Popen[bytes]:
         check=True,
         capture_output=True,
     )
-    env = {**os.environ, "AUDIENCE_ADMIN_TOKEN": ADMIN_TOKEN, "AUDIENCE_LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "AUDIENCE_ADMIN_TOKEN": ADMIN_TOKEN,
+        "AUDIENCE_LOG_LEVEL": "warning",
+        "AUDIENCE_SYNCHRONOUS": synchronous,
+    }
     process = subprocess.Popen(
         [audience, "serve", "--data", data, "--port", str(port)],
         stdout=subprocess.DEVNULL,
@@ -235,6 +241,23 @@ def start_server(folder: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("audience serve did not start")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(
+    pid: int, kind: str, port: int, seconds: float, processes: int, connections: int, rate: Any
+) -> dict[str, float]:
+    """``drive``, plus the server's CPU time per event over the run."""
+    before = cpu_seconds(pid)
+    result = drive(kind, port, seconds, processes, connections, rate)
+    events = result["events_per_s"] * seconds
+    result["server_cpu_us_per_event"] = (cpu_seconds(pid) - before) / max(events, 1) * 1e6
+    return result
+
+
 def stored_count(port: int) -> int:
     stats = httpx.get(
         f"http://127.0.0.1:{port}/api/stats",
@@ -248,40 +271,48 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
-    parser.add_argument("--connections", type=int, default=8, help="connections per process")
+    parser.add_argument("--connections", type=int, default=16, help="connections per process")
+    parser.add_argument("--synchronous", choices=["full", "normal"], default="full")
     options = parser.parse_args()
     seconds, processes, connections = options.seconds, options.processes, options.connections
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         port = free_port()
-        server = start_server(folder, port)
+        server = start_server(folder, port, options.synchronous)
         try:
             drive("batch", port, 2, processes, connections, None)  # warm up
-            batch = drive("batch", port, seconds, processes, connections, None)
-            single = drive("single", port, seconds, processes, connections, None)
-            half_batch = drive(
-                "batch", port, seconds, processes, connections, batch["requests_per_s"] / 2
+            pid = server.pid
+            batch = measured(pid, "batch", port, seconds, processes, connections, None)
+            single = measured(pid, "single", port, seconds, processes, connections, None)
+            half_batch = measured(
+                pid, "batch", port, seconds, processes, connections, batch["requests_per_s"] / 2
             )
-            half_single = drive(
-                "single", port, seconds, processes, connections, single["requests_per_s"] / 2
+            half_single = measured(
+                pid, "single", port, seconds, processes, connections, single["requests_per_s"] / 2
             )
             total = stored_count(port)
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=60)
-        bound = sqlite_bound(folder, seconds)
+        bound = sqlite_bound(folder, seconds, options.synchronous)
 
-    print(f"machine: {os.cpu_count()} cores; load: {processes} processes x {connections} conns")
+    print(
+        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
+        f"load: {processes} processes x {connections} connections; "
+        f"SQLite synchronous={options.synchronous}"
+    )
     print(
         f"batch  /v1/batch ({BATCH_SIZE}/req): {batch['events_per_s']:>9,.0f} events/s "
         f"({batch['requests_per_s']:,.0f} req/s), p50 {batch['p50_ms']:.1f} ms, "
-        f"p99 {batch['p99_ms']:.1f} ms, errors {batch['errors']:.0f}   target >= 50,000 events/s"
+        f"p99 {batch['p99_ms']:.1f} ms, errors {batch['errors']:.0f}, "
+        f"server CPU {batch['server_cpu_us_per_event']:.1f} us/event   target >= 50,000 events/s"
     )
     print(
         f"single /v1/t (browser event):  {single['requests_per_s']:>9,.0f} events/s, "
         f"p50 {single['p50_ms']:.1f} ms, p99 {single['p99_ms']:.1f} ms, "
-        f"errors {single['errors']:.0f}   target >= 6,000 events/s"
+        f"errors {single['errors']:.0f}, server CPU {single['server_cpu_us_per_event']:.0f} "
+        "us/event   target >= 6,000 events/s"
     )
     print(
         f"half load batch:  {half_batch['events_per_s']:>9,.0f} events/s, "
