@@ -12,6 +12,7 @@ from audience.sdk.stores import (
     LayeredStore,
     LocalFileStore,
     MemoryStore,
+    RequestCookieStore,
 )
 from audience.sdk.tracker import Tracker
 from audience.sdk.worker import DeliveryPolicy
@@ -28,6 +29,7 @@ __all__ = [
     "LayeredStore",
     "LocalFileStore",
     "MemoryStore",
+    "RequestCookieStore",
     "RetryPolicy",
     "Tracker",
     "Transport",

@@ -19,7 +19,12 @@ from typing import Protocol, cast
 
 from audience.clock import Clock
 from audience.jsontypes import JSON
-from audience.sdk.cookies import ONE_YEAR, decode_cookie_value, encode_cookie_value
+from audience.sdk.cookies import (
+    ONE_YEAR,
+    decode_cookie_value,
+    encode_cookie_value,
+    render_set_cookie,
+)
 from audience.sdk.shared_files import SharedFile, replace_atomically
 
 log = logging.getLogger(__name__)
@@ -263,6 +268,63 @@ class CookieJarStore:
 
     def close(self) -> None:
         self._file.close()
+
+
+class RequestCookieStore:
+    """The identity cookies of one HTTP request, and the ``Set-Cookie`` headers its answer needs.
+
+    Reads come from the request's ``Cookie`` header values (any browser-source encoding); writes
+    change what later reads see and are rendered with ``render_set_cookie`` (raw value, ``Path=/``,
+    one year, ``SameSite=Lax``, ``domain``) for the response. A web middleware wraps one per
+    request and hands it to ``Analytics.for_store``.
+    """
+
+    def __init__(
+        self,
+        cookies: Mapping[str, str],
+        *,
+        domain: str | None = None,
+        max_age: timedelta = ONE_YEAR,
+        secure: bool = False,
+    ) -> None:
+        self._values: dict[str, JSON] = {}
+        for name, text in cookies.items():
+            value = decode_cookie_value(text)
+            if value is not None:
+                self._values[name] = value
+        self._domain = domain
+        self._max_age = max_age
+        self._secure = secure
+        self._changed: dict[str, JSON | None] = {}
+        self._changes = 0
+
+    def get(self, key: str) -> JSON | None:
+        return self._values.get(key)
+
+    def set(self, key: str, value: JSON | None) -> None:
+        if value is None:
+            self.remove(key)
+            return
+        self._changes += 1
+        self._values[key] = value
+        self._changed[key] = value
+
+    def remove(self, key: str) -> None:
+        self._changes += 1
+        if self._values.pop(key, None) is not None or key in self._changed:
+            self._changed[key] = None
+
+    def version(self) -> int:
+        return self._changes
+
+    def set_cookie_headers(self) -> list[str]:
+        """One ``Set-Cookie`` value per cookie written or removed while handling the request."""
+        return [
+            render_set_cookie(
+                name, value, domain=self._domain, max_age=self._max_age, secure=self._secure
+            )
+            for name, value in self._changed.items()
+        ]
 
 
 class LayeredStore:
