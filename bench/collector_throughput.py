@@ -210,7 +210,31 @@ def sqlite_bound(folder: Path, seconds: float, synchronous: str) -> float:
 # -- the server ---------------------------------------------------------------------------------
 
 
-def start_server(folder: Path, port: int, synchronous: str) -> subprocess.Popen[bytes]:
+def serve_collector_only(data: str, port: int) -> None:
+    """The collector alone (no resolver or destinations beside it), on uvloop and httptools."""
+    import uvicorn
+
+    from audience.collector.app import build_parts, create_app, prepare_data
+    from audience.config import load_settings
+    from audience.storage.sqlite import SqliteEventStore
+
+    settings = load_settings(overrides={"data_dir": data, "port": port})
+    store = SqliteEventStore.open(settings.database_path, synchronous=settings.synchronous)
+    first = prepare_data(store, settings)
+    app = create_app(build_parts(settings, store, admin_token=first.admin_token), close_store=True)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+    )
+
+
+def start_server(folder: Path, port: int, synchronous: str, whole: bool) -> subprocess.Popen[bytes]:
+    """``audience serve`` (``whole``) or the collector alone, on the SQLite store in ``folder``."""
     audience = str(Path(sys.executable).with_name("audience"))
     data = str(folder / "data")
     subprocess.run(
@@ -224,11 +248,13 @@ def start_server(folder: Path, port: int, synchronous: str) -> subprocess.Popen[
         "AUDIENCE_LOG_LEVEL": "warning",
         "AUDIENCE_SYNCHRONOUS": synchronous,
     }
+    command = (
+        [audience, "serve", "--data", data, "--port", str(port)]
+        if whole
+        else [sys.executable, __file__, "--serve-collector", data, str(port)]
+    )
     process = subprocess.Popen(
-        [audience, "serve", "--data", data, "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -238,7 +264,7 @@ def start_server(folder: Path, port: int, synchronous: str) -> subprocess.Popen[
         except httpx.TransportError:
             time.sleep(0.1)
     process.kill()
-    raise SystemExit("audience serve did not start")
+    raise SystemExit("the server did not start")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -273,13 +299,24 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
     parser.add_argument("--connections", type=int, default=16, help="connections per process")
     parser.add_argument("--synchronous", choices=["full", "normal"], default="full")
+    parser.add_argument(
+        "--whole",
+        action="store_true",
+        help="run `audience serve` with the resolver and destinations beside the collector",
+    )
+    parser.add_argument(
+        "--serve-collector", nargs=2, metavar=("DATA", "PORT"), help=argparse.SUPPRESS
+    )
     options = parser.parse_args()
+    if options.serve_collector:
+        serve_collector_only(options.serve_collector[0], int(options.serve_collector[1]))
+        return
     seconds, processes, connections = options.seconds, options.processes, options.connections
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         port = free_port()
-        server = start_server(folder, port, options.synchronous)
+        server = start_server(folder, port, options.synchronous, options.whole)
         try:
             drive("batch", port, 2, processes, connections, None)  # warm up
             pid = server.pid
@@ -300,7 +337,8 @@ def main() -> None:
     print(
         f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
         f"load: {processes} processes x {connections} connections; "
-        f"SQLite synchronous={options.synchronous}"
+        f"SQLite synchronous={options.synchronous}; server: "
+        + ("audience serve (resolver and destinations beside it)" if options.whole else "collector")
     )
     print(
         f"batch  /v1/batch ({BATCH_SIZE}/req): {batch['events_per_s']:>9,.0f} events/s "
