@@ -390,8 +390,11 @@ def test_batched_delivery_and_the_flush_on_page_leave_store_every_event(
     source_page = SourcePage(browser_context.new_page(), audience_server.url)
     source_page.load(static_site.url("cio-batching.html"))
     anonymous_id = source_page.anonymous_id()
-    source_page.run("(() => { for (let i = 1; i <= 12; i++) analytics.track('Batch ' + i); })()")
-    source_page.run("(() => { for (let i = 13; i <= 15; i++) analytics.track('Batch ' + i); })()")
+    track_range = (
+        "Promise.all(Array.from({{length: {n}}}, (_, i) => analytics.track('Batch ' + {f})))"
+    )
+    source_page.run(track_range.format(n=12, f="(1 + i)"))
+    source_page.run(track_range.format(n=3, f="(13 + i)"))
     source_page.page.goto("about:blank")
 
     stored = admin_api.wait_for_events(
