@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,7 @@ import pytest
 
 from audience.clock import SystemClock
 from audience.destinations.base import DestinationConfig
-from audience.destinations.dispatcher import Dispatcher
+from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
 from audience.destinations.state import SqliteDeliveryStore
 from audience.storage import SqliteEventStore
 
@@ -207,3 +210,36 @@ def test_a_value_of_the_wrong_type_is_kept_in_discards(
     assert query("SELECT table_name, column_name, column_value FROM {schema}.discards") == [
         ("clicked_email", "n", "two")
     ]
+
+
+def test_another_program_can_read_the_duckdb_file_once_loading_has_caught_up(
+    tmp_path: Path,
+    append: Append,
+    event_store: SqliteEventStore,
+    delivery_store: SqliteDeliveryStore,
+) -> None:
+    path = tmp_path / "lake.duckdb"
+    delivery_store.add(DestinationConfig("lake", "duckdb", {"path": str(path)}), 0, 0.0)
+    worker = BackgroundDispatcher(
+        Dispatcher(event_store, delivery_store, SystemClock()), idle_interval=0.05
+    )
+    worker.start()
+    try:
+        append([track(1), track(2)])
+        deadline = time.monotonic() + 60
+        while delivery_store.stats("lake").delivered_events < 2:
+            assert time.monotonic() < deadline, "the events were never loaded"
+            time.sleep(0.05)
+        reader = "import duckdb, sys; print(duckdb.connect(sys.argv[1], read_only=True)" + (
+            ".execute('SELECT count(*) FROM web.clicked_email').fetchone()[0])"
+        )
+        for _ in range(100):  # the worker lets go of the file as soon as it is idle
+            done = subprocess.run(
+                [sys.executable, "-c", reader, str(path)], capture_output=True, check=False
+            )
+            if done.returncode == 0:
+                break
+            time.sleep(0.05)
+        assert done.stdout.strip() == b"2", done.stderr
+    finally:
+        worker.stop()

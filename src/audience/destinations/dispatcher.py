@@ -192,7 +192,7 @@ class Dispatcher:
             opened[1].close()
 
     def forget(self, name: str) -> None:
-        """Close the destination ``name`` if it is open (it was removed, or its lane stopped)."""
+        """Close the destination ``name`` if it is open; the next batch opens it again."""
         self._forget(name)
 
     def _close_removed(self, names: set[str]) -> None:
@@ -300,6 +300,8 @@ class BackgroundDispatcher:
     def _run_lane(self, lane: _Lane) -> None:
         while not lane.stop.is_set():
             if not self._step(lane.name):
+                # Caught up (or waiting to retry): let go of connections and files meanwhile.
+                self._dispatcher.forget(lane.name)
                 lane.wake.wait(self._idle_interval)
                 lane.wake.clear()
 

@@ -318,30 +318,35 @@ class PostgresWarehouse:
 class DuckDBWarehouse:
     """A ``Destination`` that loads events into a DuckDB database file.
 
-    The file is opened for each batch and closed after it, so other programs can read it
-    between loads (DuckDB allows one writing process at a time).
+    The file stays open from one batch to the next while there is a backlog, and is closed
+    by ``close``, which the dispatcher calls whenever the destination has caught up: other
+    programs can then open the file (DuckDB allows one writing process at a time).
     """
 
     def __init__(self, path: str, clock: Clock, schema: str | None = None) -> None:
         self._path = path
         self._clock = clock
         self._schema = schema
+        self._loader: WarehouseLoader | None = None
 
     def deliver(self, events: Sequence[StoredEvent], batch_id: str) -> None:
         import duckdb
 
-        rows = DuckDBRows(Path(self._path).resolve().parent)
-        loader = WarehouseLoader(
-            connect_duckdb(self._path), DUCKDB, rows, self._clock, self._schema
-        )
+        if self._loader is None:
+            rows = DuckDBRows(Path(self._path).resolve().parent)
+            connection = connect_duckdb(self._path)
+            self._loader = WarehouseLoader(connection, DUCKDB, rows, self._clock, self._schema)
         try:
-            loader.load(events)
+            self._loader.load(events)
         except (duckdb.ConversionException, duckdb.ConstraintException) as exc:
+            self.close()
             raise PermanentDeliveryError(f"DuckDB rejected the batch: {exc}") from exc
         except duckdb.Error as exc:
+            self.close()
             raise RetryableDeliveryError(f"DuckDB load failed: {exc}") from exc
-        finally:
-            loader.close()
 
     def close(self) -> None:
-        """Nothing stays open between batches."""
+        """Close the file."""
+        if self._loader is not None:
+            loader, self._loader = self._loader, None
+            loader.close()
