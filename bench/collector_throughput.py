@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import multiprocessing
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -100,7 +101,8 @@ async def _connection(
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     path = "/v1/batch" if kind == "batch" else "/v1/t"
     counter = 0
-    next_send = time.perf_counter()
+    # Spread the connections' schedules so paced load arrives evenly, not in bursts.
+    next_send = time.perf_counter() + (random.uniform(0, interval) if interval else 0.0)
     latencies: list[float] = []
     errors = 0
     while time.perf_counter() < stop_at:
@@ -297,7 +299,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
-    parser.add_argument("--connections", type=int, default=16, help="connections per process")
+    parser.add_argument("--connections", type=int, default=16, help="batch connections per process")
+    parser.add_argument(
+        "--single-connections",
+        type=int,
+        default=64,
+        help="single-event connections per process (browsers: many clients, one event each)",
+    )
     parser.add_argument("--synchronous", choices=["full", "normal"], default="full")
     parser.add_argument(
         "--whole",
@@ -312,6 +320,7 @@ def main() -> None:
         serve_collector_only(options.serve_collector[0], int(options.serve_collector[1]))
         return
     seconds, processes, connections = options.seconds, options.processes, options.connections
+    single_connections = options.single_connections
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -321,12 +330,18 @@ def main() -> None:
             drive("batch", port, 2, processes, connections, None)  # warm up
             pid = server.pid
             batch = measured(pid, "batch", port, seconds, processes, connections, None)
-            single = measured(pid, "single", port, seconds, processes, connections, None)
+            single = measured(pid, "single", port, seconds, processes, single_connections, None)
             half_batch = measured(
                 pid, "batch", port, seconds, processes, connections, batch["requests_per_s"] / 2
             )
             half_single = measured(
-                pid, "single", port, seconds, processes, connections, single["requests_per_s"] / 2
+                pid,
+                "single",
+                port,
+                seconds,
+                processes,
+                single_connections,
+                single["requests_per_s"] / 2,
             )
             total = stored_count(port)
         finally:
@@ -336,7 +351,8 @@ def main() -> None:
 
     print(
         f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
-        f"load: {processes} processes x {connections} connections; "
+        f"load: {processes} processes x {connections} (batch) or {single_connections} (single) "
+        "connections; "
         f"SQLite synchronous={options.synchronous}; server: "
         + ("audience serve (resolver and destinations beside it)" if options.whole else "collector")
     )
