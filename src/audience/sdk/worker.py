@@ -2,7 +2,7 @@
 
 A call such as ``track()`` only appends the message's bytes to an in-memory hand-off (a deque)
 and returns. One daemon thread per pipeline moves those messages into the outbox (at the latest
-``persist_interval`` seconds after they were accepted, at once when 100 are waiting or a flush
+``persist_interval`` seconds after they were accepted, sooner when 1,000 are waiting or a flush
 asks) and posts the outbox, oldest first, in batches. Messages leave the outbox only when the
 collector accepted them or refused them for good. So a hard crash loses at most what was accepted
 in the last ``persist_interval`` seconds (0.1 s by default); ``persist_interval=0`` writes every
@@ -70,6 +70,10 @@ _workers: weakref.WeakSet[DeliveryWorker] = weakref.WeakSet()
 Batch = list[tuple[int, bytes]]
 """Messages posted together, with their positions in the outbox."""
 
+_WAKE_AT = 1000
+"""Waiting messages that wake the worker before ``persist_interval`` is over: enough to fill ten
+batches, few enough that a burst is written in a handful of transactions."""
+
 _FORGET_EVERY = 1000
 """Delivered messages leave the outbox in groups this large (or when the worker goes idle):
 a crash may send up to this many delivered messages again, with their same messageIds."""
@@ -94,7 +98,7 @@ class DeliveryWorker:
         self._write_key = write_key
         self._policy = policy
         self._on_error = on_error
-        self._wake_at = policy.batching.max_messages
+        self._wake_at = _WAKE_AT
         self._max_queue = policy.max_queue_size
         self._sync = policy.persist_interval <= 0
         self.dropped = 0
