@@ -7,6 +7,7 @@ store and resolves once they are durable.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import Mapping
@@ -162,6 +163,24 @@ class Ingestor:
 
         appended.add_done_callback(finish)
         return outcome
+
+    async def commit_async(self, prepared: Prepared) -> IngestOutcome:
+        """``commit`` for the event loop: waits for durability without blocking the loop.
+
+        The outcome is built on the loop's thread, so the store's writer thread only
+        resolves one future per request.
+        """
+        if prepared.rejections:
+            self._dropped(prepared.source, prepared.drop_reasons)
+            self._log_rejections(prepared)
+        if not prepared.records:
+            return IngestOutcome(0, 0, prepared.dropped, tuple(prepared.rejections))
+        result = await asyncio.wrap_future(self._sink.append(prepared.records))
+        if self._observer is not None:
+            self._observer.events_stored(prepared.source, result.stored, result.duplicates)
+        return IngestOutcome(
+            result.stored, result.duplicates, prepared.dropped, tuple(prepared.rejections)
+        )
 
     def refuse(self, prepared: Prepared) -> None:
         """Count a prepared request refused whole (strict mode): nothing of it is stored."""

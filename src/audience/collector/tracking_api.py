@@ -12,7 +12,6 @@ cannot commit (retry later).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -160,7 +159,7 @@ class TrackingApi:
                     f"{prepared.dropped} message(s) are not valid; nothing was stored",
                     [str(rejection) for rejection in prepared.rejections],
                 )
-            outcome = await asyncio.wrap_future(self._ingestor.commit(prepared))
+            outcome = await self._ingestor.commit_async(prepared)
         except AuthenticationError as exc:
             return error_reply(401, "unauthorized", str(exc))
         except PayloadTooLargeError as exc:
