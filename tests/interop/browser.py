@@ -12,6 +12,7 @@ page made, including batches and flushes on page leave.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -96,8 +97,13 @@ class SourcePage:
     def send(self, call: str) -> dict[str, Any]:
         """Run ``call`` (JavaScript, with ``analytics`` bound to the source) and await it; return
         the body of the tracking request it caused."""
+        return self.send_by(lambda: self.run(call))
+
+    def send_by(self, action: Callable[[], object]) -> dict[str, Any]:
+        """Do ``action`` (a click, a navigation); return the body of the tracking request it
+        caused."""
         with self.page.expect_request(self._is_tracking, timeout=SEND_TIMEOUT_MS) as request:
-            self.run(call)
+            action()
         return self._record(request.value)
 
     def run(self, call: str) -> Any:

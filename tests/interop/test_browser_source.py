@@ -458,3 +458,32 @@ def test_user_id_and_timestamp_options_apply_to_that_event_only(
         following["timestamp"]
     )
     assert timedelta(0) <= following_delay <= CLOCK_SLACK
+
+
+def test_track_link_loads_its_chunk_from_audience_serve_and_the_click_is_stored(
+    browser_context: BrowserContext,
+    audience_server: AudienceServer,
+    static_site: StaticSite,
+    admin_api: AdminApi,
+) -> None:
+    source_page = SourcePage(browser_context.new_page(), audience_server.url)
+    scripts: list[tuple[int, str]] = []
+    source_page.page.on(
+        "response",
+        lambda response: (
+            scripts.append((response.status, response.url))
+            if response.request.resource_type == "script"
+            else None
+        ),
+    )
+    source_page.open(static_site.url("cio-snippet.html"))
+    source_page.run(
+        "analytics.trackLink(document.getElementById('buy'), 'Clicked Buy', {plan: 'pro'})"
+        ".then(() => null)"
+    )
+    message_id = source_page.send_by(lambda: source_page.page.click("#buy"))["messageId"]
+
+    stored = admin_api.wait_for_message_ids(SOURCE, [message_id])[message_id]
+    assert (stored["type"], stored["event"]) == ("track", "Clicked Buy")
+    assert stored["properties"] == {"plan": "pro"}
+    assert (200, f"{audience_server.url}/v1/analytics-js/auto-track.js") in scripts
