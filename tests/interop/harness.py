@@ -107,13 +107,17 @@ class AudienceServer:
         return next(iter(self.sources.values()))
 
     def _env(self) -> dict[str, str]:
-        env = dict(os.environ)
+        # Settings of the developer's own collector must not leak into the one under test.
+        env = {
+            name: value for name, value in os.environ.items() if not name.startswith("AUDIENCE_")
+        }
         env["AUDIENCE_ADMIN_TOKEN"] = self.admin_token
         env["PYTHONUNBUFFERED"] = "1"
         env.update(self.env)
         return env
 
     def _run_cli(self, args: Sequence[str]) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             log.write(f"$ audience {' '.join(args)}\n".encode())
             log.flush()
