@@ -170,3 +170,14 @@ def test_the_meta_value_kept_first_wins(store: SqliteEventStore) -> None:
 def test_the_database_runs_in_wal_mode(store: SqliteEventStore) -> None:
     store.append([record("m1")]).result()
     assert (store.path.parent / "events.sqlite3-wal").exists()
+
+
+def test_a_failed_commit_fails_its_callers_and_the_writer_keeps_going(
+    store: SqliteEventStore,
+) -> None:
+    unstorable = record("bad")._replace(message={"not": "bytes"})  # type: ignore[arg-type]
+    failed = store.append([unstorable])
+    with pytest.raises(StorageError):
+        failed.result(timeout=10)
+    assert store.append([record("good")]).result(timeout=10).stored == 1
+    assert [e.message["messageId"] for e in store.read_after(0, 10)] == ["good"]

@@ -8,6 +8,7 @@ single caller it costs one transaction per request, as it must.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import queue
@@ -108,7 +109,16 @@ class GroupCommitWriter:
                     break
                 group.append(item)
                 rows += len(item.records)
-            self._commit(group)
+            try:
+                self._commit(group)
+            except Exception as exc:  # keep the writer alive: callers must never wait forever
+                logger.exception("the writer failed on a group of %d appends", len(group))
+                with contextlib.suppress(sqlite3.Error):
+                    if self._connection.in_transaction:
+                        self._connection.execute("ROLLBACK")
+                for item in group:
+                    if not item.future.done():
+                        item.future.set_exception(StorageError(f"could not commit events: {exc}"))
 
     def _commit(self, group: list[_Append]) -> None:
         connection = self._connection
