@@ -55,6 +55,9 @@ logger = logging.getLogger(__name__)
 FILENAME: Final = "profiles.sqlite3"
 """The file name of the profile database inside the data directory."""
 
+WRITER_CACHE_KIB: Final = 128 * 1024
+"""Page cache of the writer connection (SQLite's default is 2 MiB)."""
+
 MAX_LISTED_IDENTIFIERS: Final = 1000
 """A profile lists at most this many identifiers (best first); ``identifier_count`` has them all."""
 
@@ -191,11 +194,14 @@ class SQLiteProfileStore:
         self.path = Path(path)
         self.link_email = link_email
         self._write_lock = threading.Lock()
+        self._connections_lock = threading.Lock()
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._all: list[sqlite3.Connection] = []
         self._closed = False
         try:
             self._writer = self._connect()
+            # The writer walks the identifier indexes for every event: keep them in memory.
+            self._writer.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
             self._writer.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the profile store {self.path}: {exc}") from exc
@@ -220,7 +226,7 @@ class SQLiteProfileStore:
         try:
             connection = self._readers.get_nowait()
         except queue.Empty:
-            with self._write_lock:
+            with self._connections_lock:
                 connection = self._connect()
         try:
             yield connection
@@ -232,7 +238,7 @@ class SQLiteProfileStore:
         if self._closed:
             return
         self._closed = True
-        with self._write_lock:
+        with self._write_lock, self._connections_lock:
             for connection in self._all:
                 connection.close()
             self._all.clear()
