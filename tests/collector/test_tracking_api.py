@@ -311,3 +311,14 @@ def test_a_batch_of_more_than_2500_events_gets_413(client: httpx.Client, stored:
     assert response.status_code == 413
     assert "2501" in response.json()["message"]
     assert stored(client) == []
+
+
+def test_when_the_store_cannot_commit_the_client_is_told_to_retry(
+    client: httpx.Client, store: SqliteEventStore
+) -> None:
+    store.close()
+    response = post_text(client, "/v1/t", browser_track())
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    admin = client.get("/api/events", headers={"Authorization": "Bearer admin-token-for-tests"})
+    assert admin.status_code == 503

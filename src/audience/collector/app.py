@@ -32,10 +32,11 @@ from audience.collector.metrics import Metrics, MetricsMiddleware
 from audience.collector.openapi import openapi_document
 from audience.collector.parts import CollectorParts, Component
 from audience.collector.proxies import TrustedProxies
-from audience.collector.replies import JSONReply
+from audience.collector.replies import JSONReply, error_reply
 from audience.collector.settings_endpoint import SettingsEndpoint
 from audience.collector.tracking_api import TrackingApi, TrackingEndpoints
 from audience.config import Settings
+from audience.errors import StorageError
 from audience.storage.base import Source
 from audience.storage.sqlite import SqliteEventStore
 
@@ -157,6 +158,7 @@ def create_app(
             Middleware(TrackingEndpoints, api=tracking),
         ],
         lifespan=lifespan,
+        exception_handlers={StorageError: _storage_unavailable},
     )
 
 
@@ -192,6 +194,13 @@ def _metrics(metrics: Metrics) -> Endpoint:
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
     return render
+
+
+async def _storage_unavailable(request: Request, exc: Exception) -> Response:
+    logger.error("%s %s: %s", request.method, request.url.path, exc)
+    return error_reply(
+        503, "unavailable", "the event store cannot be used", headers={"Retry-After": "1"}
+    )
 
 
 async def _openapi(request: Request) -> Response:
