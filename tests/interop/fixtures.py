@@ -179,16 +179,24 @@ def static_site(audience_server: AudienceServer) -> Iterator[StaticSite]:
     and ``{{write_key:SOURCE}}`` filled in.
 
     It also serves ``@segment/analytics-next``'s bundle and the settings that send its events to
-    ``audience_server``, as a site that proxies Segment's CDN does.
+    ``audience_server``, as a site that proxies Segment's CDN does (under ``/batching`` the
+    settings turn on Segment's batching delivery).
     """
     values = {
         "api_origin": audience_server.url,
         "api_host": audience_server.host,
         **{f"write_key:{name}": key for name, key in INTEROP_SOURCES.items()},
     }
-    mounts = {"/": PAGES_DIR, "/analytics-next/bundles/": SEGMENT_BROWSER_BUNDLE}
+    mounts = {
+        "/": PAGES_DIR,
+        "/analytics-next/bundles/": SEGMENT_BROWSER_BUNDLE,
+        "/batching/analytics-next/bundles/": SEGMENT_BROWSER_BUNDLE,
+    }
     segment_settings = f"/v1/projects/{INTEROP_SOURCES['segment-browser']}/settings"
-    routes = {segment_settings: PAGES_DIR / "segment-settings.json"}
+    routes = {
+        segment_settings: PAGES_DIR / "segment-settings.json",
+        f"/batching{segment_settings}": PAGES_DIR / "segment-batching-settings.json",
+    }
     with StaticSite(mounts, values, routes) as site:
         yield site
 

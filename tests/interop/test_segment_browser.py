@@ -22,10 +22,11 @@ from interop.fixtures import INTEROP_SOURCES
 from interop.harness import AdminApi, AudienceServer, StaticSite
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, BrowserContext
 
 SOURCE = "segment-browser"
 CLOCK_SLACK = timedelta(seconds=1)
+MILLISECOND = timedelta(milliseconds=1)
 
 
 @dataclass
@@ -115,3 +116,39 @@ def test_segment_timestamps_fall_within_the_flow(segment_flow: SegmentFlow) -> N
     for name, event in segment_flow.stored.items():
         assert earliest <= parse_timestamp(event["timestamp"]) <= latest, name
         assert earliest <= parse_timestamp(event["receivedAt"]) <= latest, name
+
+
+def test_segment_batches_are_stored_with_timestamps_corrected_by_the_batch_sent_at(
+    browser_context: BrowserContext,
+    audience_server: AudienceServer,
+    static_site: StaticSite,
+    admin_api: AdminApi,
+) -> None:
+    source_page = SourcePage(browser_context.new_page(), audience_server.url, "analytics")
+    source_page.load(static_site.url("segment-batching.html"))
+    anonymous_id = source_page.anonymous_id()
+    source_page.run(
+        "Promise.all([1, 2, 3, 4, 5].map((i) => analytics.track('Batched ' + i, {i})))"
+        ".then(() => null)"
+    )
+
+    stored = admin_api.wait_for_events(
+        SOURCE, 6, where=lambda event: event.get("anonymousId") == anonymous_id
+    )
+    source_page.settle()
+    batches = [request.body for request in source_page.seen]
+    assert {request.path for request in source_page.seen} == {"/v1/b"}
+    sent_at = {
+        event["messageId"]: (event["timestamp"], batch["sentAt"])
+        for batch in batches
+        for event in batch["batch"]
+    }
+    tracks = sorted(event["event"] for event in stored if event["type"] == "track")
+    assert tracks == [f"Batched {i}" for i in range(1, 6)]
+    for event in stored:
+        timestamp, batch_sent_at = sent_at[event["messageId"]]
+        assert event["originalTimestamp"] == timestamp
+        skew = parse_timestamp(batch_sent_at) - parse_timestamp(timestamp)
+        expected = parse_timestamp(event["receivedAt"]) - skew
+        assert abs(parse_timestamp(event["timestamp"]) - expected) <= MILLISECOND
+        assert event["context"]["ip"] == "127.0.0.1"
