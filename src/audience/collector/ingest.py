@@ -2,7 +2,9 @@
 
 The HTTP routes, ``audience replay`` and tests all go through ``Ingestor``. ``prepare``
 turns a parsed request into records and rejections; ``commit`` hands the records to the
-store and resolves once they are durable.
+store and resolves once they are durable. Without HTTP::
+
+    outcome = parts.ingestor.ingest(Submission("default", {"batch": messages})).result()
 """
 
 from __future__ import annotations

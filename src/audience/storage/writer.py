@@ -128,7 +128,9 @@ class GroupCommitWriter:
             for item in group:
                 stored = _insert(connection, item.records)
                 results.append(AppendResult(stored, len(item.records) - stored))
-            last_seq = connection.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+            last_seq = 0
+            if self._listeners:
+                last_seq = connection.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
             connection.execute("COMMIT")
         except sqlite3.Error as exc:
             logger.exception("committing %d appends failed", len(group))
