@@ -29,7 +29,8 @@ class MessageIdFactory:
         self._counter = itertools.count(int(raw[19:], 16) << 40)
 
     def new(self) -> str:
-        return f"{self._prefix}{next(self._counter) & 0xFFFFFFFFFFFF:012x}"
+        # The counter starts below 2**44: it needs 2**47 ids to outgrow its 12 digits.
+        return f"{self._prefix}{next(self._counter):012x}"
 
 
 def _reseed_after_fork() -> None:

@@ -49,8 +49,8 @@ class KeyValueStore(Protocol):
 class VersionedStore(KeyValueStore, Protocol):
     """A store that can tell cheaply whether anything in it changed since a given moment."""
 
-    def version(self) -> object:
-        """A value that differs whenever a ``get`` could answer differently than before."""
+    def version(self) -> int:
+        """A number that grows whenever a ``get`` could answer differently than before."""
         ...
 
 
@@ -336,15 +336,19 @@ class LayeredStore:
 
     def __init__(self, stores: Sequence[KeyValueStore]) -> None:
         self._stores = tuple(stores)
-        self._versions: tuple[Callable[[], object], ...] | None = None
+        self._versions: tuple[Callable[[], int], ...] | None = None
         if all(callable(getattr(store, "version", None)) for store in stores):
             self._versions = tuple(cast(VersionedStore, store).version for store in stores)
 
-    def version(self) -> object:
-        """The versions of every layer, or ``None`` when one of them cannot tell."""
+    def version(self) -> int | None:
+        """The sum of every layer's version (each only grows, so any change moves the sum), or
+        ``None`` when a layer cannot tell."""
         if self._versions is None:
             return None
-        return [version() for version in self._versions]
+        total = 0
+        for version in self._versions:
+            total += version()
+        return total
 
     def get(self, key: str) -> JSON | None:
         found: JSON | None = None

@@ -140,16 +140,17 @@ class DeliveryWorker:
         pending = self._pending
         if self._sync:
             self._persist_now(body)
-        elif len(pending) >= self._max_queue:
-            self._drop_for_full_queue()
-            return
+            waiting = 1
         else:
+            waiting = len(pending)
+            if waiting >= self._max_queue:
+                self._drop_for_full_queue()
+                return
             pending.append(body)
+            waiting += 1
         if not self._running:
             self._start()
-        if (len(pending) == 1 or len(pending) >= self._wake_at or self._sync) and not (
-            self._wake.is_set()
-        ):
+        if (waiting == 1 or waiting >= self._wake_at) and not self._wake.is_set():
             self._wake.set()
 
     def _persist_now(self, body: bytes) -> None:
