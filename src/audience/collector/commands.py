@@ -95,7 +95,8 @@ def serve(
         app, first = build_server_app(settings)
     except AudienceError as exc:
         raise click.ClickException(str(exc)) from exc
-    origin = settings.public_url or f"http://{settings.host}:{settings.port}"
+    reachable = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
+    origin = settings.public_url or f"http://{reachable}:{settings.port}"
     click.echo(f"audience collector on http://{settings.host}:{settings.port}")
     click.echo(f"data: {settings.data_dir.resolve()}")
     click.echo(f"write key: {first.source.write_key}  (source {first.source.name})")
