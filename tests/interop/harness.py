@@ -321,6 +321,27 @@ class StaticFile:
     content_type: str
 
 
+@dataclass(frozen=True)
+class SiteRequest:
+    """A GET request a site handler answers: its path (with query) and headers."""
+
+    path: str
+    headers: Mapping[str, str]
+
+    def cookies(self) -> dict[str, str]:
+        """The ``Cookie`` header as a name -> raw value mapping."""
+        jar: dict[str, str] = {}
+        for part in self.headers.get("Cookie", "").split(";"):
+            name, separator, value = part.strip().partition("=")
+            if separator:
+                jar[name] = value
+        return jar
+
+
+SiteHandler = Callable[[SiteRequest], tuple[int, list[tuple[str, str]], bytes]]
+"""Answers a site request with (status, headers, body)."""
+
+
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -333,7 +354,8 @@ class StaticSite:
     """A tiny HTTP server for test pages, reached as ``http://localhost:PORT``.
 
     ``mounts`` maps URL prefixes to folders (``{"/": PAGES_DIR, "/analytics-next/bundles/": ...}``)
-    and ``routes`` maps exact URL paths to files. HTML and JSON files have ``{{name}}``
+    and ``routes`` maps exact URL paths to files; ``handlers`` answer exact paths with code, as
+    the site's own backend would. HTML and JSON files have ``{{name}}``
     placeholders replaced from ``values``, which is how a page learns the collector's address and
     write key. Every request path is recorded in ``requests``.
     """
@@ -346,6 +368,8 @@ class StaticSite:
     ) -> None:
         self.mounts = dict(sorted(mounts.items(), key=lambda item: -len(item[0])))
         self.routes = dict(routes or {})
+        self.handlers: dict[str, SiteHandler] = {}
+        """Exact URL paths answered by code (a site's own backend), checked before files."""
         self.values = dict(values)
         self.requests: list[str] = []
         self._lock = threading.Lock()
@@ -393,10 +417,20 @@ class StaticSite:
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         site = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class RequestHandler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 with site._lock:
                     site.requests.append(self.path)
+                handler = site.handlers.get(self.path.split("?", 1)[0])
+                if handler is not None:
+                    status, headers, content = handler(SiteRequest(self.path, dict(self.headers)))
+                    self.send_response(status)
+                    for name, value in headers:
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(content)))
+                    self.end_headers()
+                    self.wfile.write(content)
+                    return
                 static = site.resolve(self.path)
                 if static is None:
                     self.send_error(404)
@@ -412,7 +446,7 @@ class StaticSite:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        return Handler
+        return RequestHandler
 
     def start(self) -> None:
         """Serve in a background thread."""
