@@ -270,9 +270,12 @@ class SQLiteProfileStore:
                     (cursor,),
                 )
                 db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                db.execute("ROLLBACK")
-                raise StorageError(f"cannot apply events to the profile store: {exc}") from exc
+            except BaseException as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StorageError(f"cannot apply events to the profile store: {exc}") from exc
+                raise
 
     def clear(self) -> None:
         with self._write_lock:
