@@ -65,7 +65,9 @@ def test_a_backend_event_lands_on_the_ids_the_browser_source_set(
     source_page.run(f"fetch('{site_routes}/checkout').then((response) => response.status)")
     assert backend.flush(timeout=15)
 
-    stored = admin_api.wait_for_events("sdk", 1, where=lambda event: event["event"] == event_name)
+    stored = admin_api.wait_for_events(
+        "sdk", 1, where=lambda event: event.get("event") == event_name
+    )
     assert stored[0]["anonymousId"] == landing["anonymousId"]
     assert stored[0]["userId"] == "user_123"
     assert stored[0]["properties"] == {"order_id": "o-1"}
