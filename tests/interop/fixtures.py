@@ -175,17 +175,24 @@ def admin_api(audience_server: AudienceServer) -> Iterator[AdminApi]:
 
 @pytest.fixture(scope="session")
 def static_site(audience_server: AudienceServer) -> Iterator[StaticSite]:
-    """tests/interop/pages on ``http://localhost:PORT``, with ``{{api_origin}}``, ``{{api_host}}``
-    and ``{{write_key:SOURCE}}`` filled in.
+    """tests/interop/pages on ``http://localhost:PORT``, with ``{{api_origin}}``, ``{{api_host}}``,
+    ``{{write_key:SOURCE}}`` and ``{{audience_snippet:SOURCE}}`` (the snippet audience prints)
+    filled in.
 
     It also serves ``@segment/analytics-next``'s bundle and the settings that send its events to
     ``audience_server``, as a site that proxies Segment's CDN does (under ``/batching`` the
     settings turn on Segment's batching delivery).
     """
+    from audience.collector.bundle import snippet
+
     values = {
         "api_origin": audience_server.url,
         "api_host": audience_server.host,
         **{f"write_key:{name}": key for name, key in INTEROP_SOURCES.items()},
+        **{
+            f"audience_snippet:{name}": snippet(key, audience_server.url)
+            for name, key in INTEROP_SOURCES.items()
+        },
     }
     mounts = {
         "/": PAGES_DIR,

@@ -487,3 +487,23 @@ def test_track_link_loads_its_chunk_from_audience_serve_and_the_click_is_stored(
     assert (stored["type"], stored["event"]) == ("track", "Clicked Buy")
     assert stored["properties"] == {"plan": "pro"}
     assert (200, f"{audience_server.url}/v1/analytics-js/auto-track.js") in scripts
+
+
+def test_the_snippet_audience_prints_works_when_pasted_into_a_page(
+    browser_context: BrowserContext,
+    audience_server: AudienceServer,
+    static_site: StaticSite,
+    admin_api: AdminApi,
+) -> None:
+    source_page = SourcePage(browser_context.new_page(), audience_server.url)
+    landing = source_page.open(static_site.url("audience-snippet.html"))
+    source_page.send("analytics.track('Pasted Snippet Works')")
+
+    page, track = stored_by_message_id(admin_api, source_page).values()
+    assert (page["type"], track["type"], track["event"]) == (
+        "page",
+        "track",
+        "Pasted Snippet Works",
+    )
+    assert page["anonymousId"] == track["anonymousId"] == landing["anonymousId"]
+    assert page["properties"]["url"] == static_site.url("audience-snippet.html")
