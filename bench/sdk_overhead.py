@@ -8,8 +8,9 @@ HTTP sink in another process that counts the messages it receives.
 
 Caller cost: median and p99 of ``track()`` timed one by one (delivery runs meanwhile).
 Throughput: 100,000 ``track()`` calls, then ``flush()``, until the sink has counted every
-message; events per second of wall time. Every SDK runs ``--rounds`` times (3), interleaved, and
-each figure is the median of its rounds.
+message; events per second of wall time, and the CPU time the SDK's process spent per event
+(every thread: the figure that load on the machine disturbs least). Every SDK runs ``--rounds``
+times (3), interleaved, and each figure is the median of its rounds.
 """
 
 from __future__ import annotations
@@ -153,6 +154,7 @@ def measure(sdk: str, url: str, events: int, calls: int) -> dict[str, Any]:
 
         subject = Subject(sdk, url, folder + "/throughput")
         before = sink_count(url)
+        cpu_at = time.process_time()
         started_at = time.perf_counter()
         for number in range(events):
             subject.track(number)
@@ -161,6 +163,7 @@ def measure(sdk: str, url: str, events: int, calls: int) -> dict[str, Any]:
         while sink_count(url) < before + events and time.monotonic() < deadline:
             time.sleep(0.01)
         elapsed = time.perf_counter() - started_at
+        cpu = time.process_time() - cpu_at
         delivered = sink_count(url) - before
         subject.close()
     return {
@@ -168,6 +171,7 @@ def measure(sdk: str, url: str, events: int, calls: int) -> dict[str, Any]:
         "median_us": timings[len(timings) // 2] / 1000,
         "p99_us": timings[int(len(timings) * 0.99)] / 1000,
         "events_per_s": delivered / elapsed,
+        "cpu_us_per_event": cpu / events * 1e6,
         "delivered": delivered,
         "seconds": elapsed,
     }
@@ -212,7 +216,7 @@ def main() -> None:
 
 def median_run(sdk: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Each figure's median over the rounds."""
-    figures = ("median_us", "p99_us", "events_per_s", "seconds")
+    figures = ("median_us", "p99_us", "events_per_s", "cpu_us_per_event", "seconds")
     merged: dict[str, Any] = {name: statistics.median(r[name] for r in runs) for name in figures}
     merged["sdk"] = sdk
     merged["delivered"] = min(r["delivered"] for r in runs)
@@ -224,11 +228,14 @@ def report(results: list[dict[str, Any]], events: int, rounds: int) -> None:
         f"track() caller cost and delivery of {events:,} events to a loopback sink "
         f"(medians of {rounds} interleaved rounds)"
     )
-    print(f"{'sdk':28} {'median us':>10} {'p99 us':>10} {'events/s':>11} {'delivered':>10}")
+    print(
+        f"{'sdk':28} {'median us':>10} {'p99 us':>10} {'events/s':>11} "
+        f"{'cpu us/event':>13} {'delivered':>10}"
+    )
     for row in results:
         print(
             f"{row['sdk']:28} {row['median_us']:10.2f} {row['p99_us']:10.2f} "
-            f"{row['events_per_s']:11,.0f} {row['delivered']:10,}"
+            f"{row['events_per_s']:11,.0f} {row['cpu_us_per_event']:13.1f} {row['delivered']:10,}"
         )
     ours = results[0]
     peers = [row for row in results if not row["sdk"].startswith("audience")]
