@@ -91,6 +91,13 @@ def _synchronous(text: str) -> Synchronous:
     raise ValueError(f"{text!r} is neither 'full' nor 'normal'")
 
 
+def _log_level(text: str) -> str:
+    value = text.strip().lower()
+    if value not in ("debug", "info", "warning", "error", "critical"):
+        raise ValueError(f"{text!r} is not debug, info, warning, error or critical")
+    return value
+
+
 def _token(text: str) -> str:
     value = text.strip()
     if len(value) < 8:
@@ -152,7 +159,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "SQLite durability: 'full' survives power loss, 'normal' survives a crash of the process.",
         _synchronous,
     ),
-    Setting("log_level", "AUDIENCE_LOG_LEVEL", "debug, info, warning or error.", str),
+    Setting("log_level", "AUDIENCE_LOG_LEVEL", "debug, info, warning or error.", _log_level),
 )
 
 

@@ -41,6 +41,7 @@ def test_lists_and_urls_are_parsed_and_checked() -> None:
         ("AUDIENCE_MAX_EVENT_BYTES", "-1"),
         ("AUDIENCE_SYNCHRONOUS", "sometimes"),
         ("AUDIENCE_ADMIN_TOKEN", "short"),
+        ("AUDIENCE_LOG_LEVEL", "loud"),
     ],
 )
 def test_a_bad_value_is_a_config_error_naming_the_variable(name: str, value: str) -> None:
