@@ -148,3 +148,30 @@ def test_the_memory_outbox_is_bounded_too() -> None:
     outbox = MemoryOutbox(limit=2)
     assert outbox.append([b"a", b"b", b"c"]) == (2, 2)
     assert outbox.newest() == 2
+
+
+def test_with_persist_interval_zero_a_message_is_in_the_outbox_when_track_returns(
+    make_analytics: MakeAnalytics, tmp_path: Path
+) -> None:
+    folder = tmp_path / "id"
+    analytics = make_analytics(
+        host="http://127.0.0.1:9",
+        storage="disk",
+        storage_dir=folder,
+        delivery=replace(FAST, persist_interval=0),
+    )
+    for number in range(3):
+        analytics.track("Durable At Once", {"n": number})
+        assert [m["properties"]["n"] for m in _waiting_rows(folder / "outbox.sqlite")][-1] == number
+
+
+def test_with_persist_interval_zero_everything_is_still_delivered(
+    make_analytics: MakeAnalytics, server: MisbehavingServer
+) -> None:
+    analytics = make_analytics(
+        host=server.url, storage="disk", delivery=replace(FAST, persist_interval=0)
+    )
+    for number in range(250):
+        analytics.track("Durable", {"n": number})
+    assert analytics.flush(timeout=30)
+    assert sorted(m["properties"]["n"] for m in server.delivered()) == list(range(250))

@@ -103,6 +103,7 @@ class DeliveryWorker:
         self._sync = policy.persist_interval <= 0
         self.dropped = 0
         self._closed = False
+        self._delivered_at_shutdown = True
         self._fresh_state()
         _workers.add(self)
         atexit.register(self._at_exit)
@@ -155,7 +156,7 @@ class DeliveryWorker:
 
     def _persist_now(self, body: bytes) -> None:
         with self._persist_lock:
-            self._store([body])
+            self._store([body], in_worker=False)
 
     def _drop_for_full_queue(self) -> None:
         self.dropped += 1
@@ -169,7 +170,7 @@ class DeliveryWorker:
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every message accepted so far is delivered (or given up); True if so."""
         if self._closed:
-            return self._done()
+            return self._delivered_at_shutdown
         if not self._running:
             self._start()
         deadline = None if timeout is None else self._clock.monotonic() + timeout
@@ -203,6 +204,7 @@ class DeliveryWorker:
         delivered = self.flush(wait)
         self._stop()
         self._closed = True
+        self._delivered_at_shutdown = delivered
         self._transport.close()
         self._outbox.close()
         atexit.unregister(self._at_exit)
@@ -262,11 +264,18 @@ class DeliveryWorker:
             if not pending and not self._delivered:
                 return
             bodies = [pending.popleft() for _ in range(len(pending))]
-            self._store(bodies)
+            self._store(bodies, in_worker=True)
 
-    def _store(self, bodies: list[bytes]) -> None:
-        """Write to the outbox; the caller holds the persist lock."""
-        delivered, self._delivered = self._delivered, []
+    def _store(self, bodies: list[bytes], *, in_worker: bool) -> None:
+        """Write to the outbox; the caller holds the persist lock.
+
+        Only the worker thread forgets delivered messages and keeps what it wrote for sending;
+        a caller writing its own message (``persist_interval=0``) leaves both to the worker,
+        which then finds the message in the outbox.
+        """
+        delivered: list[int] = []
+        if in_worker:
+            delivered, self._delivered = self._delivered, []
         try:
             taken, last = self._outbox.append(bodies, delivered)
         except Exception as exc:
@@ -276,9 +285,9 @@ class DeliveryWorker:
                 self._report(DeliveryError(f"cannot write the outbox: {exc}"), bodies)
             return
         if taken:
-            self._last_position = last
-            if not self._sender:
-                pass  # the sending process reads them from the outbox
+            self._last_position = max(self._last_position, last)
+            if not (in_worker and self._sender):
+                pass  # read back from the outbox when its turn comes
             elif self._sendable_open and len(self._sendable) + taken <= self._max_queue:
                 self._sendable.extend(zip(range(last - taken + 1, last + 1), bodies, strict=False))
             else:
