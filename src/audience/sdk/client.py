@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Literal, overload
@@ -36,12 +37,6 @@ from audience.sdk.worker import DeliveryPolicy, DeliveryWorker, OnError
 log = logging.getLogger(__name__)
 
 DEFAULT_HOST: Final = "http://127.0.0.1:8000"
-
-
-def _version() -> str:
-    from audience import __version__
-
-    return __version__
 
 
 def default_storage_dir(write_key: str, environ: Mapping[str, str] | None = None) -> Path:
@@ -123,6 +118,7 @@ class Analytics:
         self._clock = clock or SystemClock()
         self._anonymous_ids = anonymous_ids or UuidFactory()
         ids, traits, outbox = self._open_storage(write_key, storage, storage_dir, policy)
+        release = version("audience")
         worker = DeliveryWorker(
             outbox=outbox,
             transport=transport
@@ -131,7 +127,7 @@ class Analytics:
                 write_key,
                 gzip=policy.gzip,
                 timeout=policy.timeout,
-                user_agent=f"audience-python/{_version()}",
+                user_agent=f"audience-python/{release}",
             ),
             clock=self._clock,
             write_key=write_key,
@@ -142,7 +138,7 @@ class Analytics:
             worker=worker,
             clock=self._clock,
             message_ids=MessageIdFactory(),
-            library=library_context(_version()),
+            library=library_context(release),
         )
         self._tracker = Tracker(self._pipeline, ids, traits, anonymous_ids=self._anonymous_ids)
         self._loaded = autoload
