@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from audience.errors import DeliveryError, PermanentDeliveryError
-from audience.sdk.delivery import RetryPolicy
+from audience.errors import ConfigError, DeliveryError, PermanentDeliveryError
+from audience.sdk.delivery import Response, RetryPolicy
+from audience.sdk.testing import RecordingTransport
 
 from .conftest import FAST, MakeAnalytics
 from .misbehaving_server import Answer, MisbehavingServer, basic_auth
@@ -190,3 +192,39 @@ def test_when_one_of_several_batches_in_flight_fails_only_that_one_is_sent_again
     assert analytics.flush(timeout=30)
     delivered = [m["properties"]["n"] for m in server.delivered()]
     assert sorted(delivered) == list(range(450))
+
+
+class _GatedTransport(RecordingTransport):
+    """Holds every post until the test opens the gate: a collector that has stopped answering."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+
+    def post(self, body: bytes) -> Response:
+        self.entered.set()
+        assert self.gate.wait(10)
+        return super().post(body)
+
+
+def test_when_the_memory_hand_off_is_full_new_messages_are_dropped_and_counted(
+    make_analytics: MakeAnalytics,
+) -> None:
+    transport = _GatedTransport()
+    analytics = make_analytics(
+        transport=transport, delivery=replace(FAST, max_queue_size=3, concurrency=1)
+    )
+    analytics.track("First")
+    assert transport.entered.wait(10)
+    for number in range(5):
+        analytics.track("Held", {"n": number})
+    assert analytics.dropped == 2
+    transport.gate.set()
+    assert analytics.flush(timeout=10)
+    assert [m.get("properties", {}).get("n") for m in transport.messages] == [None, 0, 1, 2]
+
+
+def test_an_unknown_storage_kind_is_a_config_error(make_analytics: MakeAnalytics) -> None:
+    with pytest.raises(ConfigError):
+        make_analytics(storage="cloud")
