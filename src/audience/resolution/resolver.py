@@ -45,13 +45,18 @@ class Resolver:
         return self._applied
 
     def step(self) -> int:
-        """Apply the next batch, if any; returns how many events it held."""
-        events = self.feed.read_after(self._applied, self.batch_size)
+        """Apply the next batch, if any; returns how many events it held.
+
+        The position comes from the store's cursor each time, so a second resolver on the same
+        store (``audience resolve`` while the server runs) or a rebuild never makes one skip events.
+        """
+        position = self.store.cursor()
+        events = self.feed.read_after(position, self.batch_size)
         if events:
             self.store.apply(events)
-            with self._progress:
-                self._applied = events[-1].seq
-                self._progress.notify_all()
+        with self._progress:
+            self._applied = events[-1].seq if events else position
+            self._progress.notify_all()
         return len(events)
 
     def catch_up(self) -> int:

@@ -7,6 +7,7 @@ allows only this server's own scripts and styles, so even an unescaped value cou
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Final
 
@@ -60,7 +61,15 @@ def when(timestamp: str | None) -> str:
     return timestamp.replace("T", " ").split(".")[0].removesuffix("Z")
 
 
+def shown(value: object) -> str:
+    """A trait value as text: strings as they are, anything else as JSON (escaped on output)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
 _ENVIRONMENT.filters["when"] = when
+_ENVIRONMENT.filters["shown"] = shown
 
 
 def render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -187,5 +196,5 @@ class WebPages:
             "merges": self._profiles.merges(profile.id),
             "next_id": next_id,
             "next_profile": next_profile,
-            "shown": len(pairs),
+            "shown_events": len(pairs),
         }

@@ -16,12 +16,16 @@
     row.appendChild(td);
   }
 
+  function readable(timestamp) {
+    return typeof timestamp === "string" ? timestamp.replace("T", " ").replace(/\.\d+Z$/, "") : "";
+  }
+
   function show(event) {
     var row = document.createElement("tr");
     row.className = "live-event";
     row.dataset.seq = String(event.seq);
     cell(row, event.seq);
-    cell(row, event.timestamp);
+    cell(row, readable(event.timestamp));
     cell(row, event.source);
     cell(row, event.title);
     cell(row, event.userId);
