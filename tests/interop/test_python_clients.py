@@ -232,3 +232,29 @@ def test_a_customerio_region_key_goes_as_a_bearer_token_and_is_accepted(
     assert errors == []
     event = stored[message["messageId"]]
     assert (event["type"], event["event"], event["userId"]) == ("track", "Region Key", "user_123")
+
+
+@pytest.mark.parametrize("client_name", list(CLIENTS))
+def test_a_burst_of_a_thousand_events_is_stored_completely_and_once(
+    client_name: str, audience_server: AudienceServer, admin_api: AdminApi
+) -> None:
+    source, client_class = CLIENTS[client_name]
+    user_id = f"burst-{uuid.uuid4().hex[:12]}"
+    errors: list[Exception] = []
+    client = client_class(
+        write_key=INTEROP_SOURCES[source],
+        host=audience_server.url,
+        on_error=lambda error, batch: errors.append(error),
+        max_retries=1,
+    )
+    try:
+        for i in range(1000):
+            client.track(user_id=user_id, event="Burst Event", properties={"i": i})
+        client.flush()
+    finally:
+        client.shutdown()
+
+    stored = admin_api.wait_for_events(source, 1000, userId=user_id)
+    assert errors == []
+    assert sorted(event["properties"]["i"] for event in stored) == list(range(1000))
+    assert len({event["messageId"] for event in stored}) == 1000
