@@ -97,3 +97,26 @@ def test_rebuild_recomputes_the_same_profiles_from_the_event_log(
         assert profiles.search("", limit=100) == before
     finally:
         profiles.close()
+
+
+def test_a_rebuild_beside_a_running_resolver_skips_nothing(
+    events: SqliteEventStore, tmp_path: Path
+) -> None:
+    """``audience resolve --rebuild`` while the server's resolver follows the same store."""
+    events.append(FLOW).result()
+    server_side = SQLiteProfileStore.in_directory(tmp_path)
+    command_side = SQLiteProfileStore.in_directory(tmp_path)
+    try:
+        following = Resolver(events, server_side, batch_size=2)
+        following.catch_up()
+        command_side.clear()
+        following.step()
+        Resolver(events, command_side, batch_size=2).catch_up()
+        following.catch_up()
+        person = server_side.lookup(Identifier("user_id", "u1"))
+        assert person is not None
+        assert person.event_count == 4
+        assert server_side.cursor() == 5
+    finally:
+        server_side.close()
+        command_side.close()
