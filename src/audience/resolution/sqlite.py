@@ -58,6 +58,9 @@ FILENAME: Final = "profiles.sqlite3"
 WRITER_CACHE_KIB: Final = 128 * 1024
 """Page cache of the writer connection (SQLite's default is 2 MiB)."""
 
+NODE_CACHE: Final = 500_000
+"""Identifier row ids the writer remembers (ids never change until the store is cleared)."""
+
 MAX_LISTED_IDENTIFIERS: Final = 1000
 """A profile lists at most this many identifiers (best first); ``identifier_count`` has them all."""
 
@@ -172,16 +175,84 @@ def _identifier(type_: str, value: str) -> Identifier:
     return Identifier(cast(IdentifierType, type_), value)
 
 
-class _Node:
-    """An identifier row as the writer needs it."""
+class _Batch:
+    """What one ``apply`` writes once at its end: rows repeated per event go in one statement each.
 
-    __slots__ = ("cluster", "id", "identifier", "profile")
+    An identifier's counters and the traits it saw are combined by order-insensitive rules (sums,
+    minimum, maximum, the latest order key), so writing them at the end of the batch gives the
+    same result as writing them event by event.
+    """
 
-    def __init__(self, id_: int, identifier: Identifier, profile: int, cluster: int) -> None:
-        self.id = id_
-        self.identifier = identifier
-        self.profile = profile
-        self.cluster = cluster
+    def __init__(self) -> None:
+        self.event_links: list[tuple[int, int | None, str, str]] = []
+        self.activity: dict[int, list[Any]] = {}
+        self.traits: list[tuple[int, str, str, str]] = []
+        self.groups: list[tuple[int, str, str]] = []
+        self.group_traits: list[tuple[str, str, str, str]] = []
+        self.warnings: list[tuple[int, str, str, str]] = []
+
+    def record(self, node: int, identity: EventIdentity) -> None:
+        """Count one event for identifier ``node``."""
+        timestamp, key = identity.timestamp, identity.order_key
+        seen = self.activity.get(node)
+        if seen is None:
+            self.activity[node] = [1, timestamp, timestamp]
+        else:
+            seen[0] += 1
+            seen[1] = min(seen[1], timestamp)
+            seen[2] = max(seen[2], timestamp)
+        self.traits.extend((node, name, _dumps(v), key) for name, v in identity.traits.items())
+        if identity.group_id is not None:
+            self.groups.append((node, identity.group_id, key))
+            self.group_traits.extend(
+                (identity.group_id, name, _dumps(value), key)
+                for name, value in identity.group_traits.items()
+            )
+
+    def write(self, db: sqlite3.Connection) -> None:
+        """Write everything recorded, inside the batch's transaction."""
+        db.executemany(
+            "INSERT OR IGNORE INTO event_links (seq, identifier, ord, timestamp) "
+            "VALUES (?, ?, ?, ?)",
+            self.event_links,
+        )
+        db.executemany(
+            "UPDATE identifiers SET event_count = event_count + ?, "
+            "first_seen = min(coalesce(first_seen, ?), ?), "
+            "last_seen = max(coalesce(last_seen, ?), ?) WHERE id = ?",
+            [
+                (count, first, first, last, last, node)
+                for node, (count, first, last) in self.activity.items()
+            ],
+        )
+        db.executemany(
+            "UPDATE profiles SET last_seen = max(coalesce(last_seen, ?), ?) "
+            "WHERE id = (SELECT profile FROM identifiers WHERE id = ?)",
+            [(last, last, node) for node, (_, _, last) in self.activity.items()],
+        )
+        db.executemany(
+            "INSERT INTO identifier_traits (identifier, name, value, ord) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (identifier, name) DO UPDATE SET value = excluded.value, "
+            "ord = excluded.ord WHERE (excluded.ord, excluded.value) > "
+            "(identifier_traits.ord, identifier_traits.value)",
+            self.traits,
+        )
+        db.executemany(
+            "INSERT INTO identifier_groups (identifier, group_id, ord) VALUES (?, ?, ?) "
+            "ON CONFLICT (identifier, group_id) DO UPDATE SET ord = max(ord, excluded.ord)",
+            self.groups,
+        )
+        db.executemany(
+            "INSERT INTO group_traits (group_id, name, value, ord) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (group_id, name) DO UPDATE SET value = excluded.value, "
+            "ord = excluded.ord WHERE (excluded.ord, excluded.value) > "
+            "(group_traits.ord, group_traits.value)",
+            self.group_traits,
+        )
+        db.executemany(
+            "INSERT INTO warnings (seq, kind, message_id, detail) VALUES (?, ?, ?, ?)",
+            self.warnings,
+        )
 
 
 class SQLiteProfileStore:
@@ -198,6 +269,8 @@ class SQLiteProfileStore:
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._all: list[sqlite3.Connection] = []
         self._closed = False
+        self._node_ids: dict[Identifier, int] = {}
+        self._seen_generation = -1
         try:
             self._writer = self._connect()
             # The writer walks the identifier indexes for every event: keep them in memory.
@@ -259,11 +332,14 @@ class SQLiteProfileStore:
                 db.execute("BEGIN IMMEDIATE")
                 row = db.execute("SELECT value FROM state WHERE name = 'cursor'").fetchone()
                 cursor = int(row[0]) if row else 0
+                self._check_generation(db)
+                batch = _Batch()
                 for event in sorted(events, key=lambda e: e.seq):
                     if event.seq <= cursor:
                         continue
-                    self._apply_event(db, event)
+                    self._apply_event(db, event, batch)
                     cursor = event.seq
+                batch.write(db)
                 db.execute(
                     "INSERT INTO state (name, value) VALUES ('cursor', ?) "
                     "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -271,6 +347,7 @@ class SQLiteProfileStore:
                 )
                 db.execute("COMMIT")
             except BaseException as exc:
+                self._node_ids.clear()
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
@@ -281,51 +358,53 @@ class SQLiteProfileStore:
         with self._write_lock:
             db = self._writer
             db.execute("BEGIN IMMEDIATE")
+            generation = self._generation(db) + 1
             for table in _TABLES:
                 db.execute(f"DELETE FROM {table}")
+            db.execute("INSERT INTO state (name, value) VALUES ('generation', ?)", (generation,))
             db.execute("COMMIT")
+            self._node_ids.clear()
 
-    def _apply_event(self, db: sqlite3.Connection, event: StoredEvent) -> None:
+    @staticmethod
+    def _generation(db: sqlite3.Connection) -> int:
+        row = db.execute("SELECT value FROM state WHERE name = 'generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _check_generation(self, db: sqlite3.Connection) -> None:
+        """Forget remembered row ids when another handle cleared the store since the last batch."""
+        generation = self._generation(db)
+        if generation != self._seen_generation:
+            self._node_ids.clear()
+            self._seen_generation = generation
+
+    def _apply_event(self, db: sqlite3.Connection, event: StoredEvent, batch: _Batch) -> None:
         identity = identity_of(event.message, link_email=self.link_email)
         nodes = {identifier: self._node(db, identifier) for identifier in identity.identifiers}
         message_id = str(event.message.get("messageId") or "")
         attributed = nodes[identity.identifier] if identity.identifier else None
-        db.execute(
-            "INSERT OR IGNORE INTO event_links (seq, identifier, ord, timestamp) "
-            "VALUES (?, ?, ?, ?)",
-            (
-                event.seq,
-                attributed.id if attributed else None,
-                identity.order_key,
-                identity.timestamp,
-            ),
-        )
+        batch.event_links.append((event.seq, attributed, identity.order_key, identity.timestamp))
         for junk in identity.junk:
-            self._warn(db, event.seq, "junk_id", message_id, f"{junk.field} {junk.value!r} ignored")
+            detail = f"{junk.field} {junk.value!r} ignored"
+            batch.warnings.append((event.seq, "junk_id", message_id, detail))
         if attributed is None:
-            self._warn(
-                db, event.seq, "no_identifier", message_id, "no usable userId or anonymousId"
-            )
+            detail = "no usable userId or anonymousId"
+            batch.warnings.append((event.seq, "no_identifier", message_id, detail))
         else:
-            self._record_activity(db, attributed, identity)
+            batch.record(attributed, identity)
         for link in sorted(identity.links, key=link_order):
             self._apply_link(db, event.seq, link, nodes[link.a], nodes[link.b], identity)
 
-    def _warn(
-        self, db: sqlite3.Connection, seq: int, kind: str, message_id: str, detail: str
-    ) -> None:
-        db.execute(
-            "INSERT INTO warnings (seq, kind, message_id, detail) VALUES (?, ?, ?, ?)",
-            (seq, kind, message_id, detail),
-        )
-
-    def _node(self, db: sqlite3.Connection, identifier: Identifier) -> _Node:
+    def _node(self, db: sqlite3.Connection, identifier: Identifier) -> int:
+        """The row id of ``identifier``, creating it as a profile and cluster of its own."""
+        known = self._node_ids.get(identifier)
+        if known is not None:
+            return known
         row = db.execute(
-            "SELECT id, profile, cluster FROM identifiers WHERE type = ? AND value = ?",
+            "SELECT id FROM identifiers WHERE type = ? AND value = ?",
             (identifier.type, identifier.value),
         ).fetchone()
         if row:
-            return _Node(row[0], identifier, row[1], row[2])
+            return self._remember(identifier, int(row[0]))
         is_user = identifier.type == "user_id"
         cluster = db.execute(
             "INSERT INTO clusters (size, user_ids, newest) VALUES (1, ?, NULL)", (int(is_user),)
@@ -345,57 +424,23 @@ class SQLiteProfileStore:
             "INSERT INTO identifiers (type, value, key, profile, cluster) VALUES (?, ?, ?, ?, ?)",
             (identifier.type, identifier.value, identifier.key, profile, cluster),
         ).lastrowid
-        if node_id is None or profile is None or cluster is None:
+        if node_id is None:
             raise StorageError("SQLite did not return a row id")
-        return _Node(node_id, identifier, profile, cluster)
+        return self._remember(identifier, node_id)
 
-    def _record_activity(
-        self, db: sqlite3.Connection, node: _Node, identity: EventIdentity
-    ) -> None:
-        timestamp = identity.timestamp
-        db.execute(
-            "UPDATE identifiers SET event_count = event_count + 1, "
-            "first_seen = min(coalesce(first_seen, ?), ?), "
-            "last_seen = max(coalesce(last_seen, ?), ?) WHERE id = ?",
-            (timestamp, timestamp, timestamp, timestamp, node.id),
-        )
-        db.execute(
-            "UPDATE profiles SET last_seen = max(coalesce(last_seen, ?), ?) "
-            "WHERE id = (SELECT profile FROM identifiers WHERE id = ?)",
-            (timestamp, timestamp, node.id),
-        )
-        key = identity.order_key
-        db.executemany(
-            "INSERT INTO identifier_traits (identifier, name, value, ord) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (identifier, name) DO UPDATE SET value = excluded.value, "
-            "ord = excluded.ord WHERE (excluded.ord, excluded.value) > "
-            "(identifier_traits.ord, identifier_traits.value)",
-            [(node.id, name, _dumps(value), key) for name, value in identity.traits.items()],
-        )
-        if identity.group_id is not None:
-            db.execute(
-                "INSERT INTO identifier_groups (identifier, group_id, ord) VALUES (?, ?, ?) "
-                "ON CONFLICT (identifier, group_id) DO UPDATE SET ord = max(ord, excluded.ord)",
-                (node.id, identity.group_id, key),
-            )
-            db.executemany(
-                "INSERT INTO group_traits (group_id, name, value, ord) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (group_id, name) DO UPDATE SET value = excluded.value, "
-                "ord = excluded.ord WHERE (excluded.ord, excluded.value) > "
-                "(group_traits.ord, group_traits.value)",
-                [
-                    (identity.group_id, name, _dumps(value), key)
-                    for name, value in identity.group_traits.items()
-                ],
-            )
+    def _remember(self, identifier: Identifier, node_id: int) -> int:
+        if len(self._node_ids) >= NODE_CACHE:
+            self._node_ids.clear()
+        self._node_ids[identifier] = node_id
+        return node_id
 
     def _apply_link(
         self,
         db: sqlite3.Connection,
         seq: int,
         link: Link,
-        a: _Node,
-        b: _Node,
+        a: int,
+        b: int,
         identity: EventIdentity,
     ) -> None:
         sides = {
@@ -403,11 +448,11 @@ class SQLiteProfileStore:
             for row in db.execute(
                 "SELECT i.id, i.cluster, p.id, p.person FROM identifiers i "
                 "JOIN profiles p ON p.id = i.profile WHERE i.id IN (?, ?)",
-                (a.id, b.id),
+                (a, b),
             )
         }
-        cluster_a, profile_a, person_a = sides[a.id]
-        cluster_b, profile_b, person_b = sides[b.id]
+        cluster_a, profile_a, person_a = sides[a]
+        cluster_b, profile_b, person_b = sides[b]
         cluster = self._join_clusters(db, cluster_a, cluster_b)
         user_ids, newest = db.execute(
             "SELECT user_ids, newest FROM clusters WHERE id = ?", (cluster,)
@@ -416,7 +461,7 @@ class SQLiteProfileStore:
         link_id = db.execute(
             "INSERT INTO links (seq, a, b, kind, ord, timestamp, message_id, status, cluster) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
-            (seq, a.id, b.id, link.kind, order, identity.timestamp, link.message_id, cluster),
+            (seq, a, b, link.kind, order, identity.timestamp, link.message_id, cluster),
         ).lastrowid
         db.execute(
             "UPDATE clusters SET newest = max(coalesce(newest, ?), ?) WHERE id = ?",
