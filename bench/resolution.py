@@ -5,13 +5,13 @@ Three measurements, each printed beside the peer figure or bound it is compared 
 1. throughput: a realistic mix (anonymous browsing, logins, returning users on new devices,
    shared devices, resets, 1% late arrivals) committed to the SQLite event store, then the
    resolver catches up from zero: events/s and new profiles/s.
-2. lag: events committed to the event store at a steady rate (the collector's measured rate,
-   ``--rate``) while the resolver follows it on its thread, woken by each commit; lag sampled
+2. lag: events committed to the event store at a steady rate (the collector's measured rates,
+   ``--rates``) while the resolver follows it on its thread, woken by each commit; lag sampled
    every 50 ms, then the time to drain once ingestion stops.
 3. lookup: ``--events`` (1 million by default) events written straight into a profile store,
    then profile lookups by user id and by anonymous id: p50 / p99.
 
-    .venv/bin/python bench/resolution.py [--events 1000000] [--rate 3000] [--seconds 20]
+    .venv/bin/python bench/resolution.py [--events 1000000] [--rates 3000,11350] [--seconds 20]
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ def bench_lag(folder: Path, rate: int, seconds: float) -> None:
 
         sampler = threading.Thread(target=sample)
         sampler.start()
-        batch = 50
+        batch = max(50, rate // 100)
         interval = batch / rate
         started = time.perf_counter()
         sent = 0
@@ -261,16 +261,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="events behind the lookups")
     parser.add_argument("--throughput-events", type=int, default=200_000)
-    parser.add_argument("--rate", type=int, default=3000, help="sustained ingestion, events/s")
+    parser.add_argument(
+        "--rates",
+        default="3000,11350",
+        help="sustained ingestion rates to follow, events/s (default: the collector's measured "
+        "single-event and batch rates in BENCHMARKS.md)",
+    )
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--lookups", type=int, default=2000)
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="audience-bench-resolution-") as temporary:
         root = Path(temporary)
-        for name in ("throughput", "lag", "lookup"):
-            (root / name).mkdir()
+        (root / "throughput").mkdir()
+        (root / "lookup").mkdir()
         bench_throughput(root / "throughput", arguments.throughput_events)
-        bench_lag(root / "lag", arguments.rate, arguments.seconds)
+        for rate in (int(part) for part in arguments.rates.split(",")):
+            (root / f"lag-{rate}").mkdir()
+            bench_lag(root / f"lag-{rate}", rate, arguments.seconds)
         bench_lookup(root / "lookup", arguments.events, arguments.lookups)
 
 
