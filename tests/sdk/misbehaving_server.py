@@ -109,6 +109,14 @@ class MisbehavingServer(ThreadingHTTPServer):
         with self._lock:
             return [m for r in self.received if 200 <= r.status < 300 for m in r.batch]
 
+    def delivered_once(self) -> list[dict[str, Any]]:
+        """Delivered messages counted once per messageId, as a deduplicating collector keeps them
+        (a request the client gave up on may have been answered after all, then sent again)."""
+        unique: dict[str, dict[str, Any]] = {}
+        for message in self.delivered():
+            unique.setdefault(message["messageId"], message)
+        return list(unique.values())
+
     def stop(self) -> None:
         self.shutdown()
         self.server_close()

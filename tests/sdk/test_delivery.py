@@ -56,7 +56,7 @@ def test_a_batch_holds_at_most_100_messages_and_stays_under_500_kb(
     assert analytics.flush(timeout=30)
     assert all(len(r.batch) <= 100 for r in server.received)
     assert all(int(r.headers["Content-Length"]) < 500 * 1024 for r in server.received)
-    assert len(server.delivered()) == 290
+    assert len(server.delivered_once()) == 290
 
 
 def test_a_refused_connection_is_retried_until_the_collector_comes_up(
@@ -69,7 +69,7 @@ def test_a_refused_connection_is_retried_until_the_collector_comes_up(
     late = MisbehavingServer(port)
     try:
         assert analytics.flush(timeout=10)
-        assert [m["event"] for m in late.delivered()] == ["While Down"]
+        assert [m["event"] for m in late.delivered_once()] == ["While Down"]
     finally:
         late.stop()
 
@@ -140,7 +140,7 @@ def test_flush_waits_until_the_collector_has_answered(
     analytics = make_analytics(host=server.url)
     analytics.track("Waited For")
     assert analytics.flush()
-    assert [m["event"] for m in server.delivered()] == ["Waited For"]
+    assert [m["event"] for m in server.delivered_once()] == ["Waited For"]
 
 
 def test_leaving_the_with_block_delivers_what_was_tracked(
@@ -148,7 +148,7 @@ def test_leaving_the_with_block_delivers_what_was_tracked(
 ) -> None:
     with make_analytics(host=server.url) as analytics:
         analytics.track("Last Words")
-    assert [m["event"] for m in server.delivered()] == ["Last Words"]
+    assert [m["event"] for m in server.delivered_once()] == ["Last Words"]
 
 
 def test_backoff_grows_exponentially_and_respects_retry_after() -> None:
@@ -178,7 +178,7 @@ def test_a_forked_child_delivers_its_own_events_and_not_its_parents(
     assert os.waitstatus_to_exitcode(status) == 0
     analytics.track("Parent After Fork")
     assert analytics.flush(timeout=10)
-    events = sorted(m["event"] for m in server.delivered())
+    events = sorted(m["event"] for m in server.delivered_once())
     assert events == ["From The Child", "Parent After Fork", "Parent Before Fork"]
 
 
@@ -190,7 +190,7 @@ def test_when_one_of_several_batches_in_flight_fails_only_that_one_is_sent_again
     for number in range(450):
         analytics.track("Many", {"n": number})
     assert analytics.flush(timeout=30)
-    delivered = [m["properties"]["n"] for m in server.delivered()]
+    delivered = [m["properties"]["n"] for m in server.delivered_once()]
     assert sorted(delivered) == list(range(450))
 
 

@@ -94,7 +94,7 @@ def test_events_accepted_during_an_outage_are_sent_when_the_collector_is_back(
     for number in range(50):
         analytics.track("During Outage", {"n": number})
     assert analytics.flush(timeout=30)
-    assert sorted(m["properties"]["n"] for m in server.delivered()) == list(range(50))
+    assert sorted(m["properties"]["n"] for m in server.delivered_once()) == list(range(50))
 
 
 def test_a_full_outbox_refuses_new_messages_keeps_the_old_and_reports_to_on_error(
@@ -113,7 +113,7 @@ def test_a_full_outbox_refuses_new_messages_keeps_the_old_and_reports_to_on_erro
         analytics.flush(timeout=0.05)
     server.answer_normally()
     assert analytics.flush(timeout=30)
-    assert sorted(m["properties"]["n"] for m in server.delivered()) == [0, 1, 2, 3, 4]
+    assert sorted(m["properties"]["n"] for m in server.delivered_once()) == [0, 1, 2, 3, 4]
     assert [m["properties"]["n"] for _, batch in refused for m in batch] == [5, 6, 7]
     assert all("full" in str(error) for error, _ in refused)
 
@@ -174,4 +174,4 @@ def test_with_persist_interval_zero_everything_is_still_delivered(
     for number in range(250):
         analytics.track("Durable", {"n": number})
     assert analytics.flush(timeout=30)
-    assert sorted(m["properties"]["n"] for m in server.delivered()) == list(range(250))
+    assert sorted(m["properties"]["n"] for m in server.delivered_once()) == list(range(250))

@@ -243,6 +243,8 @@ class DeliveryWorker:
                 self._persist()
                 if self._sender:
                     self._send_ready()
+                if not self._pending and not self._sendable:
+                    self._outbox.tidy()
             except Exception as exc:
                 log.exception("the delivery worker failed; it carries on")
                 self._back_off(RetryableDeliveryError(f"{type(exc).__name__}: {exc}"))
