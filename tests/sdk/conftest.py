@@ -16,7 +16,7 @@ from audience.sdk.testing import RecordingTransport
 from .misbehaving_server import MisbehavingServer
 
 FAST_RETRIES = RetryPolicy(base=0.02, cap=0.1)
-FAST = DeliveryPolicy(retry=FAST_RETRIES, timeout=2.0, persist_interval=0.02, idle_poll=0.05)
+FAST = DeliveryPolicy(retry=FAST_RETRIES, timeout=5.0, persist_interval=0.02, idle_poll=0.05)
 
 
 class FakeClock:
