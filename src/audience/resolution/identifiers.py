@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
@@ -44,8 +43,7 @@ _JUNK_ANY_CASE: Final = frozenset(
 """Values that clients send when they meant "no id" (PostHog's illegal ids, Segment's suggested
 blocklist, and the constants broken SDKs are known to send), compared case-insensitively."""
 
-_ALL_ZERO: Final = re.compile(r"^[0\-]*$")
-"""Empty, ``0``, ``000``, ``00000000-0000-0000-0000-000000000000``: Segment's ``^[0-]*$`` rule."""
+_ZERO_CHARACTERS: Final = "0-"
 
 _QUOTES: Final = "\"'`"
 
@@ -73,10 +71,10 @@ def is_junk(value: str) -> bool:
     """True for values that must never link anyone: placeholders, all-zero ids, blanks, quotes."""
     stripped = value.strip()
     unquoted = stripped.strip(_QUOTES).strip()
-    return any(
-        _ALL_ZERO.match(candidate) is not None or candidate.lower() in _JUNK_ANY_CASE
-        for candidate in (stripped, unquoted)
-    )
+    # Only zeros and dashes (or nothing), as in 00000000-0000-...: Segment's ``^[0-]*$`` rule.
+    if not stripped.strip(_ZERO_CHARACTERS) or not unquoted.strip(_ZERO_CHARACTERS):
+        return True
+    return stripped.lower() in _JUNK_ANY_CASE or unquoted.lower() in _JUNK_ANY_CASE
 
 
 def clean_id(raw: JSON) -> str | None:
