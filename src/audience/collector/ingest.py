@@ -9,7 +9,6 @@ store and resolves once they are durable. Without HTTP::
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import Counter
 from collections.abc import Mapping
@@ -177,7 +176,7 @@ class Ingestor:
             self._log_rejections(prepared)
         if not prepared.records:
             return IngestOutcome(0, 0, prepared.dropped, tuple(prepared.rejections))
-        result = await asyncio.wrap_future(self._sink.append(prepared.records))
+        result = await self._sink.append_async(prepared.records)
         if self._observer is not None:
             self._observer.events_stored(prepared.source, result.stored, result.duplicates)
         return IngestOutcome(

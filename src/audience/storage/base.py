@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -66,6 +67,10 @@ class EventSink(Protocol):
         A record whose (source, message_id) is already stored is counted as a duplicate
         and not stored again. The future fails with ``StorageError`` when the commit fails.
         """
+        ...
+
+    def append_async(self, records: Sequence[EventRecord]) -> asyncio.Future[AppendResult]:
+        """``append`` from a running event loop: the returned future belongs to that loop."""
         ...
 
 

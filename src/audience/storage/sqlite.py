@@ -8,6 +8,7 @@ and each process keeps one writer thread.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import sqlite3
 import threading
@@ -139,6 +140,10 @@ class SqliteEventStore:
     def append(self, records: Sequence[EventRecord]) -> Future[AppendResult]:
         """Commit ``records`` with the next group; see ``EventSink.append``."""
         return self._started_writer().submit(records)
+
+    def append_async(self, records: Sequence[EventRecord]) -> asyncio.Future[AppendResult]:
+        """``append`` for the running event loop: await it; see ``EventSink.append_async``."""
+        return self._started_writer().submit_async(records)
 
     def add_commit_listener(self, listener: CommitListener) -> None:
         """Call ``listener(last_seq)`` on the writer thread after each commit that stored events.

@@ -8,6 +8,7 @@ single caller it costs one transaction per request, as it must.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -16,7 +17,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from audience.errors import StorageError
 from audience.storage.base import AppendResult, EventRecord
@@ -45,8 +46,26 @@ CommitListener = Callable[[int], None]
 
 @dataclass
 class _Append:
+    """One caller's records and where its result goes: a thread future or an event loop's."""
+
     records: Sequence[EventRecord]
-    future: Future[AppendResult] = field(default_factory=Future)
+    future: Future[AppendResult] | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    waiter: asyncio.Future[AppendResult] | None = None
+
+
+Outcome = AppendResult | BaseException
+
+
+def _deliver(replies: list[tuple[asyncio.Future[AppendResult], Outcome]]) -> None:
+    """Resolve an event loop's waiters; runs on that loop, once per commit."""
+    for waiter, outcome in replies:
+        if waiter.done():
+            continue  # the request was cancelled (client gone); its events are stored anyway
+        if isinstance(outcome, BaseException):
+            waiter.set_exception(outcome)
+        else:
+            waiter.set_result(outcome)
 
 
 class GroupCommitWriter:
@@ -73,13 +92,43 @@ class GroupCommitWriter:
 
     def submit(self, records: Sequence[EventRecord]) -> Future[AppendResult]:
         """Queue ``records`` for the next commit; the future resolves once they are durable."""
-        item = _Append(records)
+        future: Future[AppendResult] = Future()
+        self._enqueue(_Append(records, future=future))
+        return future
+
+    def submit_async(self, records: Sequence[EventRecord]) -> asyncio.Future[AppendResult]:
+        """``submit`` for the running event loop.
+
+        The writer wakes each loop once per commit for all of that loop's callers, instead
+        of once per caller.
+        """
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[AppendResult] = loop.create_future()
+        self._enqueue(_Append(records, loop=loop, waiter=waiter))
+        return waiter
+
+    def _enqueue(self, item: _Append) -> None:
         with self._lock:
-            if self._closed:
-                item.future.set_exception(StorageError("the event store is closed"))
-                return item.future
-            self._queue.put(item)
-        return item.future
+            if not self._closed:
+                self._queue.put(item)
+                return
+        self._resolve([item], [StorageError("the event store is closed")])
+
+    @staticmethod
+    def _resolve(group: Sequence[_Append], outcomes: Sequence[Outcome]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[AppendResult], Outcome]]]
+        by_loop = {}
+        for item, outcome in zip(group, outcomes, strict=True):
+            if item.future is not None and not item.future.done():
+                if isinstance(outcome, BaseException):
+                    item.future.set_exception(outcome)
+                else:
+                    item.future.set_result(outcome)
+            if item.loop is not None and item.waiter is not None:
+                by_loop.setdefault(item.loop, []).append((item.waiter, outcome))
+        for loop, replies in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # the loop has already closed
+                loop.call_soon_threadsafe(_deliver, replies)
 
     def close(self) -> None:
         """Commit everything already submitted, then stop; later submits fail."""
@@ -116,9 +165,8 @@ class GroupCommitWriter:
                 with contextlib.suppress(sqlite3.Error):
                     if self._connection.in_transaction:
                         self._connection.execute("ROLLBACK")
-                for item in group:
-                    if not item.future.done():
-                        item.future.set_exception(StorageError(f"could not commit events: {exc}"))
+                error = StorageError(f"could not commit events: {exc}")
+                self._resolve(group, [error] * len(group))
 
     def _commit(self, group: list[_Append]) -> None:
         connection = self._connection
@@ -137,11 +185,9 @@ class GroupCommitWriter:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             error = StorageError(f"could not commit events: {exc}")
-            for item in group:
-                item.future.set_exception(error)
+            self._resolve(group, [error] * len(group))
             return
-        for item, result in zip(group, results, strict=True):
-            item.future.set_result(result)
+        self._resolve(group, results)
         if any(result.stored for result in results):
             for listener in self._listeners:
                 try:
