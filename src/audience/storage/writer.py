@@ -32,9 +32,9 @@ ROW_MARKS = "(?,?,?,?,?,?,?,?,?,?)"
 ROWS_PER_STATEMENT = 500
 """Rows bound into one multi-row INSERT (5,000 parameters, far below SQLite's 32,766).
 
-One statement per request rather than one per row: the sqlite3 module releases and
-takes back the GIL around every statement it steps, and taking it back from a busy
-event loop can wait a whole switch interval, so fewer statements mean fewer waits.
+A few large statements per commit rather than one per row or per request: the sqlite3
+module releases and takes back the GIL around every statement step, and taking it back
+from a busy event loop can wait a whole switch interval.
 """
 
 MAX_ROWS_PER_COMMIT = 20_000
@@ -173,8 +173,7 @@ class GroupCommitWriter:
         results: list[AppendResult] = []
         try:
             connection.execute("BEGIN IMMEDIATE")
-            for item in group:
-                stored = _insert(connection, item.records)
+            for item, stored in zip(group, _insert_group(connection, group), strict=True):
                 results.append(AppendResult(stored, len(item.records) - stored))
             last_seq = 0
             if self._listeners:
@@ -198,15 +197,28 @@ class GroupCommitWriter:
 
 @functools.lru_cache(maxsize=64)
 def _insert_sql(rows: int) -> str:
-    return INSERT_EVENTS + ",".join([ROW_MARKS] * rows)
+    return INSERT_EVENTS + ",".join([ROW_MARKS] * rows) + " RETURNING source, message_id"
 
 
-def _insert(connection: sqlite3.Connection, records: Sequence[EventRecord]) -> int:
-    """Insert ``records`` (duplicates ignored); returns how many were new."""
-    stored = 0
+def _insert_group(connection: sqlite3.Connection, group: Sequence[_Append]) -> list[int]:
+    """Insert every record of the group (duplicates ignored); how many of each item were new.
+
+    All rows go through a few large statements; ``RETURNING`` names the rows that were
+    new, and each new (source, message id) is credited to the first item that sent it.
+    """
+    records = [record for item in group for record in item.records]
+    inserted: set[tuple[str, str]] = set()
     for start in range(0, len(records), ROWS_PER_STATEMENT):
         chunk = records[start : start + ROWS_PER_STATEMENT]
         parameters = [value for record in chunk for value in record]
-        cursor = connection.execute(_insert_sql(len(chunk)), parameters)
-        stored += max(cursor.rowcount, 0)
-    return stored
+        inserted.update(connection.execute(_insert_sql(len(chunk)), parameters).fetchall())
+    counts: list[int] = []
+    for item in group:
+        stored = 0
+        for record in item.records:
+            key = (record.source, record.message_id)
+            if key in inserted:
+                inserted.discard(key)
+                stored += 1
+        counts.append(stored)
+    return counts
