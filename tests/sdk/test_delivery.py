@@ -228,3 +228,11 @@ def test_when_the_memory_hand_off_is_full_new_messages_are_dropped_and_counted(
 def test_an_unknown_storage_kind_is_a_config_error(make_analytics: MakeAnalytics) -> None:
     with pytest.raises(ConfigError):
         make_analytics(storage="cloud")
+
+
+@pytest.mark.parametrize(
+    "change", [{"max_queue_size": 0}, {"concurrency": 0}, {"timeout": 0}, {"persist_interval": -1}]
+)
+def test_a_delivery_policy_that_cannot_work_is_refused(change: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError):
+        replace(FAST, **change)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from audience.errors import ValidationError
 from audience.sdk import Identity
 
 from .conftest import FakeClock, MakeAnalytics, Recording, sent
@@ -331,3 +332,12 @@ def test_identify_rules_as_pure_values() -> None:
     assert known.identify(None, {"age": 3}).user_id == "u1"
     switched = known.identify("u2", {"email": "x@y"})
     assert switched == Identity(anonymous_id=None, user_id="u2", traits={"email": "x@y"})
+
+
+def test_a_programmer_error_before_load_raises_at_the_call_site(recording: Recording) -> None:
+    analytics, transport = recording(autoload=False)
+    with pytest.raises(ValidationError) as error:
+        analytics.identify(["not", "an", "id"])  # type: ignore[arg-type]
+    assert error.value.field == "user_id"
+    analytics.load()
+    assert sent(analytics, transport) == []

@@ -22,7 +22,13 @@ from audience.errors import ConfigError, ValidationError
 from audience.jsontypes import JSON, JSONObject
 from audience.sdk.delivery import HttpTransport, Transport
 from audience.sdk.message_ids import MessageIdFactory
-from audience.sdk.messages import library_context, optional_mapping, read_options
+from audience.sdk.messages import (
+    library_context,
+    optional_id,
+    optional_mapping,
+    optional_text,
+    read_options,
+)
 from audience.sdk.outbox import MemoryOutbox, Outbox, SqliteOutbox
 from audience.sdk.stores import (
     CookieJarStore,
@@ -45,6 +51,12 @@ def default_storage_dir(write_key: str, environ: Mapping[str, str] | None = None
     base = Path(env.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     digest = hashlib.sha256(write_key.encode()).hexdigest()[:16]
     return base / "audience" / digest
+
+
+def _check_view(name: object, properties: object, category: object) -> None:
+    optional_text("name", name)
+    optional_mapping("properties", properties)
+    optional_text("category", category)
 
 
 @dataclass(frozen=True)
@@ -229,6 +241,7 @@ class Analytics:
         if self._loaded:
             self._tracker.page(name, properties, options, category)
         else:
+            _check_view(name, properties, category)
             self._hold("page", True, name, properties, options=options, category=category)
 
     def screen(
@@ -242,6 +255,7 @@ class Analytics:
         if self._loaded:
             self._tracker.screen(name, properties, options, category)
         else:
+            _check_view(name, properties, category)
             self._hold("screen", True, name, properties, options=options, category=category)
 
     def identify(
@@ -254,6 +268,7 @@ class Analytics:
         if self._loaded:
             self._tracker.identify(user_id, traits, options)
         else:
+            optional_id("user_id", user_id)
             optional_mapping("traits", traits)
             self._hold("identify", True, user_id, traits, options=options)
 
@@ -280,6 +295,7 @@ class Analytics:
         if self._loaded:
             self._tracker.group(group_id, traits, options)
         else:
+            optional_id("group_id", group_id)
             optional_mapping("traits", traits)
             self._hold("group", True, group_id, traits, options=options)
         return None
@@ -294,6 +310,9 @@ class Analytics:
         if self._loaded:
             self._tracker.alias(user_id, previous_id, options)
         else:
+            if optional_id("user_id", user_id) is None:
+                raise ValidationError("user_id", "is required")
+            optional_id("previous_id", previous_id)
             self._hold("alias", True, user_id, previous_id, options=options)
 
     # -- identity ------------------------------------------------------------------------

@@ -28,7 +28,12 @@ from dataclasses import dataclass, field
 import orjson
 
 from audience.clock import Clock
-from audience.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
+from audience.errors import (
+    ConfigError,
+    DeliveryError,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+)
 from audience.jsontypes import JSONObject
 from audience.sdk.batching import BatchingPolicy, batch_size, encode_batch
 from audience.sdk.delivery import RetryPolicy, Transport, classify
@@ -63,6 +68,16 @@ class DeliveryPolicy:
     shutdown_timeout: float = 5.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     batching: BatchingPolicy = field(default_factory=BatchingPolicy)
+
+    def __post_init__(self) -> None:
+        for name in ("max_queue_size", "max_outbox_size", "concurrency"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"DeliveryPolicy.{name} must be at least 1")
+        for name in ("timeout", "idle_poll"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"DeliveryPolicy.{name} must be more than 0 seconds")
+        if self.persist_interval < 0 or self.shutdown_timeout < 0:
+            raise ConfigError("DeliveryPolicy intervals cannot be negative")
 
 
 _workers: weakref.WeakSet[DeliveryWorker] = weakref.WeakSet()
