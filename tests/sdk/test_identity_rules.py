@@ -341,3 +341,25 @@ def test_a_programmer_error_before_load_raises_at_the_call_site(recording: Recor
     assert error.value.field == "user_id"
     analytics.load()
     assert sent(analytics, transport) == []
+
+
+def test_the_seeds_flow_from_anonymous_to_identified_and_back(recording: Recording) -> None:
+    """visit -> page -> track -> identify -> track -> track -> reset -> anonymous again."""
+    analytics, transport = recording()
+    analytics.page("Shop")
+    analytics.track("Item Added")
+    analytics.identify("user_123", {"name": "Jane Kim"})
+    analytics.track("Checkout Started")
+    analytics.track("Order Completed")
+    analytics.reset()
+    analytics.page("Shop")
+    messages = sent(analytics, transport)
+    first = messages[0]["anonymousId"]
+    assert [(m["anonymousId"] == first, m["userId"]) for m in messages] == [
+        (True, None),
+        (True, None),
+        (True, "user_123"),
+        (True, "user_123"),
+        (True, "user_123"),
+        (False, None),
+    ]
