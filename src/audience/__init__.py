@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from importlib.metadata import version
 
-__version__ = version("audience")
+from audience.sdk import Analytics
 
-from audience.sdk import Analytics  # after __version__: the SDK reads it
+__version__ = version("audience")
 
 __all__ = ["Analytics", "__version__"]
