@@ -31,6 +31,7 @@ import orjson
 
 from audience.eventlog import StoredEvent
 from audience.resolution import Identifier, Resolver, SQLiteProfileStore
+from audience.resolution.worker import ResolverProcess
 from audience.storage.base import EventRecord
 from audience.storage.sqlite import SqliteEventStore
 
@@ -152,19 +153,23 @@ def bench_throughput(folder: Path, count: int) -> None:
     )
 
 
-def bench_lag(folder: Path, rate: int, seconds: float) -> None:
+def bench_lag(folder: Path, rate: int, seconds: float, in_process: bool) -> None:
     with SqliteEventStore.open(folder / "events.sqlite3", synchronous="normal") as events:
         profiles = SQLiteProfileStore(folder / "profiles.sqlite3")
-        resolver = Resolver(events, profiles)
-        events.add_commit_listener(resolver.notify)
-        resolver.start()
+        follower: Resolver | ResolverProcess
+        if in_process:
+            follower = Resolver(events, profiles)
+        else:
+            follower = ResolverProcess(folder / "events.sqlite3", folder / "profiles.sqlite3")
+        events.add_commit_listener(follower.notify)
+        follower.start()
         messages = workload(int(rate * seconds) + 1000, seed=11)
         samples: list[int] = []
         stop = threading.Event()
 
         def sample() -> None:
             while not stop.is_set():
-                samples.append(max(0, events.last_seq() - resolver.applied))
+                samples.append(max(0, events.last_seq() - profiles.cursor()))
                 stop.wait(0.05)
 
         sampler = threading.Thread(target=sample)
@@ -184,17 +189,19 @@ def bench_lag(folder: Path, rate: int, seconds: float) -> None:
             ingest_elapsed = time.perf_counter() - started
             target = events.last_seq()
             drain_started = time.perf_counter()
-            resolver.wait_for(target, timeout=120)
+            while profiles.cursor() < target and time.perf_counter() - drain_started < 120:
+                time.sleep(0.005)
             drain = time.perf_counter() - drain_started
         finally:
             stop.set()
             sampler.join()
-            resolver.stop()
+            follower.stop()
             profiles.close()
     achieved = sent / ingest_elapsed
     print(
         f"2. lag at {achieved:,.0f} events/s committed for {ingest_elapsed:.0f} s "
-        f"(batches of {batch}, every {interval * 1000:.0f} ms):"
+        f"(batches of {batch}, every {interval * 1000:.0f} ms), resolver in "
+        + ("a thread of the ingesting process:" if in_process else "its own process, as in serve:")
     )
     p50, p99 = percentile(samples, 0.5), percentile(samples, 0.99)
     print(
@@ -269,6 +276,9 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--lookups", type=int, default=2000)
+    parser.add_argument(
+        "--in-process", action="store_true", help="follow the log from a thread, not a process"
+    )
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="audience-bench-resolution-") as temporary:
         root = Path(temporary)
@@ -277,7 +287,7 @@ def main() -> None:
         bench_throughput(root / "throughput", arguments.throughput_events)
         for rate in (int(part) for part in arguments.rates.split(",")):
             (root / f"lag-{rate}").mkdir()
-            bench_lag(root / f"lag-{rate}", rate, arguments.seconds)
+            bench_lag(root / f"lag-{rate}", rate, arguments.seconds, arguments.in_process)
         bench_lookup(root / "lookup", arguments.events, arguments.lookups)
 
 
