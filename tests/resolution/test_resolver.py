@@ -2,41 +2,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import orjson
 import pytest
 
 from audience.resolution import Identifier, Resolver, SQLiteProfileStore
-from audience.storage.base import EventRecord
 from audience.storage.sqlite import SqliteEventStore
-
-
-def record(number: int, **message: Any) -> EventRecord:
-    message.setdefault("messageId", f"m-{number}")
-    message.setdefault("timestamp", f"2026-11-29T10:00:{number:02d}.000Z")
-    message.setdefault("receivedAt", message["timestamp"])
-    return EventRecord(
-        source="web",
-        message_id=message["messageId"],
-        type=message["type"],
-        user_id=message.get("userId"),
-        anonymous_id=message.get("anonymousId"),
-        event=message.get("event"),
-        received_at=message["receivedAt"],
-        timestamp=message["timestamp"],
-        request_ip=None,
-        message=orjson.dumps(message),
-    )
-
-
-FLOW = [
-    record(1, type="page", anonymousId="a1"),
-    record(2, type="track", anonymousId="a1", event="Added to Cart"),
-    record(3, type="identify", anonymousId="a1", userId="u1", traits={"plan": "pro"}),
-    record(4, type="track", anonymousId="a1", userId="u1", event="Order Completed"),
-    record(5, type="page", anonymousId="a2"),
-]
+from resolution.events import FLOW
 
 
 @pytest.fixture
