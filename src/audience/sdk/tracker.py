@@ -171,7 +171,9 @@ class Tracker:
         """Record that the user did ``event``."""
         if type(event) is not str or not event:
             raise ValidationError("event", "must be a non-empty string")
-        fields = {"event": event, "properties": optional_mapping("properties", properties)}
+        if type(properties) is not dict:
+            properties = optional_mapping("properties", properties)
+        fields = {"event": event, "properties": properties}
         arguments = (("properties", properties), ("options", options), ("event", event))
         opts = NO_OPTIONS if options is None else read_options(options)
         self._emit("track", fields, opts, arguments)
@@ -336,7 +338,8 @@ class Tracker:
         if message["anonymousId"] is None and message["userId"] is None:
             raise ValidationError("user_id", "no user id or anonymous id to send the event for")
         body = encode_message(message, arguments)
-        self._persist_option_anonymous_id(opts)
+        if opts.anonymous_id is not None:
+            self._ids.set(ANONYMOUS_ID_KEY, opts.anonymous_id)
         pipeline.worker.accept(body)
 
     def _persist_option_anonymous_id(self, opts: Options) -> None:
