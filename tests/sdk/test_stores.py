@@ -9,6 +9,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from audience.errors import StorageError
 from audience.sdk import CookieJarStore, LayeredStore, LocalFileStore, MemoryStore
 
 from .conftest import FakeClock, MakeAnalytics
@@ -152,3 +153,24 @@ def test_a_process_sees_an_identify_made_by_another_process_sharing_the_storage_
     assert analytics.user().id() == "user_from_the_other_process"
     assert analytics.user().traits() == {"plan": "pro"}
     assert analytics.user().anonymous_id() == anonymous_id
+
+
+class _BrokenStore:
+    """A store on a disk that has gone away: every operation fails."""
+
+    def get(self, key: str) -> object:
+        raise StorageError(f"cannot read {key}")
+
+    def set(self, key: str, value: object) -> None:
+        raise StorageError(f"cannot write {key}")
+
+    def remove(self, key: str) -> None:
+        raise StorageError(f"cannot remove {key}")
+
+
+def test_a_failing_store_is_skipped_and_the_identity_lives_on_in_the_others() -> None:
+    layered = LayeredStore([_BrokenStore(), MemoryStore()])
+    layered.set("ajs_user_id", "user_1")
+    assert layered.get("ajs_user_id") == "user_1"
+    layered.remove("ajs_user_id")
+    assert layered.get("ajs_user_id") is None

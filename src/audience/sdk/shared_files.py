@@ -86,7 +86,7 @@ class SharedFile(Generic[T]):
     def _stat_signature(self) -> tuple[int, int, int] | None:
         try:
             st = os.stat(self.path)
-        except FileNotFoundError:
+        except OSError:
             return None
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Protocol, cast
 
 from audience.clock import Clock
+from audience.errors import StorageError
 from audience.jsontypes import JSON
 from audience.sdk.cookies import (
     ONE_YEAR,
@@ -353,21 +354,31 @@ class LayeredStore:
     def get(self, key: str) -> JSON | None:
         found: JSON | None = None
         for store in self._stores:
-            value = store.get(key)
+            value = _guarded(store.get, key)
             if is_present(value):
                 found = value
                 break
         if found is None:
             return None
         for store in self._stores:
-            if store.get(key) != found:
-                store.set(key, found)
+            if _guarded(store.get, key) != found:
+                _guarded(store.set, key, found)
         return found
 
     def set(self, key: str, value: JSON | None) -> None:
         for store in self._stores:
-            store.set(key, value)
+            _guarded(store.set, key, value)
 
     def remove(self, key: str) -> None:
         for store in self._stores:
-            store.remove(key)
+            _guarded(store.remove, key)
+
+
+def _guarded(operation: Callable[..., JSON | None], *args: JSON | None) -> JSON | None:
+    """Run one store's operation; a store that fails is logged and skipped, like the browser's
+    (the others still hold the identity)."""
+    try:
+        return operation(*args)
+    except (StorageError, OSError) as exc:
+        log.warning("a store failed and is skipped: %s", exc)
+        return None
