@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import signal
 from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Final
@@ -35,6 +36,8 @@ def follow(
     stop: Event,
 ) -> None:
     """The child's whole life: apply batches until ``stop`` is set or the parent is gone."""
+    # Ctrl-C reaches the whole process group; the parent decides when this process stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = multiprocessing.parent_process()
     events = SqliteEventStore.open(Path(events_path), synchronous="normal")
     profiles = SQLiteProfileStore(profiles_path, link_email=link_email)
