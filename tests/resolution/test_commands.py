@@ -105,3 +105,28 @@ def test_resolve_rebuild_recomputes_the_same_profiles(tmp_path: Path) -> None:
     assert "applied 4 event(s)" in rebuilt.output
     assert runner.invoke(main, ["profiles", "search", "--data", str(data)]).output == before
     assert "user_id user_123" in before
+
+
+def test_rebuild_with_link_email_joins_profiles_by_email_and_is_remembered(tmp_path: Path) -> None:
+    data = prepared_data(tmp_path)
+    lines = [
+        {"type": "identify", "anonymousId": "laptop", "traits": {"email": "Jo@Example.com"}},
+        {"type": "identify", "userId": "jo", "traits": {"email": "jo@example.com"}},
+    ]
+    flow = tmp_path / "emails.jsonl"
+    flow.write_text("\n".join(json.dumps(line) for line in lines))
+    runner = CliRunner()
+    runner.invoke(main, ["replay", str(flow), "--data", str(data)])
+    apart = runner.invoke(main, ["profiles", "show", "--user-id", "jo", "--data", str(data)])
+    assert "laptop" not in apart.output
+    refused = runner.invoke(main, ["resolve", "--link-email", "--data", str(data)])
+    assert refused.exit_code == 2
+    rebuilt = runner.invoke(main, ["resolve", "--rebuild", "--link-email", "--data", str(data)])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    joined = runner.invoke(main, ["profiles", "show", "--user-id", "jo", "--data", str(data)])
+    assert "anonymous_id  laptop" in joined.output
+    assert "email         jo@example.com" in joined.output
+    again = runner.invoke(main, ["resolve", "--rebuild", "--data", str(data)])
+    assert again.exit_code == 0
+    still = runner.invoke(main, ["profiles", "show", "--user-id", "jo", "--data", str(data)])
+    assert "anonymous_id  laptop" in still.output

@@ -173,12 +173,20 @@ def search(query: str, limit: int, data_dir: Path | None) -> None:
 
 @click.command()
 @click.option("--rebuild", is_flag=True, help="Forget every profile and recompute them all.")
+@click.option(
+    "--link-email/--no-link-email",
+    default=None,
+    help="With --rebuild: whether an identify's traits.email links profiles from now on "
+    "(recorded in the profile store; off until chosen).",
+)
 @_data_option
-def resolve(rebuild: bool, data_dir: Path | None) -> None:
+def resolve(rebuild: bool, link_email: bool | None, data_dir: Path | None) -> None:
     """Bring profiles up to date with the event log (the server does this while it runs)."""
+    if link_email is not None and not rebuild:
+        raise click.UsageError("--link-email and --no-link-email change the rules: add --rebuild")
     with _stores(_settings(data_dir)) as (events, store):
         if rebuild:
-            store.clear()
+            store.clear(link_email=link_email)
         resolver = Resolver(events, store)
         applied = _catch_up(resolver, events, "rebuilding" if rebuild else "resolving")
         click.echo(f"applied {applied} event(s); profiles reflect the log up to #{store.cursor()}")

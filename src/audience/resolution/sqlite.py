@@ -258,12 +258,15 @@ class _Batch:
 class SQLiteProfileStore:
     """:class:`~audience.resolution.store.ProfileStore` on one SQLite file.
 
-    ``link_email`` makes identify traits' ``email`` an identifier that links profiles.
+    ``link_email`` makes identify traits' ``email`` an identifier that links profiles. Left as
+    ``None``, the store uses the choice recorded by the last ``clear(link_email=...)`` (off until
+    one is recorded), so every process that opens the file resolves by the same rules.
     """
 
-    def __init__(self, path: Path | str, *, link_email: bool = False) -> None:
+    def __init__(self, path: Path | str, *, link_email: bool | None = None) -> None:
         self.path = Path(path)
-        self.link_email = link_email
+        self._link_email_given = link_email
+        self.link_email = bool(link_email)
         self._write_lock = threading.Lock()
         self._connections_lock = threading.Lock()
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
@@ -276,11 +279,14 @@ class SQLiteProfileStore:
             # The writer walks the identifier indexes for every event: keep them in memory.
             self._writer.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
             self._writer.executescript(_SCHEMA)
+            self._check_generation(self._writer)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the profile store {self.path}: {exc}") from exc
 
     @classmethod
-    def in_directory(cls, data_dir: Path | str, *, link_email: bool = False) -> SQLiteProfileStore:
+    def in_directory(
+        cls, data_dir: Path | str, *, link_email: bool | None = None
+    ) -> SQLiteProfileStore:
         """The store in its own file inside the data directory."""
         directory = Path(data_dir)
         directory.mkdir(parents=True, exist_ok=True)
@@ -354,28 +360,44 @@ class SQLiteProfileStore:
                     raise StorageError(f"cannot apply events to the profile store: {exc}") from exc
                 raise
 
-    def clear(self) -> None:
+    def clear(self, *, link_email: bool | None = None) -> None:
+        """Forget every profile; ``link_email`` also records whether emails link from now on."""
         with self._write_lock:
             db = self._writer
             db.execute("BEGIN IMMEDIATE")
             generation = self._generation(db) + 1
+            recorded = self._state(db, "link_email")
             for table in _TABLES:
                 db.execute(f"DELETE FROM {table}")
-            db.execute("INSERT INTO state (name, value) VALUES ('generation', ?)", (generation,))
+            db.executemany(
+                "INSERT INTO state (name, value) VALUES (?, ?)",
+                [
+                    ("generation", generation),
+                    ("link_email", int(link_email) if link_email is not None else recorded),
+                ],
+            )
             db.execute("COMMIT")
             self._node_ids.clear()
+            self._check_generation(db)
 
     @staticmethod
-    def _generation(db: sqlite3.Connection) -> int:
-        row = db.execute("SELECT value FROM state WHERE name = 'generation'").fetchone()
+    def _state(db: sqlite3.Connection, name: str) -> int:
+        row = db.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
         return int(row[0]) if row else 0
 
+    @classmethod
+    def _generation(cls, db: sqlite3.Connection) -> int:
+        return cls._state(db, "generation")
+
     def _check_generation(self, db: sqlite3.Connection) -> None:
-        """Forget remembered row ids when another handle cleared the store since the last batch."""
+        """Catch up with a ``clear`` made through another handle since the last batch: forget
+        remembered row ids and take up the recorded ``link_email`` choice."""
         generation = self._generation(db)
         if generation != self._seen_generation:
             self._node_ids.clear()
             self._seen_generation = generation
+            if self._link_email_given is None:
+                self.link_email = bool(self._state(db, "link_email"))
 
     def _apply_event(self, db: sqlite3.Connection, event: StoredEvent, batch: _Batch) -> None:
         identity = identity_of(event.message, link_email=self.link_email)

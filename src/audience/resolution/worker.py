@@ -30,7 +30,7 @@ STOP_SECONDS: Final = 15.0
 def follow(
     events_path: str,
     profiles_path: str,
-    link_email: bool,
+    link_email: bool | None,
     batch_size: int,
     wake: Event,
     stop: Event,
@@ -66,7 +66,7 @@ class ResolverProcess:
         events_path: Path,
         profiles_path: Path,
         *,
-        link_email: bool = False,
+        link_email: bool | None = None,
         batch_size: int = DEFAULT_BATCH,
     ) -> None:
         self._context = multiprocessing.get_context("spawn")
