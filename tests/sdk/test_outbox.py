@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from audience.errors import DeliveryError
+from audience.sdk.batching import BatchingPolicy
 from audience.sdk.outbox import MemoryOutbox, SqliteOutbox
 
 from .conftest import FAST, MakeAnalytics
@@ -39,9 +40,9 @@ def _waiting_rows(outbox: Path) -> list[dict[str, Any]]:
     if not outbox.exists():
         return []
     with sqlite3.connect(outbox) as conn:
-        rows = conn.execute("SELECT body FROM outbox ORDER BY id").fetchall()
+        rows = conn.execute("SELECT body FROM entries ORDER BY id").fetchall()
     conn.close()
-    return [orjson.loads(row[0]) for row in rows]
+    return [orjson.loads(line) for row in rows for line in bytes(row[0]).split(b"\n")]
 
 
 def test_a_killed_process_loses_nothing_it_accepted_and_a_restart_sends_it_with_the_same_ids(
@@ -121,13 +122,14 @@ def test_a_full_outbox_refuses_new_messages_keeps_the_old_and_reports_to_on_erro
 def test_the_sqlite_outbox_hands_out_the_oldest_first_and_forgets_what_is_removed(
     tmp_path: Path,
 ) -> None:
-    outbox = SqliteOutbox(tmp_path / "outbox.sqlite", limit=10)
+    outbox = SqliteOutbox(tmp_path / "outbox.sqlite", limit=10, policy=BatchingPolicy(2))
     try:
-        assert outbox.append([b"1", b"2", b"3"]) == (3, 3)
-        assert [body for _, body in outbox.oldest(2)] == [b"1", b"2"]
-        outbox.remove([1, 2])
-        assert outbox.oldest(10) == [(3, b"3")]
-        assert outbox.waiting_through(3) == 1
+        taken, entries = outbox.append([b"1", b"2", b"3"])
+        assert (taken, entries) == (3, [(1, [b"1", b"2"]), (2, [b"3"])])
+        assert outbox.oldest(1) == [(1, [b"1", b"2"])]
+        outbox.remove([1])
+        assert outbox.oldest(10) == [(2, [b"3"])]
+        assert outbox.waiting_through(2) == 1
     finally:
         outbox.close()
 
@@ -146,8 +148,9 @@ def test_only_one_process_at_a_time_sends_from_a_shared_outbox(tmp_path: Path) -
 
 def test_the_memory_outbox_is_bounded_too() -> None:
     outbox = MemoryOutbox(limit=2)
-    assert outbox.append([b"a", b"b", b"c"]) == (2, 2)
-    assert outbox.newest() == 2
+    taken, entries = outbox.append([b"a", b"b", b"c"])
+    assert (taken, entries) == (2, [(1, [b"a", b"b"])])
+    assert outbox.newest() == 1
 
 
 def test_with_persist_interval_zero_a_message_is_in_the_outbox_when_track_returns(

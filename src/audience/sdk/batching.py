@@ -37,6 +37,23 @@ def batch_size(messages: Sequence[bytes], policy: BatchingPolicy) -> int:
     return count
 
 
+def entries_per_batch(
+    entries: Sequence[tuple[int, Sequence[bytes]]], policy: BatchingPolicy
+) -> int:
+    """How many of the oldest outbox entries (each already within the limits) fit in one
+    request together (at least one)."""
+    messages = 0
+    total = 0
+    count = 0
+    for _, bodies in entries:
+        messages += len(bodies)
+        total += sum(len(body) + 1 for body in bodies)
+        if count and (messages > policy.max_messages or total > policy.max_bytes):
+            break
+        count += 1
+    return count
+
+
 def encode_batch(messages: Sequence[bytes], *, sent_at: str, write_key: str) -> bytes:
     """The JSON body of ``POST /v1/batch``: ``{"batch": [...], "sentAt": ..., "writeKey": ...}``."""
     tail = orjson.dumps({"sentAt": sent_at, "writeKey": write_key})

@@ -166,7 +166,7 @@ class Analytics:
     ) -> tuple[KeyValueStore, KeyValueStore, Outbox]:
         if storage == "memory":
             memory = MemoryStore()
-            return memory, memory, MemoryOutbox(policy.max_outbox_size)
+            return memory, memory, MemoryOutbox(policy.max_outbox_size, policy.batching)
         if storage != "disk":
             raise ConfigError(f"storage must be 'disk' or 'memory', not {storage!r}")
         folder = Path(storage_dir) if storage_dir is not None else default_storage_dir(write_key)
@@ -175,7 +175,8 @@ class Analytics:
         cookies = CookieJarStore(folder / "cookies.txt", clock=self._clock)
         ids = LayeredStore([cookies, local, memory])
         traits = LayeredStore([local, memory])
-        return ids, traits, SqliteOutbox(folder / "outbox.sqlite", policy.max_outbox_size)
+        outbox = SqliteOutbox(folder / "outbox.sqlite", policy.max_outbox_size, policy.batching)
+        return ids, traits, outbox
 
     # -- readiness -----------------------------------------------------------------------
 

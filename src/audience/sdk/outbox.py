@@ -1,7 +1,11 @@
 """Accepted messages waiting for delivery: in memory, or durably in SQLite beside the local store.
 
+Messages are kept in *entries*: the messages one write brought, cut into groups that each fit
+one batch (at most 100 messages, under 475 KB), stored one JSON message a line. Writing,
+reading and forgetting then cost one row per batch instead of one per message.
+
 The SQLite outbox survives a crash of the process and a long collector outage: a restarted
-process finds the pending messages and sends them with their original ``messageId``. Several
+process finds the pending entries and sends them with their original ``messageId``. Several
 processes may share one outbox (same ``storage_dir``): all of them append, and one at a time,
 the holder of an ``flock`` on ``outbox.sqlite.sender``, sends. The lock dies with its process,
 so after a crash another (or the restarted) process takes over at once.
@@ -25,6 +29,7 @@ from pathlib import Path
 from typing import Protocol
 
 from audience.errors import StorageError
+from audience.sdk.batching import BatchingPolicy, batch_size
 
 log = logging.getLogger(__name__)
 
@@ -34,35 +39,45 @@ _CHECKPOINT_COMMITS = 500
 _WAL_BYTES = 16 * 1024 * 1024
 """The size the write-ahead log is cut back to after a checkpoint."""
 
-Pending = tuple[int, bytes]
-"""A waiting message: its position in the outbox and its JSON bytes."""
+Entry = tuple[int, list[bytes]]
+"""Waiting messages written together: the entry's position in the outbox, and the messages."""
+
+
+def group(messages: Sequence[bytes], policy: BatchingPolicy) -> list[list[bytes]]:
+    """``messages`` in order, cut into groups that each fit one batch."""
+    groups = []
+    start = 0
+    while start < len(messages):
+        count = batch_size(messages[start:], policy)
+        groups.append(list(messages[start : start + count]))
+        start += count
+    return groups
 
 
 class Outbox(Protocol):
-    """Where accepted messages wait, oldest first."""
+    """Where accepted messages wait, oldest first, in entries."""
 
-    def append(self, messages: Sequence[bytes], delivered: Sequence[int] = ()) -> tuple[int, int]:
-        """Forget the ``delivered`` positions, then keep as many of ``messages`` as the limit
-        allows, in one step; returns (how many were kept, the position of the last one).
-
-        Positions of the kept messages are consecutive: ``last - kept + 1 .. last``.
-        """
+    def append(
+        self, messages: Sequence[bytes], delivered: Sequence[int] = ()
+    ) -> tuple[int, list[Entry]]:
+        """Forget the ``delivered`` entries, then keep as many of ``messages`` as the limit
+        allows, in one step; returns how many were kept and the entries that now hold them."""
         ...
 
-    def oldest(self, limit: int, before: int | None = None) -> list[Pending]:
-        """Up to ``limit`` of the oldest waiting messages (only those before ``before``)."""
+    def oldest(self, limit: int, before: int | None = None) -> list[Entry]:
+        """Up to ``limit`` of the oldest waiting entries (only those before ``before``)."""
         ...
 
     def remove(self, positions: Sequence[int]) -> None:
-        """Forget delivered (or permanently refused) messages."""
+        """Forget delivered (or permanently refused) entries."""
         ...
 
     def waiting_through(self, position: int) -> int:
-        """How many messages at or before ``position`` still wait."""
+        """How many entries at or before ``position`` still wait."""
         ...
 
     def newest(self) -> int:
-        """The position of the newest waiting message, 0 when none waits."""
+        """The position of the newest waiting entry, 0 when none waits."""
         ...
 
     def may_send(self) -> bool:
@@ -83,28 +98,31 @@ class Outbox(Protocol):
 
 
 class MemoryOutbox:
-    """Messages in a deque: lost with the process, used with ``storage="memory"``."""
+    """Entries in a deque: lost with the process, used with ``storage="memory"``."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, policy: BatchingPolicy | None = None) -> None:
         self._limit = limit
-        self._items: deque[Pending] = deque()
+        self._policy = policy or BatchingPolicy()
+        self._entries: deque[Entry] = deque()
+        self._messages = 0
         self._positions = itertools.count(1)
-        self._last = 0
         self._lock = threading.Lock()
 
-    def append(self, messages: Sequence[bytes], delivered: Sequence[int] = ()) -> tuple[int, int]:
+    def append(
+        self, messages: Sequence[bytes], delivered: Sequence[int] = ()
+    ) -> tuple[int, list[Entry]]:
         with self._lock:
             self._forget(delivered)
-            room = max(0, self._limit - len(self._items))
-            for body in messages[:room]:
-                self._last = next(self._positions)
-                self._items.append((self._last, body))
-            return min(room, len(messages)), self._last
+            taken = messages[: max(0, self._limit - self._messages)]
+            entries = [(next(self._positions), bodies) for bodies in group(taken, self._policy)]
+            self._entries.extend(entries)
+            self._messages += len(taken)
+            return len(taken), entries
 
-    def oldest(self, limit: int, before: int | None = None) -> list[Pending]:
+    def oldest(self, limit: int, before: int | None = None) -> list[Entry]:
         with self._lock:
-            items = itertools.islice(self._items, limit)
-            return [item for item in items if before is None or item[0] < before]
+            entries = itertools.islice(self._entries, limit)
+            return [entry for entry in entries if before is None or entry[0] < before]
 
     def remove(self, positions: Sequence[int]) -> None:
         with self._lock:
@@ -114,24 +132,28 @@ class MemoryOutbox:
         if not positions:
             return
         gone = set(positions)
-        items = self._items
-        while items and items[0][0] in gone:
-            gone.discard(items.popleft()[0])
+        entries = self._entries
+        while entries and entries[0][0] in gone:
+            position, bodies = entries.popleft()
+            gone.discard(position)
+            self._messages -= len(bodies)
         if gone:
-            self._items = deque(item for item in items if item[0] not in gone)
+            kept = deque(entry for entry in entries if entry[0] not in gone)
+            self._messages = sum(len(bodies) for _, bodies in kept)
+            self._entries = kept
 
     def waiting_through(self, position: int) -> int:
         with self._lock:
-            items = self._items
-            if not items or items[0][0] > position:
+            entries = self._entries
+            if not entries or entries[0][0] > position:
                 return 0
-            if items[-1][0] <= position:
-                return len(items)
-            return sum(1 for item in items if item[0] <= position)
+            if entries[-1][0] <= position:
+                return len(entries)
+            return sum(1 for entry in entries if entry[0] <= position)
 
     def newest(self) -> int:
         with self._lock:
-            return self._items[-1][0] if self._items else 0
+            return self._entries[-1][0] if self._entries else 0
 
     def may_send(self) -> bool:
         return True
@@ -140,11 +162,12 @@ class MemoryOutbox:
         """Nothing to tidy in memory."""
 
     def after_fork_in_child(self) -> None:
-        self._items.clear()
+        self._entries.clear()
+        self._messages = 0
         self._lock = threading.Lock()
 
     def close(self) -> None:
-        self._items.clear()
+        self._entries.clear()
 
 
 class SqliteOutbox:
@@ -154,9 +177,10 @@ class SqliteOutbox:
     an operating system crash can take back the last commits.
     """
 
-    def __init__(self, path: Path | str, limit: int) -> None:
+    def __init__(self, path: Path | str, limit: int, policy: BatchingPolicy | None = None) -> None:
         self.path = Path(path)
         self._limit = limit
+        self._policy = policy or BatchingPolicy()
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._pid = os.getpid()
@@ -182,18 +206,20 @@ class SqliteOutbox:
         conn.execute("PRAGMA wal_autocheckpoint=0")
         conn.execute(f"PRAGMA journal_size_limit={_WAL_BYTES}")
         conn.execute(
-            "CREATE TABLE IF NOT EXISTS outbox "
-            "(id INTEGER PRIMARY KEY AUTOINCREMENT, body BLOB NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS entries (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " messages INTEGER NOT NULL, body BLOB NOT NULL)"
         )
         self._conn = conn
         self._pid = os.getpid()
         return conn
 
     def _waiting(self, conn: sqlite3.Connection) -> int:
-        row = conn.execute("SELECT COUNT(*) FROM outbox").fetchone()
+        row = conn.execute("SELECT COALESCE(SUM(messages), 0) FROM entries").fetchone()
         return int(row[0])
 
-    def append(self, messages: Sequence[bytes], delivered: Sequence[int] = ()) -> tuple[int, int]:
+    def append(
+        self, messages: Sequence[bytes], delivered: Sequence[int] = ()
+    ) -> tuple[int, list[Entry]]:
         with self._lock:
             conn = self._connect()
             try:
@@ -201,21 +227,21 @@ class SqliteOutbox:
                 try:
                     if delivered:
                         conn.executemany(
-                            "DELETE FROM outbox WHERE id BETWEEN ? AND ?", _runs(delivered)
+                            "DELETE FROM entries WHERE id BETWEEN ? AND ?", _runs(delivered)
                         )
-                        if self._count is not None:
-                            self._count = max(0, self._count - len(delivered))
+                        self._count = None
                     taken: Sequence[bytes] = ()
-                    last = 0
+                    entries: list[Entry] = []
                     if messages:
                         if self._count is None or self._count + len(messages) > self._limit:
                             self._count = self._waiting(conn)
                         taken = messages[: max(0, self._limit - self._count)]
-                        _insert(conn, taken)
-                        row = conn.execute(
-                            "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'"
-                        ).fetchone()
-                        last = 0 if row is None else int(row[0])
+                        for bodies in group(taken, self._policy):
+                            cursor = conn.execute(
+                                "INSERT INTO entries (messages, body) VALUES (?, ?)",
+                                (len(bodies), b"\n".join(bodies)),
+                            )
+                            entries.append((int(cursor.lastrowid or 0), bodies))
                         self._count += len(taken)
                     conn.execute("COMMIT")
                     self._commits += 1
@@ -227,36 +253,35 @@ class SqliteOutbox:
                 raise StorageError(f"cannot write the outbox {self.path}: {exc}") from exc
             if self._commits >= _CHECKPOINT_COMMITS:
                 self._checkpoint(conn)
-            return len(taken), last
+            return len(taken), entries
 
-    def oldest(self, limit: int, before: int | None = None) -> list[Pending]:
-        query = "SELECT id, body FROM outbox WHERE id < ? ORDER BY id LIMIT ?"
+    def oldest(self, limit: int, before: int | None = None) -> list[Entry]:
+        query = "SELECT id, body FROM entries WHERE id < ? ORDER BY id LIMIT ?"
         with self._lock:
             rows = self._connect().execute(query, (before or 2**62, limit)).fetchall()
-        return [(int(row[0]), bytes(row[1])) for row in rows]
+        return [(int(row[0]), bytes(row[1]).split(b"\n")) for row in rows]
 
     def remove(self, positions: Sequence[int]) -> None:
         if not positions:
             return
         with self._lock:
             self._connect().executemany(
-                "DELETE FROM outbox WHERE id BETWEEN ? AND ?", _runs(positions)
+                "DELETE FROM entries WHERE id BETWEEN ? AND ?", _runs(positions)
             )
-            if self._count is not None:
-                self._count = max(0, self._count - len(positions))
+            self._count = None
 
     def waiting_through(self, position: int) -> int:
         with self._lock:
             row = (
                 self._connect()
-                .execute("SELECT COUNT(*) FROM outbox WHERE id <= ?", (position,))
+                .execute("SELECT COUNT(*) FROM entries WHERE id <= ?", (position,))
                 .fetchone()
             )
         return int(row[0])
 
     def newest(self) -> int:
         with self._lock:
-            row = self._connect().execute("SELECT MAX(id) FROM outbox").fetchone()
+            row = self._connect().execute("SELECT MAX(id) FROM entries").fetchone()
         return 0 if row[0] is None else int(row[0])
 
     def tidy(self) -> None:
@@ -314,23 +339,3 @@ def _runs(positions: Sequence[int]) -> list[tuple[int, int]]:
         else:
             runs.append((position, position))
     return runs
-
-
-_ROWS_PER_INSERT = 250
-
-
-def _insert(conn: sqlite3.Connection, bodies: Sequence[bytes]) -> None:
-    """Insert in order, many rows per statement: one SQLite step per group instead of per row."""
-    full = len(bodies) - len(bodies) % _ROWS_PER_INSERT
-    if full:
-        statement = "INSERT INTO outbox (body) VALUES " + ",".join(["(?)"] * _ROWS_PER_INSERT)
-        conn.executemany(
-            statement,
-            [
-                bodies[start : start + _ROWS_PER_INSERT]
-                for start in range(0, full, _ROWS_PER_INSERT)
-            ],
-        )
-    if full < len(bodies):
-        rest = bodies[full:]
-        conn.execute("INSERT INTO outbox (body) VALUES " + ",".join(["(?)"] * len(rest)), rest)

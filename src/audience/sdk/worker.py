@@ -35,9 +35,9 @@ from audience.errors import (
     RetryableDeliveryError,
 )
 from audience.jsontypes import JSONObject
-from audience.sdk.batching import BatchingPolicy, batch_size, encode_batch
+from audience.sdk.batching import BatchingPolicy, encode_batch, entries_per_batch
 from audience.sdk.delivery import RetryPolicy, Transport, classify
-from audience.sdk.outbox import Outbox
+from audience.sdk.outbox import Entry, Outbox
 from audience.tracking import format_timestamp
 
 log = logging.getLogger(__name__)
@@ -82,16 +82,16 @@ class DeliveryPolicy:
 
 _workers: weakref.WeakSet[DeliveryWorker] = weakref.WeakSet()
 
-Batch = list[tuple[int, bytes]]
-"""Messages posted together, with their positions in the outbox."""
+Batch = list[Entry]
+"""Outbox entries posted together as one request."""
 
 _WAKE_AT = 1000
 """Waiting messages that wake the worker before ``persist_interval`` is over: enough to fill ten
 batches, few enough that a burst is written in a handful of transactions."""
 
-_FORGET_EVERY = 1000
-"""Delivered messages leave the outbox in groups this large (or when the worker goes idle):
-a crash may send up to this many delivered messages again, with their same messageIds."""
+_FORGET_EVERY = 10
+"""Delivered entries leave the outbox in groups this large (or when the worker goes idle): a
+crash may send up to this many delivered entries (1,000 messages) again, with their messageIds."""
 
 
 class DeliveryWorker:
@@ -140,7 +140,8 @@ class DeliveryWorker:
         # Messages this process wrote to the outbox and has not delivered yet, oldest first: the
         # worker sends from here instead of reading them back. When it overflows, the rest wait
         # in the outbox only and are read from there once this runs dry.
-        self._sendable: deque[tuple[int, bytes]] = deque()
+        self._sendable: deque[Entry] = deque()
+        self._sendable_messages = 0
         self._sendable_open = True
         self._delivered: list[int] = []
         self._next_outbox_check = 0.0
@@ -294,19 +295,20 @@ class DeliveryWorker:
         if in_worker:
             delivered, self._delivered = self._delivered, []
         try:
-            taken, last = self._outbox.append(bodies, delivered)
+            taken, entries = self._outbox.append(bodies, delivered)
         except Exception as exc:
             log.exception("cannot write the outbox")
             self._delivered = delivered + self._delivered
             if bodies:
                 self._report(DeliveryError(f"cannot write the outbox: {exc}"), bodies)
             return
-        if taken:
-            self._last_position = max(self._last_position, last)
+        if entries:
+            self._last_position = max(self._last_position, entries[-1][0])
             if not (in_worker and self._sender):
                 pass  # read back from the outbox when its turn comes
-            elif self._sendable_open and len(self._sendable) + taken <= self._max_queue:
-                self._sendable.extend(zip(range(last - taken + 1, last + 1), bodies, strict=False))
+            elif self._sendable_open and self._sendable_messages + taken <= self._max_queue:
+                self._sendable.extend(entries)
+                self._sendable_messages += taken
             else:
                 self._sendable_open = False
         if taken < len(bodies):
@@ -323,8 +325,9 @@ class DeliveryWorker:
             done = [batch for batch, error in zip(batches, errors, strict=True) if error is None]
             for batch, error in zip(batches, errors, strict=True):
                 if isinstance(error, PermanentDeliveryError):
-                    log.error("batch of %d messages refused: %s", len(batch), error)
-                    self._report(error, [body for _, body in batch])
+                    bodies = [body for _, messages in batch for body in messages]
+                    log.error("batch of %d messages refused: %s", len(bodies), error)
+                    self._report(error, bodies)
                     done.append(batch)
             self._forget(batches, done, from_sendable)
             retryable = [e for e in errors if isinstance(e, RetryableDeliveryError)]
@@ -337,19 +340,20 @@ class DeliveryWorker:
         self._persist()
 
     def _forget(self, batches: list[Batch], done: list[Batch], from_sendable: bool) -> None:
-        positions = [position for batch in done for position, _ in batch]
-        self._delivered.extend(positions)
+        entries = [entry for batch in done for entry in batch]
+        self._delivered.extend(position for position, _ in entries)
         if not from_sendable:
             return
         if len(done) == len(batches):
-            for _ in positions:
-                self._sendable.popleft()
+            for _ in entries:
+                self._sendable_messages -= len(self._sendable.popleft()[1])
         else:
-            gone = set(positions)
-            self._sendable = deque(item for item in self._sendable if item[0] not in gone)
+            gone = {position for position, _ in entries}
+            self._sendable = deque(entry for entry in self._sendable if entry[0] not in gone)
+            self._sendable_messages = sum(len(bodies) for _, bodies in self._sendable)
 
     def _next_batches(self) -> tuple[list[Batch], bool]:
-        """The next batches, oldest first: messages other processes (or an earlier run of this
+        """The next batches, oldest first: entries other processes (or an earlier run of this
         one) left in the outbox, looked for at least every ``idle_poll`` seconds, else ours
         (up to ``concurrency`` batches of them at once)."""
         sendable = self._sendable
@@ -364,14 +368,14 @@ class DeliveryWorker:
             )
             if older:
                 self._next_outbox_check = now  # a backlog: keep draining it first
-                return [older[: batch_size([b for _, b in older], batching)]], False
+                return [older[: entries_per_batch(older, batching)]], False
             if not sendable:
                 self._sendable_open = True
                 return [], False
         head = list(itertools.islice(sendable, batching.max_messages * self._policy.concurrency))
-        batches = []
-        while head:
-            count = batch_size([body for _, body in head[: batching.max_messages]], batching)
+        batches: list[Batch] = []
+        while head and len(batches) < self._policy.concurrency:
+            count = entries_per_batch(head, batching)
             batches.append(head[:count])
             head = head[count:]
         return batches, True
@@ -400,7 +404,7 @@ class DeliveryWorker:
     def _post(self, batch: Batch) -> DeliveryError | None:
         """Post one batch: ``None`` when the collector took it, else what went wrong."""
         now = self._clock.now()
-        bodies = [body for _, body in batch]
+        bodies = [body for _, messages in batch for body in messages]
         body = encode_batch(bodies, sent_at=format_timestamp(now), write_key=self._write_key)
         try:
             return classify(self._transport.post(body), now)
