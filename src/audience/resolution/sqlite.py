@@ -4,17 +4,12 @@ One writer (the resolver) applies batches of events; each batch and the cursor t
 commit in one transaction, so a restart resumes exactly after the last batch. Readers use their
 own connections (WAL lets them read while the writer writes).
 
-Tables: ``identifiers`` (each with its profile, its cluster and what it has seen),
-``profiles`` (one row per connected component), ``clusters`` (identifiers connected by any link,
-refused ones included: the unit that is recomputed when an older link arrives late),
-``links`` (every link with its outcome: joined, redundant or refused; the merge log),
-``identifier_traits``/``identifier_groups``/``group_traits`` (folded by order key),
-``event_links`` (each event -> the identifier that linked it), ``warnings`` and ``state``.
+The tables are described in :mod:`audience.resolution.schema`; reads live in
+:mod:`audience.resolution.queries`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import sqlite3
@@ -22,11 +17,11 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from audience.errors import StorageError
 from audience.eventlog import StoredEvent
-from audience.jsontypes import JSON
+from audience.resolution import queries
 from audience.resolution.graph import (
     EventIdentity,
     Link,
@@ -38,17 +33,15 @@ from audience.resolution.graph import (
     person_classes,
     resolve_components,
 )
-from audience.resolution.identifiers import Identifier, IdentifierType
+from audience.resolution.identifiers import Identifier
 from audience.resolution.profiles import (
-    GroupMembership,
     IdentityWarning,
     LinkedEvent,
     MergeRecord,
     Profile,
-    TraitValue,
     best_identifier,
-    fold_traits,
 )
+from audience.resolution.schema import SCHEMA, TABLES
 
 logger = logging.getLogger(__name__)
 
@@ -60,119 +53,6 @@ WRITER_CACHE_KIB: Final = 128 * 1024
 
 NODE_CACHE: Final = 500_000
 """Identifier row ids the writer remembers (ids never change until the store is cleared)."""
-
-MAX_LISTED_IDENTIFIERS: Final = 1000
-"""A profile lists at most this many identifiers (best first); ``identifier_count`` has them all."""
-
-_SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS identifiers (
-    id INTEGER PRIMARY KEY,
-    type TEXT NOT NULL,
-    value TEXT NOT NULL,
-    key TEXT NOT NULL UNIQUE,
-    profile INTEGER NOT NULL,
-    cluster INTEGER NOT NULL,
-    first_seen TEXT,
-    last_seen TEXT,
-    event_count INTEGER NOT NULL DEFAULT 0,
-    UNIQUE (type, value)
-);
-CREATE INDEX IF NOT EXISTS identifiers_profile ON identifiers (profile);
-CREATE INDEX IF NOT EXISTS identifiers_cluster ON identifiers (cluster);
-CREATE TABLE IF NOT EXISTS profiles (
-    id INTEGER PRIMARY KEY,
-    public_id TEXT NOT NULL UNIQUE,
-    anchor_type TEXT NOT NULL,
-    anchor_value TEXT NOT NULL,
-    cluster INTEGER NOT NULL,
-    person TEXT,
-    size INTEGER NOT NULL,
-    last_seen TEXT
-);
-CREATE INDEX IF NOT EXISTS profiles_cluster ON profiles (cluster);
-CREATE INDEX IF NOT EXISTS profiles_last_seen ON profiles (last_seen);
-CREATE TABLE IF NOT EXISTS clusters (
-    id INTEGER PRIMARY KEY,
-    size INTEGER NOT NULL,
-    user_ids INTEGER NOT NULL,
-    newest TEXT
-);
-CREATE TABLE IF NOT EXISTS links (
-    id INTEGER PRIMARY KEY,
-    seq INTEGER NOT NULL,
-    a INTEGER NOT NULL,
-    b INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    ord TEXT NOT NULL,
-    timestamp TEXT NOT NULL,
-    message_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    cluster INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS links_cluster ON links (cluster);
-CREATE INDEX IF NOT EXISTS links_a ON links (a);
-CREATE INDEX IF NOT EXISTS links_b ON links (b);
-CREATE TABLE IF NOT EXISTS identifier_traits (
-    identifier INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    value TEXT NOT NULL,
-    ord TEXT NOT NULL,
-    PRIMARY KEY (identifier, name)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS identifier_groups (
-    identifier INTEGER NOT NULL,
-    group_id TEXT NOT NULL,
-    ord TEXT NOT NULL,
-    PRIMARY KEY (identifier, group_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS group_traits (
-    group_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    value TEXT NOT NULL,
-    ord TEXT NOT NULL,
-    PRIMARY KEY (group_id, name)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS event_links (
-    seq INTEGER PRIMARY KEY,
-    identifier INTEGER,
-    ord TEXT NOT NULL,
-    timestamp TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS event_links_identifier ON event_links (identifier, ord);
-CREATE TABLE IF NOT EXISTS warnings (
-    id INTEGER PRIMARY KEY,
-    seq INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    message_id TEXT NOT NULL,
-    detail TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS state (
-    name TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-);
-"""
-
-_TABLES: Final = (
-    "identifiers",
-    "profiles",
-    "clusters",
-    "links",
-    "identifier_traits",
-    "identifier_groups",
-    "group_traits",
-    "event_links",
-    "warnings",
-    "state",
-)
-
-
-def _dumps(value: JSON) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
-
-
-def _identifier(type_: str, value: str) -> Identifier:
-    """An identifier read back from the database, where ``type`` is one of the three types."""
-    return Identifier(cast(IdentifierType, type_), value)
 
 
 class _Batch:
@@ -201,11 +81,13 @@ class _Batch:
             seen[0] += 1
             seen[1] = min(seen[1], timestamp)
             seen[2] = max(seen[2], timestamp)
-        self.traits.extend((node, name, _dumps(v), key) for name, v in identity.traits.items())
+        self.traits.extend(
+            (node, name, queries.dumps(v), key) for name, v in identity.traits.items()
+        )
         if identity.group_id is not None:
             self.groups.append((node, identity.group_id, key))
             self.group_traits.extend(
-                (identity.group_id, name, _dumps(value), key)
+                (identity.group_id, name, queries.dumps(value), key)
                 for name, value in identity.group_traits.items()
             )
 
@@ -278,7 +160,7 @@ class SQLiteProfileStore:
             self._writer = self._connect()
             # The writer walks the identifier indexes for every event: keep them in memory.
             self._writer.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
-            self._writer.executescript(_SCHEMA)
+            self._writer.executescript(SCHEMA)
             self._check_generation(self._writer)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the profile store {self.path}: {exc}") from exc
@@ -367,7 +249,7 @@ class SQLiteProfileStore:
             db.execute("BEGIN IMMEDIATE")
             generation = self._generation(db) + 1
             recorded = self._state(db, "link_email")
-            for table in _TABLES:
+            for table in TABLES:
                 db.execute(f"DELETE FROM {table}")
             db.executemany(
                 "INSERT INTO state (name, value) VALUES (?, ?)",
@@ -528,7 +410,9 @@ class SQLiteProfileStore:
             )
         }
         keep, drop = (first, second) if rows[first][4] >= rows[second][4] else (second, first)
-        anchor = best_identifier(_identifier(rows[p][1], rows[p][2]) for p in (first, second))
+        anchor = best_identifier(
+            queries.identifier(rows[p][1], rows[p][2]) for p in (first, second)
+        )
         seen = [rows[p][5] for p in (first, second) if rows[p][5] is not None]
         db.execute("UPDATE identifiers SET profile = ? WHERE profile = ?", (keep, drop))
         db.execute("DELETE FROM profiles WHERE id = ?", (drop,))
@@ -553,7 +437,7 @@ class SQLiteProfileStore:
         for id_, type_, value, last_seen in db.execute(
             "SELECT id, type, value, last_seen FROM identifiers WHERE cluster = ?", (cluster,)
         ):
-            nodes[id_] = _identifier(type_, value)
+            nodes[id_] = queries.identifier(type_, value)
             seen[nodes[id_]] = last_seen
         link_ids: list[int] = []
         links: list[Link] = []
@@ -589,185 +473,35 @@ class SQLiteProfileStore:
             list(zip(resolution.statuses, link_ids, strict=True)),
         )
 
-    # -- the read side --------------------------------------------------------------------
+    # -- the read side: each method borrows a reader connection for one query module call --
 
     def lookup(self, identifier: Identifier) -> Profile | None:
         """The profile holding ``identifier``; an email also finds a profile by its trait."""
         with self._reader() as db:
-            row = db.execute(
-                "SELECT profile FROM identifiers WHERE type = ? AND value = ?",
-                (identifier.type, identifier.value),
-            ).fetchone()
-            if row is None and identifier.type == "email":
-                # Without email linking, an email is found through the ``email`` trait.
-                row = db.execute(
-                    "SELECT i.profile FROM identifier_traits t "
-                    "JOIN identifiers i ON i.id = t.identifier "
-                    "WHERE t.name = 'email' AND lower(t.value) = ? ORDER BY t.ord DESC LIMIT 1",
-                    (_dumps(identifier.value.lower()),),
-                ).fetchone()
-            return self._profile(db, row[0]) if row else None
+            internal = queries.holder(db, identifier)
+            return queries.profile(db, internal) if internal is not None else None
 
     def get(self, profile_id: str) -> Profile | None:
         with self._reader() as db:
-            internal = self._internal_id(db, profile_id)
-            return self._profile(db, internal) if internal is not None else None
-
-    def _internal_id(self, db: sqlite3.Connection, profile_id: str) -> int | None:
-        row = db.execute("SELECT id FROM profiles WHERE public_id = ?", (profile_id,)).fetchone()
-        if row is None:
-            row = db.execute(
-                "SELECT profile FROM identifiers WHERE key = ?", (profile_id,)
-            ).fetchone()
-        return int(row[0]) if row else None
-
-    def _profile(self, db: sqlite3.Connection, internal: int) -> Profile:
-        public_id = db.execute(
-            "SELECT public_id FROM profiles WHERE id = ?", (internal,)
-        ).fetchone()
-        identifiers = [
-            _identifier(type_, value)
-            for type_, value in db.execute(
-                "SELECT type, value FROM identifiers WHERE profile = ?", (internal,)
-            )
-        ]
-        identifiers.sort(key=lambda identifier: identifier.rank)
-        first_seen, last_seen, count = db.execute(
-            "SELECT min(first_seen), max(last_seen), coalesce(sum(event_count), 0) "
-            "FROM identifiers WHERE profile = ?",
-            (internal,),
-        ).fetchone()
-        traits = fold_traits(
-            TraitValue(name, json.loads(value), ord_)
-            for name, value, ord_ in db.execute(
-                "SELECT t.name, t.value, t.ord FROM identifier_traits t "
-                "JOIN identifiers i ON i.id = t.identifier WHERE i.profile = ?",
-                (internal,),
-            )
-        )
-        group_ids = sorted(
-            {
-                row[0]
-                for row in db.execute(
-                    "SELECT g.group_id FROM identifier_groups g "
-                    "JOIN identifiers i ON i.id = g.identifier WHERE i.profile = ?",
-                    (internal,),
-                )
-            }
-        )
-        groups = tuple(
-            GroupMembership(
-                group_id,
-                {
-                    name: value
-                    for name, raw in db.execute(
-                        "SELECT name, value FROM group_traits WHERE group_id = ? ORDER BY name",
-                        (group_id,),
-                    )
-                    if (value := json.loads(raw)) is not None
-                },
-            )
-            for group_id in group_ids
-        )
-        return Profile(
-            id=public_id[0],
-            identifiers=tuple(identifiers[:MAX_LISTED_IDENTIFIERS]),
-            identifier_count=len(identifiers),
-            traits=traits,
-            groups=groups,
-            first_seen=first_seen,
-            last_seen=last_seen,
-            event_count=int(count),
-        )
+            internal = queries.internal_id(db, profile_id)
+            return queries.profile(db, internal) if internal is not None else None
 
     def events(self, profile_id: str, limit: int = 1000, offset: int = 0) -> list[LinkedEvent]:
         with self._reader() as db:
-            internal = self._internal_id(db, profile_id)
+            internal = queries.internal_id(db, profile_id)
             if internal is None:
                 return []
-            return [
-                LinkedEvent(seq, _identifier(type_, value), timestamp)
-                for seq, type_, value, timestamp in db.execute(
-                    "SELECT e.seq, i.type, i.value, e.timestamp FROM event_links e "
-                    "JOIN identifiers i ON i.id = e.identifier WHERE i.profile = ? "
-                    "ORDER BY e.ord, e.seq LIMIT ? OFFSET ?",
-                    (internal, limit, offset),
-                )
-            ]
+            return queries.linked_events(db, internal, limit, offset)
 
     def search(self, query: str, limit: int = 50) -> list[Profile]:
         with self._reader() as db:
-            text = query.strip()
-            if not text:
-                rows = db.execute(
-                    "SELECT id FROM profiles ORDER BY last_seen DESC, id DESC LIMIT ?", (limit,)
-                ).fetchall()
-            else:
-                pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                pattern += "%"
-                rows = db.execute(
-                    "SELECT p.id FROM profiles p WHERE p.id IN ("
-                    " SELECT profile FROM identifiers WHERE value = ? OR value LIKE ? ESCAPE '\\'"
-                    " UNION SELECT i.profile FROM identifier_traits t"
-                    " JOIN identifiers i ON i.id = t.identifier"
-                    " WHERE t.value LIKE ? ESCAPE '\\') "
-                    "ORDER BY p.last_seen DESC, p.id DESC LIMIT ?",
-                    (text, pattern, pattern, limit),
-                ).fetchall()
-            return [self._profile(db, row[0]) for row in rows]
+            return [queries.profile(db, internal) for internal in queries.search(db, query, limit)]
 
     def merges(self, profile_id: str) -> list[MergeRecord]:
         with self._reader() as db:
-            internal = self._internal_id(db, profile_id)
-            if internal is None:
-                return []
-            rows = db.execute(
-                f"{_MERGE_SELECT} WHERE l.status IN ('joined', 'refused') AND l.id IN ("
-                " SELECT l2.id FROM links l2 JOIN identifiers i ON i.id = l2.a WHERE i.profile = ?"
-                " UNION SELECT l3.id FROM links l3 JOIN identifiers i ON i.id = l3.b"
-                " WHERE i.profile = ?) ORDER BY l.ord",
-                (internal, internal),
-            ).fetchall()
-        return [_merge_record(row) for row in rows]
+            internal = queries.internal_id(db, profile_id)
+            return queries.merges(db, internal) if internal is not None else []
 
     def warnings(self, limit: int = 100) -> list[IdentityWarning]:
         with self._reader() as db:
-            refused = [
-                _merge_record(row)
-                for row in db.execute(
-                    f"{_MERGE_SELECT} WHERE l.status = 'refused' ORDER BY l.seq DESC LIMIT ?",
-                    (limit,),
-                )
-            ]
-            others = [
-                IdentityWarning(kind, seq, message_id, detail)
-                for kind, seq, message_id, detail in db.execute(
-                    "SELECT kind, seq, message_id, detail FROM warnings ORDER BY seq DESC LIMIT ?",
-                    (limit,),
-                )
-            ]
-        merged = [
-            *(IdentityWarning("merge_refused", r.seq, r.message_id, r.reason) for r in refused),
-            *others,
-        ]
-        merged.sort(key=lambda warning: warning.seq, reverse=True)
-        return merged[:limit]
-
-
-_MERGE_SELECT: Final = (
-    "SELECT ia.type, ia.value, ib.type, ib.value, l.kind, l.status, l.timestamp, l.message_id, "
-    "l.seq FROM links l JOIN identifiers ia ON ia.id = l.a JOIN identifiers ib ON ib.id = l.b"
-)
-
-
-def _merge_record(row: tuple[Any, ...]) -> MergeRecord:
-    a_type, a_value, b_type, b_value, kind, status, timestamp, message_id, seq = row
-    return MergeRecord(
-        _identifier(a_type, a_value),
-        _identifier(b_type, b_value),
-        kind,
-        status,
-        timestamp,
-        message_id,
-        seq,
-    )
+            return queries.warnings(db, limit)

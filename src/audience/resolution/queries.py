@@ -1,0 +1,213 @@
+"""Reading profiles out of the profile database: plain functions over one SQLite connection.
+
+Profiles are stored as their identifiers' parts; these functions fold the parts back into a
+:class:`~audience.resolution.profiles.Profile` when someone looks.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any, Final, cast
+
+from audience.jsontypes import JSON
+from audience.resolution.identifiers import Identifier, IdentifierType
+from audience.resolution.profiles import (
+    GroupMembership,
+    IdentityWarning,
+    LinkedEvent,
+    MergeRecord,
+    Profile,
+    TraitValue,
+    fold_traits,
+)
+
+MAX_LISTED_IDENTIFIERS: Final = 1000
+"""A profile lists at most this many identifiers (best first); ``identifier_count`` has them all."""
+
+_MERGE_SELECT: Final = (
+    "SELECT ia.type, ia.value, ib.type, ib.value, l.kind, l.status, l.timestamp, l.message_id, "
+    "l.seq FROM links l JOIN identifiers ia ON ia.id = l.a JOIN identifiers ib ON ib.id = l.b"
+)
+
+
+def dumps(value: JSON) -> str:
+    """The one JSON text form of stored values (compact, sorted keys), so equal values compare."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+
+
+def identifier(type_: str, value: str) -> Identifier:
+    """An identifier read back from the database, where ``type`` is one of the three types."""
+    return Identifier(cast(IdentifierType, type_), value)
+
+
+def internal_id(db: sqlite3.Connection, profile_id: str) -> int | None:
+    """The row of a profile by its id, or by an id it had before a merge."""
+    row = db.execute("SELECT id FROM profiles WHERE public_id = ?", (profile_id,)).fetchone()
+    if row is None:
+        row = db.execute("SELECT profile FROM identifiers WHERE key = ?", (profile_id,)).fetchone()
+    return int(row[0]) if row else None
+
+
+def holder(db: sqlite3.Connection, wanted: Identifier) -> int | None:
+    """The row of the profile holding ``wanted``; an email is also found through the trait."""
+    row = db.execute(
+        "SELECT profile FROM identifiers WHERE type = ? AND value = ?",
+        (wanted.type, wanted.value),
+    ).fetchone()
+    if row is None and wanted.type == "email":
+        # Without email linking, an email is found through the ``email`` trait.
+        row = db.execute(
+            "SELECT i.profile FROM identifier_traits t "
+            "JOIN identifiers i ON i.id = t.identifier "
+            "WHERE t.name = 'email' AND lower(t.value) = ? ORDER BY t.ord DESC LIMIT 1",
+            (dumps(wanted.value.lower()),),
+        ).fetchone()
+    return int(row[0]) if row else None
+
+
+def _groups(db: sqlite3.Connection, internal: int) -> tuple[GroupMembership, ...]:
+    group_ids = sorted(
+        {
+            row[0]
+            for row in db.execute(
+                "SELECT g.group_id FROM identifier_groups g "
+                "JOIN identifiers i ON i.id = g.identifier WHERE i.profile = ?",
+                (internal,),
+            )
+        }
+    )
+    return tuple(
+        GroupMembership(
+            group_id,
+            {
+                name: value
+                for name, raw in db.execute(
+                    "SELECT name, value FROM group_traits WHERE group_id = ? ORDER BY name",
+                    (group_id,),
+                )
+                if (value := json.loads(raw)) is not None
+            },
+        )
+        for group_id in group_ids
+    )
+
+
+def profile(db: sqlite3.Connection, internal: int) -> Profile:
+    """The whole profile at row ``internal``, its parts folded together."""
+    public_id = db.execute("SELECT public_id FROM profiles WHERE id = ?", (internal,)).fetchone()
+    identifiers = [
+        identifier(type_, value)
+        for type_, value in db.execute(
+            "SELECT type, value FROM identifiers WHERE profile = ?", (internal,)
+        )
+    ]
+    identifiers.sort(key=lambda item: item.rank)
+    first_seen, last_seen, count = db.execute(
+        "SELECT min(first_seen), max(last_seen), coalesce(sum(event_count), 0) "
+        "FROM identifiers WHERE profile = ?",
+        (internal,),
+    ).fetchone()
+    traits = fold_traits(
+        TraitValue(name, json.loads(value), ord_)
+        for name, value, ord_ in db.execute(
+            "SELECT t.name, t.value, t.ord FROM identifier_traits t "
+            "JOIN identifiers i ON i.id = t.identifier WHERE i.profile = ?",
+            (internal,),
+        )
+    )
+    return Profile(
+        id=public_id[0],
+        identifiers=tuple(identifiers[:MAX_LISTED_IDENTIFIERS]),
+        identifier_count=len(identifiers),
+        traits=traits,
+        groups=_groups(db, internal),
+        first_seen=first_seen,
+        last_seen=last_seen,
+        event_count=int(count),
+    )
+
+
+def linked_events(
+    db: sqlite3.Connection, internal: int, limit: int, offset: int
+) -> list[LinkedEvent]:
+    """The profile's events in time order, with the identifier that linked each."""
+    return [
+        LinkedEvent(seq, identifier(type_, value), timestamp)
+        for seq, type_, value, timestamp in db.execute(
+            "SELECT e.seq, i.type, i.value, e.timestamp FROM event_links e "
+            "JOIN identifiers i ON i.id = e.identifier WHERE i.profile = ? "
+            "ORDER BY e.ord, e.seq LIMIT ? OFFSET ?",
+            (internal, limit, offset),
+        )
+    ]
+
+
+def search(db: sqlite3.Connection, query: str, limit: int) -> list[int]:
+    """Rows of profiles with an identifier or trait value containing ``query``, newest first."""
+    text = query.strip()
+    if not text:
+        rows = db.execute(
+            "SELECT id FROM profiles ORDER BY last_seen DESC, id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [int(row[0]) for row in rows]
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%"
+    rows = db.execute(
+        "SELECT p.id FROM profiles p WHERE p.id IN ("
+        " SELECT profile FROM identifiers WHERE value = ? OR value LIKE ? ESCAPE '\\'"
+        " UNION SELECT i.profile FROM identifier_traits t"
+        " JOIN identifiers i ON i.id = t.identifier"
+        " WHERE t.value LIKE ? ESCAPE '\\') "
+        "ORDER BY p.last_seen DESC, p.id DESC LIMIT ?",
+        (text, pattern, pattern, limit),
+    ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
+def _merge_record(row: tuple[Any, ...]) -> MergeRecord:
+    a_type, a_value, b_type, b_value, kind, status, timestamp, message_id, seq = row
+    return MergeRecord(
+        identifier(a_type, a_value),
+        identifier(b_type, b_value),
+        kind,
+        status,
+        timestamp,
+        message_id,
+        seq,
+    )
+
+
+def merges(db: sqlite3.Connection, internal: int) -> list[MergeRecord]:
+    """Joins and refused joins touching the profile at row ``internal``, in time order."""
+    rows = db.execute(
+        f"{_MERGE_SELECT} WHERE l.status IN ('joined', 'refused') AND l.id IN ("
+        " SELECT l2.id FROM links l2 JOIN identifiers i ON i.id = l2.a WHERE i.profile = ?"
+        " UNION SELECT l3.id FROM links l3 JOIN identifiers i ON i.id = l3.b"
+        " WHERE i.profile = ?) ORDER BY l.ord",
+        (internal, internal),
+    ).fetchall()
+    return [_merge_record(row) for row in rows]
+
+
+def warnings(db: sqlite3.Connection, limit: int) -> list[IdentityWarning]:
+    """Refused merges and unusable identifiers, newest first."""
+    refused = [
+        _merge_record(row)
+        for row in db.execute(
+            f"{_MERGE_SELECT} WHERE l.status = 'refused' ORDER BY l.seq DESC LIMIT ?", (limit,)
+        )
+    ]
+    others = [
+        IdentityWarning(kind, seq, message_id, detail)
+        for kind, seq, message_id, detail in db.execute(
+            "SELECT kind, seq, message_id, detail FROM warnings ORDER BY seq DESC LIMIT ?",
+            (limit,),
+        )
+    ]
+    found = [
+        *(IdentityWarning("merge_refused", r.seq, r.message_id, r.reason) for r in refused),
+        *others,
+    ]
+    found.sort(key=lambda warning: warning.seq, reverse=True)
+    return found[:limit]
