@@ -1,5 +1,7 @@
 """The SQLite event store: WAL, one group-commit writer, pooled readers, sources with write keys.
 
+WAL checkpoints run on a background thread (``Checkpointer``), never inside a commit.
+
 It implements ``EventSink`` (the collector commits through it), ``EventFeed`` (resolution
 and destinations read the log in order), ``EventQuery`` (the admin API) and
 ``SourceRegistry``. Several processes may open the same file: SQLite serialises writers,
@@ -25,6 +27,7 @@ from audience.clock import Clock, SystemClock
 from audience.errors import StorageError, ValidationError
 from audience.eventlog import StoredEvent
 from audience.storage.base import AppendResult, EventFilter, EventRecord, Source
+from audience.storage.checkpointer import Checkpointer
 from audience.storage.schema import SCHEMA, SCHEMA_VERSION
 from audience.storage.writer import CommitListener, GroupCommitWriter
 from audience.tracking import format_timestamp
@@ -73,6 +76,7 @@ class SqliteEventStore:
         self._all_readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._writer: GroupCommitWriter | None = None
+        self._checkpointer: Checkpointer | None = None
         self._writer_lock = threading.Lock()
         self._listeners: list[CommitListener] = []
         self._closed = False
@@ -116,8 +120,11 @@ class SqliteEventStore:
         with self._writer_lock:
             self._closed = True
             writer, self._writer = self._writer, None
+            checkpointer, self._checkpointer = self._checkpointer, None
         if writer is not None:
             writer.close()
+        if checkpointer is not None:
+            checkpointer.close()
         with self._readers_lock:
             for connection in self._all_readers:
                 connection.close()
@@ -164,7 +171,10 @@ class SqliteEventStore:
             if self._closed:
                 raise StorageError("the event store is closed")
             if self._writer is None:
-                self._writer = GroupCommitWriter(self._connect())
+                connection = self._connect()
+                connection.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer does it
+                self._writer = GroupCommitWriter(connection)
+                self._checkpointer = Checkpointer(self._connect())
                 for listener in self._listeners:
                     self._writer.add_listener(listener)
             return self._writer
