@@ -264,6 +264,9 @@ def test_ten_thousand_anonymous_ids_identifying_to_one_user_make_one_profile(
     assert profile.event_count == 20_000
     assert profile.identifiers[0] == Identifier("user_id", "bot")
     assert len(profile_store.search("")) == 1
+    large = [w for w in profile_store.warnings() if w.kind == "large_profile"]
+    assert ["1,000 identifiers" in w.detail for w in large] == [False, True]
+    assert "10,000 identifiers" in large[0].detail
 
 
 def test_applying_the_same_batch_twice_changes_nothing(profile_store: SQLiteProfileStore) -> None:

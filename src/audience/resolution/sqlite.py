@@ -48,6 +48,9 @@ logger = logging.getLogger(__name__)
 FILENAME: Final = "profiles.sqlite3"
 """The file name of the profile database inside the data directory."""
 
+LARGE_PROFILE: Final = 1000
+"""Identifiers from which a profile is reported as too large (again at every power of ten)."""
+
 WRITER_CACHE_KIB: Final = 128 * 1024
 """Page cache of the writer connection (SQLite's default is 2 MiB)."""
 
@@ -376,7 +379,8 @@ class SQLiteProfileStore:
             return
         status = decide(link, person_a, person_b, profile_a == profile_b)
         if status == "joined":
-            self._merge_profiles(db, profile_a, profile_b)
+            before, after = self._merge_profiles(db, profile_a, profile_b)
+            self._warn_if_large(db, seq, link.message_id, before, after, profile_a, profile_b)
         db.execute("UPDATE links SET status = ? WHERE id = ?", (status, link_id))
 
     def _join_clusters(self, db: sqlite3.Connection, first: int, second: int) -> int:
@@ -400,7 +404,36 @@ class SQLiteProfileStore:
         db.execute("DELETE FROM clusters WHERE id = ?", (drop,))
         return keep
 
-    def _merge_profiles(self, db: sqlite3.Connection, first: int, second: int) -> None:
+    def _warn_if_large(
+        self,
+        db: sqlite3.Connection,
+        seq: int,
+        message_id: str,
+        before: int,
+        after: int,
+        *profiles: int,
+    ) -> None:
+        """Warn when a join makes a profile reach LARGE_PROFILE, or a power of ten above it."""
+        threshold = LARGE_PROFILE
+        while threshold * 10 <= after:
+            threshold *= 10
+        if not before < threshold <= after:
+            return
+        row = db.execute(
+            "SELECT anchor_type, anchor_value FROM profiles WHERE id IN (?, ?)", profiles
+        ).fetchone()
+        detail = (
+            f"the profile of {row[0]} {row[1]!r} holds {after:,} identifiers: a user id shared by "
+            "many visitors (a test account, a bot, a shared device) joins people who are not one"
+        )
+        db.execute(
+            "INSERT INTO warnings (seq, kind, message_id, detail) "
+            "VALUES (?, 'large_profile', ?, ?)",
+            (seq, message_id, detail),
+        )
+
+    def _merge_profiles(self, db: sqlite3.Connection, first: int, second: int) -> tuple[int, int]:
+        """Join two profiles; returns the larger one's size before and the joined size."""
         rows = {
             row[0]: row
             for row in db.execute(
@@ -429,6 +462,7 @@ class SQLiteProfileStore:
                 keep,
             ),
         )
+        return max(rows[first][4], rows[second][4]), rows[first][4] + rows[second][4]
 
     def _recompute(self, db: sqlite3.Connection, cluster: int) -> None:
         """Rebuild every profile of one cluster from its links, in order-key order."""
