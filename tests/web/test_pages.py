@@ -202,3 +202,33 @@ def test_script_payloads_in_traits_and_event_names_do_not_run(
     assert page.evaluate("() => window.__xss") is None
     assert page.locator("img[src=x]").count() == 0
     assert dialogs == []
+
+
+def test_a_refused_merge_is_listed_under_the_profile_search(
+    audience_server: AudienceServer, browser_context: BrowserContext, profiles: Profiles
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    shared, first, second = f"shared-{tag}", f"first-{tag}", f"<b>second-{tag}</b>"
+    send(
+        audience_server,
+        {
+            "type": "identify",
+            "anonymousId": shared,
+            "userId": first,
+            "timestamp": "2026-11-29T08:00:00Z",
+        },
+        {
+            "type": "identify",
+            "anonymousId": shared,
+            "userId": second,
+            "timestamp": "2026-11-29T08:01:00Z",
+        },
+    )
+    profiles.wait(1, userId=second)
+    page = browser_context.new_page()
+    login(page, audience_server.url, INTEROP_ADMIN_TOKEN)
+    refused = page.locator("li.warning.merge_refused", has_text=tag)
+    assert refused.count() == 1
+    assert second in refused.inner_text()
+    assert page.locator("li.warning b").count() == 0
+    screenshot(page, "identity-warnings")

@@ -44,6 +44,9 @@ LIVE_PAGE: Final = 200
 JOURNEY_EVENTS: Final = 500
 """Events drawn on a journey; the API pages through the rest."""
 
+WARNINGS_SHOWN: Final = 20
+"""Identity warnings listed under the profile search."""
+
 NEXT_ID_SCAN: Final = 500
 """Later events searched for the anonymous id a browser used after logout."""
 
@@ -162,12 +165,14 @@ class WebPages:
         found = await run_in_threadpool(self._profiles.search, query, 50)
         cursor = await run_in_threadpool(self._profiles.cursor)
         last_seq = await run_in_threadpool(self._parts.store.last_seq)
+        warnings = await run_in_threadpool(self._profiles.warnings, WARNINGS_SHOWN)
         return render(
             "profiles.html",
             page="profiles",
             query=query,
             profiles=found,
             lag=max(0, last_seq - cursor),
+            warnings=warnings,
         )
 
     async def _profile(self, request: Request) -> Response:
