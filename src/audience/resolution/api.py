@@ -22,12 +22,16 @@ from starlette.routing import Route
 from audience.collector.auth import AdminGuard
 from audience.collector.replies import JSONReply, error_reply
 from audience.eventlog import EventFeed
-from audience.resolution.identifiers import Identifier, clean_email
+from audience.resolution.identifiers import Identifier, IdentifierType, clean_email
 from audience.resolution.profiles import IdentityWarning, LinkedEvent, MergeRecord, Profile
 from audience.resolution.store import ProfileStore
 
 MAX_LIMIT: Final = 1000
-LOOKUP_PARAMETERS: Final = {"userId": "user_id", "anonymousId": "anonymous_id", "email": "email"}
+LOOKUP_PARAMETERS: Final[dict[str, IdentifierType]] = {
+    "userId": "user_id",
+    "anonymousId": "anonymous_id",
+    "email": "email",
+}
 
 
 def identifier_json(identifier: Identifier) -> dict[str, str]:
@@ -128,7 +132,7 @@ class ProfileApi:
         name, value = given[0]
         if name == "email":
             value = clean_email(value) or value.strip().lower()
-        identifier = Identifier(LOOKUP_PARAMETERS[name], value)  # type: ignore[arg-type]
+        identifier = Identifier(LOOKUP_PARAMETERS[name], value)
         profile = await run_in_threadpool(self._profiles.lookup, identifier)
         if profile is None:
             return _not_found(f"with {name} {value!r}")
