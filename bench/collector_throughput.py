@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import multiprocessing
 import os
 import random
@@ -224,6 +225,7 @@ def serve_collector_only(data: str, port: int) -> None:
     store = SqliteEventStore.open(settings.database_path, synchronous=settings.synchronous)
     first = prepare_data(store, settings)
     app = create_app(build_parts(settings, store, admin_token=first.admin_token), close_store=True)
+    gc.freeze()  # as `audience serve` does
     uvicorn.run(
         app,
         host="127.0.0.1",
