@@ -15,14 +15,14 @@ from audience.collector.auth import AdminGuard
 from audience.destinations.state import DeliveryStore
 from audience.destinations.status import DestinationStatus, destination_statuses
 from audience.eventlog import EventFeed
-from audience.web.pages import CONTENT_SECURITY_POLICY
+from audience.pages.views import CONTENT_SECURITY_POLICY
 
 # The page extends the web pages' layout (base.html), so it looks and behaves like them.
 _ENVIRONMENT: Final = jinja2.Environment(
     loader=jinja2.ChoiceLoader(
         [
             jinja2.PackageLoader("audience.destinations", "templates"),
-            jinja2.PackageLoader("audience.web", "templates"),
+            jinja2.PackageLoader("audience.pages", "templates"),
         ]
     ),
     autoescape=True,

@@ -15,12 +15,12 @@ from audience.clock import SystemClock, UuidFactory
 from audience.collector.ingest import Ingestor, Limits, Submission
 from audience.config import Settings, load_settings
 from audience.errors import AudienceError
+from audience.pages.journey import build_journey
 from audience.resolution.identifiers import Identifier
 from audience.resolution.profiles import Profile
 from audience.resolution.resolver import Resolver
 from audience.resolution.sqlite import SQLiteProfileStore
 from audience.storage.sqlite import SqliteEventStore
-from audience.web.journey import build_journey
 
 REPLAY_BATCH: Final = 500
 """Messages handed to the ingest path at a time by ``audience replay``."""

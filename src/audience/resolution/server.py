@@ -9,12 +9,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute
 
 from audience.collector.parts import CollectorParts, Extensions
+from audience.pages.views import WebPages
 from audience.resolution.api import ProfileApi
 from audience.resolution.resolver import Resolver
 from audience.resolution.sqlite import FILENAME, SQLiteProfileStore
 from audience.resolution.store import ProfileStore
 from audience.resolution.worker import ResolverProcess
-from audience.web.pages import WebPages
 
 
 class Follower(Protocol):

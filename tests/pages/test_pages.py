@@ -11,7 +11,7 @@ import pytest
 
 from interop.fixtures import INTEROP_ADMIN_TOKEN, INTEROP_SOURCES
 from interop.harness import AudienceServer
-from web.support import Profiles, login, screenshot
+from pages.support import Profiles, login, screenshot
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext

@@ -21,11 +21,11 @@ from audience.collector.bundle import snippet
 from audience.collector.parts import CollectorParts
 from audience.collector.replies import JSONReply
 from audience.eventlog import StoredEvent
+from audience.pages.journey import build_journey, next_anonymous_id, title_of
 from audience.resolution.api import linked_events
 from audience.resolution.identifiers import Identifier
 from audience.resolution.profiles import Profile
 from audience.resolution.store import ProfileStore
-from audience.web.journey import build_journey, next_anonymous_id, title_of
 
 STATIC: Final = Path(__file__).parent / "static"
 STATIC_FILES: Final = {"style.css": "text/css", "live.js": "text/javascript"}
@@ -51,7 +51,7 @@ NEXT_ID_SCAN: Final = 500
 """Later events searched for the anonymous id a browser used after logout."""
 
 _ENVIRONMENT: Final = jinja2.Environment(
-    loader=jinja2.PackageLoader("audience.web", "templates"),
+    loader=jinja2.PackageLoader("audience.pages", "templates"),
     autoescape=True,
     undefined=jinja2.StrictUndefined,
 )

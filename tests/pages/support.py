@@ -11,7 +11,7 @@ import httpx
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "pages"
 WAIT_SECONDS = 20.0
 
 
@@ -61,6 +61,6 @@ def login(page: Page, base_url: str, token: str, target: str = "/profiles") -> N
 
 
 def screenshot(page: Page, name: str) -> None:
-    """Keep a full-page screenshot in test-artifacts/web/."""
+    """Keep a full-page screenshot in test-artifacts/pages/."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)

@@ -11,7 +11,7 @@ import pytest
 from interop.browser import SourcePage
 from interop.fixtures import INTEROP_ADMIN_TOKEN
 from interop.harness import AudienceServer, StaticSite
-from web.support import Profiles, login, screenshot
+from pages.support import Profiles, login, screenshot
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -95,7 +95,7 @@ def test_the_journey_page_draws_the_seed_flow_and_the_next_anonymous_id(
         assert "Added to Cart" in mine.inner_text()
         assert "Order Completed" in page.locator(".phase.identified").last.inner_text()
         # Other tests of the session may log user_123 in too, so only the shape is checked here;
-        # tests/web/test_pages.py checks the next anonymous id with ids of its own.
+        # tests/pages/test_pages.py checks the next anonymous id with ids of its own.
         assert page.locator(".phase.after_logout").count() == 1
         screenshot(page, "browser-seed-journey")
     finally:
