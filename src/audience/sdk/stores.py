@@ -344,12 +344,13 @@ class LayeredStore:
     def version(self) -> int | None:
         """The sum of every layer's version (each only grows, so any change moves the sum), or
         ``None`` when a layer cannot tell."""
-        if self._versions is None:
+        versions = self._versions
+        if versions is None:
             return None
-        total = 0
-        for version in self._versions:
-            total += version()
-        return total
+        if len(versions) == 3:  # the usual cookie, local file and memory: spelled out, it is
+            first, second, third = versions  # read on every track()
+            return first() + second() + third()
+        return sum(version() for version in versions)
 
     def get(self, key: str) -> JSON | None:
         found: JSON | None = None

@@ -63,12 +63,11 @@ class Pipeline:
         self.clock = clock
         self.message_ids = message_ids
         self.library = library
-        self._format = TimestampFormatter()
-        self._now = clock.now
+        self.format_timestamp = TimestampFormatter()
 
     def timestamp(self) -> str:
         """Now, as the wire writes it."""
-        return self._format(self._now())
+        return self.format_timestamp(self.clock.now())
 
 
 class Tracker:
@@ -89,6 +88,9 @@ class Tracker:
         mint_anonymous_ids: bool = True,
     ) -> None:
         self._pipeline = pipeline
+        self._new_message_id = pipeline.message_ids.new
+        self._now = pipeline.clock.now
+        self._format_timestamp = pipeline.format_timestamp
         self._ids = ids
         self._traits = ids if traits is None else traits
         self._anonymous_ids = anonymous_ids
@@ -330,8 +332,8 @@ class Tracker:
             fields,
             anonymous_id=anonymous,
             user_id=user,
-            timestamp=pipeline.timestamp(),
-            message_id=pipeline.message_ids.new(),
+            timestamp=self._format_timestamp(self._now()),
+            message_id=self._new_message_id(),
             library=pipeline.library,
             options=opts,
         )
