@@ -181,3 +181,14 @@ def test_a_failed_commit_fails_its_callers_and_the_writer_keeps_going(
         failed.result(timeout=10)
     assert store.append([record("good")]).result(timeout=10).stored == 1
     assert [e.message["messageId"] for e in store.read_after(0, 10)] == ["good"]
+
+
+def test_closing_the_store_checkpoints_the_log_into_the_database_file(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "events.sqlite3"
+    with SqliteEventStore.open(path) as store:
+        store.append([record(f"m{i}") for i in range(300)]).result()
+    with sqlite3.connect(f"file:{path}?immutable=1", uri=True) as reader:
+        assert reader.execute("SELECT count(*) FROM events").fetchone()[0] == 300
+    reader.close()
