@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -184,8 +185,6 @@ def test_a_failed_commit_fails_its_callers_and_the_writer_keeps_going(
 
 
 def test_closing_the_store_checkpoints_the_log_into_the_database_file(tmp_path: Path) -> None:
-    import sqlite3
-
     path = tmp_path / "events.sqlite3"
     with SqliteEventStore.open(path) as store:
         store.append([record(f"m{i}") for i in range(300)]).result()
