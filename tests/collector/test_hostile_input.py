@@ -142,6 +142,7 @@ def test_missing_or_garbled_credentials_get_401(
 ) -> None:
     response = client.post("/v1/batch", json={"batch": [GOOD]}, headers=headers)
     assert response.status_code == 401
+    assert response.json()["meta"]["errors"][0].startswith("writeKey: ")
 
 
 @pytest.mark.parametrize("key", [None, 12, "", ["k"], "unknown"])

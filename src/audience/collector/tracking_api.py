@@ -161,7 +161,7 @@ class TrackingApi:
                 )
             outcome = await self._ingestor.commit_async(prepared)
         except AuthenticationError as exc:
-            return error_reply(401, "unauthorized", str(exc))
+            return error_reply(401, "unauthorized", str(exc), [f"writeKey: {exc}"])
         except PayloadTooLargeError as exc:
             return error_reply(413, "payload_too_large", str(exc), [f"{exc.what}: {exc}"])
         except ValidationError as exc:
