@@ -48,7 +48,7 @@ def group(messages: Sequence[bytes], policy: BatchingPolicy) -> list[list[bytes]
     groups = []
     start = 0
     while start < len(messages):
-        count = batch_size(messages[start:], policy)
+        count = batch_size(messages[start : start + policy.max_messages], policy)
         groups.append(list(messages[start : start + count]))
         start += count
     return groups
