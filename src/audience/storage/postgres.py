@@ -1,0 +1,413 @@
+"""The PostgreSQL event store: the same contracts as the SQLite store, shared by many processes.
+
+``PostgresEventStore`` implements ``EventSink``, ``EventFeed``, ``EventQuery`` and
+``SourceRegistry`` on one PostgreSQL database, so any number of collector processes on any
+number of hosts can write to it and any reader can follow it.
+
+Commit order. A ``bigserial`` drawn at insert time is not commit-ordered: a transaction that
+drew seq 10 may commit before one that drew seq 9, and a reader that saw 10 would then skip 9
+for ever. Here every appending transaction first takes one transaction-scoped advisory lock
+(per schema) and only then draws its seqs; the lock is released after the commit is visible.
+Appends therefore commit one after another in seq order, and a reader that has seen seq N has
+seen every smaller seq. Each process commits many requests per transaction (group commit), so
+the serialised step is one multi-row insert and one WAL flush per group, not per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any, Final
+
+import orjson
+import psycopg
+
+from audience.clock import Clock, SystemClock
+from audience.errors import StorageError, ValidationError
+from audience.eventlog import StoredEvent
+from audience.storage.base import AppendResult, EventFilter, EventRecord, Source
+from audience.storage.postgres_migrations import migrate
+from audience.storage.sqlite import check_write_key, new_write_key
+from audience.storage.writer import MAX_ROWS_PER_COMMIT, CommitListener, GroupCommitWriter, _Append
+from audience.tracking import format_timestamp
+
+logger = logging.getLogger(__name__)
+
+COMMIT_LOCK: Final = 0x617565
+"""First half of the advisory lock key that orders appends (the second is per schema)."""
+
+INSERT_EVENTS: Final = (
+    "INSERT INTO events (source, message_id, type, user_id, anonymous_id, event, received_at, "
+    "timestamp, request_ip, message) "
+    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
+    "%s::text[], %s::text[], %s::text[], %s::text[], %s::bytea[]) "
+    "ON CONFLICT (source, message_id) DO NOTHING RETURNING seq, source, message_id"
+)
+
+_FILTER_COLUMNS = ("source", "type", "user_id", "anonymous_id", "event")
+
+
+def connect(url: str) -> psycopg.Connection[Any]:
+    """An autocommit connection to ``url``; raises ``StorageError`` when it cannot be made."""
+    try:
+        return psycopg.connect(url, autocommit=True)
+    except psycopg.Error as exc:
+        raise StorageError(f"cannot connect to PostgreSQL: {exc}") from exc
+
+
+class PostgresWriter:
+    """This process's appender: one thread, one connection, many requests per transaction.
+
+    It takes queued appends like :class:`~audience.storage.writer.GroupCommitWriter` and
+    commits each group under the commit lock, so seqs follow commit order across processes.
+    """
+
+    def __init__(self, connection: psycopg.Connection[Any]) -> None:
+        self._connection = connection
+        self._queue: queue.SimpleQueue[_Append | None] = queue.SimpleQueue()
+        self._listeners: list[CommitListener] = []
+        self._closed = False
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(
+            target=self._run, name="audience-postgres-writer", daemon=True
+        )
+        self._thread.start()
+
+    def add_listener(self, listener: CommitListener) -> None:
+        """Call ``listener(last_seq)`` after every commit that stored at least one event."""
+        self._listeners.append(listener)
+
+    def submit(self, records: Sequence[EventRecord]) -> Future[AppendResult]:
+        """Queue ``records`` for the next commit; the future resolves once they are durable."""
+        future: Future[AppendResult] = Future()
+        self._enqueue(_Append(records, future=future))
+        return future
+
+    def submit_async(self, records: Sequence[EventRecord]) -> asyncio.Future[AppendResult]:
+        """``submit`` for the running event loop."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[AppendResult] = loop.create_future()
+        self._enqueue(_Append(records, loop=loop, waiter=waiter))
+        return waiter
+
+    def _enqueue(self, item: _Append) -> None:
+        with self._lock:
+            if not self._closed:
+                self._queue.put(item)
+                return
+        GroupCommitWriter._resolve([item], [StorageError("the event store is closed")])
+
+    def close(self) -> None:
+        """Commit everything already submitted, then stop; later submits fail."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
+        self._thread.join()
+        self._connection.close()
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                break
+            group = [first]
+            rows = len(first.records)
+            while rows < MAX_ROWS_PER_COMMIT:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                group.append(item)
+                rows += len(item.records)
+            self._commit(group)
+
+    def _commit(self, group: list[_Append]) -> None:
+        records = [record for item in group for record in item.records]
+        columns = [list(column) for column in zip(*records, strict=True)] if records else []
+        try:
+            if records:
+                with self._connection.transaction():
+                    self._connection.execute(
+                        "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))",
+                        (COMMIT_LOCK,),
+                    )
+                    inserted = self._connection.execute(INSERT_EVENTS, columns).fetchall()
+            else:
+                inserted = []
+        except Exception as exc:  # keep the writer alive: callers must never wait forever
+            logger.exception("committing %d appends failed", len(group))
+            if self._connection.broken:
+                self._reconnect()
+            error = StorageError(f"could not commit events: {exc}")
+            GroupCommitWriter._resolve(group, [error] * len(group))
+            return
+        new = {(source, message_id) for _, source, message_id in inserted}
+        results: list[AppendResult] = []
+        for item in group:
+            stored = 0
+            for record in item.records:
+                key = (record.source, record.message_id)
+                if key in new:
+                    new.discard(key)
+                    stored += 1
+            results.append(AppendResult(stored, len(item.records) - stored))
+        GroupCommitWriter._resolve(group, results)
+        if inserted:
+            last_seq = max(int(row[0]) for row in inserted)
+            for listener in self._listeners:
+                try:
+                    listener(last_seq)
+                except Exception:
+                    logger.exception("a commit listener failed")
+
+    def _reconnect(self) -> None:
+        info = self._connection.info
+        with contextlib.suppress(psycopg.Error):
+            self._connection.close()
+        try:
+            self._connection = psycopg.connect(info.dsn, password=info.password, autocommit=True)
+        except psycopg.Error:
+            logger.exception("reconnecting the event writer failed; the next commit retries")
+
+
+class PostgresEventStore:
+    """The event store on PostgreSQL; open it with ``PostgresEventStore.open(url)`` and close it.
+
+    The same methods as :class:`~audience.storage.sqlite.SqliteEventStore`. Commit listeners
+    hear of this process's commits only; readers in other processes poll.
+    """
+
+    def __init__(self, url: str, *, clock: Clock | None = None) -> None:
+        self.url = url
+        self._clock = clock or SystemClock()
+        self._readers: list[psycopg.Connection[Any]] = []
+        self._all_readers: list[psycopg.Connection[Any]] = []
+        self._readers_lock = threading.Lock()
+        self._writer: PostgresWriter | None = None
+        self._writer_lock = threading.Lock()
+        self._listeners: list[CommitListener] = []
+        self._closed = False
+
+    @classmethod
+    def open(cls, url: str, *, clock: Clock | None = None) -> PostgresEventStore:
+        """Connect to ``url`` and apply the event store's missing migrations."""
+        store = cls(url, clock=clock)
+        with connect(url) as connection:
+            migrate(connection, "events")
+        return store
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Commit what is queued, stop the writer and close every connection."""
+        with self._writer_lock:
+            self._closed = True
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+        with self._readers_lock:
+            for connection in self._all_readers:
+                connection.close()
+            self._all_readers.clear()
+            self._readers.clear()
+
+    def __enter__(self) -> PostgresEventStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- EventSink -------------------------------------------------------------------------
+
+    def append(self, records: Sequence[EventRecord]) -> Future[AppendResult]:
+        """Commit ``records`` with the next group; see ``EventSink.append``."""
+        return self._started_writer().submit(records)
+
+    def append_async(self, records: Sequence[EventRecord]) -> asyncio.Future[AppendResult]:
+        """``append`` for the running event loop; see ``EventSink.append_async``."""
+        return self._started_writer().submit_async(records)
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        """Call ``listener(last_seq)`` on the writer thread after each of this process's commits."""
+        with self._writer_lock:
+            self._listeners.append(listener)
+            if self._writer is not None:
+                self._writer.add_listener(listener)
+
+    def _started_writer(self) -> PostgresWriter:
+        writer = self._writer
+        if writer is not None:
+            return writer
+        with self._writer_lock:
+            if self._closed:
+                raise StorageError("the event store is closed")
+            if self._writer is None:
+                self._writer = PostgresWriter(connect(self.url))
+                for listener in self._listeners:
+                    self._writer.add_listener(listener)
+            return self._writer
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _reader(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._readers_lock:
+            if self._closed:
+                raise StorageError("the event store is closed")
+            connection = self._readers.pop() if self._readers else None
+        if connection is None:
+            connection = connect(self.url)
+            with self._readers_lock:
+                self._all_readers.append(connection)
+        try:
+            yield connection
+        finally:
+            with self._readers_lock:
+                if self._closed or connection.broken:
+                    connection.close()
+                    if connection in self._all_readers:
+                        self._all_readers.remove(connection)
+                else:
+                    self._readers.append(connection)
+
+    def _query(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+        try:
+            with self._reader() as connection:
+                return connection.execute(sql, parameters).fetchall()
+        except psycopg.Error as exc:
+            raise StorageError(f"reading the event store failed: {exc}") from exc
+
+    # -- EventFeed -------------------------------------------------------------------------
+
+    def read_after(self, seq: int, limit: int) -> list[StoredEvent]:
+        """Up to ``limit`` events with a ``seq`` greater than ``seq``, oldest first."""
+        rows = self._query(
+            "SELECT seq, source, message FROM events WHERE seq > %s ORDER BY seq LIMIT %s",
+            (seq, limit),
+        )
+        return [_stored(row) for row in rows]
+
+    def get_many(self, seqs: Sequence[int]) -> list[StoredEvent]:
+        """The events at these positions, in ``seq`` order; unknown ones are left out."""
+        wanted = sorted(set(seqs))
+        if not wanted:
+            return []
+        rows = self._query(
+            "SELECT seq, source, message FROM events WHERE seq = ANY(%s::bigint[]) ORDER BY seq",
+            (wanted,),
+        )
+        return [_stored(row) for row in rows]
+
+    def last_seq(self) -> int:
+        """The position of the newest committed event, 0 when the log is empty."""
+        return int(self._query("SELECT coalesce(max(seq), 0) FROM events")[0][0])
+
+    # -- EventQuery ------------------------------------------------------------------------
+
+    def recent(self, event_filter: EventFilter, limit: int) -> list[StoredEvent]:
+        """Up to ``limit`` matching events, newest first."""
+        clauses: list[str] = []
+        parameters: list[Any] = []
+        for column in _FILTER_COLUMNS:
+            value = getattr(event_filter, column)
+            if value is not None:
+                clauses.append(f"{column} = %s")
+                parameters.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._query(
+            f"SELECT seq, source, message FROM events {where} ORDER BY seq DESC LIMIT %s",
+            [*parameters, limit],
+        )
+        return [_stored(row) for row in rows]
+
+    def count(self, source: str | None = None) -> int:
+        """How many events are stored, for one source or all."""
+        if source is None:
+            return int(self._query("SELECT count(*) FROM events")[0][0])
+        return int(self._query("SELECT count(*) FROM events WHERE source = %s", (source,))[0][0])
+
+    # -- SourceRegistry --------------------------------------------------------------------
+
+    def create_source(self, name: str, write_key: str | None = None) -> Source:
+        """Add a source named ``name``; raises ``ValidationError`` if the name or key is taken."""
+        name = name.strip()
+        if not name or len(name) > 100:
+            raise ValidationError("name", "must be 1 to 100 characters")
+        key = check_write_key(write_key) if write_key is not None else new_write_key()
+        created_at = format_timestamp(self._clock.now())
+        try:
+            with self._reader() as connection:
+                connection.execute(
+                    "INSERT INTO sources (name, write_key, created_at) VALUES (%s, %s, %s)",
+                    (name, key, created_at),
+                )
+        except psycopg.errors.UniqueViolation as exc:
+            taken = "name" if self.source_by_name(name) is not None else "writeKey"
+            raise ValidationError(taken, "is already used by another source") from exc
+        except psycopg.Error as exc:
+            raise StorageError(f"creating source {name!r} failed: {exc}") from exc
+        return Source(name, key, created_at)
+
+    def list_sources(self) -> list[Source]:
+        """Every source, oldest first."""
+        rows = self._query("SELECT name, write_key, created_at FROM sources ORDER BY id")
+        return [Source(*row) for row in rows]
+
+    def source_by_key(self, write_key: str) -> Source | None:
+        """The source holding ``write_key``, if any."""
+        rows = self._query(
+            "SELECT name, write_key, created_at FROM sources WHERE write_key = %s", (write_key,)
+        )
+        return Source(*rows[0]) if rows else None
+
+    def source_by_name(self, name: str) -> Source | None:
+        """The source called ``name``, if any."""
+        rows = self._query(
+            "SELECT name, write_key, created_at FROM sources WHERE name = %s", (name,)
+        )
+        return Source(*rows[0]) if rows else None
+
+    # -- settings kept with the data ---------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        """A value kept in the ``meta`` table (such as the generated admin token)."""
+        rows = self._query("SELECT value FROM meta WHERE key = %s", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def set_meta_once(self, key: str, value: str) -> str:
+        """Keep ``value`` under ``key`` unless one is already kept; return the kept value."""
+        try:
+            with self._reader() as connection:
+                connection.execute(
+                    "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                    (key, value),
+                )
+        except psycopg.Error as exc:
+            raise StorageError(f"writing {key!r} failed: {exc}") from exc
+        kept = self.get_meta(key)
+        if kept is None:
+            raise StorageError(f"{key!r} was not kept")
+        return kept
+
+
+def _stored(row: tuple[int, str, bytes]) -> StoredEvent:
+    seq, source, message = row
+    return StoredEvent(seq=seq, source=source, message=orjson.loads(message))
