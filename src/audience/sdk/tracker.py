@@ -112,15 +112,17 @@ class Tracker:
     def _current_ids(self) -> tuple[str | None, str | None]:
         """(anonymous id, user id), re-read from the stores only when their version moved."""
         version_of = self._ids_version
-        if version_of is not None:
+        version = None if version_of is None else version_of()
+        if version is not None:
             seen_version, anonymous, user = self._seen
-            version = version_of()
-            if version is not None and version == seen_version:
+            if version == seen_version:
                 return anonymous, user
         anonymous = self.anonymous_id()
         user = self.user_id()
-        if version_of is not None:
-            self._seen = (version_of(), anonymous, user)
+        if version is not None:
+            # The version read *before* the ids: a write that lands meanwhile (or a write-back
+            # these reads made) moves it, and the next call reads again.
+            self._seen = (version, anonymous, user)
         return anonymous, user
 
     def set_anonymous_id(self, anonymous_id: str | Unset | None = UNSET) -> str | None:
