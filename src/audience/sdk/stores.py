@@ -11,7 +11,7 @@ from __future__ import annotations
 import http.cookiejar
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +22,7 @@ from audience.errors import StorageError
 from audience.jsontypes import JSON
 from audience.sdk.cookies import (
     ONE_YEAR,
+    SameSite,
     decode_cookie_value,
     encode_cookie_value,
     render_set_cookie,
@@ -287,6 +288,8 @@ class RequestCookieStore:
         domain: str | None = None,
         max_age: timedelta = ONE_YEAR,
         secure: bool = False,
+        path: str = "/",
+        same_site: SameSite = "Lax",
     ) -> None:
         self._values: dict[str, JSON] = {}
         for name, text in cookies.items():
@@ -296,6 +299,8 @@ class RequestCookieStore:
         self._domain = domain
         self._max_age = max_age
         self._secure = secure
+        self._path = path
+        self._same_site: SameSite = same_site
         self._changed: dict[str, JSON | None] = {}
         self._changes = 0
 
@@ -318,13 +323,25 @@ class RequestCookieStore:
     def version(self) -> int:
         return self._changes
 
-    def set_cookie_headers(self) -> list[str]:
-        """One ``Set-Cookie`` value per cookie written or removed while handling the request."""
+    def set_cookie_headers(self, *, refresh: Iterable[str] = ()) -> list[str]:
+        """One ``Set-Cookie`` value per cookie written or removed while handling the request,
+        then one per name in ``refresh`` that the request carried and kept unchanged (so its
+        expiry slides a full ``max_age`` ahead on every response, as the browser source's does)."""
+        values = dict(self._changed)
+        for name in refresh:
+            if name not in values and name in self._values:
+                values[name] = self._values[name]
         return [
             render_set_cookie(
-                name, value, domain=self._domain, max_age=self._max_age, secure=self._secure
+                name,
+                value,
+                domain=self._domain,
+                max_age=self._max_age,
+                path=self._path,
+                same_site=self._same_site,
+                secure=self._secure,
             )
-            for name, value in self._changed.items()
+            for name, value in values.items()
         ]
 
 
