@@ -1,0 +1,82 @@
+"""``IdentityMiddleware``: the ASGI middleware (Starlette, FastAPI) that gives each request the
+visitor's ``Analytics``-compatible client at ``scope["state"]["analytics"]``
+(``request.state.analytics``) and puts the visitor's identity cookies on every response.
+
+``app.add_middleware(IdentityMiddleware, write_key=..., host=...)``; the cookie attributes are
+keyword arguments too (``domain``, ``max_age``, ``path``, ``same_site``, ``secure``). The
+``Set-Cookie`` headers join the response's own when it starts, so identity changes a streaming
+body makes after that are not sent (they are logged). The client made from ``write_key`` is
+shut down, delivering what is pending, when the app's lifespan ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from audience.web.visitor import Visitor
+from audience.web.visitors import Visitors
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def _request_host(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"host":
+            return str(value.decode("latin-1"))
+    server = scope.get("server")
+    return str(server[0]) if server else ""
+
+
+class IdentityMiddleware:
+    """Wraps an ASGI app; see the module docstring. Keyword arguments are those of ``Visitors``."""
+
+    def __init__(self, app: ASGIApp, **options: Any) -> None:
+        self.app = app
+        self.visitors = Visitors(**options)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self.app(scope, receive, self._closing_on_shutdown(send))
+        else:
+            await self.app(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        cookies = [
+            value.decode("latin-1") for name, value in scope.get("headers", ()) if name == b"cookie"
+        ]
+        visitor = self.visitors.for_request(cookies, _request_host(scope))
+        state = dict(scope.get("state") or {})
+        state["analytics"] = visitor
+        scope = {**scope, "state": state}
+
+        async def send_with_cookies(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = _with_cookies(message, visitor)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_cookies)
+        finally:
+            visitor.finish()
+
+    def _closing_on_shutdown(self, send: Send) -> Send:
+        async def send_closing(message: Message) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                await asyncio.to_thread(self.visitors.close)
+            await send(message)
+
+        return send_closing
+
+
+def _with_cookies(message: Message, visitor: Visitor) -> Message:
+    headers = list(message.get("headers", ()))
+    headers += [(b"set-cookie", value.encode("latin-1")) for value in visitor.set_cookie_headers()]
+    return {**message, "headers": headers}

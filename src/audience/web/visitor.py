@@ -1,0 +1,164 @@
+"""``Visitor``: the ``Analytics``-compatible client of one web request, whose identity is the
+visitor's ``ajs_*`` cookies.
+
+Calls follow the SDK's identity rules (``Analytics.for_store`` over a ``RequestCookieStore``)
+and go out through the one delivery pipeline the middleware shares; what they change in the
+identity becomes the response's ``Set-Cookie`` headers. Traits are kept only for the request
+(the browser source keeps them in its localStorage, never in a cookie), so nothing about a
+visitor is stored on the server.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import overload
+
+from audience.jsontypes import JSON
+from audience.sdk.client import Analytics, Group, User
+from audience.sdk.identity import ANONYMOUS_ID_KEY
+from audience.sdk.stores import MemoryStore, RequestCookieStore
+from audience.web.cookies import IDENTITY_COOKIES, CookieSettings
+
+log = logging.getLogger(__name__)
+
+
+class Visitor:
+    """page / screen / track / identify / group / alias / reset / user() for one request's
+    visitor, like ``Analytics`` (``flush()`` waits for the shared pipeline)."""
+
+    def __init__(
+        self,
+        analytics: Analytics,
+        cookies: Mapping[str, str],
+        *,
+        host: str,
+        settings: CookieSettings,
+    ) -> None:
+        self._analytics = analytics
+        self._cookies = RequestCookieStore(
+            cookies,
+            domain=settings.domain_for(host),
+            max_age=settings.max_age,
+            secure=settings.secure,
+            path=settings.path,
+            same_site=settings.same_site,
+        )
+        self._tracker = analytics.for_store(self._cookies, MemoryStore())
+        self._forgotten = False
+        self._rendered_at: int | None = None
+
+    # -- events --------------------------------------------------------------------------
+
+    def track(
+        self,
+        event: str,
+        properties: Mapping[str, JSON] | None = None,
+        options: Mapping[str, JSON] | None = None,
+    ) -> None:
+        """Record that the visitor did ``event`` (with ``properties``)."""
+        self._tracker.track(event, properties, options)
+
+    def page(
+        self,
+        name: str | None = None,
+        properties: Mapping[str, JSON] | None = None,
+        options: Mapping[str, JSON] | None = None,
+        category: str | None = None,
+    ) -> None:
+        """Record a page view."""
+        self._tracker.page(name, properties, options, category)
+
+    def screen(
+        self,
+        name: str | None = None,
+        properties: Mapping[str, JSON] | None = None,
+        options: Mapping[str, JSON] | None = None,
+        category: str | None = None,
+    ) -> None:
+        """Record a screen view."""
+        self._tracker.screen(name, properties, options, category)
+
+    def identify(
+        self,
+        user_id: str | None = None,
+        traits: Mapping[str, JSON] | None = None,
+        options: Mapping[str, JSON] | None = None,
+    ) -> None:
+        """Say who the visitor is; the response sets ``ajs_user_id`` (and a new
+        ``ajs_anonymous_id`` when a different user logs in)."""
+        self._tracker.identify(user_id, traits, options)
+
+    @overload
+    def group(self) -> Group: ...
+
+    @overload
+    def group(
+        self,
+        group_id: str | None = None,
+        traits: Mapping[str, JSON] | None = None,
+        options: Mapping[str, JSON] | None = None,
+    ) -> Group | None: ...
+
+    def group(
+        self,
+        group_id: str | None = None,
+        traits: Mapping[str, JSON] | None = None,
+        options: Mapping[str, JSON] | None = None,
+    ) -> Group | None:
+        """With no arguments, the visitor's group; otherwise say which group they act for."""
+        if group_id is None and traits is None and options is None:
+            return Group(self._tracker)
+        self._tracker.group(group_id, traits, options)
+        return None
+
+    def alias(
+        self,
+        user_id: str,
+        previous_id: str | None = None,
+        options: Mapping[str, JSON] | None = None,
+    ) -> None:
+        """Say that ``previous_id`` (default: the current id) and ``user_id`` are one person."""
+        self._tracker.alias(user_id, previous_id, options)
+
+    # -- identity ------------------------------------------------------------------------
+
+    def user(self) -> User:
+        """The visitor: ``anonymous_id()``, ``id()``, ``traits()``."""
+        return User(self._tracker)
+
+    def reset(self) -> None:
+        """Log out: the response deletes the identity cookies (with the same attributes) and a
+        new anonymous id is minted on the next read, as in the browser source."""
+        self._tracker.reset()
+        self._forgotten = True
+
+    def set_anonymous_id(self, anonymous_id: str | None) -> None:
+        """Use ``anonymous_id`` for this visitor from now on (``None`` deletes the cookie)."""
+        self._tracker.set_anonymous_id(anonymous_id)
+        if anonymous_id is None:
+            self._forgotten = True
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything the shared pipeline accepted is delivered."""
+        return self._analytics.flush(timeout)
+
+    # -- the response --------------------------------------------------------------------
+
+    def set_cookie_headers(self) -> list[str]:
+        """The ``Set-Cookie`` values of the response: every identity cookie written or deleted
+        by the view, every other one the request carried (refreshed to a full ``max_age``), and
+        a new anonymous id on a first visit (unless the view logged the visitor out)."""
+        if not self._forgotten and self._cookies.get(ANONYMOUS_ID_KEY) is None:
+            self._tracker.anonymous_id()
+        self._rendered_at = self._cookies.version()
+        return self._cookies.set_cookie_headers(refresh=IDENTITY_COOKIES)
+
+    def finish(self) -> None:
+        """Note identity changes made after the headers were sent (a streaming body): the
+        browser never receives them."""
+        if self._rendered_at is not None and self._cookies.version() != self._rendered_at:
+            log.warning(
+                "the visitor's identity changed after the response headers were sent; "
+                "its cookies keep the identity of the headers"
+            )
