@@ -37,6 +37,8 @@ class Settings:
     max_batch_events: int = MAX_BATCH_EVENTS
     synchronous: Synchronous = "full"
     log_level: str = "info"
+    database_url: str | None = None
+    workers: int = 1
 
     @property
     def database_path(self) -> Path:
@@ -89,6 +91,13 @@ def _synchronous(text: str) -> Synchronous:
     if value == "normal":
         return "normal"
     raise ValueError(f"{text!r} is neither 'full' nor 'normal'")
+
+
+def _database_url(text: str) -> str:
+    value = text.strip()
+    if urlsplit(value).scheme not in ("postgresql", "postgres"):
+        raise ValueError("a database URL starts with postgresql:// (leave it out to use SQLite)")
+    return value
 
 
 def _log_level(text: str) -> str:
@@ -160,6 +169,19 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         _synchronous,
     ),
     Setting("log_level", "AUDIENCE_LOG_LEVEL", "debug, info, warning or error.", _log_level),
+    Setting(
+        "database_url",
+        "AUDIENCE_DATABASE_URL",
+        "postgresql://user@host:5432/db: keep events, profiles and deliveries in PostgreSQL, "
+        "shared by every process and host. Default: SQLite files in the data folder.",
+        _database_url,
+    ),
+    Setting(
+        "workers",
+        "AUDIENCE_WORKERS",
+        "Collector processes sharing the port (PostgreSQL only).",
+        _positive_int,
+    ),
 )
 
 

@@ -35,10 +35,10 @@ from audience.collector.proxies import TrustedProxies
 from audience.collector.replies import JSONReply, error_reply
 from audience.collector.settings_endpoint import SettingsEndpoint
 from audience.collector.tracking_api import TrackingApi, TrackingEndpoints
-from audience.config import Settings
+from audience.config import Settings, load_settings
 from audience.errors import StorageError
+from audience.storage.backend import EventStore, open_event_store
 from audience.storage.base import Source
-from audience.storage.sqlite import SqliteEventStore
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class FirstStart:
     token_from_environment: bool
 
 
-def prepare_data(store: SqliteEventStore, settings: Settings) -> FirstStart:
+def prepare_data(store: EventStore, settings: Settings) -> FirstStart:
     """Create the ``default`` source when there is none, and settle the admin token.
 
     The token is ``settings.admin_token`` when set, else one generated on the first
@@ -71,7 +71,7 @@ def prepare_data(store: SqliteEventStore, settings: Settings) -> FirstStart:
 
 def build_parts(
     settings: Settings,
-    store: SqliteEventStore,
+    store: EventStore,
     *,
     admin_token: str,
     clock: Clock | None = None,
@@ -164,7 +164,7 @@ def create_app(
 
 def build_server_app(settings: Settings) -> tuple[Starlette, FirstStart]:
     """The application ``audience serve`` runs: the collector plus ``server_extensions``."""
-    store = SqliteEventStore.open(settings.database_path, synchronous=settings.synchronous)
+    store = open_event_store(settings)
     try:
         first = prepare_data(store, settings)
         parts = build_parts(settings, store, admin_token=first.admin_token)
@@ -181,7 +181,13 @@ def build_server_app(settings: Settings) -> tuple[Starlette, FirstStart]:
     return app, first
 
 
-def _healthz(store: SqliteEventStore) -> Endpoint:
+def server_app() -> Starlette:
+    """``build_server_app`` from the environment's settings: each worker of ``serve --workers``."""
+    app, _ = build_server_app(load_settings())
+    return app
+
+
+def _healthz(store: EventStore) -> Endpoint:
     async def healthz(request: Request) -> Response:
         last_seq = await run_in_threadpool(store.last_seq)
         return JSONReply({"status": "ok", "lastSeq": last_seq})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,12 @@ from typing import Any
 import click
 import orjson
 
-from audience.collector.app import build_server_app
+from audience.collector.app import build_server_app, prepare_data
 from audience.collector.bundle import snippet
 from audience.config import SETTINGS, Settings, load_settings
 from audience.errors import AudienceError
+from audience.storage.backend import EventStore, event_store_exists, open_event_store
 from audience.storage.base import EventFilter
-from audience.storage.sqlite import SqliteEventStore
 
 _HELP = {setting.name: f"{setting.help} [env {setting.env}]" for setting in SETTINGS}
 FOLLOW_POLL_SECONDS = 0.5
@@ -39,9 +40,19 @@ def _data_option(function: Any) -> Any:
     )(function)
 
 
-def _open_store(settings: Settings) -> SqliteEventStore:
+def database_option(function: Any) -> Any:
+    """``--database-url``: the PostgreSQL database instead of the SQLite files."""
+    return click.option(
+        "--database-url",
+        "database_url",
+        default=None,
+        help=_HELP["database_url"],
+    )(function)
+
+
+def _open_store(settings: Settings) -> EventStore:
     try:
-        return SqliteEventStore.open(settings.database_path, synchronous=settings.synchronous)
+        return open_event_store(settings)
     except AudienceError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -64,6 +75,8 @@ def _open_store(settings: Settings) -> SqliteEventStore:
     help=_HELP["trusted_proxies"] + " Repeat for several.",
 )
 @click.option("--log-level", default=None, help=_HELP["log_level"])
+@database_option
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help=_HELP["workers"])
 def serve(
     host: str | None,
     port: int | None,
@@ -72,28 +85,40 @@ def serve(
     browser_bundle: Path | None,
     trusted_proxies: tuple[str, ...],
     log_level: str | None,
+    database_url: str | None,
+    workers: int | None,
 ) -> None:
-    """Start the collector on the SQLite store in the data folder.
+    """Start the collector on the SQLite store in the data folder, or on PostgreSQL.
 
     The first start creates a source named "default". Every start prints the write key
     of the first source, the admin token and the browser snippet.
     """
     import uvicorn
 
-    settings = _settings(
-        host=host,
-        port=port,
-        data_dir=data_dir,
-        public_url=public_url,
-        browser_bundle=browser_bundle,
-        trusted_proxies=",".join(trusted_proxies) if trusted_proxies else None,
-        log_level=log_level,
-    )
+    given: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "data_dir": data_dir,
+        "public_url": public_url,
+        "browser_bundle": browser_bundle,
+        "trusted_proxies": ",".join(trusted_proxies) if trusted_proxies else None,
+        "log_level": log_level,
+        "database_url": database_url,
+        "workers": workers,
+    }
+    settings = _settings(**given)
+    if settings.workers > 1 and not settings.database_url:
+        raise click.UsageError("--workers above 1 needs --database-url (PostgreSQL)")
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    app: Any = None
     try:
-        app, first = build_server_app(settings)
+        if settings.workers > 1:
+            with _open_store(settings) as store:
+                first = prepare_data(store, settings)
+        else:
+            app, first = build_server_app(settings)
     except AudienceError as exc:
         raise click.ClickException(str(exc)) from exc
     reachable = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
@@ -110,6 +135,27 @@ def serve(
     # Objects made at startup live as long as the process: keep them out of every later
     # garbage collection, whose pauses would otherwise grow with them.
     gc.freeze()
+    if settings.workers > 1:
+        # Each worker process builds its own application from the same settings, passed on
+        # through the environment; they share the listening socket and the database.
+        variables = {setting.name: setting.env for setting in SETTINGS}
+        for name, value in given.items():
+            if value is not None:
+                os.environ[variables[name]] = str(value)
+        uvicorn.run(
+            "audience.collector.app:server_app",
+            factory=True,
+            workers=settings.workers,
+            host=settings.host,
+            port=settings.port,
+            loop="uvloop",
+            http="httptools",
+            log_level=settings.log_level.lower(),
+            access_log=False,
+            lifespan="on",
+            server_header=False,
+        )
+        return
     uvicorn.run(
         app,
         host=settings.host,
@@ -132,9 +178,12 @@ def sources() -> None:
 @click.argument("name")
 @click.option("--write-key", default=None, help="Use this write key instead of a random one.")
 @_data_option
-def create_source(name: str, write_key: str | None, data_dir: Path | None) -> None:
+@database_option
+def create_source(
+    name: str, write_key: str | None, data_dir: Path | None, database_url: str | None
+) -> None:
     """Create a source called NAME and print its write key."""
-    with _open_store(_settings(data_dir=data_dir)) as store:
+    with _open_store(_settings(data_dir=data_dir, database_url=database_url)) as store:
         try:
             source = store.create_source(name, write_key)
         except AudienceError as exc:
@@ -144,9 +193,10 @@ def create_source(name: str, write_key: str | None, data_dir: Path | None) -> No
 
 @sources.command("list")
 @_data_option
-def list_sources(data_dir: Path | None) -> None:
+@database_option
+def list_sources(data_dir: Path | None, database_url: str | None) -> None:
     """List the sources with their write keys."""
-    with _open_store(_settings(data_dir=data_dir)) as store:
+    with _open_store(_settings(data_dir=data_dir, database_url=database_url)) as store:
         for source in store.list_sources():
             click.echo(f"{source.name}\t{source.write_key}\t{source.created_at}")
 
@@ -167,12 +217,18 @@ def events() -> None:
     help="With --follow, stop after printing this many events in all.",
 )
 @_data_option
+@database_option
 def tail(
-    source: str | None, limit: int, follow: bool, max_events: int | None, data_dir: Path | None
+    source: str | None,
+    limit: int,
+    follow: bool,
+    max_events: int | None,
+    data_dir: Path | None,
+    database_url: str | None,
 ) -> None:
     """Print the newest stored events, oldest first, one JSON object a line."""
-    settings = _settings(data_dir=data_dir)
-    if not settings.database_path.exists():
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    if not event_store_exists(settings):
         raise click.ClickException(f"no event store in {settings.data_dir}")
     with _open_store(settings) as store:
         if source is not None and store.source_by_name(source) is None:

@@ -12,7 +12,7 @@ from audience.collector.auth import AdminGuard, SourceResolver
 from audience.collector.ingest import Ingestor
 from audience.collector.metrics import Metrics
 from audience.config import Settings
-from audience.storage.sqlite import SqliteEventStore
+from audience.storage.backend import EventStore
 
 
 class Component(Protocol):
@@ -38,7 +38,7 @@ class CollectorParts:
     """
 
     settings: Settings
-    store: SqliteEventStore
+    store: EventStore
     ingestor: Ingestor
     sources: SourceResolver
     guard: AdminGuard
