@@ -1,31 +1,45 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from audience.resolution import SQLiteProfileStore
+from audience.resolution.postgres import PostgresProfileStore
+from postgres_db import fresh_schema
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Every profile store test runs on both stores."""
+    return str(request.param)
 
 
 @pytest.fixture
-def profile_store(tmp_path: Path) -> Iterator[SQLiteProfileStore]:
-    store = SQLiteProfileStore.in_directory(tmp_path / "data")
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def store_factory(tmp_path: Path) -> Iterator[Callable[..., SQLiteProfileStore]]:
+def store_factory(tmp_path: Path, backend: str) -> Iterator[Callable[..., SQLiteProfileStore]]:
     opened: list[SQLiteProfileStore] = []
     counter = iter(range(1_000_000))
+    with ExitStack() as schemas:
 
-    def build(**options: Any) -> SQLiteProfileStore:
-        store = SQLiteProfileStore(tmp_path / f"profiles-{next(counter)}.sqlite3", **options)
-        opened.append(store)
-        return store
+        def build(**options: Any) -> SQLiteProfileStore:
+            store: SQLiteProfileStore
+            if backend == "postgres":
+                store = PostgresProfileStore(schemas.enter_context(fresh_schema()), **options)
+            else:
+                store = SQLiteProfileStore(
+                    tmp_path / f"profiles-{next(counter)}.sqlite3", **options
+                )
+            opened.append(store)
+            return store
 
-    yield build
-    for store in opened:
-        store.close()
+        yield build
+        for store in opened:
+            store.close()
+
+
+@pytest.fixture
+def profile_store(store_factory: Callable[..., SQLiteProfileStore]) -> SQLiteProfileStore:
+    return store_factory()

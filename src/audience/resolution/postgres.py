@@ -1,0 +1,246 @@
+"""The PostgreSQL profile store: the identity graph shared by resolvers in many processes.
+
+It keeps the same tables as the SQLite store (migration ``profiles/0001``) and applies events
+with the same rules: the SQLite store's statements run through :class:`Dialect`, which turns
+SQLite's spelling (``?`` marks, ``INSERT OR IGNORE``, two-argument ``min``/``max``, row ids)
+into PostgreSQL's.
+
+Serialisation. Each ``apply`` is one transaction that first takes a transaction-scoped advisory
+lock on the store (its cursor is one row, so batches apply one at a time, in log order) and
+then one advisory lock per identifier the batch touches, in sorted order of their hashes so
+that two transactions never wait on each other in a cycle. A resolver that waited re-reads the
+cursor under the lock and skips events another resolver has already applied, so any number of
+``audience serve`` processes may run resolvers against one database without losing a merge.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sqlite3
+import threading
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Final, cast
+
+import psycopg
+
+from audience.errors import StorageError
+from audience.eventlog import StoredEvent
+from audience.resolution.graph import identity_of
+from audience.resolution.identifiers import Identifier
+from audience.resolution.schema import TABLES
+from audience.resolution.sqlite import SQLiteProfileStore, _Batch
+from audience.storage.postgres import connect
+from audience.storage.postgres_migrations import migrate
+
+APPLY_LOCK: Final = 0x617566
+"""First half of the advisory lock key that serialises batches (the second is per schema)."""
+
+IDENTIFIER_LOCK: Final = 0x617567
+"""First half of the per-identifier advisory lock keys (the second is a hash of the key)."""
+
+_RETURNING_ID = re.compile(r"^\s*INSERT INTO (clusters|profiles|identifiers|links)\b")
+_INSERT_OR_IGNORE = re.compile(r"INSERT OR IGNORE INTO")
+
+
+@functools.lru_cache(maxsize=256)
+def translate(sql: str) -> tuple[str, bool]:
+    """PostgreSQL's spelling of one SQLite statement, and whether it returns a new row id."""
+    text = sql.replace("%", "%%").replace("?", "%s")
+    ignore = bool(_INSERT_OR_IGNORE.search(text))
+    text = _INSERT_OR_IGNORE.sub("INSERT INTO", text)
+    text = re.sub(r"\bmin\(coalesce\(", "LEAST(coalesce(", text)
+    text = re.sub(r"\bmax\(coalesce\(", "GREATEST(coalesce(", text)
+    text = text.replace("max(ord, excluded.ord)", "GREATEST(identifier_groups.ord, excluded.ord)")
+    text = text.replace("last_seen DESC", "last_seen DESC NULLS LAST")
+    text = text.replace(" LIKE ", " ILIKE ")  # SQLite's LIKE ignores ASCII case
+    if ignore:
+        text += " ON CONFLICT DO NOTHING"
+    returning = bool(_RETURNING_ID.match(text)) and "RETURNING" not in text
+    if returning:
+        text += " RETURNING id"
+    return text, returning
+
+
+class _Result:
+    """The part of a ``sqlite3.Cursor`` the profile store uses."""
+
+    def __init__(self, cursor: psycopg.Cursor[Any], returning: bool) -> None:
+        self._cursor = cursor
+        self.lastrowid: int | None = None
+        if returning:
+            row = cursor.fetchone()
+            self.lastrowid = int(row[0]) if row else None
+
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._cursor.fetchall())
+
+
+class Dialect:
+    """A PostgreSQL connection that answers ``execute``/``executemany`` as ``sqlite3`` does."""
+
+    def __init__(self, connection: psycopg.Connection[Any]) -> None:
+        self.connection = connection
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> _Result:
+        text, returning = translate(sql)
+        return _Result(self.connection.execute(text.encode(), parameters), returning)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        text, _ = translate(sql)
+        with self.connection.cursor() as cursor:
+            cursor.executemany(text.encode(), rows)
+
+
+def _identifier_key(identifier: Identifier) -> int:
+    """A stable 32-bit signed hash of an identifier, the second half of its lock key."""
+    return zlib.crc32(identifier.key.encode()) - 2**31
+
+
+class PostgresProfileStore(SQLiteProfileStore):
+    """:class:`~audience.resolution.store.ProfileStore` on PostgreSQL, shared by many processes."""
+
+    def __init__(self, url: str, *, link_email: bool | None = None) -> None:
+        self.url = url
+        self._link_email_given = link_email
+        self.link_email = bool(link_email)
+        self._write_lock = threading.Lock()
+        self._connections_lock = threading.Lock()
+        self._idle: list[psycopg.Connection[Any]] = []
+        self._open: list[psycopg.Connection[Any]] = []
+        self._closed = False
+        self._node_ids: dict[Identifier, int] = {}
+        self._seen_generation = -1
+        writer = connect(url)
+        self._open.append(writer)
+        self._pg_writer = writer
+        try:
+            migrate(writer, "profiles")
+            self._check_generation(self._sqlite_view(Dialect(writer)))
+        except psycopg.Error as exc:
+            self.close()
+            raise StorageError(f"cannot open the profile store: {exc}") from exc
+        except BaseException:
+            self.close()
+            raise
+
+    @staticmethod
+    def _sqlite_view(dialect: Dialect) -> sqlite3.Connection:
+        # The shared statements are typed for sqlite3; Dialect answers the calls they make.
+        return cast(sqlite3.Connection, dialect)
+
+    @contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        with self._connections_lock:
+            if self._closed:
+                raise StorageError("the profile store is closed")
+            connection = self._idle.pop() if self._idle else None
+        if connection is None:
+            connection = connect(self.url)
+            with self._connections_lock:
+                self._open.append(connection)
+        try:
+            yield self._sqlite_view(Dialect(connection))
+        except psycopg.Error as exc:
+            raise StorageError(f"reading the profile store failed: {exc}") from exc
+        finally:
+            with self._connections_lock:
+                if self._closed or connection.broken:
+                    connection.close()
+                else:
+                    self._idle.append(connection)
+
+    def close(self) -> None:
+        """Close every connection this store opened."""
+        with self._write_lock, self._connections_lock:
+            if self._closed:
+                return
+            self._closed = True
+            for connection in self._open:
+                connection.close()
+            self._open.clear()
+            self._idle.clear()
+
+    def apply(self, events: Sequence[StoredEvent]) -> None:
+        if not events:
+            return
+        ordered = sorted(events, key=lambda e: e.seq)
+        touched = {
+            identifier
+            for event in ordered
+            for identifier in identity_of(event.message, link_email=self.link_email).identifiers
+        }
+        keys = sorted({_identifier_key(identifier) for identifier in touched})
+        with self._write_lock:
+            connection = self._pg_writer
+            db = self._sqlite_view(Dialect(connection))
+            try:
+                with connection.transaction():
+                    connection.execute(
+                        "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))",
+                        (APPLY_LOCK,),
+                    )
+                    connection.execute(
+                        "SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::int[]) AS k "
+                        "ORDER BY k",
+                        (IDENTIFIER_LOCK, keys),
+                    )
+                    row = db.execute("SELECT value FROM state WHERE name = 'cursor'").fetchone()
+                    cursor = int(row[0]) if row else 0
+                    self._check_generation(db)
+                    batch = _Batch()
+                    for event in ordered:
+                        if event.seq <= cursor:
+                            continue
+                        self._apply_event(db, event, batch)
+                        cursor = event.seq
+                    batch.write(db)
+                    db.execute(
+                        "INSERT INTO state (name, value) VALUES ('cursor', ?) "
+                        "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                        (cursor,),
+                    )
+            except BaseException as exc:
+                self._node_ids.clear()
+                if isinstance(exc, psycopg.Error):
+                    raise StorageError(f"cannot apply events to the profile store: {exc}") from exc
+                raise
+
+    def clear(self, *, link_email: bool | None = None) -> None:
+        """Forget every profile; ``link_email`` also records whether emails link from now on."""
+        with self._write_lock:
+            connection = self._pg_writer
+            db = self._sqlite_view(Dialect(connection))
+            try:
+                with connection.transaction():
+                    connection.execute(
+                        "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))",
+                        (APPLY_LOCK,),
+                    )
+                    generation = self._generation(db) + 1
+                    recorded = self._state(db, "link_email")
+                    connection.execute(
+                        ("TRUNCATE " + ", ".join(TABLES) + " RESTART IDENTITY").encode()
+                    )
+                    db.executemany(
+                        "INSERT INTO state (name, value) VALUES (?, ?)",
+                        [
+                            ("generation", generation),
+                            ("link_email", int(link_email) if link_email is not None else recorded),
+                        ],
+                    )
+            except psycopg.Error as exc:
+                raise StorageError(f"cannot clear the profile store: {exc}") from exc
+            finally:
+                self._node_ids.clear()
+            self._check_generation(db)
