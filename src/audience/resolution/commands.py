@@ -16,11 +16,12 @@ from audience.collector.ingest import Ingestor, Limits, Submission
 from audience.config import Settings, load_settings
 from audience.errors import AudienceError
 from audience.pages.journey import build_journey
+from audience.resolution.backend import open_profile_store
 from audience.resolution.identifiers import Identifier
 from audience.resolution.profiles import Profile
 from audience.resolution.resolver import Resolver
 from audience.resolution.sqlite import SQLiteProfileStore
-from audience.storage.sqlite import SqliteEventStore
+from audience.storage.backend import EventStore, event_store_exists, open_event_store
 
 REPLAY_BATCH: Final = 500
 """Messages handed to the ingest path at a time by ``audience replay``."""
@@ -31,12 +32,29 @@ TIMELINE_EVENTS: Final = 1000
 
 def _settings(data_dir: Path | None) -> Settings:
     try:
-        return load_settings(overrides={"data_dir": data_dir})
+        database_url = click.get_current_context().meta.get(DATABASE_URL_KEY)
+        return load_settings(overrides={"data_dir": data_dir, "database_url": database_url})
     except AudienceError as exc:
         raise click.UsageError(str(exc)) from exc
 
 
+DATABASE_URL_KEY: Final = "audience.database_url"
+
+
+def _keep_database_url(context: click.Context, parameter: click.Parameter, value: Any) -> None:
+    if value is not None:
+        context.meta[DATABASE_URL_KEY] = value
+
+
 def _data_option(function: Any) -> Any:
+    function = click.option(
+        "--database-url",
+        default=None,
+        expose_value=False,
+        callback=_keep_database_url,
+        help="postgresql://... to use PostgreSQL instead of the data folder "
+        "[env AUDIENCE_DATABASE_URL]",
+    )(function)
     return click.option(
         "--data",
         "data_dir",
@@ -48,15 +66,15 @@ def _data_option(function: Any) -> Any:
 
 
 @contextmanager
-def _stores(settings: Settings) -> Iterator[tuple[SqliteEventStore, SQLiteProfileStore]]:
-    if not settings.database_path.exists():
+def _stores(settings: Settings) -> Iterator[tuple[EventStore, SQLiteProfileStore]]:
+    if not event_store_exists(settings):
         raise click.ClickException(f"no event store in {settings.data_dir}")
     try:
-        events = SqliteEventStore.open(settings.database_path, synchronous=settings.synchronous)
+        events = open_event_store(settings)
     except AudienceError as exc:
         raise click.ClickException(str(exc)) from exc
     try:
-        profiles = SQLiteProfileStore.in_directory(settings.data_dir)
+        profiles = open_profile_store(settings)
         try:
             yield events, profiles
         finally:
@@ -77,7 +95,7 @@ def _progress() -> Any:
     )
 
 
-def _catch_up(resolver: Resolver, events: SqliteEventStore, description: str) -> int:
+def _catch_up(resolver: Resolver, events: EventStore, description: str) -> int:
     target = events.last_seq()
     applied = 0
     with _progress() as progress:
@@ -227,7 +245,7 @@ def replay(file: Path, source_name: str | None, data_dir: Path | None) -> None:
     settings = _settings(data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        events = SqliteEventStore.open(settings.database_path, synchronous=settings.synchronous)
+        events = open_event_store(settings)
     except AudienceError as exc:
         raise click.ClickException(str(exc)) from exc
     totals = {"stored": 0, "duplicates": 0, "dropped": 0}
@@ -269,7 +287,7 @@ def replay(file: Path, source_name: str | None, data_dir: Path | None) -> None:
             f"stored {totals['stored']}, already stored {totals['duplicates']}, "
             f"refused {totals['dropped']}"
         )
-        profile_store = SQLiteProfileStore.in_directory(settings.data_dir)
+        profile_store = open_profile_store(settings)
         try:
             _catch_up(Resolver(events, profile_store), events, "resolving")
         finally:

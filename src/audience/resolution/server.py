@@ -11,8 +11,9 @@ from starlette.routing import BaseRoute
 from audience.collector.parts import CollectorParts, Extensions
 from audience.pages.views import WebPages
 from audience.resolution.api import ProfileApi
+from audience.resolution.backend import open_profile_store
 from audience.resolution.resolver import Resolver
-from audience.resolution.sqlite import FILENAME, SQLiteProfileStore
+from audience.resolution.sqlite import FILENAME
 from audience.resolution.store import ProfileStore
 from audience.resolution.worker import ResolverProcess
 
@@ -53,12 +54,16 @@ def resolution_extensions(parts: CollectorParts, *, in_process: bool = False) ->
 
     The resolver runs in a child process (its own core) unless ``in_process`` asks for a thread.
     """
-    store = SQLiteProfileStore.in_directory(parts.settings.data_dir)
+    store = open_profile_store(parts.settings)
     follower: Follower
     if in_process:
         follower = Resolver(parts.store, store)
     else:
-        follower = ResolverProcess(parts.settings.database_path, parts.settings.data_dir / FILENAME)
+        follower = ResolverProcess(
+            parts.settings.database_path,
+            parts.settings.data_dir / FILENAME,
+            database_url=parts.settings.database_url,
+        )
     parts.store.add_commit_listener(follower.notify)
     routes: list[BaseRoute] = [
         *ProfileApi(store, parts.store, parts.guard).routes(),

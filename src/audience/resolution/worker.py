@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Final
 
 from audience.errors import AudienceError
+from audience.resolution.postgres import PostgresProfileStore
 from audience.resolution.resolver import DEFAULT_BATCH, IDLE_WAIT, Resolver
 from audience.resolution.sqlite import SQLiteProfileStore
+from audience.storage.backend import EventStore
+from audience.storage.postgres import PostgresEventStore
 from audience.storage.sqlite import SqliteEventStore
 
 logger = logging.getLogger(__name__)
@@ -32,6 +35,7 @@ def follow(
     profiles_path: str,
     link_email: bool | None,
     batch_size: int,
+    database_url: str | None,
     wake: Event,
     stop: Event,
 ) -> None:
@@ -39,8 +43,14 @@ def follow(
     # Ctrl-C reaches the whole process group; the parent decides when this process stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = multiprocessing.parent_process()
-    events = SqliteEventStore.open(Path(events_path), synchronous="normal")
-    profiles = SQLiteProfileStore(profiles_path, link_email=link_email)
+    events: EventStore
+    profiles: SQLiteProfileStore
+    if database_url:
+        events = PostgresEventStore.open(database_url)
+        profiles = PostgresProfileStore(database_url, link_email=link_email)
+    else:
+        events = SqliteEventStore.open(Path(events_path), synchronous="normal")
+        profiles = SQLiteProfileStore(profiles_path, link_email=link_email)
     resolver = Resolver(events, profiles, batch_size=batch_size)
     try:
         while not stop.is_set() and (parent is None or parent.is_alive()):
@@ -68,9 +78,16 @@ class ResolverProcess:
         *,
         link_email: bool | None = None,
         batch_size: int = DEFAULT_BATCH,
+        database_url: str | None = None,
     ) -> None:
         self._context = multiprocessing.get_context("spawn")
-        self._arguments = (str(events_path), str(profiles_path), link_email, batch_size)
+        self._arguments = (
+            str(events_path),
+            str(profiles_path),
+            link_email,
+            batch_size,
+            database_url,
+        )
         self._wake = self._context.Event()
         self._stop = self._context.Event()
         self._process: multiprocessing.process.BaseProcess | None = None
