@@ -1,0 +1,149 @@
+"""Four collector processes on one PostgreSQL database: one person, every merge, no duplicate."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from postgres_db import fresh_schema
+
+from audience.resolution.identifiers import Identifier
+from audience.resolution.postgres import PostgresProfileStore
+from audience.storage.postgres import PostgresEventStore
+
+AUDIENCE = str(Path(sys.executable).parent / "audience")
+WRITE_KEY = "four-hosts-key"
+PROCESSES = 4
+VISITORS = 48
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 90.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("the condition never held")
+        time.sleep(0.1)
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    with fresh_schema() as url:
+        with PostgresEventStore.open(url) as store:
+            store.create_source("web", WRITE_KEY)
+        yield url
+
+
+@pytest.fixture
+def collectors(database: str, tmp_path: Path) -> Iterator[list[str]]:
+    """Four ``audience serve`` processes, as on four hosts, sharing the database."""
+    processes: list[subprocess.Popen[bytes]] = []
+    urls: list[str] = []
+    try:
+        for number in range(PROCESSES):
+            port = free_port()
+            command = [AUDIENCE, "serve", "--port", str(port), "--database-url", database]
+            command += ["--data", str(tmp_path / f"host-{number}")]
+            processes.append(
+                subprocess.Popen(
+                    command,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    env={**os.environ, "AUDIENCE_LOG_LEVEL": "warning"},
+                )
+            )
+            urls.append(f"http://127.0.0.1:{port}")
+        for url in urls:
+            wait_for(lambda url=url: answers(url))  # type: ignore[misc]
+        yield urls
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+
+
+def visit(visitor: int) -> list[dict[str, Any]]:
+    """A visitor's page view, then the identify that says they are user 42."""
+    anonymous_id = f"anon-{visitor}"
+    return [
+        {
+            "type": "page",
+            "name": "Pricing",
+            "anonymousId": anonymous_id,
+            "messageId": f"page-{visitor}",
+            "timestamp": f"2026-11-29T10:{visitor % 60:02d}:00.000Z",
+        },
+        {
+            "type": "identify",
+            "userId": "user-42",
+            "anonymousId": anonymous_id,
+            "traits": {"plan": "pro"},
+            "messageId": f"identify-{visitor}",
+            "timestamp": f"2026-11-29T10:{visitor % 60:02d}:01.000Z",
+        },
+    ]
+
+
+def test_four_collectors_make_one_profile_without_losing_a_merge_or_storing_a_duplicate(
+    database: str, collectors: list[str]
+) -> None:
+    def send(job: tuple[int, int]) -> int:
+        visitor, attempt = job
+        # Each batch goes to one collector and its resend to another.
+        url = collectors[(visitor + attempt) % PROCESSES]
+        reply = httpx.post(
+            f"{url}/v1/batch", json={"batch": visit(visitor)}, auth=(WRITE_KEY, ""), timeout=30
+        )
+        return reply.status_code
+
+    jobs = [(visitor, attempt) for attempt in (0, 1) for visitor in range(VISITORS)]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = list(pool.map(send, jobs))
+    assert set(statuses) == {200}
+
+    with PostgresEventStore.open(database) as events:
+        assert events.count() == 2 * VISITORS
+        last = events.last_seq()
+    profiles = PostgresProfileStore(database)
+    try:
+        wait_for(lambda: profiles.cursor() >= last)
+        profile = profiles.lookup(Identifier("user_id", "user-42"))
+        assert profile is not None
+        expected = {Identifier("anonymous_id", f"anon-{v}") for v in range(VISITORS)}
+        assert set(profile.identifiers) == {Identifier("user_id", "user-42"), *expected}
+        assert profile.event_count == 2 * VISITORS
+        assert profile.traits["plan"] == "pro"
+        for visitor in range(VISITORS):
+            found = profiles.lookup(Identifier("anonymous_id", f"anon-{visitor}"))
+            assert found is not None
+            assert found.id == profile.id
+        assert len(profiles.search("")) == 1
+        assert not [w for w in profiles.warnings() if w.kind == "merge_refused"]
+    finally:
+        profiles.close()
