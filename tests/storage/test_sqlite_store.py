@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import orjson
@@ -10,8 +11,13 @@ import pytest
 
 from audience.errors import StorageError, ValidationError
 from audience.eventlog import EventFeed
+from audience.storage.backend import EventStore
 from audience.storage.base import EventFilter, EventRecord
+from audience.storage.postgres import PostgresEventStore
 from audience.storage.sqlite import SqliteEventStore
+from postgres_db import fresh_schema
+
+Opener = Callable[[], EventStore]
 
 
 def record(message_id: str, source: str = "web", **message: object) -> EventRecord:
@@ -30,13 +36,24 @@ def record(message_id: str, source: str = "web", **message: object) -> EventReco
     )
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    """Opens the same event store each call: a SQLite file, or a PostgreSQL schema."""
+    with ExitStack() as stack:
+        if request.param == "postgres":
+            url = stack.enter_context(fresh_schema())
+            yield lambda: PostgresEventStore.open(url)
+        else:
+            yield lambda: SqliteEventStore.open(tmp_path / "data" / "events.sqlite3")
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteEventStore]:
-    with SqliteEventStore.open(tmp_path / "data" / "events.sqlite3") as opened:
+def store(open_store: Opener) -> Iterator[EventStore]:
+    with open_store() as opened:
         yield opened
 
 
-def test_appended_events_are_read_back_in_commit_order(store: SqliteEventStore) -> None:
+def test_appended_events_are_read_back_in_commit_order(store: EventStore) -> None:
     store.append([record("m1"), record("m2")]).result()
     store.append([record("m3")]).result()
     feed: EventFeed = store
@@ -49,17 +66,17 @@ def test_appended_events_are_read_back_in_commit_order(store: SqliteEventStore) 
     assert feed.last_seq() == 3
 
 
-def test_an_empty_log_has_last_seq_zero(store: SqliteEventStore) -> None:
+def test_an_empty_log_has_last_seq_zero(store: EventStore) -> None:
     assert store.last_seq() == 0
     assert store.read_after(0, 10) == []
 
 
-def test_get_many_returns_known_positions_in_order(store: SqliteEventStore) -> None:
+def test_get_many_returns_known_positions_in_order(store: EventStore) -> None:
     store.append([record(f"m{i}") for i in range(5)]).result()
     assert [e.seq for e in store.get_many([4, 1, 99, 4])] == [1, 4]
 
 
-def test_a_message_id_is_stored_once_per_source(store: SqliteEventStore) -> None:
+def test_a_message_id_is_stored_once_per_source(store: EventStore) -> None:
     first = store.append([record("m1"), record("m1")]).result()
     again = store.append([record("m1")]).result()
     elsewhere = store.append([record("m1", source="app")]).result()
@@ -70,7 +87,7 @@ def test_a_message_id_is_stored_once_per_source(store: SqliteEventStore) -> None
 
 
 def test_concurrent_appends_all_commit_and_each_caller_learns_its_own_result(
-    store: SqliteEventStore,
+    store: EventStore,
 ) -> None:
     results = []
     lock = threading.Lock()
@@ -93,28 +110,26 @@ def test_concurrent_appends_all_commit_and_each_caller_learns_its_own_result(
     assert seqs == sorted(seqs) == list(range(1, 1601))
 
 
-def test_events_survive_closing_and_reopening(tmp_path: Path) -> None:
-    path = tmp_path / "events.sqlite3"
-    with SqliteEventStore.open(path) as first:
+def test_events_survive_closing_and_reopening(open_store: Opener) -> None:
+    with open_store() as first:
         first.create_source("web", "KEY1")
         first.append([record("m1")]).result()
-    with SqliteEventStore.open(path) as second:
+    with open_store() as second:
         assert second.read_after(0, 10)[0].message["messageId"] == "m1"
         assert second.source_by_key("KEY1") is not None
 
 
-def test_close_commits_appends_already_submitted(tmp_path: Path) -> None:
-    path = tmp_path / "events.sqlite3"
-    store = SqliteEventStore.open(path)
+def test_close_commits_appends_already_submitted(open_store: Opener) -> None:
+    store = open_store()
     futures = [store.append([record(f"m{i}")]) for i in range(50)]
     store.close()
     assert all(f.result().stored == 1 for f in futures)
-    with SqliteEventStore.open(path) as reopened:
+    with open_store() as reopened:
         assert reopened.count() == 50
 
 
-def test_appending_to_a_closed_store_fails_with_a_storage_error(tmp_path: Path) -> None:
-    store = SqliteEventStore.open(tmp_path / "events.sqlite3")
+def test_appending_to_a_closed_store_fails_with_a_storage_error(open_store: Opener) -> None:
+    store = open_store()
     store.close()
     with pytest.raises(StorageError):
         store.append([record("m1")])
@@ -122,7 +137,7 @@ def test_appending_to_a_closed_store_fails_with_a_storage_error(tmp_path: Path) 
         store.last_seq()
 
 
-def test_commit_listeners_hear_the_newest_position(store: SqliteEventStore) -> None:
+def test_commit_listeners_hear_the_newest_position(store: EventStore) -> None:
     heard: list[int] = []
     store.add_commit_listener(heard.append)
     store.append([record("m1"), record("m2")]).result()
@@ -130,7 +145,7 @@ def test_commit_listeners_hear_the_newest_position(store: SqliteEventStore) -> N
     assert heard == [2]
 
 
-def test_recent_lists_newest_first_with_filters(store: SqliteEventStore) -> None:
+def test_recent_lists_newest_first_with_filters(store: EventStore) -> None:
     store.append([record("m1"), record("m2", source="app"), record("m3")]).result()
     newest = store.recent(EventFilter(), 10)
     assert [e.message["messageId"] for e in newest] == ["m3", "m2", "m1"]
@@ -138,7 +153,7 @@ def test_recent_lists_newest_first_with_filters(store: SqliteEventStore) -> None
     assert [e.message["messageId"] for e in web] == ["m3"]
 
 
-def test_sources_get_random_write_keys_unless_one_is_given(store: SqliteEventStore) -> None:
+def test_sources_get_random_write_keys_unless_one_is_given(store: EventStore) -> None:
     web = store.create_source("web")
     app = store.create_source("app", "my-key_1")
     assert len(web.write_key) >= 32
@@ -154,7 +169,7 @@ def test_sources_get_random_write_keys_unless_one_is_given(store: SqliteEventSto
     [("web", None, "name"), ("other", "taken", "writeKey"), ("x", "has space", "writeKey")],
 )
 def test_a_source_name_or_write_key_cannot_be_reused_or_malformed(
-    store: SqliteEventStore, name: str, key: str | None, field: str
+    store: EventStore, name: str, key: str | None, field: str
 ) -> None:
     store.create_source("web", "taken")
     with pytest.raises(ValidationError) as raised:
@@ -162,19 +177,20 @@ def test_a_source_name_or_write_key_cannot_be_reused_or_malformed(
     assert raised.value.field == field
 
 
-def test_the_meta_value_kept_first_wins(store: SqliteEventStore) -> None:
+def test_the_meta_value_kept_first_wins(store: EventStore) -> None:
     assert store.set_meta_once("admin_token", "first") == "first"
     assert store.set_meta_once("admin_token", "second") == "first"
     assert store.get_meta("admin_token") == "first"
 
 
-def test_the_database_runs_in_wal_mode(store: SqliteEventStore) -> None:
-    store.append([record("m1")]).result()
-    assert (store.path.parent / "events.sqlite3-wal").exists()
+def test_the_sqlite_database_runs_in_wal_mode(tmp_path: Path) -> None:
+    with SqliteEventStore.open(tmp_path / "events.sqlite3") as store:
+        store.append([record("m1")]).result()
+        assert (tmp_path / "events.sqlite3-wal").exists()
 
 
 def test_a_failed_commit_fails_its_callers_and_the_writer_keeps_going(
-    store: SqliteEventStore,
+    store: EventStore,
 ) -> None:
     unstorable = record("bad")._replace(message={"not": "bytes"})  # type: ignore[arg-type]
     failed = store.append([unstorable])
