@@ -197,21 +197,39 @@ class GroupCommitWriter:
 
 @functools.lru_cache(maxsize=64)
 def _insert_sql(rows: int) -> str:
-    return INSERT_EVENTS + ",".join([ROW_MARKS] * rows) + " RETURNING source, message_id"
+    return INSERT_EVENTS + ",".join([ROW_MARKS] * rows)
+
+
+NEWEST_KEYS = "SELECT source, message_id FROM events ORDER BY seq DESC LIMIT ?"
 
 
 def _insert_group(connection: sqlite3.Connection, group: Sequence[_Append]) -> list[int]:
     """Insert every record of the group (duplicates ignored); how many of each item were new.
 
-    All rows go through a few large statements; ``RETURNING`` names the rows that were
-    new, and each new (source, message id) is credited to the first item that sent it.
+    All rows go through a few large statements, each taking one step: no ``RETURNING``
+    rows to fetch, because every step gives the GIL back to the event loop and can wait a
+    switch interval to get it again. When a statement changed fewer rows than it carried
+    (a resent message), its new rows are the newest by ``seq``, read back by one query,
+    and each new (source, message id) is credited to the first item that sent it.
     """
     records = [record for item in group for record in item.records]
-    inserted: set[tuple[str, str]] = set()
+    chunks: list[tuple[list[EventRecord], list[tuple[str, str]] | None]] = []
     for start in range(0, len(records), ROWS_PER_STATEMENT):
         chunk = records[start : start + ROWS_PER_STATEMENT]
         parameters = [value for record in chunk for value in record]
-        inserted.update(connection.execute(_insert_sql(len(chunk)), parameters).fetchall())
+        changed = connection.execute(_insert_sql(len(chunk)), parameters).rowcount
+        new_keys = None  # every row of the chunk is new
+        if changed != len(chunk):
+            new_keys = connection.execute(NEWEST_KEYS, (changed,)).fetchall()
+        chunks.append((chunk, new_keys))
+    if all(new_keys is None for _, new_keys in chunks):
+        return [len(item.records) for item in group]
+    inserted: set[tuple[str, str]] = set()
+    for chunk, new_keys in chunks:
+        if new_keys is None:
+            inserted.update((record.source, record.message_id) for record in chunk)
+        else:
+            inserted.update(new_keys)
     counts: list[int] = []
     for item in group:
         stored = 0
