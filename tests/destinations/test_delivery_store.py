@@ -1,24 +1,32 @@
-"""The ``DeliveryStore`` contract, run over every implementation (SQLite today)."""
+"""The ``DeliveryStore`` contract, run over every implementation (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
 from audience.destinations.base import DestinationConfig
+from audience.destinations.postgres_state import PostgresDeliveryStore
 from audience.destinations.state import DeliveryStore, SqliteDeliveryStore
 from audience.errors import ConfigError
+from postgres_db import fresh_schema
 
 HOOK = DestinationConfig("hook", "webhook", {"url": "http://127.0.0.1:9/h", "secret": "k"})
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DeliveryStore]:
-    opened = SqliteDeliveryStore.in_data_dir(tmp_path)
-    yield opened
-    opened.close()
+    with ExitStack() as stack:
+        opened: DeliveryStore
+        if request.param == "postgres":
+            opened = PostgresDeliveryStore(stack.enter_context(fresh_schema()))
+        else:
+            opened = SqliteDeliveryStore.in_data_dir(tmp_path)
+        yield opened
+        opened.close()
 
 
 def test_a_destination_keeps_its_settings_and_starting_cursor(store: DeliveryStore) -> None:
