@@ -20,31 +20,51 @@ from audience.clock import SystemClock
 from audience.config import load_settings
 from audience.destinations.base import DeliveryPolicy, DestinationConfig, DestinationKind
 from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
+from audience.destinations.postgres_choice import open_delivery_store
 from audience.destinations.registry import require_driver
-from audience.destinations.state import SqliteDeliveryStore
+from audience.destinations.state import DeliveryStore
 from audience.destinations.status import DestinationStatus, destination_statuses
 from audience.errors import AudienceError
-from audience.storage.sqlite import SqliteEventStore
+from audience.storage.backend import EventStore, open_event_store
 
-DATA_OPTION = click.option(
-    "--data",
-    "data_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Data folder (default: AUDIENCE_DATA_DIR or ./audience-data).",
-)
+DATABASE_URL_KEY = "audience.database_url"
 
 
-def _data_dir(data_dir: Path | None) -> Path:
-    return load_settings(overrides={"data_dir": data_dir}).data_dir
+def _keep_database_url(context: click.Context, parameter: click.Parameter, value: Any) -> None:
+    if value is not None:
+        context.meta[DATABASE_URL_KEY] = value
+
+
+def DATA_OPTION(function: Any) -> Any:  # noqa: N802 (used as the decorator it replaced)
+    """``--data`` and ``--database-url``: where the event log and the delivery state are."""
+    function = click.option(
+        "--database-url",
+        default=None,
+        expose_value=False,
+        callback=_keep_database_url,
+        help="postgresql://... to use PostgreSQL instead of the data folder "
+        "[env AUDIENCE_DATABASE_URL]",
+    )(function)
+    return click.option(
+        "--data",
+        "data_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Data folder (default: AUDIENCE_DATA_DIR or ./audience-data).",
+    )(function)
 
 
 @contextmanager
-def _stores(data_dir: Path | None) -> Iterator[tuple[SqliteDeliveryStore, SqliteEventStore]]:
-    folder = _data_dir(data_dir)
+def _stores(data_dir: Path | None) -> Iterator[tuple[DeliveryStore, EventStore]]:
     try:
-        state = SqliteDeliveryStore.in_data_dir(folder)
-        events = SqliteEventStore.open(load_settings(overrides={"data_dir": folder}).database_path)
+        database_url = click.get_current_context().meta.get(DATABASE_URL_KEY)
+        settings = load_settings(overrides={"data_dir": data_dir, "database_url": database_url})
+        state = open_delivery_store(settings)
+        try:
+            events = open_event_store(settings)
+        except BaseException:
+            state.close()
+            raise
     except AudienceError as exc:
         raise click.ClickException(str(exc)) from exc
     try:
@@ -265,7 +285,7 @@ def replay(name: str, batch_ids: tuple[int, ...], queue: bool, data_dir: Path | 
         raise click.ClickException(f"{failed} batches are still dead-lettered")
 
 
-def _requeue(state: SqliteDeliveryStore, name: str, batch_ids: tuple[int, ...]) -> None:
+def _requeue(state: DeliveryStore, name: str, batch_ids: tuple[int, ...]) -> None:
     state.config(name)  # an unknown name is an error, not an empty replay
     now = SystemClock().now().timestamp()
     batches = [b for b in state.dead_letters(name) if not batch_ids or b.id in batch_ids]

@@ -13,7 +13,8 @@ from audience.collector.parts import CollectorParts, Extensions
 from audience.collector.replies import JSONReply
 from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
 from audience.destinations.page import destinations_page
-from audience.destinations.state import DeliveryStore, SqliteDeliveryStore
+from audience.destinations.postgres_choice import open_delivery_store
+from audience.destinations.state import DeliveryStore
 from audience.destinations.status import destination_statuses
 from audience.eventlog import EventFeed
 
@@ -50,7 +51,7 @@ def destinations_route(store: DeliveryStore, feed: EventFeed, guard: AdminGuard)
 
 def destination_extensions(parts: CollectorParts) -> Extensions:
     """The admin route, the page and the dispatcher component ``audience serve`` adds."""
-    store = SqliteDeliveryStore.in_data_dir(parts.settings.data_dir)
+    store = open_delivery_store(parts.settings)
     routes: list[BaseRoute] = [
         destinations_route(store, parts.store, parts.guard),
         destinations_page(store, parts.store, parts.guard),
