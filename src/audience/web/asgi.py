@@ -60,6 +60,8 @@ class IdentityMiddleware:
         async def send_with_cookies(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message = _with_cookies(message, visitor)
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                visitor.finish()
             await send(message)
 
         try:

@@ -156,8 +156,9 @@ class Visitor:
 
     def finish(self) -> None:
         """Note identity changes made after the headers were sent (a streaming body): the
-        browser never receives them."""
-        if self._rendered_at is not None and self._cookies.version() != self._rendered_at:
+        browser never receives them. Said once, however often it is called."""
+        rendered_at, self._rendered_at = self._rendered_at, None
+        if rendered_at is not None and self._cookies.version() != rendered_at:
             log.warning(
                 "the visitor's identity changed after the response headers were sent; "
                 "its cookies keep the identity of the headers"
