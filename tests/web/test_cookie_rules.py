@@ -185,3 +185,22 @@ def test_the_middleware_takes_a_write_key_or_a_client_but_not_both(analytics: An
         Visitors()
     with pytest.raises(ConfigError):
         Visitors(write_key="wk_web", analytics=analytics)
+
+
+def test_a_repeated_identity_cookie_gets_its_host_only_copy_deleted(analytics: Analytics) -> None:
+    header = "ajs_anonymous_id=host-only-anon; ajs_anonymous_id=domain-anon; ajs_user_id=u-1"
+    visitors = Visitors(analytics=analytics)
+
+    on_a_domain = visitors.for_request([header], "shop.example.com")
+    on_localhost = visitors.for_request([header], "localhost")
+
+    assert on_a_domain.set_cookie_headers() == [
+        "ajs_anonymous_id=; Path=/; Max-Age=0; SameSite=Lax",
+        "ajs_anonymous_id=host-only-anon; Domain=example.com; Path=/; Max-Age=31536000; "
+        "SameSite=Lax",
+        "ajs_user_id=u-1; Domain=example.com; Path=/; Max-Age=31536000; SameSite=Lax",
+    ]
+    assert on_localhost.set_cookie_headers() == [
+        "ajs_anonymous_id=host-only-anon; Path=/; Max-Age=31536000; SameSite=Lax",
+        "ajs_user_id=u-1; Path=/; Max-Age=31536000; SameSite=Lax",
+    ]

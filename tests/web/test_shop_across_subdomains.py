@@ -77,3 +77,28 @@ def test_one_anonymous_id_spans_the_subdomains_of_the_shop(
     )
     assert stored[0]["properties"]["sku"] == "tee"
     assert uuid.UUID(anonymous).version == 4
+
+
+def test_a_host_only_duplicate_of_the_anonymous_id_is_removed_and_its_id_kept(
+    context: BrowserContext, audience_server: AudienceServer, shop_port: int
+) -> None:
+    shop = f"http://shop.{DOMAIN}:{shop_port}"
+    context.add_cookies(
+        [
+            {"name": "ajs_anonymous_id", "value": "host-only-anon", "url": shop},
+            {
+                "name": "ajs_anonymous_id",
+                "value": "domain-anon",
+                "domain": f".{DOMAIN}",
+                "path": "/",
+            },
+        ]
+    )
+    visitor = SourcePage(context.new_page(), audience_server.url)
+
+    landing = visitor.open(f"{shop}/")
+
+    cookies = [c for c in context.cookies() if c.get("name") == "ajs_anonymous_id"]
+    assert [(c.get("domain"), c.get("value")) for c in cookies] == [
+        (f".{DOMAIN}", landing["anonymousId"])
+    ]

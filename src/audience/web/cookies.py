@@ -52,6 +52,19 @@ def read_identity_cookies(headers: Iterable[str]) -> dict[str, str]:
     return found
 
 
+def repeated_identity_cookies(headers: Iterable[str]) -> frozenset[str]:
+    """The identity cookies that came more than once: a host-only copy next to the domain
+    cookie (left by a browser source whose domain probe failed once), or another path."""
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for header in headers:
+        for part in header.split(";"):
+            name = part.partition("=")[0].strip()
+            if name in IDENTITY_COOKIES:
+                (repeated if name in seen else seen).add(name)
+    return frozenset(repeated)
+
+
 @dataclass(frozen=True)
 class CookieSettings:
     """The attributes of the identity cookies a response sets.

@@ -11,11 +11,12 @@ visitor is stored on the server.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import overload
 
 from audience.jsontypes import JSON
 from audience.sdk.client import Analytics, Group, User
+from audience.sdk.cookies import render_set_cookie
 from audience.sdk.identity import ANONYMOUS_ID_KEY
 from audience.sdk.stores import MemoryStore, RequestCookieStore
 from audience.web.cookies import IDENTITY_COOKIES, CookieSettings
@@ -34,11 +35,15 @@ class Visitor:
         *,
         host: str,
         settings: CookieSettings,
+        repeated: Collection[str] = (),
     ) -> None:
         self._analytics = analytics
+        self._settings = settings
+        self._domain = settings.domain_for(host)
+        self._repeated = tuple(name for name in IDENTITY_COOKIES if name in repeated)
         self._cookies = RequestCookieStore(
             cookies,
-            domain=settings.domain_for(host),
+            domain=self._domain,
             max_age=settings.max_age,
             secure=settings.secure,
             path=settings.path,
@@ -148,11 +153,28 @@ class Visitor:
     def set_cookie_headers(self) -> list[str]:
         """The ``Set-Cookie`` values of the response: every identity cookie written or deleted
         by the view, every other one the request carried (refreshed to a full ``max_age``), and
-        a new anonymous id on a first visit (unless the view logged the visitor out)."""
+        a new anonymous id on a first visit (unless the view logged the visitor out).
+
+        An identity cookie the request carried twice while cookies go to a domain also gets a
+        host-only deletion first, so the domain cookie is the only one left."""
         if not self._forgotten and self._cookies.get(ANONYMOUS_ID_KEY) is None:
             self._tracker.anonymous_id()
         self._rendered_at = self._cookies.version()
-        return self._cookies.set_cookie_headers(refresh=IDENTITY_COOKIES)
+        headers = self._cookies.set_cookie_headers(refresh=IDENTITY_COOKIES)
+        if self._domain is None or not self._repeated:
+            return headers
+        settings = self._settings
+        host_only = [
+            render_set_cookie(
+                name,
+                None,
+                path=settings.path,
+                same_site=settings.same_site,
+                secure=settings.secure,
+            )
+            for name in self._repeated
+        ]
+        return host_only + headers
 
     def finish(self) -> None:
         """Note identity changes made after the headers were sent (a streaming body): the

@@ -17,6 +17,7 @@ from audience.web.cookies import (
     CookieSettings,
     DomainChoice,
     read_identity_cookies,
+    repeated_identity_cookies,
 )
 from audience.web.visitor import Visitor
 
@@ -66,11 +67,13 @@ class Visitors:
 
     def for_request(self, cookie_headers: Iterable[str], host: str) -> Visitor:
         """The visitor of a request with these ``Cookie`` header values, sent to ``host``."""
+        headers = list(cookie_headers)
         return Visitor(
             self.analytics,
-            read_identity_cookies(cookie_headers),
+            read_identity_cookies(headers),
             host=host,
             settings=self.settings,
+            repeated=repeated_identity_cookies(headers),
         )
 
     def close(self, timeout: float | None = None) -> None:
