@@ -11,7 +11,7 @@ public suffixes themselves get host-only cookies (``None``). The list ships insi
 from __future__ import annotations
 
 import ipaddress
-from functools import cache
+from functools import cache, lru_cache
 
 from publicsuffixlist import PublicSuffixList
 
@@ -19,6 +19,11 @@ from publicsuffixlist import PublicSuffixList
 @cache
 def _suffix_list() -> PublicSuffixList:
     return PublicSuffixList()
+
+
+def load_suffix_list() -> None:
+    """Parse the Public Suffix List now (a tenth of a second) rather than in the first request."""
+    _suffix_list()
 
 
 def request_hostname(host: str) -> str:
@@ -43,7 +48,13 @@ def is_ip_address(hostname: str) -> bool:
 
 def registrable_domain(hostname: str) -> str | None:
     """The registrable domain ``hostname`` shares cookies over, or ``None`` for host-only."""
-    name = request_hostname(hostname)
+    return _registrable_domain(request_hostname(hostname))
+
+
+@lru_cache(maxsize=1024)
+def _registrable_domain(name: str) -> str | None:
+    """Memoized per host name: a site answers for a handful, and ``Host`` headers are bounded
+    by the cache size whatever clients send."""
     if not name or "." not in name or is_ip_address(name):
         return None
     domain: str | None = _suffix_list().privatesuffix(name)

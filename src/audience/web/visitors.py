@@ -19,6 +19,7 @@ from audience.web.cookies import (
     read_identity_cookies,
     repeated_identity_cookies,
 )
+from audience.web.domains import load_suffix_list
 from audience.web.visitor import Visitor
 
 
@@ -49,6 +50,8 @@ class Visitors:
         self.settings = CookieSettings(
             domain=domain, max_age=max_age, path=path, same_site=same_site, secure=secure
         )
+        if domain is REGISTRABLE_DOMAIN:
+            load_suffix_list()
         self._owned = analytics is None
         if analytics is None:
             if write_key is None:
