@@ -140,6 +140,19 @@ def test_the_shop_journey_keeps_one_identity_in_the_browser_and_the_server(
     assert server_event(admin_api, "Cart Updated", anonymousId=fresh)["userId"] is None
     assert profile_id(admin_api, anonymousId=fresh) != person
 
+    # What audience stored from the browser carries the ids the browser sent at each step.
+    sent = [landing, product, added, checkout, started, signed_out, again]
+    stored = admin_api.wait_for_message_ids("browser", [body["messageId"] for body in sent])
+    assert [(e["anonymousId"], e.get("userId")) for e in stored.values()] == [
+        (anonymous, None),
+        (anonymous, None),
+        (anonymous, None),
+        (anonymous, user_id),
+        (anonymous, user_id),
+        (fresh, None),
+        (fresh, None),
+    ]
+
 
 def test_ids_the_browser_source_sets_are_read_by_the_server(
     browser_context: BrowserContext, audience_server: AudienceServer, admin_api: AdminApi, shop: str
