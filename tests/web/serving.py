@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -68,11 +69,15 @@ def serve_wsgi(app: Any) -> Iterator[str]:
 
 
 def load_example(name: str) -> ModuleType:
-    """The module ``examples/<name>.py`` (e.g. ``shop/shop``)."""
+    """The module ``examples/<name>.py`` (e.g. ``shop/shop``), loaded once."""
+    module_name = "examples_" + name.replace("/", "_")
+    if module_name in sys.modules:
+        return sys.modules[module_name]
     path = EXAMPLES / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"example_{path.stem}", path)
+    spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # importable by name, as Django's ROOT_URLCONF needs
     spec.loader.exec_module(module)
     return module
