@@ -129,7 +129,7 @@ def preload(admin: psycopg.Connection[Any], schema: str, count: int) -> float:
         admin.execute(
             f'INSERT INTO "{schema}".events (source, message_id, type, user_id, anonymous_id, '
             "event, received_at, timestamp, request_ip, message) "
-            "SELECT 'bench', 'pre-' || g, 'track', 'user_' || (g % 100000), NULL, "
+            "SELECT 'bench', 'pre-' || g, 'track', 'user_' || (g %% 100000), NULL, "
             "'Order Completed', '2026-11-29T18:56:28.395Z', '2026-11-29T18:56:28.395Z', "
             "'127.0.0.1', convert_to(replace(%s, 'pre-0', 'pre-' || g), 'UTF8') "
             "FROM generate_series(%s::bigint, %s::bigint) AS g",

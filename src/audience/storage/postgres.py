@@ -43,11 +43,23 @@ logger = logging.getLogger(__name__)
 COMMIT_LOCK: Final = 0x617565
 """First half of the advisory lock key that orders appends (the second is per schema)."""
 
+COLUMNS: Final = (
+    "source, message_id, type, user_id, anonymous_id, event, received_at, timestamp, "
+    "request_ip, message"
+)
+
+CREATE_INCOMING: Final = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS incoming (source text, message_id text, type text, "
+    "user_id text, anonymous_id text, event text, received_at text, timestamp text, "
+    "request_ip text, message bytea) ON COMMIT DELETE ROWS"
+)
+"""Each writer connection's staging table: COPY fills it, one INSERT moves it (about twice as
+fast as a multi-row INSERT with bound parameters), and the commit empties it."""
+
+COPY_INCOMING: Final = f"COPY incoming ({COLUMNS}) FROM STDIN"
+
 INSERT_EVENTS: Final = (
-    "INSERT INTO events (source, message_id, type, user_id, anonymous_id, event, received_at, "
-    "timestamp, request_ip, message) "
-    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
-    "%s::text[], %s::text[], %s::text[], %s::text[], %s::bytea[]) "
+    f"INSERT INTO events ({COLUMNS}) SELECT {COLUMNS} FROM incoming "
     "ON CONFLICT (source, message_id) DO NOTHING RETURNING seq, source, message_id"
 )
 
@@ -71,6 +83,7 @@ class PostgresWriter:
 
     def __init__(self, connection: psycopg.Connection[Any]) -> None:
         self._connection = connection
+        self._staged = False
         self._queue: queue.SimpleQueue[_Append | None] = queue.SimpleQueue()
         self._listeners: list[CommitListener] = []
         self._closed = False
@@ -136,17 +149,23 @@ class PostgresWriter:
 
     def _commit(self, group: list[_Append]) -> None:
         records = [record for item in group for record in item.records]
-        columns = [list(column) for column in zip(*records, strict=True)] if records else []
+        connection = self._connection
         try:
+            inserted = []
             if records:
-                with self._connection.transaction():
-                    self._connection.execute(
+                if not self._staged:
+                    connection.execute(CREATE_INCOMING)
+                    self._staged = True
+                with connection.transaction():
+                    with connection.cursor() as cursor, cursor.copy(COPY_INCOMING) as copy:
+                        for record in records:
+                            copy.write_row(record)
+                    # From here to the commit, no other appender draws a seq.
+                    connection.execute(
                         "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))",
                         (COMMIT_LOCK,),
                     )
-                    inserted = self._connection.execute(INSERT_EVENTS, columns).fetchall()
-            else:
-                inserted = []
+                    inserted = connection.execute(INSERT_EVENTS).fetchall()
         except Exception as exc:  # keep the writer alive: callers must never wait forever
             logger.exception("committing %d appends failed", len(group))
             if self._connection.broken:
@@ -179,6 +198,7 @@ class PostgresWriter:
             self._connection.close()
         try:
             self._connection = psycopg.connect(info.dsn, password=info.password, autocommit=True)
+            self._staged = False
         except psycopg.Error:
             logger.exception("reconnecting the event writer failed; the next commit retries")
 
