@@ -11,7 +11,7 @@ from audience.web.asgi import IdentityMiddleware
 from audience.web.cookies import REGISTRABLE_DOMAIN, CookieSettings, read_identity_cookies
 from audience.web.domains import registrable_domain
 from audience.web.visitor import Visitor
-from audience.web.visitors import Visitors
+from audience.web.visitors import MiddlewareOptions, Visitors
 from audience.web.wsgi import ENVIRON_KEY, IdentityWSGIMiddleware
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "CookieSettings",
     "IdentityMiddleware",
     "IdentityWSGIMiddleware",
+    "MiddlewareOptions",
     "Visitor",
     "Visitors",
     "read_identity_cookies",

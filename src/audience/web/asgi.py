@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, Unpack
 
 from audience.web.visitor import Visitor
-from audience.web.visitors import Visitors
+from audience.web.visitors import MiddlewareOptions, Visitors
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -34,9 +34,9 @@ def _request_host(scope: Scope) -> str:
 
 
 class IdentityMiddleware:
-    """Wraps an ASGI app; see the module docstring. Keyword arguments are those of ``Visitors``."""
+    """Wraps an ASGI app; see the module docstring. Keyword arguments: ``MiddlewareOptions``."""
 
-    def __init__(self, app: ASGIApp, **options: Any) -> None:
+    def __init__(self, app: ASGIApp, **options: Unpack[MiddlewareOptions]) -> None:
         self.app = app
         self.visitors = Visitors(**options)
 

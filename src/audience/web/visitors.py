@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Literal
+from typing import Literal, TypedDict
 
 from audience.errors import ConfigError
 from audience.sdk.client import DEFAULT_HOST, Analytics
@@ -21,6 +21,23 @@ from audience.web.cookies import (
 )
 from audience.web.domains import load_suffix_list
 from audience.web.visitor import Visitor
+
+
+class MiddlewareOptions(TypedDict, total=False):
+    """The keyword arguments of the web middlewares, as ``Visitors`` takes them."""
+
+    write_key: str
+    host: str
+    analytics: Analytics
+    storage: Literal["disk", "memory"]
+    storage_dir: str | os.PathLike[str]
+    delivery: DeliveryPolicy
+    on_error: OnError
+    domain: str | DomainChoice | None
+    max_age: timedelta
+    path: str
+    same_site: SameSite
+    secure: bool
 
 
 class Visitors:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Any
+from typing import Any, Unpack
 
 from audience.web.visitor import Visitor
-from audience.web.visitors import Visitors
+from audience.web.visitors import MiddlewareOptions, Visitors
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 StartResponse = Callable[..., Callable[[bytes], object]]
@@ -27,9 +27,9 @@ ENVIRON_KEY = "audience.analytics"
 
 
 class IdentityWSGIMiddleware:
-    """Wraps a WSGI app; see the module docstring. Keyword arguments are those of ``Visitors``."""
+    """Wraps a WSGI app; see the module docstring. Keyword arguments: ``MiddlewareOptions``."""
 
-    def __init__(self, app: WSGIApp, **options: Any) -> None:
+    def __init__(self, app: WSGIApp, **options: Unpack[MiddlewareOptions]) -> None:
         self.app = app
         self.visitors = Visitors(**options)
 
