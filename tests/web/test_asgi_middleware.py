@@ -12,7 +12,8 @@ import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from audience import Analytics
 from audience.sdk.testing import RecordingTransport
@@ -69,7 +70,15 @@ async def stream(request: Request) -> Response:
     return StreamingResponse(body(), media_type="text/plain")
 
 
+async def live(websocket: WebSocket) -> None:
+    visitor: Visitor = websocket.state.analytics
+    await websocket.accept()
+    await websocket.send_text(str(visitor.user().anonymous_id()))
+    await websocket.close()
+
+
 ROUTES = [
+    WebSocketRoute("/live", live),
     Route("/", quiet, methods=["GET", "HEAD"]),
     Route("/buy", buy),
     Route("/login", login),
@@ -230,3 +239,16 @@ def test_a_write_key_and_host_given_once_deliver_to_audience_serve(
     # The server stopped: the lifespan's end shut the client down, delivering its events.
     [stored] = admin_api.wait_for_events("sdk", 1, anonymousId="asgi-write-key-anon")
     assert stored["properties"] == {"order_id": "o-asgi"}
+
+
+def test_a_websocket_handshake_reads_and_refreshes_the_cookies(site: tuple[str, Analytics]) -> None:
+    from websockets.sync.client import connect
+
+    url = site[0].replace("http://", "ws://") + "/live"
+    with connect(url, additional_headers={"Cookie": "ajs_anonymous_id=%22ws-anon%22"}) as socket:
+        anonymous = socket.recv(timeout=10)
+        assert socket.response is not None
+        set_cookie = socket.response.headers.get_all("Set-Cookie")
+
+    assert anonymous == "ws-anon"
+    assert set_cookie == ["ajs_anonymous_id=ws-anon; Path=/; Max-Age=31536000; SameSite=Lax"]

@@ -4,9 +4,10 @@ visitor's ``Analytics``-compatible client at ``scope["state"]["analytics"]``
 
 ``app.add_middleware(IdentityMiddleware, write_key=..., host=...)``; the cookie attributes are
 keyword arguments too (``domain``, ``max_age``, ``path``, ``same_site``, ``secure``). The
-``Set-Cookie`` headers join the response's own when it starts, so identity changes a streaming
-body makes after that are not sent (they are logged). The client made from ``write_key`` is
-shut down, delivering what is pending, when the app's lifespan ends.
+``Set-Cookie`` headers join the response's own when it starts (or a WebSocket's handshake answer
+when it is accepted), so identity changes a streaming body makes after that are not sent (they
+are logged). The client made from ``write_key`` is shut down, delivering what is pending, when the
+app's lifespan ends.
 """
 
 from __future__ import annotations
@@ -41,14 +42,14 @@ class IdentityMiddleware:
         self.visitors = Visitors(**options)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            await self._http(scope, receive, send)
+        if scope["type"] in ("http", "websocket"):
+            await self._connection(scope, receive, send)
         elif scope["type"] == "lifespan":
             await self.app(scope, receive, self._closing_on_shutdown(send))
         else:
             await self.app(scope, receive, send)
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _connection(self, scope: Scope, receive: Receive, send: Send) -> None:
         cookies = [
             value.decode("latin-1") for name, value in scope.get("headers", ()) if name == b"cookie"
         ]
@@ -58,7 +59,7 @@ class IdentityMiddleware:
         scope = {**scope, "state": state}
 
         async def send_with_cookies(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] in ("http.response.start", "websocket.accept"):
                 message = _with_cookies(message, visitor)
             elif message["type"] == "http.response.body" and not message.get("more_body"):
                 visitor.finish()
