@@ -252,3 +252,20 @@ def test_a_websocket_handshake_reads_and_refreshes_the_cookies(site: tuple[str, 
 
     assert anonymous == "ws-anon"
     assert set_cookie == ["ajs_anonymous_id=ws-anon; Path=/; Max-Age=31536000; SameSite=Lax"]
+
+
+def test_behind_a_trusted_proxy_the_forwarded_host_chooses_the_cookie_domain(
+    transport: RecordingTransport,
+) -> None:
+    proxied = {"Host": "app-backend:8000", "X-Forwarded-Host": "www.example.com, proxy.internal"}
+    with Analytics("wk_web", storage="memory", transport=transport) as analytics:
+        trusting = Starlette(routes=ROUTES)
+        trusting.add_middleware(IdentityMiddleware, analytics=analytics, trust_forwarded_host=True)
+        default = Starlette(routes=ROUTES)
+        default.add_middleware(IdentityMiddleware, analytics=analytics)
+        with serve_asgi(trusting) as trusting_url, serve_asgi(default) as default_url:
+            behind_proxy = httpx.get(f"{trusting_url}/", headers=proxied)
+            not_trusted = httpx.get(f"{default_url}/", headers=proxied)
+
+    assert "; Domain=example.com; Path=/;" in behind_proxy.headers["set-cookie"]
+    assert "Domain=" not in not_trusted.headers["set-cookie"]

@@ -149,3 +149,18 @@ def test_the_host_header_chooses_the_cookie_domain(site: tuple[str, Analytics]) 
 
     [header] = response.headers.get_list("set-cookie")
     assert "; Domain=example.com; Path=/;" in header
+
+
+def test_behind_a_trusted_proxy_the_forwarded_host_chooses_the_cookie_domain(
+    transport: RecordingTransport,
+) -> None:
+    proxied = {"Host": "10.0.0.7:8000", "X-Forwarded-Host": "shop.example.co.uk"}
+    with (
+        Analytics("wk_web", storage="memory", transport=transport) as analytics,
+        serve_wsgi(
+            IdentityWSGIMiddleware(shop, analytics=analytics, trust_forwarded_host=True)
+        ) as url,
+    ):
+        response = httpx.get(f"{url}/", headers=proxied)
+
+    assert "; Domain=example.co.uk; Path=/;" in response.headers["set-cookie"]

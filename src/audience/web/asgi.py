@@ -26,12 +26,22 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-def _request_host(scope: Scope) -> str:
+def _request_headers(scope: Scope) -> tuple[list[str], str, str | None]:
+    """The ``Cookie`` values, the host and the ``X-Forwarded-Host`` of a connection."""
+    cookies: list[str] = []
+    host: str | None = None
+    forwarded: str | None = None
     for name, value in scope.get("headers", ()):
-        if name == b"host":
-            return str(value.decode("latin-1"))
-    server = scope.get("server")
-    return str(server[0]) if server else ""
+        if name == b"cookie":
+            cookies.append(value.decode("latin-1"))
+        elif name == b"host":
+            host = value.decode("latin-1")
+        elif name == b"x-forwarded-host":
+            forwarded = value.decode("latin-1")
+    if host is None:
+        server = scope.get("server")
+        host = str(server[0]) if server else ""
+    return cookies, host, forwarded
 
 
 class IdentityMiddleware:
@@ -50,10 +60,7 @@ class IdentityMiddleware:
             await self.app(scope, receive, send)
 
     async def _connection(self, scope: Scope, receive: Receive, send: Send) -> None:
-        cookies = [
-            value.decode("latin-1") for name, value in scope.get("headers", ()) if name == b"cookie"
-        ]
-        visitor = self.visitors.for_request(cookies, _request_host(scope))
+        visitor = self.visitors.for_request(*_request_headers(scope))
         state = dict(scope.get("state") or {})
         state["analytics"] = visitor
         scope = {**scope, "state": state}

@@ -38,6 +38,7 @@ class MiddlewareOptions(TypedDict, total=False):
     path: str
     same_site: SameSite
     secure: bool
+    trust_forwarded_host: bool
 
 
 class Visitors:
@@ -46,6 +47,8 @@ class Visitors:
     Give ``write_key`` (and ``host``, and optionally ``storage``, ``storage_dir``, ``delivery``,
     ``on_error`` as for ``Analytics``) and the client is made here and shut down by ``close()``;
     or give an existing ``analytics`` client, which stays the caller's to shut down.
+    ``trust_forwarded_host``: take the request host from ``X-Forwarded-Host`` when a proxy in
+    front sets it (and rewrites ``Host``); only behind a proxy that always sets it.
     """
 
     def __init__(
@@ -63,12 +66,14 @@ class Visitors:
         path: str = "/",
         same_site: SameSite = "Lax",
         secure: bool = False,
+        trust_forwarded_host: bool = False,
     ) -> None:
         self.settings = CookieSettings(
             domain=domain, max_age=max_age, path=path, same_site=same_site, secure=secure
         )
         if domain is REGISTRABLE_DOMAIN:
             load_suffix_list()
+        self.trust_forwarded_host = trust_forwarded_host
         self._owned = analytics is None
         if analytics is None:
             if write_key is None:
@@ -85,8 +90,13 @@ class Visitors:
             raise ConfigError("give the middleware a write_key or an analytics, not both")
         self.analytics = analytics
 
-    def for_request(self, cookie_headers: Iterable[str], host: str) -> Visitor:
-        """The visitor of a request with these ``Cookie`` header values, sent to ``host``."""
+    def for_request(
+        self, cookie_headers: Iterable[str], host: str, forwarded_host: str | None = None
+    ) -> Visitor:
+        """The visitor of a request with these ``Cookie`` header values, sent to ``host``
+        (``forwarded_host``: its ``X-Forwarded-Host`` header, if any)."""
+        if self.trust_forwarded_host and forwarded_host:
+            host = forwarded_host.split(",")[0].strip()
         headers = list(cookie_headers)
         return Visitor(
             self.analytics,

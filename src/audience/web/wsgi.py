@@ -36,7 +36,8 @@ class IdentityWSGIMiddleware:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         cookie = environ.get("HTTP_COOKIE")
         host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME") or ""
-        visitor = self.visitors.for_request([cookie] if cookie else [], host)
+        forwarded = environ.get("HTTP_X_FORWARDED_HOST")
+        visitor = self.visitors.for_request([cookie] if cookie else [], host, forwarded)
         environ[ENVIRON_KEY] = visitor
 
         def start_with_cookies(
