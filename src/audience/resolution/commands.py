@@ -243,7 +243,8 @@ def replay(file: Path, source_name: str | None, data_dir: Path | None) -> None:
     brought up to date afterwards.
     """
     settings = _settings(data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.database_url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         events = open_event_store(settings)
     except AudienceError as exc:
