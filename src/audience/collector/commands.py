@@ -8,6 +8,7 @@ import os
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 import orjson
@@ -124,7 +125,11 @@ def serve(
     reachable = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
     origin = settings.public_url or f"http://{reachable}:{settings.port}"
     click.echo(f"audience collector on http://{settings.host}:{settings.port}")
-    click.echo(f"data: {settings.data_dir.resolve()}")
+    if settings.database_url:
+        where = urlsplit(settings.database_url)
+        click.echo(f"data: PostgreSQL {where.hostname or 'local socket'}{where.path}")
+    else:
+        click.echo(f"data: {settings.data_dir.resolve()}")
     click.echo(f"write key: {first.source.write_key}  (source {first.source.name})")
     click.echo(f"admin token: {first.admin_token}")
     if settings.browser_bundle is not None:
