@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from itertools import chain
 
 from audience.errors import StorageError
 from audience.storage.base import AppendResult, EventRecord
@@ -212,11 +213,11 @@ def _insert_group(connection: sqlite3.Connection, group: Sequence[_Append]) -> l
     (a resent message), its new rows are the newest by ``seq``, read back by one query,
     and each new (source, message id) is credited to the first item that sent it.
     """
-    records = [record for item in group for record in item.records]
+    records = list(chain.from_iterable(item.records for item in group))
     chunks: list[tuple[list[EventRecord], list[tuple[str, str]] | None]] = []
     for start in range(0, len(records), ROWS_PER_STATEMENT):
         chunk = records[start : start + ROWS_PER_STATEMENT]
-        parameters = [value for record in chunk for value in record]
+        parameters = list(chain.from_iterable(chunk))
         changed = connection.execute(_insert_sql(len(chunk)), parameters).rowcount
         new_keys = None  # every row of the chunk is new
         if changed != len(chunk):
