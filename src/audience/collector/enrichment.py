@@ -157,10 +157,16 @@ def enrich(message: JSONObject, arrival: Arrival, new_message_id: Callable[[], s
     """The stored form of an already validated ``message``; the input is left unchanged."""
     enriched = dict(message)
     enriched.pop("writeKey", None)
-    context = _merged(arrival.context, message.get("context"))
-    enriched["context"] = context
-    if arrival.integrations is not None or "integrations" in message:
-        enriched["integrations"] = _merged(arrival.integrations, message.get("integrations"))
+    # The message's own context and integrations are shared, not copied, unless changed.
+    own_context = message.get("context")
+    context = own_context
+    if arrival.context or not isinstance(context, dict):
+        context = _merged(arrival.context, own_context)
+    integrations = message.get("integrations")
+    if arrival.integrations is not None or (
+        "integrations" in message and not isinstance(integrations, dict)
+    ):
+        enriched["integrations"] = _merged(arrival.integrations, integrations)
     enriched["userId"] = _stored_id(message.get("userId"))
     enriched["anonymousId"] = _stored_id(message.get("anonymousId"))
     if "previousId" in message:
@@ -170,7 +176,8 @@ def enrich(message: JSONObject, arrival: Arrival, new_message_id: Callable[[], s
     enriched["messageId"] = _stored_id(message.get("messageId")) or new_message_id()
     _set_timestamps(enriched, message, arrival)
     if arrival.client_ip is not None and "ip" not in context and is_client_side(context):
-        context["ip"] = arrival.client_ip
+        context = {**context, "ip": arrival.client_ip}
+    enriched["context"] = context
     return enriched
 
 
