@@ -14,11 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
-from postgres_db import fresh_schema
 
 from audience.resolution.identifiers import Identifier
 from audience.resolution.postgres import PostgresProfileStore
 from audience.storage.postgres import PostgresEventStore
+from postgres_db import fresh_schema
 
 AUDIENCE = str(Path(sys.executable).parent / "audience")
 WRITE_KEY = "four-hosts-key"
