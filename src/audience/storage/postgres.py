@@ -23,6 +23,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final
 
@@ -35,7 +36,7 @@ from audience.eventlog import StoredEvent
 from audience.storage.base import AppendResult, EventFilter, EventRecord, Source
 from audience.storage.postgres_migrations import migrate
 from audience.storage.sqlite import check_write_key, new_write_key
-from audience.storage.writer import MAX_ROWS_PER_COMMIT, CommitListener, GroupCommitWriter, _Append
+from audience.storage.writer import CommitListener
 from audience.tracking import format_timestamp
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,50 @@ INSERT_EVENTS: Final = (
     "ON CONFLICT (source, message_id) DO NOTHING RETURNING seq, source, message_id"
 )
 
+MAX_ROWS_PER_COMMIT: Final = 20_000
+"""Bounds one transaction, and so how long one process holds the commit lock."""
+
 _FILTER_COLUMNS = ("source", "type", "user_id", "anonymous_id", "event")
+
+Outcome = AppendResult | BaseException
+
+
+@dataclass
+class _Append:
+    """One caller's records and where its result goes: a thread future or an event loop's."""
+
+    records: Sequence[EventRecord]
+    future: Future[AppendResult] | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    waiter: asyncio.Future[AppendResult] | None = None
+
+
+def _deliver(replies: list[tuple[asyncio.Future[AppendResult], Outcome]]) -> None:
+    """Resolve an event loop's waiters; runs on that loop, once per commit."""
+    for waiter, outcome in replies:
+        if waiter.done():
+            continue  # the request was cancelled (client gone); its events are stored anyway
+        if isinstance(outcome, BaseException):
+            waiter.set_exception(outcome)
+        else:
+            waiter.set_result(outcome)
+
+
+def _resolve(group: Sequence[_Append], outcomes: Sequence[Outcome]) -> None:
+    """Hand each caller its outcome: thread futures at once, each event loop in one call."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[AppendResult], Outcome]]]
+    by_loop = {}
+    for item, outcome in zip(group, outcomes, strict=True):
+        if item.future is not None and not item.future.done():
+            if isinstance(outcome, BaseException):
+                item.future.set_exception(outcome)
+            else:
+                item.future.set_result(outcome)
+        if item.loop is not None and item.waiter is not None:
+            by_loop.setdefault(item.loop, []).append((item.waiter, outcome))
+    for loop, replies in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop has already closed
+            loop.call_soon_threadsafe(_deliver, replies)
 
 
 def connect(url: str) -> psycopg.Connection[Any]:
@@ -115,7 +159,7 @@ class PostgresWriter:
             if not self._closed:
                 self._queue.put(item)
                 return
-        GroupCommitWriter._resolve([item], [StorageError("the event store is closed")])
+        _resolve([item], [StorageError("the event store is closed")])
 
     def close(self) -> None:
         """Commit everything already submitted, then stop; later submits fail."""
@@ -171,7 +215,7 @@ class PostgresWriter:
             if self._connection.broken:
                 self._reconnect()
             error = StorageError(f"could not commit events: {exc}")
-            GroupCommitWriter._resolve(group, [error] * len(group))
+            _resolve(group, [error] * len(group))
             return
         new = {(source, message_id) for _, source, message_id in inserted}
         results: list[AppendResult] = []
@@ -183,7 +227,7 @@ class PostgresWriter:
                     new.discard(key)
                     stored += 1
             results.append(AppendResult(stored, len(item.records) - stored))
-        GroupCommitWriter._resolve(group, results)
+        _resolve(group, results)
         if inserted:
             last_seq = max(int(row[0]) for row in inserted)
             for listener in self._listeners:
