@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from audience.config import Settings
-from audience.resolution.postgres import PostgresProfileStore
 from audience.resolution.sqlite import SQLiteProfileStore
 
 
@@ -14,5 +13,7 @@ def open_profile_store(settings: Settings, *, link_email: bool | None = None) ->
     through PostgreSQL.
     """
     if settings.database_url:
+        from audience.resolution.postgres import PostgresProfileStore
+
         return PostgresProfileStore(settings.database_url, link_email=link_email)
     return SQLiteProfileStore.in_directory(settings.data_dir, link_email=link_email)

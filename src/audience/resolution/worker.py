@@ -17,11 +17,9 @@ from pathlib import Path
 from typing import Final
 
 from audience.errors import AudienceError
-from audience.resolution.postgres import PostgresProfileStore
 from audience.resolution.resolver import DEFAULT_BATCH, IDLE_WAIT, Resolver
 from audience.resolution.sqlite import SQLiteProfileStore
 from audience.storage.backend import EventStore
-from audience.storage.postgres import PostgresEventStore
 from audience.storage.sqlite import SqliteEventStore
 
 logger = logging.getLogger(__name__)
@@ -46,6 +44,9 @@ def follow(
     events: EventStore
     profiles: SQLiteProfileStore
     if database_url:
+        from audience.resolution.postgres import PostgresProfileStore
+        from audience.storage.postgres import PostgresEventStore
+
         events = PostgresEventStore.open(database_url)
         profiles = PostgresProfileStore(database_url, link_email=link_email)
     else:
