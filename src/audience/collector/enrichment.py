@@ -162,6 +162,7 @@ def enrich(message: JSONObject, arrival: Arrival, new_message_id: Callable[[], s
     context = own_context
     if arrival.context or not isinstance(context, dict):
         context = _merged(arrival.context, own_context)
+    enriched["context"] = context
     integrations = message.get("integrations")
     if arrival.integrations is not None or (
         "integrations" in message and not isinstance(integrations, dict)
@@ -176,8 +177,7 @@ def enrich(message: JSONObject, arrival: Arrival, new_message_id: Callable[[], s
     enriched["messageId"] = _stored_id(message.get("messageId")) or new_message_id()
     _set_timestamps(enriched, message, arrival)
     if arrival.client_ip is not None and "ip" not in context and is_client_side(context):
-        context = {**context, "ip": arrival.client_ip}
-    enriched["context"] = context
+        enriched["context"] = {**context, "ip": arrival.client_ip}
     return enriched
 
 
