@@ -19,6 +19,16 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def database_url(backend: str) -> Iterator[str | None]:
+    """The PostgreSQL URL of a fresh schema for the postgres backend, ``None`` for SQLite."""
+    if backend != "postgres":
+        yield None
+        return
+    with fresh_schema() as url:
+        yield url
+
+
+@pytest.fixture
 def store_factory(tmp_path: Path, backend: str) -> Iterator[Callable[..., SQLiteProfileStore]]:
     opened: list[SQLiteProfileStore] = []
     counter = iter(range(1_000_000))

@@ -1,25 +1,47 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from audience.resolution import Identifier, Resolver, SQLiteProfileStore
+from audience.resolution.postgres import PostgresProfileStore
+from audience.storage.backend import EventStore
+from audience.storage.postgres import PostgresEventStore
 from audience.storage.sqlite import SqliteEventStore
 from resolution.events import FLOW
 
+OpenProfiles = Callable[[], SQLiteProfileStore]
+
 
 @pytest.fixture
-def events(tmp_path: Path) -> Iterator[SqliteEventStore]:
-    with SqliteEventStore.open(tmp_path / "events.sqlite3", synchronous="normal") as store:
+def events(tmp_path: Path, database_url: str | None) -> Iterator[EventStore]:
+    store: EventStore
+    if database_url:
+        store = PostgresEventStore.open(database_url)
+    else:
+        store = SqliteEventStore.open(tmp_path / "events.sqlite3", synchronous="normal")
+    with store:
         yield store
 
 
+@pytest.fixture
+def open_profiles(tmp_path: Path, database_url: str | None) -> OpenProfiles:
+    """Open (again) the one profile store of the test, as a restarted process would."""
+
+    def opened() -> SQLiteProfileStore:
+        if database_url:
+            return PostgresProfileStore(database_url)
+        return SQLiteProfileStore.in_directory(tmp_path)
+
+    return opened
+
+
 def test_the_resolver_follows_commits_on_its_thread(
-    events: SqliteEventStore, tmp_path: Path
+    events: EventStore, open_profiles: OpenProfiles
 ) -> None:
-    profiles = SQLiteProfileStore.in_directory(tmp_path)
+    profiles = open_profiles()
     resolver = Resolver(events, profiles)
     events.add_commit_listener(resolver.notify)
     resolver.start()
@@ -35,14 +57,14 @@ def test_the_resolver_follows_commits_on_its_thread(
 
 
 def test_a_restarted_resolver_resumes_after_the_last_batch_and_counts_nothing_twice(
-    events: SqliteEventStore, tmp_path: Path
+    events: EventStore, open_profiles: OpenProfiles
 ) -> None:
     events.append(FLOW[:3]).result()
-    first = SQLiteProfileStore.in_directory(tmp_path)
+    first = open_profiles()
     Resolver(events, first, batch_size=2).catch_up()
     first.close()
     events.append(FLOW[3:]).result()
-    second = SQLiteProfileStore.in_directory(tmp_path)
+    second = open_profiles()
     try:
         resolver = Resolver(events, second, batch_size=2)
         assert resolver.applied == 3
@@ -56,10 +78,10 @@ def test_a_restarted_resolver_resumes_after_the_last_batch_and_counts_nothing_tw
 
 
 def test_rebuild_recomputes_the_same_profiles_from_the_event_log(
-    events: SqliteEventStore, tmp_path: Path
+    events: EventStore, open_profiles: OpenProfiles
 ) -> None:
     events.append(FLOW).result()
-    profiles = SQLiteProfileStore.in_directory(tmp_path)
+    profiles = open_profiles()
     try:
         resolver = Resolver(events, profiles)
         resolver.catch_up()
@@ -71,12 +93,12 @@ def test_rebuild_recomputes_the_same_profiles_from_the_event_log(
 
 
 def test_a_rebuild_beside_a_running_resolver_skips_nothing(
-    events: SqliteEventStore, tmp_path: Path
+    events: EventStore, open_profiles: OpenProfiles
 ) -> None:
     """``audience resolve --rebuild`` while the server's resolver follows the same store."""
     events.append(FLOW).result()
-    server_side = SQLiteProfileStore.in_directory(tmp_path)
-    command_side = SQLiteProfileStore.in_directory(tmp_path)
+    server_side = open_profiles()
+    command_side = open_profiles()
     try:
         following = Resolver(events, server_side, batch_size=2)
         following.catch_up()

@@ -4,16 +4,28 @@ import time
 from pathlib import Path
 
 from audience.resolution import Identifier, SQLiteProfileStore
+from audience.resolution.postgres import PostgresProfileStore
 from audience.resolution.worker import ResolverProcess
+from audience.storage.backend import EventStore
+from audience.storage.postgres import PostgresEventStore
 from audience.storage.sqlite import SqliteEventStore
 from resolution.events import FLOW
 
 
-def test_the_resolver_process_follows_commits_and_stops_when_asked(tmp_path: Path) -> None:
+def test_the_resolver_process_follows_commits_and_stops_when_asked(
+    tmp_path: Path, database_url: str | None
+) -> None:
     events_path, profiles_path = tmp_path / "events.sqlite3", tmp_path / "profiles.sqlite3"
-    with SqliteEventStore.open(events_path, synchronous="normal") as events:
+    events: EventStore
+    profiles: SQLiteProfileStore
+    if database_url:
+        events = PostgresEventStore.open(database_url)
+        profiles = PostgresProfileStore(database_url)
+    else:
+        events = SqliteEventStore.open(events_path, synchronous="normal")
         profiles = SQLiteProfileStore(profiles_path)
-        worker = ResolverProcess(events_path, profiles_path)
+    worker = ResolverProcess(events_path, profiles_path, database_url=database_url)
+    with events:
         events.add_commit_listener(worker.notify)
         worker.start()
         try:
