@@ -9,8 +9,12 @@ import orjson
 import psycopg
 import pytest
 
-from audience.destinations.state import SqliteDeliveryStore
+from audience.destinations.postgres_state import PostgresDeliveryStore
+from audience.destinations.state import DeliveryStore, SqliteDeliveryStore
 from audience.storage import EventRecord, SqliteEventStore
+from audience.storage.backend import EventStore
+from audience.storage.postgres import PostgresEventStore
+from postgres_db import fresh_schema
 
 from .receiver import Receiver
 
@@ -58,15 +62,43 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Every test that stores events or delivery state runs on both backends."""
+    return str(request.param)
+
+
 @pytest.fixture
-def event_store(data_dir: Path) -> Iterator[SqliteEventStore]:
-    store = SqliteEventStore.open(data_dir / "events.sqlite3")
+def database_url(backend: str) -> Iterator[str | None]:
+    """The URL of a fresh PostgreSQL schema for the postgres backend, ``None`` for SQLite."""
+    if backend != "postgres":
+        yield None
+        return
+    with fresh_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def location(data_dir: Path, database_url: str | None) -> list[str]:
+    """The command-line options that point ``audience`` at this test's stores."""
+    options = ["--data", str(data_dir)]
+    return options if database_url is None else [*options, "--database-url", database_url]
+
+
+@pytest.fixture
+def event_store(data_dir: Path, database_url: str | None) -> Iterator[EventStore]:
+    store: EventStore
+    if database_url is None:
+        store = SqliteEventStore.open(data_dir / "events.sqlite3")
+    else:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        store = PostgresEventStore.open(database_url)
     yield store
     store.close()
 
 
 @pytest.fixture
-def append(event_store: SqliteEventStore) -> Append:
+def append(event_store: EventStore) -> Append:
     def append_messages(messages: Sequence[dict[str, Any]], source: str = "web") -> None:
         event_store.append([record(source, message) for message in messages]).result()
 
@@ -74,8 +106,20 @@ def append(event_store: SqliteEventStore) -> Append:
 
 
 @pytest.fixture
-def delivery_store(data_dir: Path) -> Iterator[SqliteDeliveryStore]:
-    store = SqliteDeliveryStore.in_data_dir(data_dir)
+def open_delivery_store(data_dir: Path, database_url: str | None) -> Callable[[], DeliveryStore]:
+    """Open another connection to this test's delivery state (the caller closes it)."""
+
+    def opened() -> DeliveryStore:
+        if database_url is None:
+            return SqliteDeliveryStore.in_data_dir(data_dir)
+        return PostgresDeliveryStore(database_url)
+
+    return opened
+
+
+@pytest.fixture
+def delivery_store(open_delivery_store: Callable[[], DeliveryStore]) -> Iterator[DeliveryStore]:
+    store = open_delivery_store()
     yield store
     store.close()
 

@@ -19,8 +19,8 @@ from audience.clock import SystemClock, UuidFactory
 from audience.collector.ingest import Ingestor, Submission
 from audience.destinations.base import DestinationConfig
 from audience.destinations.dispatcher import Dispatcher
-from audience.destinations.state import SqliteDeliveryStore
-from audience.storage import SqliteEventStore
+from audience.destinations.state import DeliveryStore
+from audience.storage.backend import EventStore
 from audience.tracking import MessageType
 
 from .receiver import Receiver
@@ -46,7 +46,7 @@ def captured() -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 @pytest.fixture
-def ingested(event_store: SqliteEventStore) -> int:
+def ingested(event_store: EventStore) -> int:
     ingestor = Ingestor(event_store, clock=SystemClock(), ids=UuidFactory())
     stored = 0
     for route, body in captured():
@@ -57,8 +57,8 @@ def ingested(event_store: SqliteEventStore) -> int:
 
 def test_the_browser_flow_lands_in_warehouse_tables_with_context_traits(
     ingested: int,
-    event_store: SqliteEventStore,
-    delivery_store: SqliteDeliveryStore,
+    event_store: EventStore,
+    delivery_store: DeliveryStore,
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "warehouse.duckdb"
@@ -92,8 +92,8 @@ def test_the_browser_flow_lands_in_warehouse_tables_with_context_traits(
 
 def test_the_browser_flow_reaches_a_webhook_without_context_traits(
     ingested: int,
-    event_store: SqliteEventStore,
-    delivery_store: SqliteDeliveryStore,
+    event_store: EventStore,
+    delivery_store: DeliveryStore,
     receiver: Receiver,
 ) -> None:
     receiver.start()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from audience.destinations.base import DeliveryPolicy, DestinationConfig
-from audience.destinations.state import SqliteDeliveryStore
+from audience.destinations.state import DeliveryStore
 
 from .conftest import Append, track
 from .receiver import Receiver
@@ -33,11 +33,11 @@ def wait_for(condition: Callable[[], bool], seconds: float = 90.0) -> None:
 
 
 @pytest.fixture
-def start_dispatcher(data_dir: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+def start_dispatcher(location: list[str]) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
     started: list[subprocess.Popen[bytes]] = []
 
     def start() -> subprocess.Popen[bytes]:
-        command = [AUDIENCE, "destinations", "run", "--data", str(data_dir)]
+        command = [AUDIENCE, "destinations", "run", *location]
         process = subprocess.Popen(
             [*command, "--idle-interval", "0.05"],
             stdout=subprocess.DEVNULL,
@@ -57,7 +57,7 @@ def start_dispatcher(data_dir: Path) -> Iterator[Callable[[], subprocess.Popen[b
 def test_a_dispatcher_killed_while_sending_delivers_every_event_after_a_restart(
     receiver: Receiver,
     append: Append,
-    delivery_store: SqliteDeliveryStore,
+    delivery_store: DeliveryStore,
     start_dispatcher: Callable[[], subprocess.Popen[bytes]],
 ) -> None:
     receiver.delay = 0.2

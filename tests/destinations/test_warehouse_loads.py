@@ -16,8 +16,8 @@ import pytest
 from audience.clock import SystemClock
 from audience.destinations.base import DestinationConfig
 from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
-from audience.destinations.state import SqliteDeliveryStore
-from audience.storage import SqliteEventStore
+from audience.destinations.state import DeliveryStore
+from audience.storage.backend import EventStore
 
 from .conftest import POSTGRES_URL, Append, track
 
@@ -64,7 +64,7 @@ def warehouse(
     yield config, query_duckdb
 
 
-def deliver_all(event_store: SqliteEventStore, delivery_store: SqliteDeliveryStore) -> None:
+def deliver_all(event_store: EventStore, delivery_store: DeliveryStore) -> None:
     dispatcher = Dispatcher(event_store, delivery_store, SystemClock())
     try:
         for _ in range(100):
@@ -86,8 +86,8 @@ def columns(query: Query, table: str) -> list[str]:
 def test_tracks_land_in_tracks_and_their_event_table_with_context_traits_columns(
     warehouse: tuple[DestinationConfig, Query],
     append: Append,
-    event_store: SqliteEventStore,
-    delivery_store: SqliteDeliveryStore,
+    event_store: EventStore,
+    delivery_store: DeliveryStore,
 ) -> None:
     """The seed: context.traits "does appear in warehouses and storage destinations"."""
     config, query = warehouse
@@ -115,8 +115,8 @@ def test_tracks_land_in_tracks_and_their_event_table_with_context_traits_columns
 def test_new_properties_add_columns_to_existing_tables(
     warehouse: tuple[DestinationConfig, Query],
     append: Append,
-    event_store: SqliteEventStore,
-    delivery_store: SqliteDeliveryStore,
+    event_store: EventStore,
+    delivery_store: DeliveryStore,
 ) -> None:
     config, query = warehouse
     delivery_store.add(config, 0, 0.0)
@@ -135,8 +135,8 @@ def test_new_properties_add_columns_to_existing_tables(
 def test_users_are_upserted_per_user_id_with_the_latest_traits(
     warehouse: tuple[DestinationConfig, Query],
     append: Append,
-    event_store: SqliteEventStore,
-    delivery_store: SqliteDeliveryStore,
+    event_store: EventStore,
+    delivery_store: DeliveryStore,
 ) -> None:
     config, query = warehouse
     delivery_store.add(config, 0, 0.0)
@@ -161,8 +161,8 @@ def test_users_are_upserted_per_user_id_with_the_latest_traits(
 def test_loading_the_same_batch_again_stores_each_event_once(
     warehouse: tuple[DestinationConfig, Query],
     append: Append,
-    event_store: SqliteEventStore,
-    delivery_store: SqliteDeliveryStore,
+    event_store: EventStore,
+    delivery_store: DeliveryStore,
 ) -> None:
     """At-least-once delivery becomes exactly-once rows: id (the messageId) is the key."""
     config, query = warehouse
@@ -179,8 +179,8 @@ def test_loading_the_same_batch_again_stores_each_event_once(
 def test_each_source_gets_its_own_schema_when_none_is_configured(
     pg: psycopg.Connection[Any],
     append: Append,
-    event_store: SqliteEventStore,
-    delivery_store: SqliteDeliveryStore,
+    event_store: EventStore,
+    delivery_store: DeliveryStore,
 ) -> None:
     source = f"shop_{id(pg)}"
     try:
@@ -196,8 +196,8 @@ def test_each_source_gets_its_own_schema_when_none_is_configured(
 def test_a_value_of_the_wrong_type_is_kept_in_discards(
     warehouse: tuple[DestinationConfig, Query],
     append: Append,
-    event_store: SqliteEventStore,
-    delivery_store: SqliteDeliveryStore,
+    event_store: EventStore,
+    delivery_store: DeliveryStore,
 ) -> None:
     config, query = warehouse
     delivery_store.add(config, 0, 0.0)
@@ -215,8 +215,8 @@ def test_a_value_of_the_wrong_type_is_kept_in_discards(
 def test_another_program_can_read_the_duckdb_file_once_loading_has_caught_up(
     tmp_path: Path,
     append: Append,
-    event_store: SqliteEventStore,
-    delivery_store: SqliteDeliveryStore,
+    event_store: EventStore,
+    delivery_store: DeliveryStore,
 ) -> None:
     path = tmp_path / "lake.duckdb"
     delivery_store.add(DestinationConfig("lake", "duckdb", {"path": str(path)}), 0, 0.0)

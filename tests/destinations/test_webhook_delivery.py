@@ -1,4 +1,4 @@
-"""Webhook delivery against a real HTTP receiver on loopback, over the real SQLite event store."""
+"""Webhook delivery against a real HTTP receiver on loopback, over the real event stores."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -15,10 +14,10 @@ from audience.cli import main
 from audience.clock import SystemClock
 from audience.destinations.base import DeliveryPolicy, DestinationConfig
 from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
-from audience.destinations.state import SqliteDeliveryStore
+from audience.destinations.state import DeliveryStore
 from audience.destinations.webhook import sign, verify_signature, without_context_traits
 from audience.eventlog import StoredEvent
-from audience.storage import SqliteEventStore
+from audience.storage.backend import EventStore
 
 from .conftest import Append, track
 from .receiver import Receiver
@@ -68,7 +67,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def dispatcher(
-    event_store: SqliteEventStore, delivery_store: SqliteDeliveryStore, clock: ManualClock
+    event_store: EventStore, delivery_store: DeliveryStore, clock: ManualClock
 ) -> Iterator[Dispatcher]:
     worker = Dispatcher(event_store, delivery_store, clock)
     yield worker
@@ -96,7 +95,7 @@ def test_context_traits_are_removed_and_nothing_else() -> None:
 def test_delivered_batches_are_signed_and_carry_no_context_traits(
     receiver: Receiver,
     append: Append,
-    delivery_store: SqliteDeliveryStore,
+    delivery_store: DeliveryStore,
     dispatcher: Dispatcher,
     clock: ManualClock,
 ) -> None:
@@ -122,7 +121,7 @@ def test_delivered_batches_are_signed_and_carry_no_context_traits(
 def test_a_receiver_answering_500_gets_the_same_batch_again_after_the_backoff(
     receiver: Receiver,
     append: Append,
-    delivery_store: SqliteDeliveryStore,
+    delivery_store: DeliveryStore,
     dispatcher: Dispatcher,
     clock: ManualClock,
 ) -> None:
@@ -151,8 +150,8 @@ def test_a_receiver_answering_500_gets_the_same_batch_again_after_the_backoff(
 def test_nothing_is_lost_while_the_receiver_is_down_for_a_while(
     receiver: Receiver,
     append: Append,
-    event_store: SqliteEventStore,
-    delivery_store: SqliteDeliveryStore,
+    event_store: EventStore,
+    delivery_store: DeliveryStore,
 ) -> None:
     """Events keep arriving while the port is closed; all of them arrive once it opens."""
     delivery_store.add(webhook(receiver.url, initial_backoff=0.05, max_backoff=0.2), 0, 0.0)
@@ -174,7 +173,7 @@ def test_nothing_is_lost_while_the_receiver_is_down_for_a_while(
     assert (stats.pending_events, stats.dead_events, stats.cursor) == (0, 0, 300)
 
 
-def open_batch_attempts(store: SqliteDeliveryStore) -> int:
+def open_batch_attempts(store: DeliveryStore) -> int:
     batch = store.next_batch("hook")
     return 0 if batch is None else batch.attempts
 
@@ -182,10 +181,10 @@ def open_batch_attempts(store: SqliteDeliveryStore) -> int:
 def test_a_batch_is_dead_lettered_after_the_configured_attempts_and_replay_delivers_it(
     receiver: Receiver,
     append: Append,
-    delivery_store: SqliteDeliveryStore,
+    delivery_store: DeliveryStore,
     dispatcher: Dispatcher,
     clock: ManualClock,
-    data_dir: Path,
+    location: list[str],
 ) -> None:
     receiver.answers = [500, 500, 500]
     receiver.start()
@@ -200,12 +199,12 @@ def test_a_batch_is_dead_lettered_after_the_configured_attempts_and_replay_deliv
     assert dispatcher.step()  # the destination moves on past the dead letter
     assert receiver.message_ids() == ["m-3"]
 
-    arguments = ["destinations", "status", "hook", "--data", str(data_dir)]
+    arguments = ["destinations", "status", "hook", *location]
     listed = CliRunner().invoke(main, arguments)
     assert "dead letter: batch 1, 2 events (log positions 1-2), 3 attempts" in listed.output
     assert "the receiver answered 500" in listed.output
 
-    result = CliRunner().invoke(main, ["destinations", "replay", "hook", "--data", str(data_dir)])
+    result = CliRunner().invoke(main, ["destinations", "replay", "hook", *location])
 
     assert result.exit_code == 0, result.output
     assert "2 events delivered" in result.output
@@ -217,16 +216,16 @@ def test_a_batch_is_dead_lettered_after_the_configured_attempts_and_replay_deliv
 def test_a_replay_that_fails_again_keeps_the_dead_letter(
     receiver: Receiver,
     append: Append,
-    delivery_store: SqliteDeliveryStore,
+    delivery_store: DeliveryStore,
     dispatcher: Dispatcher,
-    data_dir: Path,
+    location: list[str],
 ) -> None:
     delivery_store.add(webhook(receiver.url, max_attempts=1), 0, 0.0)  # the port is closed
     append([track(1)])
     assert dispatcher.step()
     assert delivery_store.stats("hook").dead_events == 1
 
-    result = CliRunner().invoke(main, ["destinations", "replay", "hook", "--data", str(data_dir)])
+    result = CliRunner().invoke(main, ["destinations", "replay", "hook", *location])
 
     assert result.exit_code == 1
     assert "failed again" in result.output
@@ -236,7 +235,7 @@ def test_a_replay_that_fails_again_keeps_the_dead_letter(
 def test_a_4xx_answer_dead_letters_the_batch_at_once(
     receiver: Receiver,
     append: Append,
-    delivery_store: SqliteDeliveryStore,
+    delivery_store: DeliveryStore,
     dispatcher: Dispatcher,
 ) -> None:
     receiver.answers = [400]
@@ -251,7 +250,7 @@ def test_a_4xx_answer_dead_letters_the_batch_at_once(
 def test_a_destination_for_one_source_gets_only_that_sources_events(
     receiver: Receiver,
     append: Append,
-    delivery_store: SqliteDeliveryStore,
+    delivery_store: DeliveryStore,
     dispatcher: Dispatcher,
 ) -> None:
     receiver.start()
@@ -271,8 +270,8 @@ def test_a_destination_for_one_source_gets_only_that_sources_events(
 def test_a_receiver_that_hangs_does_not_hold_up_other_destinations(
     receiver: Receiver,
     append: Append,
-    event_store: SqliteEventStore,
-    delivery_store: SqliteDeliveryStore,
+    event_store: EventStore,
+    delivery_store: DeliveryStore,
 ) -> None:
     hanging = Receiver(gate=threading.Event())
     hanging.start()
@@ -306,10 +305,10 @@ def test_a_receiver_that_hangs_does_not_hold_up_other_destinations(
 def test_replay_with_queue_hands_dead_letters_back_to_the_worker(
     receiver: Receiver,
     append: Append,
-    delivery_store: SqliteDeliveryStore,
+    delivery_store: DeliveryStore,
     dispatcher: Dispatcher,
     clock: ManualClock,
-    data_dir: Path,
+    location: list[str],
 ) -> None:
     receiver.answers = [500]
     receiver.start()
@@ -318,7 +317,7 @@ def test_replay_with_queue_hands_dead_letters_back_to_the_worker(
     assert dispatcher.step()
     assert delivery_store.stats("hook").dead_events == 1
 
-    arguments = ["destinations", "replay", "hook", "--queue", "--data", str(data_dir)]
+    arguments = ["destinations", "replay", "hook", "--queue", *location]
     result = CliRunner().invoke(main, arguments)
 
     assert result.exit_code == 0, result.output
@@ -332,7 +331,7 @@ def test_replay_with_queue_hands_dead_letters_back_to_the_worker(
 def test_a_batch_larger_than_the_body_limit_goes_out_in_several_signed_requests(
     receiver: Receiver,
     append: Append,
-    delivery_store: SqliteDeliveryStore,
+    delivery_store: DeliveryStore,
     dispatcher: Dispatcher,
     clock: ManualClock,
 ) -> None:
