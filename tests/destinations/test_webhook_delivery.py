@@ -173,6 +173,70 @@ def test_nothing_is_lost_while_the_receiver_is_down_for_a_while(
     assert (stats.pending_events, stats.dead_events, stats.cursor) == (0, 0, 300)
 
 
+OUTAGE_SECONDS = 600
+STEP_SECONDS = 15
+EVENTS_PER_STEP = 5
+
+
+def test_nothing_is_lost_while_the_receiver_is_down_for_minutes_and_the_dispatcher_restarts(
+    receiver: Receiver,
+    append: Append,
+    event_store: EventStore,
+    delivery_store: DeliveryStore,
+    open_delivery_store: Callable[[], DeliveryStore],
+    clock: ManualClock,
+) -> None:
+    """Ten minutes of clock time with the port closed: backoff reaches its cap, events keep
+    arriving, the dispatcher is restarted halfway; once the port opens every event arrives once."""
+    max_backoff = 60.0
+    config = webhook(receiver.url, max_attempts=1000, batch_size=50, max_backoff=max_backoff)
+    delivery_store.add(config, 0, 0.0)
+    restarted_store = open_delivery_store()
+    workers = [
+        BackgroundDispatcher(Dispatcher(event_store, store, clock), idle_interval=0.02)
+        for store in (delivery_store, restarted_store)
+    ]
+    waits: set[float] = set()
+
+    def retried_up_to_now() -> bool:
+        batch = delivery_store.next_batch("hook")
+        return batch is not None and batch.next_attempt_at > clock.now().timestamp()
+
+    sent = 0
+    workers[0].start()
+    try:
+        for step in range(OUTAGE_SECONDS // STEP_SECONDS):
+            if step == OUTAGE_SECONDS // STEP_SECONDS // 2:
+                workers[0].stop()
+                workers[1].start()
+            append([track(n) for n in range(sent + 1, sent + EVENTS_PER_STEP + 1)])
+            sent += EVENTS_PER_STEP
+            wait_for(retried_up_to_now)
+            batch = delivery_store.next_batch("hook")
+            assert batch is not None
+            waits.add(batch.next_attempt_at - clock.now().timestamp())
+            clock.advance(STEP_SECONDS)
+        stats = delivery_store.stats("hook")
+        assert (stats.delivered_events, stats.dead_events) == (0, 0)
+        assert stats.last_error is not None
+        assert max(waits) == max_backoff
+        open_batch = delivery_store.next_batch("hook")
+        assert open_batch is not None
+        assert open_batch.attempts >= 10
+
+        receiver.start()
+        clock.advance(max_backoff)
+        wait_for(lambda: delivery_store.stats("hook").delivered_events == sent)
+    finally:
+        for worker in workers:
+            worker.stop()
+        restarted_store.close()
+
+    assert sorted(receiver.message_ids()) == sorted(f"m-{n}" for n in range(1, sent + 1))
+    stats = delivery_store.stats("hook")
+    assert (stats.pending_events, stats.dead_events, stats.cursor) == (0, 0, sent)
+
+
 def open_batch_attempts(store: DeliveryStore) -> int:
     batch = store.next_batch("hook")
     return 0 if batch is None else batch.attempts
