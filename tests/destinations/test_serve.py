@@ -90,5 +90,8 @@ def track_and_watch(
     assert '<tr data-destination="hook">' in page.text
     assert '<td class="delivered">1</td>' in page.text
     assert receiver.url in page.text
+    assert '<a href="/destinations" aria-current="page">Destinations</a>' in page.text
+    profiles = client.get("/profiles", headers=admin)
+    assert 'href="/destinations"' in profiles.text  # every page links it
     assert client.get("/destinations").status_code == 303  # to the login page
     return dict(status)
