@@ -55,6 +55,44 @@ def test_the_settings_of_an_unknown_write_key_are_404(client: httpx.Client) -> N
     assert client.get("/v1/projects/nope/settings").status_code == 404
 
 
+def test_the_segment_settings_point_analytics_next_back_at_this_server(
+    client: httpx.Client,
+) -> None:
+    origin = {"Origin": "http://localhost:8765"}
+    response = client.get(f"/segment/v1/projects/{WRITE_KEY}/settings", headers=origin)
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "http://localhost:8765"
+    host = client.base_url.host + f":{client.base_url.port}"
+    assert response.json() == {
+        "integrations": {
+            "Segment.io": {"apiKey": WRITE_KEY, "apiHost": f"{host}/v1", "protocol": "http"}
+        },
+        "metrics": {"sampleRate": 0},
+        "plan": {},
+        "remotePlugins": [],
+    }
+    preflight = client.options(
+        f"/segment/v1/projects/{WRITE_KEY}/settings",
+        headers={**origin, "Access-Control-Request-Method": "GET"},
+    )
+    assert preflight.headers["access-control-allow-origin"] == "http://localhost:8765"
+    unknown = client.get("/segment/v1/projects/nope/settings", headers=origin)
+    assert unknown.status_code == 404
+    assert unknown.headers["access-control-allow-origin"] == "http://localhost:8765"
+
+
+def test_the_segment_settings_use_the_public_url_when_one_is_set(
+    make_client: Callable[..., httpx.Client],
+) -> None:
+    client = make_client(public_url="https://cdp.example.com/collect")
+    settings = client.get(f"/segment/v1/projects/{WRITE_KEY}/settings").json()
+    integration = settings["integrations"]["Segment.io"]
+    assert (integration["apiHost"], integration["protocol"]) == (
+        "cdp.example.com/collect/v1",
+        "https",
+    )
+
+
 def test_the_browser_bundle_serves_the_snippet_script_and_its_chunks(
     make_client: Callable[..., httpx.Client],
 ) -> None:
@@ -141,7 +179,13 @@ def test_healthz_answers_with_the_newest_position(client: httpx.Client) -> None:
 def test_the_openapi_document_describes_both_apis(client: httpx.Client) -> None:
     document = client.get("/openapi.json").json()
     assert document["openapi"].startswith("3.")
-    for path in ("/v1/batch", "/v1/t", "/v1/projects/{writeKey}/settings", "/api/events"):
+    for path in (
+        "/v1/batch",
+        "/v1/t",
+        "/v1/projects/{writeKey}/settings",
+        "/segment/v1/projects/{writeKey}/settings",
+        "/api/events",
+    ):
         assert path in document["paths"]
 
 

@@ -33,7 +33,7 @@ from audience.collector.openapi import openapi_document
 from audience.collector.parts import CollectorParts, Component
 from audience.collector.proxies import TrustedProxies
 from audience.collector.replies import JSONReply, error_reply
-from audience.collector.settings_endpoint import SettingsEndpoint
+from audience.collector.settings_endpoint import SEGMENT_PREFIX, SettingsEndpoint
 from audience.collector.tracking_api import TrackingApi, TrackingEndpoints
 from audience.config import Settings, load_settings
 from audience.errors import StorageError
@@ -154,7 +154,7 @@ def create_app(
         routes=all_routes,
         middleware=[
             Middleware(MetricsMiddleware, metrics=parts.metrics),
-            Middleware(CorsMiddleware),
+            Middleware(CorsMiddleware, prefixes=("/v1/", SEGMENT_PREFIX + "/v1/")),
             Middleware(TrackingEndpoints, api=tracking),
         ],
         lifespan=lifespan,

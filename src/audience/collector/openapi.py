@@ -125,6 +125,19 @@ def openapi_document() -> dict[str, Any]:
             "responses": {"200": {"description": "Settings"}, "404": {"description": "Unknown"}},
         }
     }
+    paths["/segment/v1/projects/{writeKey}/settings"] = {
+        "get": {
+            "summary": (
+                "Settings for Segment's analytics-next (cdnURL http://<host>/segment): "
+                "its Segment.io integration, pointing it at this server."
+            ),
+            "tags": ["tracking"],
+            "parameters": [
+                {"name": "writeKey", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {"200": {"description": "Settings"}, "404": {"description": "Unknown"}},
+        }
+    }
     admin_filters: list[dict[str, Any]] = [
         {"name": name, "in": "query", "schema": {"type": "string"}}
         for name in ("source", "type", "userId", "anonymousId", "event")

@@ -1,9 +1,14 @@
-"""The browser source's settings: ``GET /v1/projects/{writeKey}/settings``.
+"""The browser clients' settings: ``GET /v1/projects/{writeKey}/settings`` and its Segment twin.
 
-The browser source loads these before sending anything. They name exactly one
-integration, ``Customer.io Data Pipelines``, whose ``apiHost`` and ``protocol`` point back
-at this server, and turn the library's own telemetry off (``metrics.sampleRate: 0``), so
-no request leaves for Customer.io.
+Browser clients load these before sending anything. Each names exactly one integration
+whose ``apiHost`` and ``protocol`` point back at this server, and turns the library's own
+telemetry off (``metrics.sampleRate: 0``), so no request leaves for the vendor.
+
+The Customer.io browser source reads ``/v1/projects/{writeKey}/settings`` and its
+``Customer.io Data Pipelines`` integration. Segment's ``analytics-next`` reads
+``{cdnURL}/v1/projects/{writeKey}/settings`` and its ``Segment.io`` integration, so with
+``cdnURL`` set to ``http://<this server>/segment`` it finds them under
+``/segment/v1/projects/{writeKey}/settings``.
 """
 
 from __future__ import annotations
@@ -21,13 +26,17 @@ from audience.errors import AuthenticationError
 from audience.jsontypes import JSONObject
 
 INTEGRATION: Final = "Customer.io Data Pipelines"
+SEGMENT_INTEGRATION: Final = "Segment.io"
+SEGMENT_PREFIX: Final = "/segment"
 
 
-def browser_settings(write_key: str, api_host: str, protocol: str) -> JSONObject:
+def browser_settings(
+    write_key: str, api_host: str, protocol: str, integration: str = INTEGRATION
+) -> JSONObject:
     """The settings JSON for one write key; ``api_host`` has no scheme (``cdp.example.com/v1``)."""
     return {
         "integrations": {
-            INTEGRATION: {"apiKey": write_key, "apiHost": api_host, "protocol": protocol},
+            integration: {"apiKey": write_key, "apiHost": api_host, "protocol": protocol},
         },
         "metrics": {"sampleRate": 0},
         "plan": {},
@@ -51,10 +60,23 @@ class SettingsEndpoint:
         self._public_url = public_url
 
     def routes(self) -> list[Route]:
-        """The one settings route."""
-        return [Route("/v1/projects/{write_key}/settings", self._settings, methods=["GET"])]
+        """The Customer.io settings route and the Segment one under ``/segment``."""
+        return [
+            Route("/v1/projects/{write_key}/settings", self._settings, methods=["GET"]),
+            Route(
+                SEGMENT_PREFIX + "/v1/projects/{write_key}/settings",
+                self._segment_settings,
+                methods=["GET"],
+            ),
+        ]
 
     async def _settings(self, request: Request) -> Response:
+        return self._reply(request, INTEGRATION)
+
+    async def _segment_settings(self, request: Request) -> Response:
+        return self._reply(request, SEGMENT_INTEGRATION)
+
+    def _reply(self, request: Request, integration: str) -> Response:
         write_key = request.path_params["write_key"]
         try:
             self._sources.resolve(write_key)
@@ -64,6 +86,6 @@ class SettingsEndpoint:
             self._public_url, request.headers.get("host"), request.url.scheme
         )
         return JSONReply(
-            browser_settings(write_key, api_host, protocol),
+            browser_settings(write_key, api_host, protocol, integration),
             headers={"Cache-Control": "no-cache"},
         )
