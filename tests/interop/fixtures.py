@@ -179,9 +179,8 @@ def static_site(audience_server: AudienceServer) -> Iterator[StaticSite]:
     ``{{write_key:SOURCE}}`` and ``{{audience_snippet:SOURCE}}`` (the snippet audience prints)
     filled in.
 
-    It also serves ``@segment/analytics-next``'s bundle and the settings that send its events to
-    ``audience_server``, as a site that proxies Segment's CDN does (under ``/batching`` the
-    settings turn on Segment's batching delivery).
+    It also serves ``@segment/analytics-next``'s bundle; its pages take their settings from
+    ``audience_server`` itself (``cdnURL`` ``{{api_origin}}/segment``).
     """
     from audience.collector.bundle import snippet
 
@@ -194,17 +193,8 @@ def static_site(audience_server: AudienceServer) -> Iterator[StaticSite]:
             for name, key in INTEROP_SOURCES.items()
         },
     }
-    mounts = {
-        "/": PAGES_DIR,
-        "/analytics-next/bundles/": SEGMENT_BROWSER_BUNDLE,
-        "/batching/analytics-next/bundles/": SEGMENT_BROWSER_BUNDLE,
-    }
-    segment_settings = f"/v1/projects/{INTEROP_SOURCES['segment-browser']}/settings"
-    routes = {
-        segment_settings: PAGES_DIR / "segment-settings.json",
-        f"/batching{segment_settings}": PAGES_DIR / "segment-batching-settings.json",
-    }
-    with StaticSite(mounts, values, routes) as site:
+    mounts = {"/": PAGES_DIR, "/analytics-next/bundles/": SEGMENT_BROWSER_BUNDLE}
+    with StaticSite(mounts, values) as site:
         yield site
 
 

@@ -60,10 +60,9 @@ def test_segment_retries_with_a_retry_count_header_and_the_event_is_stored_once(
     browser_context: BrowserContext, audience_server_factory: ServerFactory
 ) -> None:
     server = audience_server_factory(sources={"segment-browser": SEGMENT_WRITE_KEY})
-    values = {"api_host": server.host, "write_key:segment-browser": SEGMENT_WRITE_KEY}
+    values = {"api_origin": server.url, "write_key:segment-browser": SEGMENT_WRITE_KEY}
     mounts = {"/": PAGES_DIR, "/analytics-next/bundles/": SEGMENT_BROWSER_BUNDLE}
-    routes = {f"/v1/projects/{SEGMENT_WRITE_KEY}/settings": PAGES_DIR / "segment-settings.json"}
-    with StaticSite(mounts, values, routes) as site, server.admin() as admin:
+    with StaticSite(mounts, values) as site, server.admin() as admin:
         source_page = SourcePage(browser_context.new_page(), server.url, "analytics")
         landing = source_page.open(site.url("segment-snippet.html"))
         admin.wait_for_message_ids("segment-browser", [landing["messageId"]])

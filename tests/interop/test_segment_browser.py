@@ -2,7 +2,8 @@
 
 Unlike the Customer.io source, it sends ``Authorization: Basic`` with every event, so each request
 is preceded by a CORS preflight the collector must answer. The site serves the standalone bundle
-and the settings itself, as a Segment CDN proxy does; the settings point ``Segment.io`` at audience.
+itself; the snippet's ``cdnURL`` is ``http://<audience>/segment``, so the client loads its settings
+from audience, whose ``Segment.io`` integration points it back at audience.
 """
 
 from __future__ import annotations
@@ -66,6 +67,21 @@ def segment_flow(
         yield SegmentFlow(source_page, sent, stored, started, finished)
     finally:
         context.close()
+
+
+def test_segment_loads_its_settings_from_audience_and_they_point_back_at_it(
+    browser_context: BrowserContext, audience_server: AudienceServer, static_site: StaticSite
+) -> None:
+    page = browser_context.new_page()
+    with page.expect_response(lambda response: "/settings" in response.url) as loaded:
+        page.goto(static_site.url("segment-snippet.html"))
+    settings = loaded.value
+    key = INTEROP_SOURCES[SOURCE]
+    assert settings.url == f"{audience_server.url}/segment/v1/projects/{key}/settings"
+    assert settings.status == 200
+    assert settings.json()["integrations"] == {
+        "Segment.io": {"apiKey": key, "apiHost": f"{audience_server.host}/v1", "protocol": "http"}
+    }
 
 
 def test_segment_sends_basic_auth_and_the_collector_answers_through_cors(
