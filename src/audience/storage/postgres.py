@@ -31,13 +31,12 @@ import orjson
 import psycopg
 
 from audience.clock import Clock, SystemClock
-from audience.errors import StorageError, ValidationError
+from audience.errors import StorageError
 from audience.eventlog import StoredEvent
-from audience.storage.base import AppendResult, EventFilter, EventRecord, Source
+from audience.storage.base import AppendResult, EventFilter, EventRecord
 from audience.storage.postgres_migrations import migrate
-from audience.storage.sqlite import check_write_key, new_write_key
+from audience.storage.sources import RegistryDialect, SqlSourceRegistry
 from audience.storage.writer import CommitListener
-from audience.tracking import format_timestamp
 
 logger = logging.getLogger(__name__)
 
@@ -247,12 +246,19 @@ class PostgresWriter:
             logger.exception("reconnecting the event writer failed; the next commit retries")
 
 
-class PostgresEventStore:
+class PostgresEventStore(SqlSourceRegistry):
     """The event store on PostgreSQL; open it with ``PostgresEventStore.open(url)`` and close it.
 
     The same methods as :class:`~audience.storage.sqlite.SqliteEventStore`. Commit listeners
     hear of this process's commits only; readers in other processes poll.
     """
+
+    _dialect = RegistryDialect(
+        mark="%s",
+        insertion_order="id",
+        duplicate=psycopg.errors.UniqueViolation,
+        failure=psycopg.Error,
+    )
 
     def __init__(self, url: str, *, clock: Clock | None = None) -> None:
         self.url = url
@@ -407,69 +413,6 @@ class PostgresEventStore:
         if source is None:
             return int(self._query("SELECT count(*) FROM events")[0][0])
         return int(self._query("SELECT count(*) FROM events WHERE source = %s", (source,))[0][0])
-
-    # -- SourceRegistry --------------------------------------------------------------------
-
-    def create_source(self, name: str, write_key: str | None = None) -> Source:
-        """Add a source named ``name``; raises ``ValidationError`` if the name or key is taken."""
-        name = name.strip()
-        if not name or len(name) > 100:
-            raise ValidationError("name", "must be 1 to 100 characters")
-        key = check_write_key(write_key) if write_key is not None else new_write_key()
-        created_at = format_timestamp(self._clock.now())
-        try:
-            with self._reader() as connection:
-                connection.execute(
-                    "INSERT INTO sources (name, write_key, created_at) VALUES (%s, %s, %s)",
-                    (name, key, created_at),
-                )
-        except psycopg.errors.UniqueViolation as exc:
-            taken = "name" if self.source_by_name(name) is not None else "writeKey"
-            raise ValidationError(taken, "is already used by another source") from exc
-        except psycopg.Error as exc:
-            raise StorageError(f"creating source {name!r} failed: {exc}") from exc
-        return Source(name, key, created_at)
-
-    def list_sources(self) -> list[Source]:
-        """Every source, oldest first."""
-        rows = self._query("SELECT name, write_key, created_at FROM sources ORDER BY id")
-        return [Source(*row) for row in rows]
-
-    def source_by_key(self, write_key: str) -> Source | None:
-        """The source holding ``write_key``, if any."""
-        rows = self._query(
-            "SELECT name, write_key, created_at FROM sources WHERE write_key = %s", (write_key,)
-        )
-        return Source(*rows[0]) if rows else None
-
-    def source_by_name(self, name: str) -> Source | None:
-        """The source called ``name``, if any."""
-        rows = self._query(
-            "SELECT name, write_key, created_at FROM sources WHERE name = %s", (name,)
-        )
-        return Source(*rows[0]) if rows else None
-
-    # -- settings kept with the data ---------------------------------------------------------
-
-    def get_meta(self, key: str) -> str | None:
-        """A value kept in the ``meta`` table (such as the generated admin token)."""
-        rows = self._query("SELECT value FROM meta WHERE key = %s", (key,))
-        return str(rows[0][0]) if rows else None
-
-    def set_meta_once(self, key: str, value: str) -> str:
-        """Keep ``value`` under ``key`` unless one is already kept; return the kept value."""
-        try:
-            with self._reader() as connection:
-                connection.execute(
-                    "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                    (key, value),
-                )
-        except psycopg.Error as exc:
-            raise StorageError(f"writing {key!r} failed: {exc}") from exc
-        kept = self.get_meta(key)
-        if kept is None:
-            raise StorageError(f"{key!r} was not kept")
-        return kept
 
 
 def _stored(row: tuple[int, str, bytes]) -> StoredEvent:

@@ -11,7 +11,6 @@ and each process keeps one writer thread.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -24,19 +23,16 @@ from typing import Any
 import orjson
 
 from audience.clock import Clock, SystemClock
-from audience.errors import StorageError, ValidationError
+from audience.errors import StorageError
 from audience.eventlog import StoredEvent
-from audience.storage.base import AppendResult, EventFilter, EventRecord, Source
+from audience.storage.base import AppendResult, EventFilter, EventRecord
 from audience.storage.checkpointer import Checkpointer
 from audience.storage.schema import SCHEMA, SCHEMA_VERSION
+from audience.storage.sources import RegistryDialect, SqlSourceRegistry
 from audience.storage.writer import CommitListener, GroupCommitWriter
-from audience.tracking import format_timestamp
 
 BUSY_TIMEOUT_MS = 10_000
 """How long a connection waits for another process's write lock before failing."""
-
-WRITE_KEY_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-:.")
-"""Characters a write key may use: those the browser snippet's script URL pattern accepts."""
 
 _FILTER_COLUMNS = (
     ("source", "source"),
@@ -47,24 +43,19 @@ _FILTER_COLUMNS = (
 )
 
 
-def new_write_key() -> str:
-    """A random write key (32 URL-safe characters)."""
-    return secrets.token_urlsafe(24)
-
-
-def check_write_key(write_key: str) -> str:
-    """Return ``write_key`` if it can travel in a URL path and a Basic header, else raise."""
-    if not 1 <= len(write_key) <= 200 or not set(write_key) <= WRITE_KEY_ALPHABET:
-        raise ValidationError("writeKey", "must be 1 to 200 letters, digits or any of _ - : .")
-    return write_key
-
-
-class SqliteEventStore:
+class SqliteEventStore(SqlSourceRegistry):
     """The default event store: one SQLite file in WAL mode.
 
     Open it with ``SqliteEventStore.open(path)`` and close it when done (it is also a
     context manager). The writer thread starts on the first ``append``.
     """
+
+    _dialect = RegistryDialect(
+        mark="?",
+        insertion_order="rowid",
+        duplicate=sqlite3.IntegrityError,
+        failure=sqlite3.Error,
+    )
 
     def __init__(
         self, path: Path, *, synchronous: str = "full", clock: Clock | None = None
@@ -258,68 +249,6 @@ class SqliteEventStore:
         if source is None:
             return int(self._query("SELECT count(*) FROM events")[0][0])
         return int(self._query("SELECT count(*) FROM events WHERE source = ?", (source,))[0][0])
-
-    # -- SourceRegistry --------------------------------------------------------------------
-
-    def create_source(self, name: str, write_key: str | None = None) -> Source:
-        """Add a source named ``name``; raises ``ValidationError`` if the name or key is taken."""
-        name = name.strip()
-        if not name or len(name) > 100:
-            raise ValidationError("name", "must be 1 to 100 characters")
-        key = check_write_key(write_key) if write_key is not None else new_write_key()
-        created_at = format_timestamp(self._clock.now())
-        try:
-            with self._reader() as connection:
-                connection.execute(
-                    "INSERT INTO sources (name, write_key, created_at) VALUES (?, ?, ?)",
-                    (name, key, created_at),
-                )
-        except sqlite3.IntegrityError as exc:
-            taken = "name" if self.source_by_name(name) is not None else "writeKey"
-            raise ValidationError(taken, "is already used by another source") from exc
-        except sqlite3.Error as exc:
-            raise StorageError(f"creating source {name!r} failed: {exc}") from exc
-        return Source(name, key, created_at)
-
-    def list_sources(self) -> list[Source]:
-        """Every source, oldest first."""
-        rows = self._query("SELECT name, write_key, created_at FROM sources ORDER BY rowid")
-        return [Source(*row) for row in rows]
-
-    def source_by_key(self, write_key: str) -> Source | None:
-        """The source holding ``write_key``, if any."""
-        rows = self._query(
-            "SELECT name, write_key, created_at FROM sources WHERE write_key = ?", (write_key,)
-        )
-        return Source(*rows[0]) if rows else None
-
-    def source_by_name(self, name: str) -> Source | None:
-        """The source called ``name``, if any."""
-        rows = self._query(
-            "SELECT name, write_key, created_at FROM sources WHERE name = ?", (name,)
-        )
-        return Source(*rows[0]) if rows else None
-
-    # -- settings kept with the data ---------------------------------------------------------
-
-    def get_meta(self, key: str) -> str | None:
-        """A value kept in the store's ``meta`` table (such as the generated admin token)."""
-        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
-        return str(rows[0][0]) if rows else None
-
-    def set_meta_once(self, key: str, value: str) -> str:
-        """Keep ``value`` under ``key`` unless one is already kept; return the kept value."""
-        try:
-            with self._reader() as connection:
-                connection.execute(
-                    "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value)
-                )
-        except sqlite3.Error as exc:
-            raise StorageError(f"writing {key!r} failed: {exc}") from exc
-        kept = self.get_meta(key)
-        if kept is None:
-            raise StorageError(f"{key!r} was not kept")
-        return kept
 
 
 def _stored(row: tuple[int, str, bytes]) -> StoredEvent:
