@@ -18,7 +18,7 @@ from typing import Any, Final
 import psycopg
 
 from audience.destinations.base import DestinationConfig
-from audience.destinations.state import Batch, DeliveryStats, _batch, _float_or_none
+from audience.destinations.state import Batch, SqlDeliveryStore
 from audience.errors import ConfigError, StorageError
 from audience.storage.postgres import connect
 from audience.storage.postgres_migrations import migrate
@@ -26,13 +26,11 @@ from audience.storage.postgres_migrations import migrate
 WORKER_LOCK: Final = 0x617568
 """First half of the advisory lock key held by the active dispatcher (the second is per schema)."""
 
-_BATCH_COLUMNS: Final = (
-    "id, destination, seqs, state, attempts, next_attempt_at, last_error, created_at"
-)
 
-
-class PostgresDeliveryStore:
+class PostgresDeliveryStore(SqlDeliveryStore):
     """``DeliveryStore`` in a PostgreSQL database; one connection guarded by a lock."""
+
+    _mark = "%s"
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -79,37 +77,6 @@ class PostgresDeliveryStore:
             db.execute("DELETE FROM outcomes WHERE destination = %s", (config.name,))
             db.execute("INSERT INTO outcomes (destination) VALUES (%s)", (config.name,))
 
-    def remove(self, name: str) -> None:
-        with self._transaction() as db:
-            if db.execute("DELETE FROM destinations WHERE name = %s", (name,)).rowcount == 0:
-                raise ConfigError(f"no destination is named {name!r}")
-            for table in ("cursors", "batches", "outcomes"):
-                db.execute(f"DELETE FROM {table} WHERE destination = %s", (name,))
-
-    def configs(self) -> list[DestinationConfig]:
-        rows = self._rows("SELECT config FROM destinations ORDER BY position")
-        return [DestinationConfig.from_json(json.loads(str(row[0]))) for row in rows]
-
-    def config(self, name: str) -> DestinationConfig:
-        rows = self._rows("SELECT config FROM destinations WHERE name = %s", (name,))
-        if not rows:
-            raise ConfigError(f"no destination is named {name!r}")
-        return DestinationConfig.from_json(json.loads(str(rows[0][0])))
-
-    def cursor(self, name: str) -> int:
-        rows = self._rows("SELECT seq FROM cursors WHERE destination = %s", (name,))
-        if not rows:
-            raise ConfigError(f"no destination is named {name!r}")
-        return int(rows[0][0])
-
-    def next_batch(self, name: str) -> Batch | None:
-        rows = self._rows(
-            f"SELECT {_BATCH_COLUMNS} FROM batches WHERE destination = %s AND state = 'pending' "
-            "ORDER BY id LIMIT 1",
-            (name,),
-        )
-        return _batch(rows[0]) if rows else None
-
     def claim(
         self, name: str, cursor: int, new_cursor: int, seqs: Sequence[int], now: float
     ) -> Batch | None:
@@ -128,73 +95,6 @@ class PostgresDeliveryStore:
         if row is None:
             raise StorageError("a claimed batch got no id")
         return Batch(int(row[0]), name, tuple(seqs), "pending", 0, now, None, now)
-
-    def delivered(self, batch: Batch, now: float) -> None:
-        with self._transaction() as db:
-            db.execute("DELETE FROM batches WHERE id = %s", (batch.id,))
-            db.execute(
-                "UPDATE outcomes SET delivered_events = delivered_events + %s, "
-                "last_delivered_at = %s WHERE destination = %s",
-                (len(batch.seqs), now, batch.destination),
-            )
-
-    def failed(
-        self, batch: Batch, error: str, now: float, next_attempt_at: float, dead: bool
-    ) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE batches SET attempts = attempts + 1, last_error = %s, "
-                "next_attempt_at = %s, state = %s WHERE id = %s",
-                (error, next_attempt_at, "dead" if dead else "pending", batch.id),
-            )
-            db.execute(
-                "UPDATE outcomes SET last_error = %s, last_error_at = %s WHERE destination = %s",
-                (error, now, batch.destination),
-            )
-
-    def dead_letters(self, name: str) -> list[Batch]:
-        rows = self._rows(
-            f"SELECT {_BATCH_COLUMNS} FROM batches WHERE destination = %s AND state = 'dead' "
-            "ORDER BY id",
-            (name,),
-        )
-        return [_batch(row) for row in rows]
-
-    def requeue(self, batch: Batch, now: float) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE batches SET state = 'pending', attempts = 0, next_attempt_at = %s "
-                "WHERE id = %s AND state = 'dead'",
-                (now, batch.id),
-            )
-
-    def stats(self, name: str) -> DeliveryStats:
-        cursor = self.cursor(name)
-        counts = {
-            str(state): (int(batches), int(events or 0))
-            for state, batches, events in self._rows(
-                "SELECT state, count(*), sum(events) FROM batches WHERE destination = %s "
-                "GROUP BY state",
-                (name,),
-            )
-        }
-        outcome = self._rows(
-            "SELECT delivered_events, last_delivered_at, last_error, last_error_at "
-            "FROM outcomes WHERE destination = %s",
-            (name,),
-        )
-        delivered, delivered_at, error, error_at = outcome[0] if outcome else (0, None, None, None)
-        return DeliveryStats(
-            cursor=cursor,
-            pending_batches=counts.get("pending", (0, 0))[0],
-            pending_events=counts.get("pending", (0, 0))[1],
-            dead_batches=counts.get("dead", (0, 0))[0],
-            dead_events=counts.get("dead", (0, 0))[1],
-            delivered_events=int(delivered),
-            last_delivered_at=_float_or_none(delivered_at),
-            last_error=None if error is None else str(error),
-            last_error_at=_float_or_none(error_at),
-        )
 
     def acquire_worker(self) -> bool:
         with self._lock:

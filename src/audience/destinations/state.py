@@ -7,7 +7,8 @@ still open when it restarts and sends it again: nothing is lost, and nothing is 
 except that one batch, whose events keep their ``messageId``.
 
 ``DeliveryStore`` is the contract; ``SqliteDeliveryStore`` keeps it in its own SQLite file
-(``destinations.sqlite3`` in the data folder). A PostgreSQL store meets the same contract.
+(``destinations.sqlite3`` in the data folder). A PostgreSQL store meets the same contract;
+both run the statements of ``SqlDeliveryStore``, spelled with their driver's placeholder.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Final, Literal, Protocol
+from typing import IO, Any, ClassVar, Final, Literal, Protocol
 
 from audience.destinations.base import DestinationConfig
 from audience.errors import ConfigError, StorageError
@@ -175,12 +176,134 @@ _BATCH_COLUMNS: Final = (
 )
 
 
-class SqliteDeliveryStore:
+class SqlDeliveryStore:
+    """The ``DeliveryStore`` statements both SQL stores share, spelled with their ``_mark``.
+
+    A store supplies ``_mark`` (its driver's parameter placeholder), ``_transaction`` (one
+    transaction on its connection) and ``_rows`` (the rows of one statement), both raising
+    ``StorageError`` for driver errors, and adds ``add``, ``claim`` and the worker claim.
+    """
+
+    _mark: ClassVar[str]
+
+    def _transaction(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def _rows(self, sql: str, parameters: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def remove(self, name: str) -> None:
+        m = self._mark
+        with self._transaction() as db:
+            if db.execute(f"DELETE FROM destinations WHERE name = {m}", (name,)).rowcount == 0:
+                raise ConfigError(f"no destination is named {name!r}")
+            for table in ("cursors", "batches", "outcomes"):
+                db.execute(f"DELETE FROM {table} WHERE destination = {m}", (name,))
+
+    def configs(self) -> list[DestinationConfig]:
+        rows = self._rows("SELECT config FROM destinations ORDER BY position")
+        return [DestinationConfig.from_json(json.loads(str(row[0]))) for row in rows]
+
+    def config(self, name: str) -> DestinationConfig:
+        rows = self._rows(f"SELECT config FROM destinations WHERE name = {self._mark}", (name,))
+        if not rows:
+            raise ConfigError(f"no destination is named {name!r}")
+        return DestinationConfig.from_json(json.loads(str(rows[0][0])))
+
+    def cursor(self, name: str) -> int:
+        rows = self._rows(f"SELECT seq FROM cursors WHERE destination = {self._mark}", (name,))
+        if not rows:
+            raise ConfigError(f"no destination is named {name!r}")
+        return int(str(rows[0][0]))
+
+    def next_batch(self, name: str) -> Batch | None:
+        rows = self._rows(
+            f"SELECT {_BATCH_COLUMNS} FROM batches WHERE destination = {self._mark} "
+            "AND state = 'pending' ORDER BY id LIMIT 1",
+            (name,),
+        )
+        return _batch(rows[0]) if rows else None
+
+    def delivered(self, batch: Batch, now: float) -> None:
+        m = self._mark
+        with self._transaction() as db:
+            db.execute(f"DELETE FROM batches WHERE id = {m}", (batch.id,))
+            db.execute(
+                f"UPDATE outcomes SET delivered_events = delivered_events + {m}, "
+                f"last_delivered_at = {m} WHERE destination = {m}",
+                (len(batch.seqs), now, batch.destination),
+            )
+
+    def failed(
+        self, batch: Batch, error: str, now: float, next_attempt_at: float, dead: bool
+    ) -> None:
+        m = self._mark
+        with self._transaction() as db:
+            db.execute(
+                f"UPDATE batches SET attempts = attempts + 1, last_error = {m}, "
+                f"next_attempt_at = {m}, state = {m} WHERE id = {m}",
+                (error, next_attempt_at, "dead" if dead else "pending", batch.id),
+            )
+            db.execute(
+                f"UPDATE outcomes SET last_error = {m}, last_error_at = {m} "
+                f"WHERE destination = {m}",
+                (error, now, batch.destination),
+            )
+
+    def dead_letters(self, name: str) -> list[Batch]:
+        rows = self._rows(
+            f"SELECT {_BATCH_COLUMNS} FROM batches WHERE destination = {self._mark} "
+            "AND state = 'dead' ORDER BY id",
+            (name,),
+        )
+        return [_batch(row) for row in rows]
+
+    def requeue(self, batch: Batch, now: float) -> None:
+        m = self._mark
+        with self._transaction() as db:
+            db.execute(
+                f"UPDATE batches SET state = 'pending', attempts = 0, next_attempt_at = {m} "
+                f"WHERE id = {m} AND state = 'dead'",
+                (now, batch.id),
+            )
+
+    def stats(self, name: str) -> DeliveryStats:
+        cursor = self.cursor(name)
+        counts = {
+            str(state): (int(str(batches)), int(str(events or 0)))
+            for state, batches, events in self._rows(
+                "SELECT state, count(*), sum(events) FROM batches "
+                f"WHERE destination = {self._mark} GROUP BY state",
+                (name,),
+            )
+        }
+        outcome = self._rows(
+            "SELECT delivered_events, last_delivered_at, last_error, last_error_at "
+            f"FROM outcomes WHERE destination = {self._mark}",
+            (name,),
+        )
+        delivered, delivered_at, error, error_at = outcome[0] if outcome else (0, None, None, None)
+        return DeliveryStats(
+            cursor=cursor,
+            pending_batches=counts.get("pending", (0, 0))[0],
+            pending_events=counts.get("pending", (0, 0))[1],
+            dead_batches=counts.get("dead", (0, 0))[0],
+            dead_events=counts.get("dead", (0, 0))[1],
+            delivered_events=int(str(delivered)),
+            last_delivered_at=_float_or_none(delivered_at),
+            last_error=None if error is None else str(error),
+            last_error_at=_float_or_none(error_at),
+        )
+
+
+class SqliteDeliveryStore(SqlDeliveryStore):
     """``DeliveryStore`` in a SQLite file (WAL, full sync: a claim survives power loss).
 
     One connection guarded by a lock, so the dispatcher thread, the admin API and the CLI
     can share it; other processes may open the same file.
     """
+
+    _mark = "?"
 
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self._connection = connection
@@ -242,37 +365,6 @@ class SqliteDeliveryStore:
             db.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", (config.name, cursor))
             db.execute("INSERT OR REPLACE INTO outcomes (destination) VALUES (?)", (config.name,))
 
-    def remove(self, name: str) -> None:
-        with self._transaction() as db:
-            if db.execute("DELETE FROM destinations WHERE name = ?", (name,)).rowcount == 0:
-                raise ConfigError(f"no destination is named {name!r}")
-            for table in ("cursors", "batches", "outcomes"):
-                db.execute(f"DELETE FROM {table} WHERE destination = ?", (name,))
-
-    def configs(self) -> list[DestinationConfig]:
-        rows = self._rows("SELECT config FROM destinations ORDER BY position")
-        return [DestinationConfig.from_json(json.loads(str(row[0]))) for row in rows]
-
-    def config(self, name: str) -> DestinationConfig:
-        rows = self._rows("SELECT config FROM destinations WHERE name = ?", (name,))
-        if not rows:
-            raise ConfigError(f"no destination is named {name!r}")
-        return DestinationConfig.from_json(json.loads(str(rows[0][0])))
-
-    def cursor(self, name: str) -> int:
-        rows = self._rows("SELECT seq FROM cursors WHERE destination = ?", (name,))
-        if not rows:
-            raise ConfigError(f"no destination is named {name!r}")
-        return int(str(rows[0][0]))
-
-    def next_batch(self, name: str) -> Batch | None:
-        rows = self._rows(
-            f"SELECT {_BATCH_COLUMNS} FROM batches WHERE destination = ? AND state = 'pending' "
-            "ORDER BY id LIMIT 1",
-            (name,),
-        )
-        return _batch(rows[0]) if rows else None
-
     def claim(
         self, name: str, cursor: int, new_cursor: int, seqs: Sequence[int], now: float
     ) -> Batch | None:
@@ -292,73 +384,6 @@ class SqliteDeliveryStore:
         if batch_id is None:
             raise StorageError("a claimed batch got no id")
         return Batch(batch_id, name, tuple(seqs), "pending", 0, now, None, now)
-
-    def delivered(self, batch: Batch, now: float) -> None:
-        with self._transaction() as db:
-            db.execute("DELETE FROM batches WHERE id = ?", (batch.id,))
-            db.execute(
-                "UPDATE outcomes SET delivered_events = delivered_events + ?, "
-                "last_delivered_at = ? WHERE destination = ?",
-                (len(batch.seqs), now, batch.destination),
-            )
-
-    def failed(
-        self, batch: Batch, error: str, now: float, next_attempt_at: float, dead: bool
-    ) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE batches SET attempts = attempts + 1, last_error = ?, "
-                "next_attempt_at = ?, state = ? WHERE id = ?",
-                (error, next_attempt_at, "dead" if dead else "pending", batch.id),
-            )
-            db.execute(
-                "UPDATE outcomes SET last_error = ?, last_error_at = ? WHERE destination = ?",
-                (error, now, batch.destination),
-            )
-
-    def dead_letters(self, name: str) -> list[Batch]:
-        rows = self._rows(
-            f"SELECT {_BATCH_COLUMNS} FROM batches WHERE destination = ? AND state = 'dead' "
-            "ORDER BY id",
-            (name,),
-        )
-        return [_batch(row) for row in rows]
-
-    def requeue(self, batch: Batch, now: float) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE batches SET state = 'pending', attempts = 0, next_attempt_at = ? "
-                "WHERE id = ? AND state = 'dead'",
-                (now, batch.id),
-            )
-
-    def stats(self, name: str) -> DeliveryStats:
-        cursor = self.cursor(name)
-        counts = {
-            str(state): (int(str(batches)), int(str(events or 0)))
-            for state, batches, events in self._rows(
-                "SELECT state, count(*), sum(events) FROM batches WHERE destination = ? "
-                "GROUP BY state",
-                (name,),
-            )
-        }
-        outcome = self._rows(
-            "SELECT delivered_events, last_delivered_at, last_error, last_error_at "
-            "FROM outcomes WHERE destination = ?",
-            (name,),
-        )
-        delivered, delivered_at, error, error_at = outcome[0] if outcome else (0, None, None, None)
-        return DeliveryStats(
-            cursor=cursor,
-            pending_batches=counts.get("pending", (0, 0))[0],
-            pending_events=counts.get("pending", (0, 0))[1],
-            dead_batches=counts.get("dead", (0, 0))[0],
-            dead_events=counts.get("dead", (0, 0))[1],
-            delivered_events=int(str(delivered)),
-            last_delivered_at=_float_or_none(delivered_at),
-            last_error=None if error is None else str(error),
-            last_error_at=_float_or_none(error_at),
-        )
 
     def acquire_worker(self) -> bool:
         # An advisory file lock: the kernel drops it when the process dies, even by SIGKILL.
