@@ -18,12 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import queue
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final
 
@@ -36,7 +34,7 @@ from audience.eventlog import StoredEvent
 from audience.storage.base import AppendResult, EventFilter, EventRecord
 from audience.storage.postgres_migrations import migrate
 from audience.storage.sources import RegistryDialect, SqlSourceRegistry
-from audience.storage.writer import CommitListener
+from audience.storage.writer import CommitListener, GroupCommitQueue, PendingAppend
 
 logger = logging.getLogger(__name__)
 
@@ -68,46 +66,6 @@ MAX_ROWS_PER_COMMIT: Final = 20_000
 
 _FILTER_COLUMNS = ("source", "type", "user_id", "anonymous_id", "event")
 
-Outcome = AppendResult | BaseException
-
-
-@dataclass
-class _Append:
-    """One caller's records and where its result goes: a thread future or an event loop's."""
-
-    records: Sequence[EventRecord]
-    future: Future[AppendResult] | None = None
-    loop: asyncio.AbstractEventLoop | None = None
-    waiter: asyncio.Future[AppendResult] | None = None
-
-
-def _deliver(replies: list[tuple[asyncio.Future[AppendResult], Outcome]]) -> None:
-    """Resolve an event loop's waiters; runs on that loop, once per commit."""
-    for waiter, outcome in replies:
-        if waiter.done():
-            continue  # the request was cancelled (client gone); its events are stored anyway
-        if isinstance(outcome, BaseException):
-            waiter.set_exception(outcome)
-        else:
-            waiter.set_result(outcome)
-
-
-def _resolve(group: Sequence[_Append], outcomes: Sequence[Outcome]) -> None:
-    """Hand each caller its outcome: thread futures at once, each event loop in one call."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[AppendResult], Outcome]]]
-    by_loop = {}
-    for item, outcome in zip(group, outcomes, strict=True):
-        if item.future is not None and not item.future.done():
-            if isinstance(outcome, BaseException):
-                item.future.set_exception(outcome)
-            else:
-                item.future.set_result(outcome)
-        if item.loop is not None and item.waiter is not None:
-            by_loop.setdefault(item.loop, []).append((item.waiter, outcome))
-    for loop, replies in by_loop.items():
-        with contextlib.suppress(RuntimeError):  # the loop has already closed
-            loop.call_soon_threadsafe(_deliver, replies)
-
 
 def connect(url: str) -> psycopg.Connection[Any]:
     """An autocommit connection to ``url``; raises ``StorageError`` when it cannot be made."""
@@ -117,80 +75,25 @@ def connect(url: str) -> psycopg.Connection[Any]:
         raise StorageError(f"cannot connect to PostgreSQL: {exc}") from exc
 
 
-class PostgresWriter:
+class PostgresWriter(GroupCommitQueue):
     """This process's appender: one thread, one connection, many requests per transaction.
 
-    It takes queued appends like :class:`~audience.storage.writer.GroupCommitWriter` and
-    commits each group under the commit lock, so seqs follow commit order across processes.
+    It takes queued appends through :class:`~audience.storage.writer.GroupCommitQueue`, as
+    the SQLite writer does, and commits each group under the commit lock, so seqs follow
+    commit order across processes.
     """
+
+    max_rows_per_commit = MAX_ROWS_PER_COMMIT
 
     def __init__(self, connection: psycopg.Connection[Any]) -> None:
         self._connection = connection
         self._staged = False
-        self._queue: queue.SimpleQueue[_Append | None] = queue.SimpleQueue()
-        self._listeners: list[CommitListener] = []
-        self._closed = False
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(
-            target=self._run, name="audience-postgres-writer", daemon=True
-        )
-        self._thread.start()
+        super().__init__("audience-postgres-writer")
 
-    def add_listener(self, listener: CommitListener) -> None:
-        """Call ``listener(last_seq)`` after every commit that stored at least one event."""
-        self._listeners.append(listener)
-
-    def submit(self, records: Sequence[EventRecord]) -> Future[AppendResult]:
-        """Queue ``records`` for the next commit; the future resolves once they are durable."""
-        future: Future[AppendResult] = Future()
-        self._enqueue(_Append(records, future=future))
-        return future
-
-    def submit_async(self, records: Sequence[EventRecord]) -> asyncio.Future[AppendResult]:
-        """``submit`` for the running event loop."""
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[AppendResult] = loop.create_future()
-        self._enqueue(_Append(records, loop=loop, waiter=waiter))
-        return waiter
-
-    def _enqueue(self, item: _Append) -> None:
-        with self._lock:
-            if not self._closed:
-                self._queue.put(item)
-                return
-        _resolve([item], [StorageError("the event store is closed")])
-
-    def close(self) -> None:
-        """Commit everything already submitted, then stop; later submits fail."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            self._queue.put(None)
-        self._thread.join()
+    def _close_connection(self) -> None:
         self._connection.close()
 
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is None:
-                break
-            group = [first]
-            rows = len(first.records)
-            while rows < MAX_ROWS_PER_COMMIT:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-                group.append(item)
-                rows += len(item.records)
-            self._commit(group)
-
-    def _commit(self, group: list[_Append]) -> None:
+    def _commit(self, group: list[PendingAppend]) -> None:
         records = [record for item in group for record in item.records]
         connection = self._connection
         try:
@@ -214,7 +117,7 @@ class PostgresWriter:
             if self._connection.broken:
                 self._reconnect()
             error = StorageError(f"could not commit events: {exc}")
-            _resolve(group, [error] * len(group))
+            self._resolve(group, [error] * len(group))
             return
         new = {(source, message_id) for _, source, message_id in inserted}
         results: list[AppendResult] = []
@@ -226,14 +129,9 @@ class PostgresWriter:
                     new.discard(key)
                     stored += 1
             results.append(AppendResult(stored, len(item.records) - stored))
-        _resolve(group, results)
+        self._resolve(group, results)
         if inserted:
-            last_seq = max(int(row[0]) for row in inserted)
-            for listener in self._listeners:
-                try:
-                    listener(last_seq)
-                except Exception:
-                    logger.exception("a commit listener failed")
+            self._tell_listeners(max(int(row[0]) for row in inserted))
 
     def _reconnect(self) -> None:
         info = self._connection.info

@@ -4,6 +4,9 @@ SQLite allows one writer at a time and a durable commit costs an fsync, so one t
 takes every pending append from its queue, inserts them all in one transaction and only
 then resolves each caller's future. Under load each fsync covers many requests; with a
 single caller it costs one transaction per request, as it must.
+
+``GroupCommitQueue`` is that hand-off (queue, thread, futures), shared with the PostgreSQL
+writer; ``GroupCommitWriter`` adds SQLite's commit.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from itertools import chain
+from typing import ClassVar
 
 from audience.errors import StorageError
 from audience.storage.base import AppendResult, EventRecord
@@ -46,7 +50,7 @@ CommitListener = Callable[[int], None]
 
 
 @dataclass
-class _Append:
+class PendingAppend:
     """One caller's records and where its result goes: a thread future or an event loop's."""
 
     records: Sequence[EventRecord]
@@ -69,32 +73,33 @@ def _deliver(replies: list[tuple[asyncio.Future[AppendResult], Outcome]]) -> Non
             waiter.set_result(outcome)
 
 
-class GroupCommitWriter:
-    """The single writer of one SQLite database.
+class GroupCommitQueue:
+    """The hand-off of group commit: any thread queues appends, one thread commits them.
 
-    ``submit`` may be called from any thread. ``close`` commits what is queued, then
-    stops the thread and closes the connection.
+    A writer of one database subclasses it: it sets its connection before calling
+    ``__init__`` (which starts the thread), commits a group in ``_commit`` (resolving every
+    append of the group with ``_resolve``, whatever happens) and closes its connection in
+    ``_close_connection``.
     """
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self._connection = connection
-        self._queue: queue.SimpleQueue[_Append | None] = queue.SimpleQueue()
+    max_rows_per_commit: ClassVar[int] = MAX_ROWS_PER_COMMIT
+
+    def __init__(self, thread_name: str) -> None:
+        self._queue: queue.SimpleQueue[PendingAppend | None] = queue.SimpleQueue()
         self._listeners: list[CommitListener] = []
         self._closed = False
         self._lock = threading.Lock()
-        self._thread = threading.Thread(
-            target=self._run, name="audience-sqlite-writer", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
         self._thread.start()
 
     def add_listener(self, listener: CommitListener) -> None:
-        """Call ``listener`` after every commit that stored at least one event."""
+        """Call ``listener(last_seq)`` after every commit that stored at least one event."""
         self._listeners.append(listener)
 
     def submit(self, records: Sequence[EventRecord]) -> Future[AppendResult]:
         """Queue ``records`` for the next commit; the future resolves once they are durable."""
         future: Future[AppendResult] = Future()
-        self._enqueue(_Append(records, future=future))
+        self._enqueue(PendingAppend(records, future=future))
         return future
 
     def submit_async(self, records: Sequence[EventRecord]) -> asyncio.Future[AppendResult]:
@@ -105,10 +110,10 @@ class GroupCommitWriter:
         """
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[AppendResult] = loop.create_future()
-        self._enqueue(_Append(records, loop=loop, waiter=waiter))
+        self._enqueue(PendingAppend(records, loop=loop, waiter=waiter))
         return waiter
 
-    def _enqueue(self, item: _Append) -> None:
+    def _enqueue(self, item: PendingAppend) -> None:
         with self._lock:
             if not self._closed:
                 self._queue.put(item)
@@ -116,7 +121,8 @@ class GroupCommitWriter:
         self._resolve([item], [StorageError("the event store is closed")])
 
     @staticmethod
-    def _resolve(group: Sequence[_Append], outcomes: Sequence[Outcome]) -> None:
+    def _resolve(group: Sequence[PendingAppend], outcomes: Sequence[Outcome]) -> None:
+        """Hand each caller its outcome: thread futures at once, each event loop in one call."""
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[AppendResult], Outcome]]]
         by_loop = {}
         for item, outcome in zip(group, outcomes, strict=True):
@@ -131,6 +137,13 @@ class GroupCommitWriter:
             with contextlib.suppress(RuntimeError):  # the loop has already closed
                 loop.call_soon_threadsafe(_deliver, replies)
 
+    def _tell_listeners(self, last_seq: int) -> None:
+        for listener in self._listeners:
+            try:
+                listener(last_seq)
+            except Exception:
+                logger.exception("a commit listener failed")
+
     def close(self) -> None:
         """Commit everything already submitted, then stop; later submits fail."""
         with self._lock:
@@ -139,7 +152,7 @@ class GroupCommitWriter:
             self._closed = True
             self._queue.put(None)
         self._thread.join()
-        self._connection.close()
+        self._close_connection()
 
     def _run(self) -> None:
         stopping = False
@@ -149,7 +162,7 @@ class GroupCommitWriter:
                 break
             group = [first]
             rows = len(first.records)
-            while rows < MAX_ROWS_PER_COMMIT:
+            while rows < self.max_rows_per_commit:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
@@ -159,17 +172,41 @@ class GroupCommitWriter:
                     break
                 group.append(item)
                 rows += len(item.records)
-            try:
-                self._commit(group)
-            except Exception as exc:  # keep the writer alive: callers must never wait forever
-                logger.exception("the writer failed on a group of %d appends", len(group))
-                with contextlib.suppress(sqlite3.Error):
-                    if self._connection.in_transaction:
-                        self._connection.execute("ROLLBACK")
-                error = StorageError(f"could not commit events: {exc}")
-                self._resolve(group, [error] * len(group))
+            self._commit(group)
 
-    def _commit(self, group: list[_Append]) -> None:
+    def _commit(self, group: list[PendingAppend]) -> None:
+        raise NotImplementedError
+
+    def _close_connection(self) -> None:
+        raise NotImplementedError
+
+
+class GroupCommitWriter(GroupCommitQueue):
+    """The single writer of one SQLite database.
+
+    ``submit`` may be called from any thread. ``close`` commits what is queued, then
+    stops the thread and closes the connection.
+    """
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+        super().__init__("audience-sqlite-writer")
+
+    def _close_connection(self) -> None:
+        self._connection.close()
+
+    def _commit(self, group: list[PendingAppend]) -> None:
+        try:
+            self._commit_group(group)
+        except Exception as exc:  # keep the writer alive: callers must never wait forever
+            logger.exception("the writer failed on a group of %d appends", len(group))
+            with contextlib.suppress(sqlite3.Error):
+                if self._connection.in_transaction:
+                    self._connection.execute("ROLLBACK")
+            error = StorageError(f"could not commit events: {exc}")
+            self._resolve(group, [error] * len(group))
+
+    def _commit_group(self, group: list[PendingAppend]) -> None:
         connection = self._connection
         results: list[AppendResult] = []
         try:
@@ -189,11 +226,7 @@ class GroupCommitWriter:
             return
         self._resolve(group, results)
         if any(result.stored for result in results):
-            for listener in self._listeners:
-                try:
-                    listener(last_seq)
-                except Exception:
-                    logger.exception("a commit listener failed")
+            self._tell_listeners(last_seq)
 
 
 @functools.lru_cache(maxsize=64)
@@ -204,7 +237,7 @@ def _insert_sql(rows: int) -> str:
 NEWEST_KEYS = "SELECT source, message_id FROM events ORDER BY seq DESC LIMIT ?"
 
 
-def _insert_group(connection: sqlite3.Connection, group: Sequence[_Append]) -> list[int]:
+def _insert_group(connection: sqlite3.Connection, group: Sequence[PendingAppend]) -> list[int]:
     """Insert every record of the group (duplicates ignored); how many of each item were new.
 
     All rows go through a few large statements, each taking one step: no ``RETURNING``
