@@ -15,26 +15,21 @@ the serialised step is one multi-row insert and one WAL flush per group, not per
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import threading
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future
-from contextlib import contextmanager
-from types import TracebackType
+from collections.abc import Sequence
 from typing import Any, Final
 
-import orjson
 import psycopg
 
-from audience.clock import Clock, SystemClock
+from audience.clock import Clock
 from audience.errors import StorageError
 from audience.eventlog import StoredEvent
-from audience.storage.base import AppendResult, EventFilter, EventRecord
+from audience.storage.base import AppendResult
 from audience.storage.postgres_migrations import migrate
-from audience.storage.sources import RegistryDialect, SqlSourceRegistry
-from audience.storage.writer import CommitListener, GroupCommitQueue, PendingAppend
+from audience.storage.sources import RegistryDialect
+from audience.storage.sql_store import SqlEventStore, stored_event
+from audience.storage.writer import GroupCommitQueue, PendingAppend
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +58,6 @@ INSERT_EVENTS: Final = (
 
 MAX_ROWS_PER_COMMIT: Final = 20_000
 """Bounds one transaction, and so how long one process holds the commit lock."""
-
-_FILTER_COLUMNS = ("source", "type", "user_id", "anonymous_id", "event")
 
 
 def connect(url: str) -> psycopg.Connection[Any]:
@@ -144,7 +137,7 @@ class PostgresWriter(GroupCommitQueue):
             logger.exception("reconnecting the event writer failed; the next commit retries")
 
 
-class PostgresEventStore(SqlSourceRegistry):
+class PostgresEventStore(SqlEventStore):
     """The event store on PostgreSQL; open it with ``PostgresEventStore.open(url)`` and close it.
 
     The same methods as :class:`~audience.storage.sqlite.SqliteEventStore`. Commit listeners
@@ -159,15 +152,8 @@ class PostgresEventStore(SqlSourceRegistry):
     )
 
     def __init__(self, url: str, *, clock: Clock | None = None) -> None:
+        super().__init__(clock=clock)
         self.url = url
-        self._clock = clock or SystemClock()
-        self._readers: list[psycopg.Connection[Any]] = []
-        self._all_readers: list[psycopg.Connection[Any]] = []
-        self._readers_lock = threading.Lock()
-        self._writer: PostgresWriter | None = None
-        self._writer_lock = threading.Lock()
-        self._listeners: list[CommitListener] = []
-        self._closed = False
 
     @classmethod
     def open(cls, url: str, *, clock: Clock | None = None) -> PostgresEventStore:
@@ -177,101 +163,18 @@ class PostgresEventStore(SqlSourceRegistry):
             migrate(connection, "events")
         return store
 
-    # -- lifecycle -------------------------------------------------------------------------
+    # -- what differs from the shared store ------------------------------------------------
 
-    def close(self) -> None:
-        """Commit what is queued, stop the writer and close every connection."""
-        with self._writer_lock:
-            self._closed = True
-            writer, self._writer = self._writer, None
-        if writer is not None:
-            writer.close()
-        with self._readers_lock:
-            for connection in self._all_readers:
-                connection.close()
-            self._all_readers.clear()
-            self._readers.clear()
+    def _open_reader(self) -> psycopg.Connection[Any]:
+        return connect(self.url)
 
-    def __enter__(self) -> PostgresEventStore:
-        return self
+    def _new_writer(self) -> PostgresWriter:
+        return PostgresWriter(connect(self.url))
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    # -- EventSink -------------------------------------------------------------------------
-
-    def append(self, records: Sequence[EventRecord]) -> Future[AppendResult]:
-        """Commit ``records`` with the next group; see ``EventSink.append``."""
-        return self._started_writer().submit(records)
-
-    def append_async(self, records: Sequence[EventRecord]) -> asyncio.Future[AppendResult]:
-        """``append`` for the running event loop; see ``EventSink.append_async``."""
-        return self._started_writer().submit_async(records)
-
-    def add_commit_listener(self, listener: CommitListener) -> None:
-        """Call ``listener(last_seq)`` on the writer thread after each of this process's commits."""
-        with self._writer_lock:
-            self._listeners.append(listener)
-            if self._writer is not None:
-                self._writer.add_listener(listener)
-
-    def _started_writer(self) -> PostgresWriter:
-        writer = self._writer
-        if writer is not None:
-            return writer
-        with self._writer_lock:
-            if self._closed:
-                raise StorageError("the event store is closed")
-            if self._writer is None:
-                self._writer = PostgresWriter(connect(self.url))
-                for listener in self._listeners:
-                    self._writer.add_listener(listener)
-            return self._writer
-
-    # -- reading ---------------------------------------------------------------------------
-
-    @contextmanager
-    def _reader(self) -> Iterator[psycopg.Connection[Any]]:
-        with self._readers_lock:
-            if self._closed:
-                raise StorageError("the event store is closed")
-            connection = self._readers.pop() if self._readers else None
-        if connection is None:
-            connection = connect(self.url)
-            with self._readers_lock:
-                self._all_readers.append(connection)
-        try:
-            yield connection
-        finally:
-            with self._readers_lock:
-                if self._closed or connection.broken:
-                    connection.close()
-                    if connection in self._all_readers:
-                        self._all_readers.remove(connection)
-                else:
-                    self._readers.append(connection)
-
-    def _query(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
-        try:
-            with self._reader() as connection:
-                return connection.execute(sql, parameters).fetchall()
-        except psycopg.Error as exc:
-            raise StorageError(f"reading the event store failed: {exc}") from exc
+    def _reusable(self, connection: Any) -> bool:
+        return not connection.broken
 
     # -- EventFeed -------------------------------------------------------------------------
-
-    def read_after(self, seq: int, limit: int) -> list[StoredEvent]:
-        """Up to ``limit`` events with a ``seq`` greater than ``seq``, oldest first."""
-        rows = self._query(
-            "SELECT seq, source, message FROM events WHERE seq > %s ORDER BY seq LIMIT %s",
-            (seq, limit),
-        )
-        return [_stored(row) for row in rows]
 
     def get_many(self, seqs: Sequence[int]) -> list[StoredEvent]:
         """The events at these positions, in ``seq`` order; unknown ones are left out."""
@@ -282,37 +185,4 @@ class PostgresEventStore(SqlSourceRegistry):
             "SELECT seq, source, message FROM events WHERE seq = ANY(%s::bigint[]) ORDER BY seq",
             (wanted,),
         )
-        return [_stored(row) for row in rows]
-
-    def last_seq(self) -> int:
-        """The position of the newest committed event, 0 when the log is empty."""
-        return int(self._query("SELECT coalesce(max(seq), 0) FROM events")[0][0])
-
-    # -- EventQuery ------------------------------------------------------------------------
-
-    def recent(self, event_filter: EventFilter, limit: int) -> list[StoredEvent]:
-        """Up to ``limit`` matching events, newest first."""
-        clauses: list[str] = []
-        parameters: list[Any] = []
-        for column in _FILTER_COLUMNS:
-            value = getattr(event_filter, column)
-            if value is not None:
-                clauses.append(f"{column} = %s")
-                parameters.append(value)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._query(
-            f"SELECT seq, source, message FROM events {where} ORDER BY seq DESC LIMIT %s",
-            [*parameters, limit],
-        )
-        return [_stored(row) for row in rows]
-
-    def count(self, source: str | None = None) -> int:
-        """How many events are stored, for one source or all."""
-        if source is None:
-            return int(self._query("SELECT count(*) FROM events")[0][0])
-        return int(self._query("SELECT count(*) FROM events WHERE source = %s", (source,))[0][0])
-
-
-def _stored(row: tuple[int, str, bytes]) -> StoredEvent:
-    seq, source, message = row
-    return StoredEvent(seq=seq, source=source, message=orjson.loads(message))
+        return [stored_event(row) for row in rows]

@@ -1,0 +1,224 @@
+"""The SQL event store: the pooled readers, group-commit writer and queries both backends share.
+
+:class:`SqlEventStore` holds the lifecycle, the ``EventSink`` hand-off to a
+:class:`~audience.storage.writer.GroupCommitQueue` and the ``EventFeed``/``EventQuery``
+statements once, written with the store's :class:`~audience.storage.sources.RegistryDialect`
+placeholder. Each backend supplies only what differs: how a reader connection opens, how its
+writer is built, and its own extras.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any, Self
+
+import orjson
+
+from audience.clock import Clock, SystemClock
+from audience.errors import StorageError
+from audience.eventlog import StoredEvent
+from audience.storage.base import AppendResult, EventFilter, EventRecord
+from audience.storage.sources import SqlSourceRegistry
+from audience.storage.writer import CommitListener, GroupCommitQueue
+
+GET_MANY_CHUNK = 500
+"""How many positions one ``get_many`` statement asks for at most."""
+
+_FILTER_COLUMNS = ("source", "type", "user_id", "anonymous_id", "event")
+
+
+class SqlEventStore(SqlSourceRegistry):
+    """``EventSink``, ``EventFeed``, ``EventQuery`` and ``SourceRegistry`` on a SQL database.
+
+    A backend supplies ``_dialect``, ``_open_reader`` (a new connection for the pool) and
+    ``_new_writer`` (called once, under the writer lock, on the first ``append``); it may
+    override ``_reusable`` and ``_close_extras``.
+    """
+
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        self._clock = clock or SystemClock()
+        self._readers: list[Any] = []
+        self._all_readers: list[Any] = []
+        self._readers_lock = threading.Lock()
+        self._writer: GroupCommitQueue | None = None
+        self._writer_lock = threading.Lock()
+        self._listeners: list[CommitListener] = []
+        self._closed = False
+
+    # -- what a backend supplies -----------------------------------------------------------
+
+    def _open_reader(self) -> Any:
+        """A new connection for the reader pool."""
+        raise NotImplementedError
+
+    def _new_writer(self) -> GroupCommitQueue:
+        """This store's writer, with any extras it needs alongside."""
+        raise NotImplementedError
+
+    def _reusable(self, connection: Any) -> bool:
+        """Whether a reader connection may go back to the pool."""
+        return True
+
+    def _close_extras(self) -> None:
+        """Stop whatever the backend started beside its writer."""
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Commit what is queued, stop the writer and close every connection."""
+        with self._writer_lock:
+            self._closed = True
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+        self._close_extras()
+        with self._readers_lock:
+            for connection in self._all_readers:
+                connection.close()
+            self._all_readers.clear()
+            self._readers.clear()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- EventSink -------------------------------------------------------------------------
+
+    def append(self, records: Sequence[EventRecord]) -> Future[AppendResult]:
+        """Commit ``records`` with the next group; see ``EventSink.append``."""
+        return self._started_writer().submit(records)
+
+    def append_async(self, records: Sequence[EventRecord]) -> asyncio.Future[AppendResult]:
+        """``append`` for the running event loop: await it; see ``EventSink.append_async``."""
+        return self._started_writer().submit_async(records)
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        """Call ``listener(last_seq)`` on the writer thread after each of this process's commits
+        that stored events.
+
+        Listeners wake readers (``asyncio.Event`` via ``call_soon_threadsafe``); they must
+        not block. Readers in other processes poll.
+        """
+        with self._writer_lock:
+            self._listeners.append(listener)
+            if self._writer is not None:
+                self._writer.add_listener(listener)
+
+    def _started_writer(self) -> GroupCommitQueue:
+        writer = self._writer
+        if writer is not None:
+            return writer
+        with self._writer_lock:
+            if self._closed:
+                raise StorageError("the event store is closed")
+            if self._writer is None:
+                self._writer = self._new_writer()
+                for listener in self._listeners:
+                    self._writer.add_listener(listener)
+            return self._writer
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _reader(self) -> Iterator[Any]:
+        with self._readers_lock:
+            if self._closed:
+                raise StorageError("the event store is closed")
+            connection = self._readers.pop() if self._readers else None
+        if connection is None:
+            connection = self._open_reader()
+            with self._readers_lock:
+                self._all_readers.append(connection)
+        try:
+            yield connection
+        finally:
+            with self._readers_lock:
+                if self._closed or not self._reusable(connection):
+                    connection.close()
+                    if connection in self._all_readers:
+                        self._all_readers.remove(connection)
+                else:
+                    self._readers.append(connection)
+
+    def _query(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+        try:
+            with self._reader() as connection:
+                rows: list[Any] = connection.execute(sql, parameters).fetchall()
+                return rows
+        except self._dialect.failure as exc:
+            raise StorageError(f"reading the event store failed: {exc}") from exc
+
+    # -- EventFeed -------------------------------------------------------------------------
+
+    def read_after(self, seq: int, limit: int) -> list[StoredEvent]:
+        """Up to ``limit`` events with a ``seq`` greater than ``seq``, oldest first."""
+        mark = self._dialect.mark
+        rows = self._query(
+            f"SELECT seq, source, message FROM events WHERE seq > {mark} ORDER BY seq LIMIT {mark}",
+            (seq, limit),
+        )
+        return [stored_event(row) for row in rows]
+
+    def get_many(self, seqs: Sequence[int]) -> list[StoredEvent]:
+        """The events at these positions, in ``seq`` order; unknown ones are left out."""
+        wanted = sorted(set(seqs))
+        found: list[StoredEvent] = []
+        for start in range(0, len(wanted), GET_MANY_CHUNK):
+            chunk = wanted[start : start + GET_MANY_CHUNK]
+            marks = ",".join([self._dialect.mark] * len(chunk))
+            rows = self._query(
+                f"SELECT seq, source, message FROM events WHERE seq IN ({marks}) ORDER BY seq",
+                chunk,
+            )
+            found.extend(stored_event(row) for row in rows)
+        return found
+
+    def last_seq(self) -> int:
+        """The position of the newest committed event, 0 when the log is empty."""
+        return int(self._query("SELECT coalesce(max(seq), 0) FROM events")[0][0])
+
+    # -- EventQuery ------------------------------------------------------------------------
+
+    def recent(self, event_filter: EventFilter, limit: int) -> list[StoredEvent]:
+        """Up to ``limit`` matching events, newest first."""
+        mark = self._dialect.mark
+        clauses: list[str] = []
+        parameters: list[Any] = []
+        for column in _FILTER_COLUMNS:
+            value = getattr(event_filter, column)
+            if value is not None:
+                clauses.append(f"{column} = {mark}")
+                parameters.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._query(
+            f"SELECT seq, source, message FROM events {where} ORDER BY seq DESC LIMIT {mark}",
+            [*parameters, limit],
+        )
+        return [stored_event(row) for row in rows]
+
+    def count(self, source: str | None = None) -> int:
+        """How many events are stored, for one source or all."""
+        if source is None:
+            return int(self._query("SELECT count(*) FROM events")[0][0])
+        rows = self._query(
+            f"SELECT count(*) FROM events WHERE source = {self._dialect.mark}", (source,)
+        )
+        return int(rows[0][0])
+
+
+def stored_event(row: tuple[int, str, bytes]) -> StoredEvent:
+    """The event of one ``(seq, source, message)`` row."""
+    seq, source, message = row
+    return StoredEvent(seq=seq, source=source, message=orjson.loads(message))
