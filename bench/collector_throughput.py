@@ -226,7 +226,7 @@ def hot_path(folder: Path) -> dict[str, float]:
     from audience.clock import SystemClock, UuidFactory
     from audience.collector.ingest import Ingestor, Submission
     from audience.storage.sqlite import SqliteEventStore
-    from audience.storage.writer import _Append, _insert_group
+    from audience.storage.writer import PendingAppend, _insert_group
 
     def best(run: Any, events: int) -> float:
         times = []
@@ -253,13 +253,16 @@ def hot_path(folder: Path) -> dict[str, float]:
         )
         connection = store._started_writer()._connection
         groups = [
-            [_Append(ingestor.prepare(Submission("default", body)).records) for body in batches]
+            [
+                PendingAppend(ingestor.prepare(Submission("default", body)).records)
+                for body in batches
+            ]
             for batches in (
                 [orjson.loads(_body("batch", f"ins-{g}", n)) for n in range(10)] for g in range(60)
             )
         ]
 
-        def insert(chosen: list[list[_Append]]) -> float:
+        def insert(chosen: list[list[PendingAppend]]) -> float:
             started = time.perf_counter()
             for group in chosen:
                 connection.execute("BEGIN IMMEDIATE")
