@@ -30,7 +30,7 @@ class Settings:
     port: int = 8000
     public_url: str | None = None
     admin_token: str | None = None
-    browser_bundle: Path | None = None
+    browser_bundle: tuple[Path, ...] = ()
     trusted_proxies: tuple[str, ...] = ()
     max_event_bytes: int = MAX_EVENT_BYTES
     max_request_bytes: int = MAX_REQUEST_BYTES
@@ -75,6 +75,10 @@ def _proxies(text: str) -> tuple[str, ...]:
     for network in networks:
         ipaddress.ip_network(network, strict=False)
     return networks
+
+
+def _bundle_folders(text: str) -> tuple[Path, ...]:
+    return tuple(Path(part.strip()) for part in text.split(",") if part.strip())
 
 
 def _public_url(text: str) -> str:
@@ -135,8 +139,10 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting(
         "browser_bundle",
         "AUDIENCE_BROWSER_BUNDLE",
-        "The dist/umd folder of @customerio/cdp-analytics-browser, served as the snippet's script.",
-        Path,
+        "The dist/umd folder of @customerio/cdp-analytics-browser or @segment/analytics-next "
+        "(comma-separated for both): the client's script and every chunk it loads are served "
+        "from there.",
+        _bundle_folders,
     ),
     Setting(
         "trusted_proxies",

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -10,10 +9,6 @@ from collector_support import ADMIN_TOKEN, WRITE_KEY
 
 Stored = Callable[..., list[dict[str, Any]]]
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-BROWSER_BUNDLE = (
-    Path(__file__).resolve().parents[1]
-    / "interop/js/node_modules/@customerio/cdp-analytics-browser/dist/umd"
-)
 
 
 def track(client: httpx.Client, user_id: str, event: str, **fields: Any) -> None:
@@ -21,9 +16,10 @@ def track(client: httpx.Client, user_id: str, event: str, **fields: Any) -> None
     assert client.post("/v1/track", json=body).status_code == 200
 
 
-def test_the_browser_settings_point_every_request_back_at_this_server(
+def test_the_browser_settings_point_both_clients_back_at_this_server(
     client: httpx.Client,
 ) -> None:
+    """One settings URL serves the Customer.io browser source and Segment's analytics-next."""
     response = client.get(
         f"/v1/projects/{WRITE_KEY}/settings", headers={"Origin": "http://localhost:8765"}
     )
@@ -31,14 +27,10 @@ def test_the_browser_settings_point_every_request_back_at_this_server(
     assert response.headers["access-control-allow-origin"] == "http://localhost:8765"
     settings = response.json()
     host = client.base_url.host + f":{client.base_url.port}"
-    assert settings["integrations"] == {
-        "Customer.io Data Pipelines": {
-            "apiKey": WRITE_KEY,
-            "apiHost": f"{host}/v1",
-            "protocol": "http",
-        }
-    }
-    assert settings["metrics"] == {"sampleRate": 0}
+    entry = {"apiKey": WRITE_KEY, "apiHost": f"{host}/v1", "protocol": "http"}
+    assert settings["integrations"] == {"Customer.io Data Pipelines": entry, "Segment.io": entry}
+    assert settings["metrics"] == {"sampleRate": 0, "host": f"{host}/v1", "protocol": "http"}
+    assert (settings["plan"], settings["remotePlugins"]) == ({}, [])
 
 
 def test_the_browser_settings_use_the_public_url_when_one_is_set(
@@ -46,9 +38,10 @@ def test_the_browser_settings_use_the_public_url_when_one_is_set(
 ) -> None:
     client = make_client(public_url="https://cdp.example.com/collect")
     settings = client.get(f"/v1/projects/{WRITE_KEY}/settings").json()
-    integration = settings["integrations"]["Customer.io Data Pipelines"]
-    assert integration["apiHost"] == "cdp.example.com/collect/v1"
-    assert integration["protocol"] == "https"
+    entries = list(settings["integrations"].values())
+    assert [entry["apiHost"] for entry in entries] == ["cdp.example.com/collect/v1"] * 2
+    assert settings["metrics"]["host"] == "cdp.example.com/collect/v1"
+    assert {entry["protocol"] for entry in [*entries, settings["metrics"]]} == {"https"}
 
 
 def test_the_settings_of_an_unknown_write_key_are_404(client: httpx.Client) -> None:
@@ -67,7 +60,7 @@ def test_the_segment_settings_point_analytics_next_back_at_this_server(
         "integrations": {
             "Segment.io": {"apiKey": WRITE_KEY, "apiHost": f"{host}/v1", "protocol": "http"}
         },
-        "metrics": {"sampleRate": 0},
+        "metrics": {"sampleRate": 0, "host": f"{host}/v1", "protocol": "http"},
         "plan": {},
         "remotePlugins": [],
     }
@@ -91,20 +84,6 @@ def test_the_segment_settings_use_the_public_url_when_one_is_set(
         "cdp.example.com/collect/v1",
         "https",
     )
-
-
-def test_the_browser_bundle_serves_the_snippet_script_and_its_chunks(
-    make_client: Callable[..., httpx.Client],
-) -> None:
-    client = make_client(browser_bundle=BROWSER_BUNDLE)
-    entry = client.get(f"/v1/analytics-js/snippet/{WRITE_KEY}/analytics.min.js")
-    assert entry.status_code == 200
-    assert entry.headers["content-type"].startswith("application/javascript")
-    assert entry.content == (BROWSER_BUNDLE / "standalone.js").read_bytes()
-    chunk = client.get("/v1/analytics-js/auto-track.js")
-    assert chunk.status_code == 200
-    assert client.get("/v1/analytics-js/..%2F..%2Fpackage.json").status_code == 404
-    assert client.get("/v1/analytics-js/snippet/nope/analytics.min.js").status_code == 404
 
 
 @pytest.mark.parametrize("path", ["/api/events", "/api/sources", "/api/stats"])

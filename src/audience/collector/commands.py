@@ -14,7 +14,7 @@ import click
 import orjson
 
 from audience.collector.app import build_server_app, prepare_data
-from audience.collector.bundle import snippet
+from audience.collector.bundle import browser_snippets
 from audience.config import SETTINGS, Settings, load_settings
 from audience.errors import AudienceError
 from audience.storage.backend import EventStore, event_store_exists, open_event_store
@@ -79,8 +79,8 @@ def tune_garbage_collector() -> None:
 @click.option(
     "--browser-bundle",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
-    default=None,
-    help=_HELP["browser_bundle"],
+    multiple=True,
+    help=_HELP["browser_bundle"] + " Repeat for both clients.",
 )
 @click.option(
     "--trusted-proxy",
@@ -96,7 +96,7 @@ def serve(
     port: int | None,
     data_dir: Path | None,
     public_url: str | None,
-    browser_bundle: Path | None,
+    browser_bundle: tuple[Path, ...],
     trusted_proxies: tuple[str, ...],
     log_level: str | None,
     database_url: str | None,
@@ -114,7 +114,7 @@ def serve(
         "port": port,
         "data_dir": data_dir,
         "public_url": public_url,
-        "browser_bundle": browser_bundle,
+        "browser_bundle": ",".join(map(str, browser_bundle)) if browser_bundle else None,
         "trusted_proxies": ",".join(trusted_proxies) if trusted_proxies else None,
         "log_level": log_level,
         "database_url": database_url,
@@ -145,11 +145,15 @@ def serve(
         click.echo(f"data: {settings.data_dir.resolve()}")
     click.echo(f"write key: {first.source.write_key}  (source {first.source.name})")
     click.echo(f"admin token: {first.admin_token}")
-    if settings.browser_bundle is not None:
-        click.echo("browser snippet:")
-        click.echo(snippet(first.source.write_key, origin))
-    else:
+    try:
+        snippets = browser_snippets(settings.browser_bundle, first.source.write_key, origin)
+    except AudienceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not snippets:
         click.echo("browser snippet: start with --browser-bundle DIR to serve the script")
+    for client, text in snippets:
+        click.echo(f"browser snippet ({client.package}):")
+        click.echo(text)
     tune_garbage_collector()
     if settings.workers > 1:
         # Each worker process builds its own application from the same settings, passed on

@@ -1,18 +1,21 @@
 """The browser clients' settings: ``GET /v1/projects/{writeKey}/settings`` and its Segment twin.
 
-Browser clients load these before sending anything. Each names exactly one integration
-whose ``apiHost`` and ``protocol`` point back at this server, and turns the library's own
-telemetry off (``metrics.sampleRate: 0``), so no request leaves for the vendor.
+Browser clients load these before sending anything. ``/v1/projects/{writeKey}/settings`` serves
+both clients at once: the Customer.io browser source reads its ``Customer.io Data Pipelines``
+integration and Segment's ``analytics-next`` (``cdnURL`` set to this server's root) its
+``Segment.io`` one, each pointed back at this server by ``apiHost`` and ``protocol``. Each client
+takes the other's entry for a legacy destination but installs none from it, because neither
+entry has ``type: "browser"`` or a ``browser`` component; having two entries only makes each
+load its ``ajs-destination`` chunk, which ``bundle`` serves. The library's own telemetry is off
+(``metrics.sampleRate: 0``) and its host points here too, should a client ever sample.
 
-The Customer.io browser source reads ``/v1/projects/{writeKey}/settings`` and its
-``Customer.io Data Pipelines`` integration. Segment's ``analytics-next`` reads
-``{cdnURL}/v1/projects/{writeKey}/settings`` and its ``Segment.io`` integration, so with
-``cdnURL`` set to ``http://<this server>/segment`` it finds them under
-``/segment/v1/projects/{writeKey}/settings``.
+``/segment/v1/projects/{writeKey}/settings`` (``cdnURL`` ``http://<this server>/segment``)
+names only ``Segment.io``, as it always has.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -30,15 +33,23 @@ SEGMENT_INTEGRATION: Final = "Segment.io"
 SEGMENT_PREFIX: Final = "/segment"
 
 
+BOTH_CLIENTS: Final = (INTEGRATION, SEGMENT_INTEGRATION)
+
+
 def browser_settings(
-    write_key: str, api_host: str, protocol: str, integration: str = INTEGRATION
+    write_key: str,
+    api_host: str,
+    protocol: str,
+    integrations: Sequence[str] = BOTH_CLIENTS,
 ) -> JSONObject:
-    """The settings JSON for one write key; ``api_host`` has no scheme (``cdp.example.com/v1``)."""
+    """The settings JSON for one write key; ``api_host`` has no scheme (``cdp.example.com/v1``).
+
+    Every integration named gets the same entry, sending to ``protocol://api_host``.
+    """
+    entry: JSONObject = {"apiKey": write_key, "apiHost": api_host, "protocol": protocol}
     return {
-        "integrations": {
-            integration: {"apiKey": write_key, "apiHost": api_host, "protocol": protocol},
-        },
-        "metrics": {"sampleRate": 0},
+        "integrations": {name: dict(entry) for name in integrations},
+        "metrics": {"sampleRate": 0, "host": api_host, "protocol": protocol},
         "plan": {},
         "remotePlugins": [],
     }
@@ -60,7 +71,7 @@ class SettingsEndpoint:
         self._public_url = public_url
 
     def routes(self) -> list[Route]:
-        """The Customer.io settings route and the Segment one under ``/segment``."""
+        """The settings of both clients, and the Segment-only ones under ``/segment``."""
         return [
             Route("/v1/projects/{write_key}/settings", self._settings, methods=["GET"]),
             Route(
@@ -71,12 +82,12 @@ class SettingsEndpoint:
         ]
 
     async def _settings(self, request: Request) -> Response:
-        return self._reply(request, INTEGRATION)
+        return self._reply(request, BOTH_CLIENTS)
 
     async def _segment_settings(self, request: Request) -> Response:
-        return self._reply(request, SEGMENT_INTEGRATION)
+        return self._reply(request, (SEGMENT_INTEGRATION,))
 
-    def _reply(self, request: Request, integration: str) -> Response:
+    def _reply(self, request: Request, integrations: tuple[str, ...]) -> Response:
         write_key = request.path_params["write_key"]
         try:
             self._sources.resolve(write_key)
@@ -86,6 +97,6 @@ class SettingsEndpoint:
             self._public_url, request.headers.get("host"), request.url.scheme
         )
         return JSONReply(
-            browser_settings(write_key, api_host, protocol, integration),
+            browser_settings(write_key, api_host, protocol, integrations),
             headers={"Cache-Control": "no-cache"},
         )
