@@ -7,17 +7,22 @@ headers and the collector's answer. The recorded bodies carry the ``messageId`` 
 with, which is how a test finds the stored events again. ``sent`` holds the requests of the calls
 made through ``open``/``send``, with the collector's answer; ``seen`` every tracking request the
 page made, including batches and flushes on page leave.
+
+``NetworkLog`` records every request of a browser context and blocks any that would leave this
+machine.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
-    from playwright.sync_api import ConsoleMessage, Page, Request
+    from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Request, Response, Route
 
 SEND_TIMEOUT_MS = 15_000
 TRACKING_PATHS = ("/v1/t", "/v1/i", "/v1/p", "/v1/s", "/v1/g", "/v1/a", "/v1/b")
@@ -138,3 +143,79 @@ class SourcePage:
             for cookie in self.page.context.cookies()
             if "name" in cookie and "value" in cookie
         }
+
+
+LOOPBACK_NAMES = frozenset({"localhost"})
+LOCAL_SCHEMES = frozenset({"data", "blob", "about"})
+
+
+def is_loopback(url: str) -> bool:
+    """Whether ``url`` points at this machine (127.0.0.0/8, ::1, localhost) or at no host."""
+    parts = urlsplit(url)
+    if parts.scheme in LOCAL_SCHEMES:
+        return True
+    host = parts.hostname or ""
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class SeenRequest:
+    """One request a page made: its method, URL, resource type and outcome."""
+
+    method: str
+    url: str
+    resource_type: str
+    status: int | None = None
+    failure: str | None = None
+
+
+@dataclass
+class NetworkLog:
+    """Every request the pages of one browser context make; any not on loopback is blocked.
+
+    ``attach`` routes the whole context through it, so nothing can reach another host (a test
+    of this machine sends nothing elsewhere), and records each request with its answer:
+    ``blocked`` the ones that tried to leave, ``answered`` those that got a response, ``failed``
+    those that got none. (A response whose body the next navigation cut short is answered.)
+    """
+
+    blocked: list[SeenRequest] = field(default_factory=list)
+    answered: list[SeenRequest] = field(default_factory=list)
+    failed: list[SeenRequest] = field(default_factory=list)
+    _responded: list[Request] = field(default_factory=list, repr=False)
+
+    def attach(self, context: BrowserContext) -> None:
+        """Route and record every request of ``context`` from now on."""
+        context.route("**/*", self._route)
+        context.on("response", self._on_response)
+        context.on("requestfailed", self._on_failed)
+
+    def _route(self, route: Route, request: Request) -> None:
+        if is_loopback(request.url):
+            route.continue_()
+            return
+        self.blocked.append(SeenRequest(request.method, request.url, request.resource_type))
+        route.abort("blockedbyclient")
+
+    def _on_response(self, response: Response) -> None:
+        request = response.request
+        self._responded.append(request)
+        self.answered.append(
+            SeenRequest(request.method, request.url, request.resource_type, response.status)
+        )
+
+    def _on_failed(self, request: Request) -> None:
+        if not is_loopback(request.url) or any(request is seen for seen in self._responded):
+            return  # recorded as blocked, or as answered
+        self.failed.append(
+            SeenRequest(request.method, request.url, request.resource_type, None, request.failure)
+        )
+
+    def scripts(self) -> list[SeenRequest]:
+        """The scripts loaded, in the order their answers came."""
+        return [seen for seen in self.answered if seen.resource_type == "script"]

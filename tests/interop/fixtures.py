@@ -5,7 +5,7 @@
   in its own data folder, and stops them afterwards (``kill``/``start`` on the returned server for
   crash and restart tests).
 - ``audience_server``: one server shared by the session, with the ``INTEROP_SOURCES`` write keys,
-  the admin token ``INTEROP_ADMIN_TOKEN`` and the browser bundle of the npm package.
+  the admin token ``INTEROP_ADMIN_TOKEN`` and both browser clients' bundles (pinned packages).
 - ``admin_api``: an ``AdminApi`` client for ``audience_server``.
 - ``static_site``: the pages of tests/interop/pages on ``http://localhost:PORT``.
 - ``chromium``: Debian's Chromium driven by Playwright; ``browser_context``: a fresh profile
@@ -29,9 +29,11 @@ from interop.harness import (
     CHROMIUM_EXECUTABLE,
     CIO_BROWSER_BUNDLE,
     PAGES_DIR,
+    PINNED_PACKAGES,
     SEGMENT_BROWSER_BUNDLE,
     AdminApi,
     AudienceServer,
+    ClientPackages,
     StaticSite,
 )
 from interop.harness import free_port as pick_free_port
@@ -62,7 +64,7 @@ class ServerFactory:
         self,
         sources: Mapping[str, str] | None = None,
         admin_token: str = INTEROP_ADMIN_TOKEN,
-        browser_bundle: Path | None = None,
+        browser_bundles: Sequence[Path] = (),
         extra_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         start: bool = True,
@@ -73,7 +75,7 @@ class ServerFactory:
             sources=dict(sources or {"default": "wk_test"}),
             admin_token=admin_token,
             log_path=base / "serve.log",
-            browser_bundle=browser_bundle,
+            browser_bundles=tuple(browser_bundles),
             extra_args=tuple(extra_args),
             env=dict(env or {}),
         )
@@ -115,13 +117,13 @@ def pytest_runtest_makereport(
     return report
 
 
-def require_npm_packages() -> None:
+def require_npm_packages(packages: ClientPackages = PINNED_PACKAGES) -> None:
     """Fail (never skip) with the fix when the real browser clients are not installed."""
-    for bundle in (CIO_BROWSER_BUNDLE, SEGMENT_BROWSER_BUNDLE):
-        if not (bundle / "standalone.js").is_file():
-            pytest.fail(
-                f"{bundle} is missing: run scripts/setup-system (npm ci in tests/interop/js)"
-            )
+    for bundle in packages.missing():
+        pytest.fail(
+            f"{bundle} is missing: run scripts/setup-system (it installs the {packages.label} "
+            f"packages into {packages.node_modules.parent})"
+        )
 
 
 @pytest.fixture
@@ -134,7 +136,7 @@ def free_port() -> int:
 def audience_server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
     """Start ``audience serve`` processes for one test; every one is stopped afterwards.
 
-    ``factory(sources={"web": "KEY"}, admin_token=..., browser_bundle=None, extra_args=(),
+    ``factory(sources={"web": "KEY"}, admin_token=..., browser_bundles=(), extra_args=(),
     env={}, start=True)`` returns the ``AudienceServer`` (running unless ``start=False``).
     """
     factory = ServerFactory(tmp_path_factory)
@@ -157,7 +159,7 @@ def audience_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Audien
         sources=INTEROP_SOURCES,
         admin_token=INTEROP_ADMIN_TOKEN,
         log_path=base / "serve.log",
-        browser_bundle=CIO_BROWSER_BUNDLE,
+        browser_bundles=(CIO_BROWSER_BUNDLE, SEGMENT_BROWSER_BUNDLE),
     )
     try:
         server.start()

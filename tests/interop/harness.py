@@ -10,6 +10,7 @@ fixtures in ``interop.fixtures``.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -29,8 +30,38 @@ INTEROP_DIR = Path(__file__).resolve().parent
 JS_DIR = INTEROP_DIR / "js"
 PAGES_DIR = INTEROP_DIR / "pages"
 NODE_MODULES = JS_DIR / "node_modules"
-CIO_BROWSER_BUNDLE = NODE_MODULES / "@customerio" / "cdp-analytics-browser" / "dist" / "umd"
-SEGMENT_BROWSER_BUNDLE = NODE_MODULES / "@segment" / "analytics-next" / "dist" / "umd"
+LATEST_NODE_MODULES = INTEROP_DIR / "js-latest" / "node_modules"
+CIO_PACKAGE = "@customerio/cdp-analytics-browser"
+SEGMENT_PACKAGE = "@segment/analytics-next"
+
+
+@dataclass(frozen=True)
+class ClientPackages:
+    """One install of both browser clients' npm packages: the pinned one or the latest releases."""
+
+    label: str
+    node_modules: Path
+
+    def bundle(self, package: str) -> Path:
+        """The ``dist/umd`` folder of ``package``: its snippet build and its npm build."""
+        return self.node_modules / package / "dist" / "umd"
+
+    def version(self, package: str) -> str:
+        """The installed version of ``package``."""
+        manifest = json.loads((self.node_modules / package / "package.json").read_text())
+        version: str = manifest["version"]
+        return version
+
+    def missing(self) -> list[Path]:
+        """The client builds that are not installed."""
+        folders = [self.bundle(CIO_PACKAGE), self.bundle(SEGMENT_PACKAGE)]
+        return [folder for folder in folders if not (folder / "standalone.js").is_file()]
+
+
+PINNED_PACKAGES = ClientPackages("pinned", NODE_MODULES)
+LATEST_PACKAGES = ClientPackages("latest", LATEST_NODE_MODULES)
+CIO_BROWSER_BUNDLE = PINNED_PACKAGES.bundle(CIO_PACKAGE)
+SEGMENT_BROWSER_BUNDLE = PINNED_PACKAGES.bundle(SEGMENT_PACKAGE)
 
 CHROMIUM_EXECUTABLE = "/usr/bin/chromium"
 CHROMIUM_ARGS = (
@@ -82,7 +113,7 @@ class AudienceServer:
     sources: Mapping[str, str]
     admin_token: str
     log_path: Path
-    browser_bundle: Path | None = None
+    browser_bundles: Sequence[Path] = ()
     port: int = field(default_factory=free_port)
     extra_args: Sequence[str] = ()
     env: Mapping[str, str] = field(default_factory=dict)
@@ -147,8 +178,8 @@ class AudienceServer:
         """The ``audience serve`` arguments this server runs with."""
         args = ["serve", "--data", str(self.data_dir), "--host", "127.0.0.1"]
         args += ["--port", str(self.port)]
-        if self.browser_bundle is not None:
-            args += ["--browser-bundle", str(self.browser_bundle)]
+        for folder in self.browser_bundles:
+            args += ["--browser-bundle", str(folder)]
         return [*args, *self.extra_args]
 
     def start(self) -> None:

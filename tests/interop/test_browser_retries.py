@@ -26,7 +26,7 @@ def test_an_event_sent_while_the_collector_is_down_is_stored_once_after_it_retur
     browser_context: BrowserContext, audience_server_factory: ServerFactory
 ) -> None:
     server = audience_server_factory(
-        sources={"browser": WRITE_KEY}, browser_bundle=CIO_BROWSER_BUNDLE
+        sources={"browser": WRITE_KEY}, browser_bundles=(CIO_BROWSER_BUNDLE,)
     )
     values = {"api_origin": server.url, "write_key:browser": WRITE_KEY}
     with StaticSite({"/": PAGES_DIR}, values) as site, server.admin() as admin:

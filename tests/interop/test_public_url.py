@@ -18,7 +18,7 @@ def test_the_browser_source_sends_to_the_public_url_named_in_the_settings(
     browser_context: BrowserContext, audience_server_factory: ServerFactory
 ) -> None:
     server = audience_server_factory(
-        sources={"browser": WRITE_KEY}, browser_bundle=CIO_BROWSER_BUNDLE, start=False
+        sources={"browser": WRITE_KEY}, browser_bundles=(CIO_BROWSER_BUNDLE,), start=False
     )
     public_origin = f"http://localhost:{server.port}"
     server.extra_args = ("--public-url", public_origin)
