@@ -30,7 +30,8 @@ def test_the_browser_settings_point_both_clients_back_at_this_server(
     entry = {"apiKey": WRITE_KEY, "apiHost": f"{host}/v1", "protocol": "http"}
     assert settings["integrations"] == {"Customer.io Data Pipelines": entry, "Segment.io": entry}
     assert settings["metrics"] == {"sampleRate": 0, "host": f"{host}/v1", "protocol": "http"}
-    assert (settings["plan"], settings["remotePlugins"]) == ({}, [])
+    assert settings["remotePlugins"] == []
+    assert "plan" not in settings  # it would replace the site's own tracking plan
 
 
 def test_the_browser_settings_use_the_public_url_when_one_is_set(
@@ -61,7 +62,6 @@ def test_the_segment_settings_point_analytics_next_back_at_this_server(
             "Segment.io": {"apiKey": WRITE_KEY, "apiHost": f"{host}/v1", "protocol": "http"}
         },
         "metrics": {"sampleRate": 0, "host": f"{host}/v1", "protocol": "http"},
-        "plan": {},
         "remotePlugins": [],
     }
     preflight = client.options(

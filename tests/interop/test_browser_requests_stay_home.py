@@ -67,7 +67,11 @@ SETUPS = (
     Setup("segment-snippet", SEGMENT_PACKAGE, npm_build=False),
     Setup("segment-npm", SEGMENT_PACKAGE, npm_build=True),
 )
-LANDING_QUERY = "?ajs_event=Signed%20Up&ajs_prop_plan=pro"
+LANDING_QUERY = "?ajs_event=Signed%20Up&ajs_prop_plan=pro&cio_debug_session=true"
+"""Runs the query-string plugin; Customer.io's build also loads its in-app chunk for a debug
+session."""
+TRACKING_PLAN = "{track: {__default: {enabled: true}}}"
+"""A load option that makes the npm builds load their tracking-plan filter chunk."""
 FLOW_EVENTS = 8
 """The landing page, three seed steps, the page after reset, the click, the landing's two."""
 SEND_SECONDS = 15.0
@@ -87,8 +91,8 @@ def npm_page(setup: Setup, packages: ClientPackages, origin: str) -> str:
 <script>window.analytics = {{_cdn: "{origin}"}};</script>
 <script src="{script}"></script>
 <script>
-  const browser = AnalyticsNext.AnalyticsBrowser.load({{writeKey: "{setup.write_key}",
-    cdnURL: "{origin}"}});
+  const browser = AnalyticsNext.AnalyticsBrowser.load(
+    {{writeKey: "{setup.write_key}", cdnURL: "{origin}"}}, {{plan: {TRACKING_PLAN}}});
   browser.then(([analytics]) => {{ window.siteAnalytics = analytics; }});
   browser.page();
 </script>
@@ -234,8 +238,9 @@ def test_every_chunk_the_client_loads_lazily_comes_from_the_collector(flow: Flow
     assert {seen.status for seen in chunks} == {200}
     names = {seen.url.removeprefix(prefix).split(".")[0] for seen in chunks}
     lazily_loaded = {"auto-track", "ajs-destination"}
-    if flow.setup.package == SEGMENT_PACKAGE:
-        lazily_loaded.add("queryString")
+    lazily_loaded.add("queryString" if flow.setup.package == SEGMENT_PACKAGE else "inAppPlugin")
+    if flow.setup.npm_build:
+        lazily_loaded.add("schemaFilter")
     assert lazily_loaded <= names
 
 

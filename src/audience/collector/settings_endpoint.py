@@ -6,8 +6,10 @@ integration and Segment's ``analytics-next`` (``cdnURL`` set to this server's ro
 ``Segment.io`` one, each pointed back at this server by ``apiHost`` and ``protocol``. Each client
 takes the other's entry for a legacy destination but installs none from it, because neither
 entry has ``type: "browser"`` or a ``browser`` component; having two entries only makes each
-load its ``ajs-destination`` chunk, which ``bundle`` serves. The library's own telemetry is off
-(``metrics.sampleRate: 0``) and its host points here too, should a client ever sample.
+load its ``ajs-destination`` chunk, which ``bundle`` serves. That chunk replaces the site's
+``plan`` load option (its tracking plan) with the settings' ``plan``, so the settings carry none.
+The library's own telemetry is off (``metrics.sampleRate: 0``) and its host points here too,
+should a client ever sample.
 
 ``/segment/v1/projects/{writeKey}/settings`` (``cdnURL`` ``http://<this server>/segment``)
 names only ``Segment.io``, as it always has.
@@ -50,7 +52,6 @@ def browser_settings(
     return {
         "integrations": {name: dict(entry) for name in integrations},
         "metrics": {"sampleRate": 0, "host": api_host, "protocol": protocol},
-        "plan": {},
         "remotePlugins": [],
     }
 
