@@ -13,6 +13,7 @@ import pytest
 from collector_support import WRITE_KEY
 
 from audience.collector.bundle import (
+    CLIENTS,
     CUSTOMERIO,
     IMMUTABLE_CACHE,
     SEGMENT,
@@ -220,3 +221,12 @@ def test_the_bundle_setting_takes_comma_separated_folders_from_the_environment()
     settings = load_settings(env={"AUDIENCE_BROWSER_BUNDLE": f"{CIO_BUNDLE}, {SEGMENT_BUNDLE},"})
     assert settings.browser_bundle == (CIO_BUNDLE, SEGMENT_BUNDLE)
     assert load_settings(env={}).browser_bundle == ()
+
+
+def test_the_openapi_document_describes_every_script_route(both: httpx.Client) -> None:
+    paths = both.get("/openapi.json").json()["paths"]
+    routes = [client.entry_route for client in CLIENTS]
+    routes += [prefix + "{name}" for client in CLIENTS for prefix in client.chunk_prefixes]
+    for route in routes:
+        described = route.replace("{write_key}", "{writeKey}").replace("{name}", "{chunk}")
+        assert paths[described]["get"]["tags"] == ["scripts"], route

@@ -117,7 +117,10 @@ def openapi_document() -> dict[str, Any]:
     }
     paths["/v1/projects/{writeKey}/settings"] = {
         "get": {
-            "summary": "Settings for the browser source, pointing it at this server.",
+            "summary": (
+                "Settings for both browser clients (Customer.io Data Pipelines and Segment.io "
+                "integrations), pointing them at this server."
+            ),
             "tags": ["tracking"],
             "parameters": [
                 {"name": "writeKey", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -138,6 +141,7 @@ def openapi_document() -> dict[str, Any]:
             "responses": {"200": {"description": "Settings"}, "404": {"description": "Unknown"}},
         }
     }
+    paths.update(_script_paths())
     admin_filters: list[dict[str, Any]] = [
         {"name": name, "in": "query", "schema": {"type": "string"}}
         for name in ("source", "type", "userId", "anonymousId", "event")
@@ -195,4 +199,42 @@ def openapi_document() -> dict[str, Any]:
             },
             "schemas": {"Message": _MESSAGE, "Error": _ERROR},
         },
+    }
+
+
+def _script_paths() -> dict[str, Any]:
+    """The browser clients' scripts, served with ``--browser-bundle``."""
+    script = {"content": {"application/javascript": {"schema": {"type": "string"}}}}
+    write_key = {"name": "writeKey", "in": "path", "required": True, "schema": {"type": "string"}}
+    chunk = {"name": "chunk", "in": "path", "required": True, "schema": {"type": "string"}}
+    responses = {
+        "200": {"description": "The script (gzip when accepted).", **script},
+        "304": {"description": "The browser's copy (If-None-Match) is current."},
+        "404": {"description": "No such script, or an unknown write key."},
+    }
+
+    def get(summary: str, parameter: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "get": {
+                "summary": summary,
+                "tags": ["scripts"],
+                "parameters": [parameter],
+                "responses": responses,
+            }
+        }
+
+    return {
+        "/v1/analytics-js/snippet/{writeKey}/analytics.min.js": get(
+            "The Customer.io browser source's script (its bundle's standalone.js).", write_key
+        ),
+        "/v1/analytics-js/{chunk}": get("A chunk of the Customer.io snippet's script.", chunk),
+        "/analytics.js/v1/{writeKey}/analytics.min.js": get(
+            "Segment analytics-next's script (its bundle's standalone.js).", write_key
+        ),
+        "/analytics-next/bundles/{chunk}": get(
+            "A chunk of either client's npm build, or of Segment's script.", chunk
+        ),
+        "/segment/analytics-next/bundles/{chunk}": get(
+            "A chunk of Segment's script for cdnURL http://<host>/segment.", chunk
+        ),
     }
