@@ -3,11 +3,13 @@
 Each flow runs in Chromium with every request its pages make recorded and anything not on
 loopback blocked: the seed's flow (page, track, identify, track, reset, page), a ``trackLink``
 click (which loads the auto-track chunk) and a landing on an ``?ajs_event=`` URL (which runs the
-query-string plugin, a chunk of its own in Segment's build). The collector serves both clients'
-``dist/umd`` folders, and pages point at it the way a migrating team would: the snippet
-``audience serve`` prints for each client, or the npm build (``dist/umd/index.js``, served by the
-site itself) loaded with ``cdnURL`` set to the collector's root, and ``window.analytics._cdn`` set
-before its script tag, because the build fixes where its chunks come from when its script runs.
+query-string plugin, a chunk of its own in Segment's build, and asks Customer.io's for its in-app
+chunk). Every client loads its destinations chunk (the settings name two integrations), and the
+npm builds their tracking-plan chunk. The collector serves both clients' ``dist/umd`` folders,
+and pages point at it the way a migrating team would: the snippet ``audience serve`` prints for
+each client, or the npm build (``dist/umd/index.js``, served by the site itself) loaded with
+``cdnURL`` set to the collector's root, and ``window.analytics._cdn`` set before its script tag,
+because the build fixes where its chunks come from when its script runs.
 
 Every flow runs for the pinned packages (tests/interop/js) and for the latest releases on npm
 (tests/interop/js-latest, installed afresh by scripts/setup-system on every run).
@@ -109,46 +111,84 @@ def snippet_page(setup: Setup, origin: str) -> str:
 </head><body><h1>Shop</h1><a id="buy" href="#bought">Buy</a></body></html>"""
 
 
-@pytest.fixture(scope="module", params=[PINNED_PACKAGES, LATEST_PACKAGES], ids=lambda p: p.label)
-def packages(request: pytest.FixtureRequest) -> ClientPackages:
-    installed: ClientPackages = request.param
-    require_npm_packages(installed)
-    return installed
+def home_site(packages: ClientPackages, server: AudienceServer) -> StaticSite:
+    """The site: a page for each setup, and the npm packages under ``/vendor/``."""
+    site = StaticSite({"/vendor/": packages.node_modules}, {})
+    for setup in SETUPS:
+        html = (
+            npm_page(setup, packages, server.url)
+            if setup.npm_build
+            else snippet_page(setup, server.url)
+        ).encode()
+
+        def serve(
+            request: SiteRequest, html: bytes = html
+        ) -> tuple[int, list[tuple[str, str]], bytes]:
+            return 200, [("Content-Type", "text/html; charset=utf-8")], html
+
+        site.handlers[f"/{setup.name}.html"] = serve
+    return site
 
 
-@pytest.fixture(scope="module")
-def home_server(
-    packages: ClientPackages, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[AudienceServer]:
-    """One collector serving both clients of ``packages``, with a source for each setup."""
-    factory = ServerFactory(tmp_path_factory)
-    try:
-        yield factory(
+@dataclass
+class Home:
+    """The collector serving both clients of one install, and the site whose pages use it."""
+
+    packages: ClientPackages
+    server: AudienceServer
+    site: StaticSite
+
+
+class Homes:
+    """One home at a time: the flows run for the pinned packages first, then for the latest."""
+
+    def __init__(self, factory: ServerFactory) -> None:
+        self.factory = factory
+        self.current: Home | None = None
+
+    def of(self, packages: ClientPackages) -> Home:
+        """The home of ``packages``, started (and the previous one stopped) when needed."""
+        if self.current is not None and self.current.packages == packages:
+            return self.current
+        self.close()
+        require_npm_packages(packages)
+        server = self.factory(
             sources={setup.name: setup.write_key for setup in SETUPS},
             browser_bundles=(packages.bundle(CIO_PACKAGE), packages.bundle(SEGMENT_PACKAGE)),
         )
+        site = home_site(packages, server)
+        site.start()
+        self.current = Home(packages, server, site)
+        return self.current
+
+    def close(self) -> None:
+        """Stop the current home's site and collector."""
+        if self.current is not None:
+            self.current.site.stop()
+            self.current.server.stop()
+            self.current = None
+
+
+@pytest.fixture(scope="module")
+def server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
+    factory = ServerFactory(tmp_path_factory)
+    try:
+        yield factory
     finally:
         factory.stop_all()
 
 
 @pytest.fixture(scope="module")
-def home_site(packages: ClientPackages, home_server: AudienceServer) -> Iterator[StaticSite]:
-    """The site: a page for each setup, and the npm packages under ``/vendor/``."""
-    with StaticSite({"/vendor/": packages.node_modules}, {}) as site:
-        for setup in SETUPS:
-            html = (
-                npm_page(setup, packages, home_server.url)
-                if setup.npm_build
-                else snippet_page(setup, home_server.url)
-            ).encode()
+def homes(server_factory: ServerFactory) -> Iterator[Homes]:
+    started = Homes(server_factory)
+    try:
+        yield started
+    finally:
+        started.close()
 
-            def serve(
-                request: SiteRequest, html: bytes = html
-            ) -> tuple[int, list[tuple[str, str]], bytes]:
-                return 200, [("Content-Type", "text/html; charset=utf-8")], html
 
-            site.handlers[f"/{setup.name}.html"] = serve
-        yield site
+CASES = [(packages, setup) for packages in (PINNED_PACKAGES, LATEST_PACKAGES) for setup in SETUPS]
+CASE_IDS = [f"{setup.name}-{packages.label}" for packages, setup in CASES]
 
 
 @dataclass
@@ -162,21 +202,20 @@ class Flow:
     server: AudienceServer
 
 
-@pytest.fixture(scope="module", params=SETUPS, ids=lambda setup: setup.name)
-def flow(
-    request: pytest.FixtureRequest,
-    chromium: Browser,
-    home_server: AudienceServer,
-    home_site: StaticSite,
-) -> Iterator[Flow]:
+@pytest.fixture(scope="module", params=CASES, ids=CASE_IDS)
+def flow(request: pytest.FixtureRequest, chromium: Browser, homes: Homes) -> Iterator[Flow]:
     """The seed's flow, a tracked link click and a landing with ``?ajs_event=`` for one setup."""
-    setup: Setup = request.param
+    packages: ClientPackages
+    setup: Setup
+    packages, setup = request.param
+    home = homes.of(packages)
+    home_server = home.server
     context = chromium.new_context()
     network = NetworkLog()
     network.attach(context)
     try:
         source_page = SourcePage(context.new_page(), home_server.url, setup.global_name)
-        page_url = home_site.url(f"{setup.name}.html")
+        page_url = home.site.url(f"{setup.name}.html")
         source_page.open(page_url)
         for call in SEED_STEPS:
             source_page.send(call)
