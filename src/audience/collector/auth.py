@@ -165,17 +165,18 @@ class AdminGuard:
         """Whether the request is the admin's, and the reply when it must be a particular one.
 
         A Bearer token is the only credential looked at when one is sent; otherwise the
-        session cookie, and then the cross-site check.
+        session cookie, once the request has passed the cross-site check (so a refused
+        request does not even count as the session's use).
         """
         bearer = _bearer(request.headers.get("authorization"))
         if bearer is not None:
             return await self._check_bearer(request, bearer)
-        if not await self._has_session(request):
+        if not request.cookies.get(SESSION_COOKIE):
             return False, None
         refusal = self._cross_site(request, self._proxies.view_of(request))
         if refusal is not None:
             return False, refusal
-        return True, None
+        return await self._has_session(request), None
 
     async def _has_session(self, request: Request) -> bool:
         session_id = request.cookies.get(SESSION_COOKIE, "")
