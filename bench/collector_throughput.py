@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-ADMIN_TOKEN = "bench-admin-token"
+ADMIN_TOKEN = "bench-admin-token-of-the-collector-benchmark"
 WRITE_KEY = "BENCH_WRITE_KEY"
 BATCH_SIZE = 100
 

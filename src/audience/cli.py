@@ -11,6 +11,7 @@ COMMANDS: dict[str, str] = {
     "serve": "audience.collector.commands:serve",
     "sources": "audience.collector.commands:sources",
     "events": "audience.collector.commands:events",
+    "admin": "audience.collector.commands:admin",
     "destinations": "audience.destinations.commands:destinations",
     "profiles": "audience.resolution.commands:profiles",
     "replay": "audience.resolution.commands:replay",

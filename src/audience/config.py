@@ -111,10 +111,20 @@ def _log_level(text: str) -> str:
     return value
 
 
+MIN_ADMIN_TOKEN_LENGTH: Final = 32
+"""An admin token shorter than this is refused: 32 random characters are beyond any guessing."""
+
+
 def _token(text: str) -> str:
     value = text.strip()
-    if len(value) < 8:
-        raise ValueError("an admin token needs at least 8 characters")
+    if len(value) < MIN_ADMIN_TOKEN_LENGTH:
+        raise ValueError(
+            f"an admin token needs at least {MIN_ADMIN_TOKEN_LENGTH} characters, this one has "
+            f"{len(value)}; make one with `openssl rand -base64 32`, or leave it unset to have "
+            "one generated"
+        )
+    if any(character.isspace() or not character.isprintable() for character in value):
+        raise ValueError("an admin token cannot hold spaces or control characters")
     return value
 
 
@@ -132,8 +142,8 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting(
         "admin_token",
         "AUDIENCE_ADMIN_TOKEN",
-        "Bearer token of the admin API. Default: generated on first start and kept in the "
-        "data folder.",
+        "Bearer token of the admin API and the pages' login, at least 32 characters. Default: "
+        "generated on first start and kept with the data (`audience admin token` prints it).",
         _token,
     ),
     Setting(
@@ -147,7 +157,8 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting(
         "trusted_proxies",
         "AUDIENCE_TRUSTED_PROXIES",
-        "Comma-separated addresses or networks whose X-Forwarded-For is believed.",
+        "Comma-separated addresses or networks whose X-Forwarded-For, X-Forwarded-Proto and "
+        "X-Forwarded-Host are believed. Default: none, loopback included.",
         _proxies,
     ),
     Setting(

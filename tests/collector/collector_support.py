@@ -10,13 +10,13 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-ADMIN_TOKEN = "admin-token-for-tests"
+ADMIN_TOKEN = "admin-token-for-the-collector-tests"
 WRITE_KEY = "WK_TEST_123"
 RECEIVED_AT = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
 
@@ -32,6 +32,24 @@ class FixedClock:
 
     def monotonic(self) -> float:
         return 0.0
+
+
+class ManualClock:
+    """A clock that moves only when the test moves it: ``advance(seconds)``."""
+
+    def __init__(self, moment: datetime = RECEIVED_AT) -> None:
+        self.moment = moment
+        self.elapsed = 0.0
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def monotonic(self) -> float:
+        return self.elapsed
+
+    def advance(self, seconds: float) -> None:
+        self.moment += timedelta(seconds=seconds)
+        self.elapsed += seconds
 
 
 class CountingIds:
@@ -60,6 +78,7 @@ class LiveServer:
             lifespan="on",
             log_level="warning",
             access_log=False,
+            proxy_headers=False,  # as `audience serve`: the app decides forwarded headers
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
@@ -89,13 +108,26 @@ def free_port() -> int:
 
 
 class ServeProcess:
-    """``audience serve`` in a subprocess on a free port, its output kept in a file."""
+    """``audience serve`` in a subprocess on a free port, its output kept in a file.
 
-    def __init__(self, data_dir: Path, log_path: Path, *args: str) -> None:
+    ``AUDIENCE_ADMIN_TOKEN`` is ``admin_token`` (left unset when ``None``, so the server
+    generates and keeps its own); ``env`` adds variables.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        log_path: Path,
+        *args: str,
+        admin_token: str | None = ADMIN_TOKEN,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.log_path = log_path
         self.port = free_port()
         self.args = args
+        self.admin_token = admin_token
+        self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -112,7 +144,12 @@ class ServeProcess:
             str(self.port),
             *self.args,
         ]
-        env = {**os.environ, "AUDIENCE_ADMIN_TOKEN": ADMIN_TOKEN, "PYTHONUNBUFFERED": "1"}
+        env = {
+            name: value for name, value in os.environ.items() if not name.startswith("AUDIENCE_")
+        }
+        env.update(self.env, PYTHONUNBUFFERED="1")
+        if self.admin_token is not None:
+            env["AUDIENCE_ADMIN_TOKEN"] = self.admin_token
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 30

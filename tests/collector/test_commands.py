@@ -14,6 +14,8 @@ from audience.config import Settings
 from audience.storage.base import EventRecord
 from audience.storage.sqlite import SqliteEventStore
 
+ENVIRONMENT_TOKEN = "an-admin-token-from-the-environment-of-40"
+
 
 def run(*args: str) -> str:
     result = CliRunner().invoke(main, list(args), catch_exceptions=False)
@@ -83,7 +85,8 @@ def test_serve_prints_the_write_key_and_token_and_accepts_sources_created_later(
     try:
         output = server.output()
         key = next(line.split()[2] for line in output.splitlines() if line.startswith("write key:"))
-        assert f"admin token: {ADMIN_TOKEN}" in output
+        assert "admin token: from AUDIENCE_ADMIN_TOKEN" in output
+        assert ADMIN_TOKEN not in output
         run("sources", "create", "late", "--write-key", "LATE-KEY", "--data", str(server.data_dir))
         for write_key in (key, "LATE-KEY"):
             body = {"writeKey": write_key, "userId": "u1", "event": "Signed Up"}
@@ -110,6 +113,7 @@ def test_the_first_start_creates_a_default_source_and_a_token_kept_across_restar
     assert first.admin_token == again.admin_token
     assert len(first.admin_token) >= 32
     assert not first.token_from_environment
+    assert (first.token_generated, again.token_generated) == (True, False)
 
 
 def test_an_admin_token_from_the_environment_wins_and_sources_made_first_are_kept(
@@ -117,7 +121,8 @@ def test_an_admin_token_from_the_environment_wins_and_sources_made_first_are_kep
 ) -> None:
     with SqliteEventStore.open(tmp_path / "events.sqlite3") as store:
         store.create_source("web", "KEEP-ME")
-        first = prepare_data(store, Settings(admin_token="from-the-environment"))
+        first = prepare_data(store, Settings(admin_token=ENVIRONMENT_TOKEN))
         assert [s.name for s in store.list_sources()] == ["web"]
     assert first.source.write_key == "KEEP-ME"
-    assert first.admin_token == "from-the-environment"
+    assert first.admin_token == ENVIRONMENT_TOKEN
+    assert not first.token_generated

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from collector_support import WRITE_KEY
+from collector_support import ADMIN_TOKEN, WRITE_KEY
 
 from audience.storage.sqlite import SqliteEventStore
 
@@ -320,5 +320,5 @@ def test_when_the_store_cannot_commit_the_client_is_told_to_retry(
     response = post_text(client, "/v1/t", browser_track())
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
-    admin = client.get("/api/events", headers={"Authorization": "Bearer admin-token-for-tests"})
+    admin = client.get("/api/events", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert admin.status_code == 503

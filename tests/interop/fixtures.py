@@ -41,7 +41,7 @@ from interop.harness import free_port as pick_free_port
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext
 
-INTEROP_ADMIN_TOKEN = "interop-admin-token"
+INTEROP_ADMIN_TOKEN = "interop-admin-token-for-the-real-clients"
 INTEROP_SOURCES: Mapping[str, str] = {
     "browser": "wk_interop_browser",
     "segment-browser": "wk_interop_segment_browser",

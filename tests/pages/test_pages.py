@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from audience.collector.auth import SESSION_COOKIE
 from interop.fixtures import INTEROP_ADMIN_TOKEN, INTEROP_SOURCES
-from interop.harness import AudienceServer
+from interop.harness import AudienceServer, StaticSite
 from pages.support import Profiles, login, screenshot
 
 if TYPE_CHECKING:
-    from playwright.sync_api import BrowserContext
+    from playwright.sync_api import Browser, BrowserContext
 
 SOURCE = "sdk"
 XSS_NAME = '<img src=x onerror="window.__xss=1">'
@@ -83,6 +84,13 @@ def journey(user_id: str, anonymous_id: str, next_anonymous_id: str) -> list[dic
     ]
 
 
+def session_cookie(context: BrowserContext) -> str:
+    [cookie] = [c for c in context.cookies() if c["name"] == SESSION_COOKIE]
+    assert cookie["httpOnly"]
+    assert cookie["sameSite"] == "Strict"
+    return cookie["value"]
+
+
 def test_pages_need_the_login_and_the_token_logs_in(
     audience_server: AudienceServer, browser_context: BrowserContext
 ) -> None:
@@ -95,10 +103,93 @@ def test_pages_need_the_login_and_the_token_logs_in(
     assert page.locator("[role=alert]").is_visible()
     login(page, audience_server.url, INTEROP_ADMIN_TOKEN)
     assert page.locator("h1").inner_text() == "Profiles"
+    session = session_cookie(browser_context)
     page.click("form.logout button")
     page.wait_for_url("**/login*")
     page.goto(f"{audience_server.url}/profiles")
     assert "/login" in page.url
+    replayed = httpx.get(
+        f"{audience_server.url}/profiles", headers={"Cookie": f"{SESSION_COOKIE}={session}"}
+    )
+    assert replayed.status_code == 303, "the old cookie no longer works after logout"
+    assert replayed.headers["location"].startswith("/login")
+
+
+def test_each_login_in_the_browser_starts_a_new_session(
+    audience_server: AudienceServer, chromium: Browser
+) -> None:
+    sessions = []
+    for _ in range(2):
+        context = chromium.new_context()
+        try:
+            login(context.new_page(), audience_server.url, INTEROP_ADMIN_TOKEN)
+            sessions.append(session_cookie(context))
+        finally:
+            context.close()
+    assert sessions[0] != sessions[1]
+
+
+CSP_WATCH = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolations.push(event.violatedDirective + " " + event.blockedURI);
+});
+"""
+
+
+def test_every_page_works_under_its_content_security_policy(
+    audience_server: AudienceServer, browser_context: BrowserContext, profiles: Profiles
+) -> None:
+    """The pages' own script and styles run; nothing they use is blocked by the policy."""
+    user_id = f"csp-{uuid.uuid4().hex[:8]}"
+    send(audience_server, *journey(user_id, f"{user_id}-anon", f"{user_id}-next"))
+    person = profiles.wait(4, userId=user_id)
+    browser_context.add_init_script(CSP_WATCH)
+    page = browser_context.new_page()
+    errors: list[str] = []
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
+    page.goto(f"{audience_server.url}/login")
+    assert page.evaluate("() => window.__cspViolations") == []
+    login(page, audience_server.url, INTEROP_ADMIN_TOKEN)
+    for path in ("/profiles", f"/profiles/{person['id']}", "/sources", "/destinations", "/live"):
+        response = page.goto(f"{audience_server.url}{path}")
+        assert response is not None
+        assert response.status == 200
+        assert "default-src 'self'" in response.headers["content-security-policy"]
+        header = page.locator("header.top").evaluate("e => getComputedStyle(e).backgroundColor")
+        assert header == "rgb(17, 24, 39)", f"the stylesheet did not apply on {path}"
+        assert page.evaluate("() => window.__cspViolations") == [], path
+    page.wait_for_function(
+        "() => document.getElementById('live-status').textContent.startsWith('Live')"
+    )
+    assert page.evaluate("() => window.__cspViolations") == []
+    assert errors == []
+
+
+def test_a_form_on_another_site_cannot_log_the_admin_out(
+    audience_server: AudienceServer, browser_context: BrowserContext, static_site: StaticSite
+) -> None:
+    page = browser_context.new_page()
+    login(page, audience_server.url, INTEROP_ADMIN_TOKEN)
+    page.goto(static_site.url("not-a-page.html"))
+    assert page.url.startswith("http://localhost:")
+    with page.expect_response(f"{audience_server.url}/logout") as answer:
+        page.evaluate(
+            """(target) => {
+              const form = document.createElement("form");
+              form.method = "post";
+              form.action = target;
+              document.body.appendChild(form);
+              form.submit();
+            }""",
+            f"{audience_server.url}/logout",
+        )
+    assert answer.value.status == 403
+    assert "cross_site_request" in answer.value.text()
+    page.goto(f"{audience_server.url}/profiles")
+    assert page.locator("h1").inner_text() == "Profiles", "the admin is still logged in"
 
 
 def test_find_a_person_and_open_their_journey(

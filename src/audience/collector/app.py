@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import secrets
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
@@ -23,16 +22,25 @@ from starlette.routing import BaseRoute, Route
 
 from audience.clock import Clock, IdFactory, SystemClock, UuidFactory
 from audience.collector.admin_api import AdminApi
+from audience.collector.admin_sessions import AdminSessions
+from audience.collector.admin_token import (
+    AdminTokenSource,
+    FixedAdminToken,
+    StoredAdminToken,
+    settle_admin_token,
+)
 from audience.collector.auth import AdminGuard, Endpoint, SourceResolver
 from audience.collector.bundle import BrowserBundle
 from audience.collector.cors import CorsMiddleware
 from audience.collector.extensions import server_extensions
 from audience.collector.ingest import Ingestor, Limits
+from audience.collector.login_throttle import LoginThrottle
 from audience.collector.metrics import Metrics, MetricsMiddleware
 from audience.collector.openapi import openapi_document
 from audience.collector.parts import CollectorParts, Component
 from audience.collector.proxies import TrustedProxies
 from audience.collector.replies import JSONReply, error_reply
+from audience.collector.security_headers import SecurityHeaders
 from audience.collector.settings_endpoint import SEGMENT_PREFIX, SettingsEndpoint
 from audience.collector.tracking_api import TrackingApi, TrackingEndpoints
 from audience.config import Settings, load_settings
@@ -43,16 +51,26 @@ from audience.storage.base import Source
 logger = logging.getLogger(__name__)
 
 DEFAULT_SOURCE = "default"
-ADMIN_TOKEN_KEY = "admin_token"  # noqa: S105 (the meta row name, not a secret)
 
 
 @dataclass(frozen=True)
 class FirstStart:
-    """What an operator needs to start sending: the first source and the admin token."""
+    """What an operator needs to start sending: the first source and the admin token.
+
+    ``token_generated`` is true only on the start that generated the kept token: that is
+    the one start that prints it.
+    """
 
     source: Source
     admin_token: str
     token_from_environment: bool
+    token_generated: bool = False
+
+    def token_source(self, store: EventStore, clock: Clock | None = None) -> AdminTokenSource:
+        """Where the guard reads the token: fixed from the environment, else from the store."""
+        if self.token_from_environment:
+            return FixedAdminToken(self.admin_token)
+        return StoredAdminToken(store, clock or SystemClock(), self.admin_token)
 
 
 def prepare_data(store: EventStore, settings: Settings) -> FirstStart:
@@ -65,22 +83,31 @@ def prepare_data(store: EventStore, settings: Settings) -> FirstStart:
     source = sources[0] if sources else store.create_source(DEFAULT_SOURCE)
     if settings.admin_token:
         return FirstStart(source, settings.admin_token, token_from_environment=True)
-    token = store.set_meta_once(ADMIN_TOKEN_KEY, secrets.token_urlsafe(24))
-    return FirstStart(source, token, token_from_environment=False)
+    token, generated = settle_admin_token(store)
+    return FirstStart(source, token, token_from_environment=False, token_generated=generated)
 
 
 def build_parts(
     settings: Settings,
     store: EventStore,
     *,
-    admin_token: str,
+    admin_token: str | AdminTokenSource,
     clock: Clock | None = None,
     ids: IdFactory | None = None,
 ) -> CollectorParts:
-    """The collector's parts over an open ``store``."""
+    """The collector's parts over an open ``store``; a ``str`` admin token never changes."""
     clock = clock or SystemClock()
     ids = ids or UuidFactory()
     metrics = Metrics()
+    proxies = TrustedProxies(settings.trusted_proxies)
+    token = FixedAdminToken(admin_token) if isinstance(admin_token, str) else admin_token
+    guard = AdminGuard(
+        token,
+        AdminSessions(store, clock),
+        LoginThrottle(clock),
+        proxies,
+        public_url=settings.public_url,
+    )
     ingestor = Ingestor(
         store,
         clock=clock,
@@ -93,10 +120,11 @@ def build_parts(
         store=store,
         ingestor=ingestor,
         sources=SourceResolver(store),
-        guard=AdminGuard(admin_token),
+        guard=guard,
         metrics=metrics,
         clock=clock,
         ids=ids,
+        proxies=proxies,
     )
 
 
@@ -119,17 +147,17 @@ def create_app(
         parts.sources,
         max_event_bytes=settings.max_event_bytes,
         max_request_bytes=settings.max_request_bytes,
-        proxies=TrustedProxies(settings.trusted_proxies),
+        proxies=parts.proxies,
     )
     all_routes: list[BaseRoute] = [
-        *SettingsEndpoint(parts.sources, settings.public_url).routes(),
+        *SettingsEndpoint(parts.sources, settings.public_url, parts.proxies).routes(),
         *AdminApi(parts.store, parts.store, parts.guard, parts.metrics).routes(),
         *parts.guard.routes(),
         Route("/healthz", _healthz(parts.store), methods=["GET"]),
         Route("/metrics", _metrics(parts.metrics), methods=["GET"]),
         Route("/openapi.json", _openapi, methods=["GET"]),
     ]
-    if settings.browser_bundle is not None:
+    if settings.browser_bundle:
         all_routes.extend(BrowserBundle(settings.browser_bundle, parts.sources).routes())
     all_routes.extend(routes)
 
@@ -156,6 +184,8 @@ def create_app(
             Middleware(MetricsMiddleware, metrics=parts.metrics),
             Middleware(CorsMiddleware, prefixes=("/v1/", SEGMENT_PREFIX + "/v1/")),
             Middleware(TrackingEndpoints, api=tracking),
+            # Inside the tracking routes: every other reply gets the security headers.
+            Middleware(SecurityHeaders),
         ],
         lifespan=lifespan,
         exception_handlers={StorageError: _storage_unavailable},
@@ -167,7 +197,7 @@ def build_server_app(settings: Settings) -> tuple[Starlette, FirstStart]:
     store = open_event_store(settings)
     try:
         first = prepare_data(store, settings)
-        parts = build_parts(settings, store, admin_token=first.admin_token)
+        parts = build_parts(settings, store, admin_token=first.token_source(store))
         extensions = server_extensions(parts)
         app = create_app(
             parts,

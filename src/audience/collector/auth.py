@@ -3,7 +3,15 @@
 Write keys arrive as HTTP Basic (the key as user name, with or without the colon),
 ``Authorization: Bearer <key>``, ``writeKey`` in the body, or ``?writeKey=``, in that order
 of precedence. The admin token arrives as ``Authorization: Bearer <token>`` or, for web
-pages, as the session cookie set by ``POST /login``.
+pages, once at ``POST /login``, which starts a server-side session
+(:mod:`audience.collector.admin_sessions`) whose id the session cookie carries.
+
+Around the admin surface: wrong tokens are throttled per client address
+(:mod:`audience.collector.login_throttle`), state-changing requests that a cookie
+authenticates are refused when they come from another site (:mod:`audience.collector.csrf`),
+and the cookie is ``Secure`` whenever the visitor uses https (the public URL, or a trusted
+proxy's ``X-Forwarded-Proto``). Bearer requests are not cookie-authenticated and skip the
+cross-site check.
 """
 
 from __future__ import annotations
@@ -11,18 +19,24 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
 from typing import Final
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlsplit
 
-from starlette.requests import HTTPConnection, Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from audience.collector.admin_sessions import AdminSessions
+from audience.collector.admin_token import AdminTokenSource
+from audience.collector.csrf import cross_site_refusal
+from audience.collector.login_throttle import LoginThrottle
+from audience.collector.proxies import TrustedProxies, VisitorView, origin_of
 from audience.collector.replies import error_reply
 from audience.errors import AuthenticationError
+from audience.pages.rendering import render
 from audience.storage.base import Source, SourceRegistry
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -86,38 +100,38 @@ class SourceResolver:
 
 
 class AdminGuard:
-    """Checks the admin token on API requests and the login cookie on pages.
+    """Checks the admin token on API requests and the login session on pages.
 
     Use ``guard.protect(endpoint)`` on JSON endpoints (401 without the token) and
     ``guard.protect_page(endpoint)`` on pages (redirect to ``/login``). ``routes()`` adds
-    ``GET/POST /login`` and ``POST /logout``.
+    ``GET/POST /login`` and ``POST /logout``. Either way a wrong Bearer token counts against
+    the client address's throttle (429 with ``Retry-After`` while it is locked), and a
+    state-changing request authenticated by the cookie is refused with 403 when it comes
+    from another site.
     """
 
-    def __init__(self, token: str) -> None:
-        self._token = token.encode()
-        self._session = hmac.new(self._token, b"audience admin session", hashlib.sha256).hexdigest()
-
-    def is_authorized(self, connection: HTTPConnection) -> bool:
-        """Whether the request carries the admin token (Bearer) or a valid login cookie."""
-        header = connection.headers.get("authorization", "")
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self._token):
-            return True
-        cookie = connection.cookies.get(SESSION_COOKIE, "")
-        return bool(cookie) and hmac.compare_digest(cookie.encode(), self._session.encode())
-
-    def require(self, connection: HTTPConnection) -> None:
-        """Raise ``AuthenticationError`` unless the request is the admin's."""
-        if not self.is_authorized(connection):
-            raise AuthenticationError("the admin token is missing or wrong")
+    def __init__(
+        self,
+        token: AdminTokenSource,
+        sessions: AdminSessions,
+        throttle: LoginThrottle,
+        proxies: TrustedProxies,
+        public_url: str | None = None,
+    ) -> None:
+        self._token = token
+        self._sessions = sessions
+        self._throttle = throttle
+        self._proxies = proxies
+        self._public_origin = _origin_of_url(public_url)
 
     def protect(self, endpoint: Endpoint) -> Endpoint:
-        """Wrap a JSON endpoint: requests without the admin token get 401."""
+        """Wrap a JSON endpoint: requests that are not the admin's get 401 (or 403/429)."""
 
         @functools.wraps(endpoint)
         async def guarded(request: Request) -> Response:
-            if not self.is_authorized(request):
-                return unauthorized()
+            allowed, refusal = await self._verdict(request)
+            if not allowed:
+                return refusal or unauthorized()
             return await endpoint(request)
 
         return guarded
@@ -127,7 +141,10 @@ class AdminGuard:
 
         @functools.wraps(endpoint)
         async def guarded(request: Request) -> Response:
-            if not self.is_authorized(request):
+            allowed, refusal = await self._verdict(request)
+            if not allowed:
+                if refusal is not None:
+                    return refusal
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
             return await endpoint(request)
@@ -135,39 +152,126 @@ class AdminGuard:
         return guarded
 
     def routes(self) -> list[Route]:
-        """``GET /login`` (a form), ``POST /login`` (sets the cookie), ``POST /logout``."""
+        """``GET /login`` (a form), ``POST /login`` (starts a session), ``POST /logout``."""
         return [
             Route("/login", self._login_form, methods=["GET"]),
             Route("/login", self._login, methods=["POST"]),
             Route("/logout", self._logout, methods=["POST"]),
         ]
 
-    async def _login_form(self, request: Request, failed: bool = False) -> Response:
+    # -- deciding ------------------------------------------------------------------------
+
+    async def _verdict(self, request: Request) -> tuple[bool, Response | None]:
+        """Whether the request is the admin's, and the reply when it must be a particular one.
+
+        A Bearer token is the only credential looked at when one is sent; otherwise the
+        session cookie, once the request has passed the cross-site check (so a refused
+        request does not even count as the session's use).
+        """
+        bearer = _bearer(request.headers.get("authorization"))
+        if bearer is not None:
+            return await self._check_bearer(request, bearer)
+        if not request.cookies.get(SESSION_COOKIE):
+            return False, None
+        refusal = self._cross_site(request, self._proxies.view_of(request))
+        if refusal is not None:
+            return False, refusal
+        return await self._has_session(request), None
+
+    async def _has_session(self, request: Request) -> bool:
+        session_id = request.cookies.get(SESSION_COOKIE, "")
+        if not session_id:
+            return False
+        return await run_in_threadpool(self._sessions.check, session_id)
+
+    async def _check_bearer(self, request: Request, bearer: str) -> tuple[bool, Response | None]:
+        address = self._proxies.view_of(request).address
+        wait = self._throttle.wait_seconds(address)
+        if wait:
+            return False, too_many_attempts(wait)
+        if await self._is_token(bearer):
+            self._throttle.succeeded(address)
+            return True, None
+        self._throttle.failed(address)
+        return False, None
+
+    async def _is_token(self, candidate: str) -> bool:
+        token = await run_in_threadpool(self._token.current)
+        return hmac.compare_digest(candidate.encode(), token.encode())
+
+    def _cross_site(self, request: Request, view: VisitorView) -> Response | None:
+        own = {origin for origin in (self._public_origin, view.origin) if origin}
+        reason = cross_site_refusal(request.method, request.headers, own)
+        if reason is None:
+            return None
+        return error_reply(403, "cross_site_request", f"refused: {reason}")
+
+    def _secure(self, view: VisitorView) -> bool:
+        """Whether the cookie must be ``Secure``: the visitor reaches us over https."""
+        public_https = (self._public_origin or "").startswith("https://")
+        return public_https or view.scheme == "https"
+
+    # -- the login routes ------------------------------------------------------------------
+
+    async def _login_form(self, request: Request) -> Response:
         target = _safe_next(request.query_params.get("next"))
-        message = '<p role="alert">That token is not right.</p>' if failed else ""
-        page = LOGIN_PAGE.format(next=_escape_html(target), message=message)
-        return HTMLResponse(page, status_code=401 if failed else 200)
+        if await self._has_session(request):
+            return RedirectResponse(target, status_code=303)
+        return _login_page(target)
 
     async def _login(self, request: Request) -> Response:
+        view = self._proxies.view_of(request)
+        refusal = self._cross_site(request, view)
+        if refusal is not None:
+            return refusal
         form = await _small_form(request)
-        token = form.get("token", "")
         target = _safe_next(form.get("next", "/"))
-        if not hmac.compare_digest(token.strip().encode(), self._token):
-            return await self._login_form(request, failed=True)
+        wait = self._throttle.wait_seconds(view.address)
+        if wait:
+            return _login_page(
+                target,
+                _locked_message(wait),
+                status=429,
+                headers={"Retry-After": str(wait)},
+            )
+        token = form.get("token", "").strip()
+        if not token:
+            return _login_page(target, "Enter the admin token.", status=401)
+        if not await self._is_token(token):
+            locked = self._throttle.failed(view.address)
+            message = "That token is not right."
+            if locked:
+                message += " " + _locked_message(locked)
+            return _login_page(target, message, status=401)
+        self._throttle.succeeded(view.address)
+        previous = request.cookies.get(SESSION_COOKIE, "")
+        if previous:
+            await run_in_threadpool(self._sessions.end, previous)
+        session_id = await run_in_threadpool(self._sessions.start)
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
-            self._session,
+            session_id,
+            max_age=int(self._sessions.policy.lifetime_seconds),
+            path="/",
+            secure=self._secure(view),
             httponly=True,
             samesite="strict",
-            secure=request.url.scheme == "https",
-            max_age=30 * 24 * 3600,
         )
         return response
 
     async def _logout(self, request: Request) -> Response:
+        view = self._proxies.view_of(request)
+        refusal = self._cross_site(request, view)
+        if refusal is not None:
+            return refusal
+        session_id = request.cookies.get(SESSION_COOKIE, "")
+        if session_id:
+            await run_in_threadpool(self._sessions.end, session_id)
         response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(SESSION_COOKIE)
+        response.delete_cookie(
+            SESSION_COOKIE, path="/", secure=self._secure(view), httponly=True, samesite="strict"
+        )
         return response
 
 
@@ -179,6 +283,40 @@ def unauthorized() -> Response:
         "send the admin token as Authorization: Bearer <token>",
         headers={"WWW-Authenticate": 'Bearer realm="audience admin"'},
     )
+
+
+def too_many_attempts(wait: int) -> Response:
+    """The 429 of an address locked by the login throttle."""
+    return error_reply(
+        429,
+        "too_many_attempts",
+        f"too many wrong admin tokens from this address: try again in {wait} s",
+        headers={"Retry-After": str(wait)},
+    )
+
+
+def _bearer(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else None
+
+
+def _origin_of_url(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return origin_of(parts.scheme, parts.netloc) if parts.scheme and parts.netloc else None
+
+
+def _locked_message(wait: int) -> str:
+    return f"Too many wrong tokens from your address: try again in {wait} s."
+
+
+def _login_page(
+    target: str, message: str = "", status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return render("login.html", status=status, headers=headers, next=target, message=message)
 
 
 async def _small_form(request: Request) -> dict[str, str]:
@@ -200,22 +338,3 @@ def _safe_next(target: str | None) -> str:
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
     return target
-
-
-def _escape_html(text: str) -> str:
-    return (
-        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-    )
-
-
-LOGIN_PAGE: Final = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>audience: log in</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body><main><h1>audience</h1>{message}
-<form method="post" action="/login">
-<label for="token">Admin token</label>
-<input id="token" name="token" type="password" autocomplete="current-password" required>
-<input type="hidden" name="next" value="{next}">
-<button type="submit">Log in</button>
-</form></main></body></html>
-"""

@@ -1,4 +1,4 @@
-"""The collector's commands: ``audience serve``, ``audience sources``, ``audience events``."""
+"""The collector's commands: ``audience serve``, ``sources``, ``events`` and ``admin``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 import click
 import orjson
 
-from audience.collector.app import build_server_app, prepare_data
+from audience.collector.admin_token import ADMIN_TOKEN_KEY, rotate_admin_token
+from audience.collector.app import FirstStart, build_server_app, prepare_data
 from audience.collector.bundle import browser_snippets
 from audience.config import SETTINGS, Settings, load_settings
 from audience.errors import AudienceError
@@ -104,8 +105,9 @@ def serve(
 ) -> None:
     """Start the collector on the SQLite store in the data folder, or on PostgreSQL.
 
-    The first start creates a source named "default". Every start prints the write key
-    of the first source, the admin token and the browser snippet.
+    The first start creates a source named "default" and generates the admin token, and
+    prints it; later starts say where it is kept (`audience admin token` prints it). Every
+    start prints the write key of the first source and the browser snippet.
     """
     import uvicorn
 
@@ -144,7 +146,7 @@ def serve(
     else:
         click.echo(f"data: {settings.data_dir.resolve()}")
     click.echo(f"write key: {first.source.write_key}  (source {first.source.name})")
-    click.echo(f"admin token: {first.admin_token}")
+    click.echo(f"admin token: {_token_notice(first, settings)}")
     try:
         snippets = browser_snippets(settings.browser_bundle, first.source.write_key, origin)
     except AudienceError as exc:
@@ -174,6 +176,7 @@ def serve(
             access_log=False,
             lifespan="on",
             server_header=False,
+            proxy_headers=False,  # forwarded headers are decided by the app's TrustedProxies
         )
         return
     uvicorn.run(
@@ -186,7 +189,30 @@ def serve(
         access_log=False,
         lifespan="on",
         server_header=False,
+        proxy_headers=False,  # forwarded headers are decided by the app's TrustedProxies
     )
+
+
+def _token_notice(first: FirstStart, settings: Settings) -> str:
+    """What ``serve`` says of the admin token: the token itself only when it was just made.
+
+    Everything a server prints ends up in journald or the container log, so a token that
+    already existed, or one given in ``AUDIENCE_ADMIN_TOKEN``, is never printed.
+    """
+    if first.token_from_environment:
+        return "from AUDIENCE_ADMIN_TOKEN"
+    if first.token_generated:
+        return f"{first.admin_token}  (generated now and kept {_kept_where(settings)})"
+    return (
+        f"kept {_kept_where(settings)}; `audience admin token` prints it, "
+        "`audience admin token --rotate` replaces it and ends every session"
+    )
+
+
+def _kept_where(settings: Settings) -> str:
+    if settings.database_url:
+        return f"in the PostgreSQL table meta (key {ADMIN_TOKEN_KEY})"
+    return f"in {settings.database_path.resolve()}"
 
 
 @click.group()
@@ -269,3 +295,43 @@ def tail(
                 if source is None or event.source == source:
                     click.echo(orjson.dumps(event.message).decode())
                     printed += 1
+
+
+@click.group()
+def admin() -> None:
+    """The admin token of the admin API and the pages."""
+
+
+@admin.command("token")
+@click.option(
+    "--rotate", is_flag=True, help="Make a new token and end every admin session everywhere."
+)
+@_data_option
+@database_option
+def admin_token(rotate: bool, data_dir: Path | None, database_url: str | None) -> None:
+    """Print the admin token kept with the data, or replace it with --rotate.
+
+    Running servers take a rotated token within 5 seconds, without a restart; the old
+    token and every login session stop working at once.
+    """
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    if settings.admin_token:
+        raise click.ClickException(
+            "the admin token is set by AUDIENCE_ADMIN_TOKEN in this environment: it is not "
+            "printed, and it is changed where it is set"
+        )
+    if not event_store_exists(settings):
+        raise click.ClickException(f"no event store in {settings.data_dir}")
+    with _open_store(settings) as store:
+        if rotate:
+            token, ended = rotate_admin_token(store)
+            click.echo(token)
+            click.echo(f"ended {ended} admin session(s)", err=True)
+            return
+        kept = store.get_meta(ADMIN_TOKEN_KEY)
+    if kept is None:
+        raise click.ClickException(
+            "no admin token is kept yet: `audience serve` generates one on its first start, "
+            "or run `audience admin token --rotate`"
+        )
+    click.echo(kept)

@@ -11,6 +11,7 @@ from audience.clock import Clock, IdFactory
 from audience.collector.auth import AdminGuard, SourceResolver
 from audience.collector.ingest import Ingestor
 from audience.collector.metrics import Metrics
+from audience.collector.proxies import TrustedProxies
 from audience.config import Settings
 from audience.storage.backend import EventStore
 
@@ -35,6 +36,7 @@ class CollectorParts:
     an ``EventQuery`` and a ``SourceRegistry``; ``store.add_commit_listener`` wakes readers
     after each commit. ``guard`` checks the admin token (``guard.protect`` for JSON routes,
     ``guard.protect_page`` for pages). ``ingestor`` is validate -> enrich -> commit without HTTP.
+    ``proxies`` decides every forwarded header (the visitor's address, scheme and host).
     """
 
     settings: Settings
@@ -45,6 +47,7 @@ class CollectorParts:
     metrics: Metrics
     clock: Clock
     ids: IdFactory
+    proxies: TrustedProxies = field(default_factory=TrustedProxies)
 
 
 @dataclass(frozen=True)

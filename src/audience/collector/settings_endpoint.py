@@ -26,6 +26,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from audience.collector.auth import SourceResolver
+from audience.collector.proxies import TrustedProxies
 from audience.collector.replies import JSONReply, error_reply
 from audience.errors import AuthenticationError
 from audience.jsontypes import JSONObject
@@ -67,9 +68,15 @@ def api_location(public_url: str | None, request_host: str | None, scheme: str) 
 class SettingsEndpoint:
     """Serves the browser settings of every known write key; unknown keys get 404."""
 
-    def __init__(self, sources: SourceResolver, public_url: str | None = None) -> None:
+    def __init__(
+        self,
+        sources: SourceResolver,
+        public_url: str | None = None,
+        proxies: TrustedProxies | None = None,
+    ) -> None:
         self._sources = sources
         self._public_url = public_url
+        self._proxies = proxies or TrustedProxies()
 
     def routes(self) -> list[Route]:
         """The settings of both clients, and the Segment-only ones under ``/segment``."""
@@ -94,9 +101,8 @@ class SettingsEndpoint:
             self._sources.resolve(write_key)
         except AuthenticationError:
             return error_reply(404, "not_found", "no source has this write key")
-        api_host, protocol = api_location(
-            self._public_url, request.headers.get("host"), request.url.scheme
-        )
+        visitor = self._proxies.view_of(request)  # forwarded host and scheme from trusted proxies
+        api_host, protocol = api_location(self._public_url, visitor.host, visitor.scheme)
         return JSONReply(
             browser_settings(write_key, api_host, protocol, integrations),
             headers={"Cache-Control": "no-cache"},

@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any
 
-import jinja2
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from audience.collector.auth import AdminGuard
 from audience.destinations.state import DeliveryStore
 from audience.destinations.status import DestinationStatus, destination_statuses
 from audience.eventlog import EventFeed
-from audience.pages.views import CONTENT_SECURITY_POLICY
-
-# The page extends the web pages' layout (base.html), so it looks and behaves like them.
-_ENVIRONMENT: Final = jinja2.Environment(
-    loader=jinja2.ChoiceLoader(
-        [
-            jinja2.PackageLoader("audience.destinations", "templates"),
-            jinja2.PackageLoader("audience.pages", "templates"),
-        ]
-    ),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-)
+from audience.pages.rendering import render
 
 
 def page_row(status: DestinationStatus) -> dict[str, Any]:
@@ -48,20 +35,12 @@ def _when(moment: float | None) -> str:
 
 
 def destinations_page(store: DeliveryStore, feed: EventFeed, guard: AdminGuard) -> Route:
-    """``GET /destinations``: the page, for the logged-in admin."""
+    """``GET /destinations``: the page (``templates/destinations.html`` of the web pages)."""
 
     async def show(request: Request) -> Response:
         statuses = await run_in_threadpool(destination_statuses, store, feed)
-        html = _ENVIRONMENT.get_template("destinations.html").render(
-            page="destinations", rows=[page_row(status) for status in statuses]
-        )
-        return HTMLResponse(
-            html,
-            headers={
-                "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-                "X-Content-Type-Options": "nosniff",
-                "Cache-Control": "no-store",
-            },
+        return render(
+            "destinations.html", page="destinations", rows=[page_row(s) for s in statuses]
         )
 
     return Route("/destinations", guard.protect_page(show), methods=["GET"])

@@ -1,20 +1,19 @@
 """The operator's web pages: sources, the live event debugger, profile search, journeys.
 
-Pages are rendered on the server with Jinja2 (autoescaping on: every identifier, trait and event
-name is user content) and need the admin login. The pages send a Content-Security-Policy that
-allows only this server's own scripts and styles, so even an unescaped value could not run.
+Pages are rendered on the server with Jinja2 (``audience.pages.rendering``: autoescaping on,
+every identifier, trait and event name is user content) and need the admin login. The
+collector's security headers (a Content-Security-Policy allowing only this server's own scripts
+and styles, so even an unescaped value could not run) come with every page.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Final
 
-import jinja2
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from audience.collector.bundle import snippet
@@ -22,6 +21,7 @@ from audience.collector.parts import CollectorParts
 from audience.collector.replies import JSONReply
 from audience.eventlog import StoredEvent
 from audience.pages.journey import build_journey, next_anonymous_id, title_of
+from audience.pages.rendering import render
 from audience.resolution.api import linked_events
 from audience.resolution.identifiers import Identifier
 from audience.resolution.profiles import Profile
@@ -29,11 +29,6 @@ from audience.resolution.store import ProfileStore
 
 STATIC: Final = Path(__file__).parent / "static"
 STATIC_FILES: Final = {"style.css": "text/css", "live.js": "text/javascript"}
-
-CONTENT_SECURITY_POLICY: Final = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-)
 
 LIVE_BACKLOG: Final = 50
 """Events the live debugger shows when it opens."""
@@ -49,45 +44,6 @@ WARNINGS_SHOWN: Final = 20
 
 NEXT_ID_SCAN: Final = 500
 """Later events searched for the anonymous id a browser used after logout."""
-
-_ENVIRONMENT: Final = jinja2.Environment(
-    loader=jinja2.PackageLoader("audience.pages", "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-)
-
-
-def when(timestamp: str | None) -> str:
-    """``2026-11-29T10:02:00.000Z`` as ``2026-11-29 10:02:00`` for people to read (UTC)."""
-    if not timestamp:
-        return ""
-    return timestamp.replace("T", " ").split(".")[0].removesuffix("Z")
-
-
-def shown(value: object) -> str:
-    """A trait value as text: strings as they are, anything else as JSON (escaped on output)."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-
-
-_ENVIRONMENT.filters["when"] = when
-_ENVIRONMENT.filters["shown"] = shown
-
-
-def render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    """A page from ``templates/`` with the security headers every page carries."""
-    html = _ENVIRONMENT.get_template(template).render(**context)
-    return HTMLResponse(
-        html,
-        status_code=status,
-        headers={
-            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-            "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "same-origin",
-            "Cache-Control": "no-store",
-        },
-    )
 
 
 def live_row(event: StoredEvent) -> dict[str, Any]:
@@ -134,11 +90,15 @@ class WebPages:
         name = request.path_params["name"]
         if name not in STATIC_FILES:
             return Response("not found", status_code=404, media_type="text/plain")
-        return FileResponse(STATIC / name, media_type=STATIC_FILES[name])
+        # Revalidated by ETag on each use: a new release's script is never served stale.
+        return FileResponse(
+            STATIC / name, media_type=STATIC_FILES[name], headers={"Cache-Control": "no-cache"}
+        )
 
     async def _sources(self, request: Request) -> Response:
         sources = await run_in_threadpool(self._parts.store.list_sources)
-        origin = self._origin or f"{request.url.scheme}://{request.url.netloc}"
+        visitor = self._parts.proxies.view_of(request)
+        origin = self._origin or visitor.origin or f"{request.url.scheme}://{request.url.netloc}"
         rows = [
             {"source": source, "snippet": snippet(source.write_key, origin)} for source in sources
         ]

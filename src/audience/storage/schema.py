@@ -33,4 +33,10 @@ CREATE TABLE IF NOT EXISTS events (
 );
 -- Deduplication: a message id is stored once per source, whenever it is resent.
 CREATE UNIQUE INDEX IF NOT EXISTS events_by_message_id ON events (source, message_id);
+-- Admin login sessions (audience.storage.admin_sessions): only a hash of each session id.
+CREATE TABLE IF NOT EXISTS admin_sessions (
+    id_hash      TEXT PRIMARY KEY,
+    created_at   REAL NOT NULL,
+    last_seen_at REAL NOT NULL
+);
 """

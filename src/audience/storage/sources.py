@@ -120,6 +120,18 @@ class SqlSourceRegistry:
         rows = self._query(f"SELECT value FROM meta WHERE key = {self._dialect.mark}", (key,))
         return str(rows[0][0]) if rows else None
 
+    def replace_meta(self, key: str, value: str) -> None:
+        """Keep ``value`` under ``key``, replacing what was kept (a rotated admin token)."""
+        mark = self._dialect.mark
+        try:
+            self._execute(
+                f"INSERT INTO meta (key, value) VALUES ({mark}, {mark}) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+        except self._dialect.failure as exc:
+            raise StorageError(f"writing {key!r} failed: {exc}") from exc
+
     def set_meta_once(self, key: str, value: str) -> str:
         """Keep ``value`` under ``key`` unless one is already kept; return the kept value."""
         mark = self._dialect.mark

@@ -22,6 +22,7 @@ import orjson
 from audience.clock import Clock, SystemClock
 from audience.errors import StorageError
 from audience.eventlog import StoredEvent
+from audience.storage.admin_sessions import SqlAdminSessions
 from audience.storage.base import AppendResult, EventFilter, EventRecord
 from audience.storage.sources import SqlSourceRegistry
 from audience.storage.writer import CommitListener, GroupCommitQueue
@@ -32,8 +33,9 @@ GET_MANY_CHUNK = 500
 _FILTER_COLUMNS = ("source", "type", "user_id", "anonymous_id", "event")
 
 
-class SqlEventStore(SqlSourceRegistry):
-    """``EventSink``, ``EventFeed``, ``EventQuery`` and ``SourceRegistry`` on a SQL database.
+class SqlEventStore(SqlSourceRegistry, SqlAdminSessions):
+    """``EventSink``, ``EventFeed``, ``EventQuery``, ``SourceRegistry`` and
+    ``AdminSessionStore`` on a SQL database.
 
     A backend supplies ``_dialect``, ``_open_reader`` (a new connection for the pool) and
     ``_new_writer`` (called once, under the writer lock, on the first ``append``); it may
