@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -89,13 +90,26 @@ def free_port() -> int:
 
 
 class ServeProcess:
-    """``audience serve`` in a subprocess on a free port, its output kept in a file."""
+    """``audience serve`` in a subprocess on a free port, its output kept in a file.
 
-    def __init__(self, data_dir: Path, log_path: Path, *args: str) -> None:
+    ``env`` adds variables to the server's environment; ``preexec_fn`` runs in the child
+    before it starts (to set resource limits, say).
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        log_path: Path,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        preexec_fn: Callable[[], None] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.log_path = log_path
         self.port = free_port()
         self.args = args
+        self.env = dict(env or {})
+        self.preexec_fn = preexec_fn
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -112,9 +126,20 @@ class ServeProcess:
             str(self.port),
             *self.args,
         ]
-        env = {**os.environ, "AUDIENCE_ADMIN_TOKEN": ADMIN_TOKEN, "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "AUDIENCE_ADMIN_TOKEN": ADMIN_TOKEN,
+            "PYTHONUNBUFFERED": "1",
+            **self.env,
+        }
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+            self.process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                preexec_fn=self.preexec_fn,
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

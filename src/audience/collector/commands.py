@@ -107,7 +107,7 @@ def serve(
     The first start creates a source named "default". Every start prints the write key
     of the first source, the admin token and the browser snippet.
     """
-    import uvicorn
+    from audience.collector import http_server  # the server's modules load only to serve
 
     given: dict[str, Any] = {
         "host": host,
@@ -158,31 +158,9 @@ def serve(
         for name, value in given.items():
             if value is not None:
                 os.environ[variables[name]] = str(value)
-        uvicorn.run(
-            "audience.collector.app:server_app",
-            factory=True,
-            workers=settings.workers,
-            host=settings.host,
-            port=settings.port,
-            loop="uvloop",
-            http="httptools",
-            log_level=settings.log_level.lower(),
-            access_log=False,
-            lifespan="on",
-            server_header=False,
-        )
-        return
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        lifespan="on",
-        server_header=False,
-    )
+        http_server.run("audience.collector.app:server_app", settings)
+    else:
+        http_server.run(app, settings)
 
 
 @click.group()
