@@ -387,8 +387,11 @@ def test_keep_alive_serves_many_requests_on_one_connection_then_closes_it_when_i
 
 def test_pipelined_chunked_and_expect_continue_requests_are_answered(server: ServeProcess) -> None:
     connection = Raw(server.port)
-    connection.send(b"".join(track_request(f"pipelined-{n}") for n in range(3)))
-    assert [connection.response()[0] for _ in range(3)] == [200, 200, 200]
+    # 200 pipelined requests, over 32 KiB in all: heads cross the server's read chunks.
+    pipelined = b"".join(track_request(f"pipelined-{n}") for n in range(200))
+    assert len(pipelined) > 32768
+    connection.send(pipelined)
+    assert [connection.response()[0] for _ in range(200)] == [200] * 200
     body = track_body("chunked")
     connection.send(
         f"{TRACK_HEAD}Transfer-Encoding: chunked\r\n\r\n".encode()
@@ -420,6 +423,39 @@ def test_pipelined_chunked_and_expect_continue_requests_are_answered(server: Ser
         "expect-continue",
         "after-upgrade",
     } <= stored
+
+
+def test_a_client_that_does_not_read_its_responses_is_dropped(server: ServeProcess) -> None:
+    """Responses piling up unread for the body timeout end the connection."""
+    with httpx.Client(base_url=server.url, auth=(WRITE_KEY, ""), timeout=5) as client:
+        for n in range(100):
+            reply = client.post("/v1/track", content=track_body(f"big-response-{n}"))
+            assert reply.status_code == 200
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", server.port))
+    read_events = (
+        "GET /api/events?limit=1000 HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: Bearer {ADMIN_TOKEN}\r\n\r\n"
+    ).encode()
+    sock.sendall(read_events * 200)
+    time.sleep(BODY_TIMEOUT + MARGIN)
+    sock.settimeout(5)
+    received = b""
+    ended = False
+    while not ended:
+        try:
+            chunk = sock.recv(1 << 20)
+        except ConnectionResetError:
+            ended = True
+            break
+        except TimeoutError:
+            break
+        ended = not chunk
+        received += chunk
+    sock.close()
+    assert ended
+    assert received.count(b"HTTP/1.1 200 ") < 200
 
 
 def test_a_loopback_x_forwarded_for_is_not_believed_without_a_trusted_proxy(

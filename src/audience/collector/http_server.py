@@ -47,7 +47,7 @@ import logging
 import math
 import resource
 import weakref
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, Final, Protocol, cast
 
@@ -55,7 +55,7 @@ import httptools
 import orjson
 import uvicorn
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
 from audience.config import Settings
@@ -323,6 +323,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._is_idle = False
         self._closing = False
         self._lingering_refusal = False
+        # This connection's requests not yet answered in full, oldest (the one owed) first.
+        self._unanswered: deque[RequestResponseCycle] = deque()
 
     # -- connection -----------------------------------------------------------------------
 
@@ -337,6 +339,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._watchdog = self.loop.call_at(now + self._period, self._check_deadlines)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._disconnect_requests()
         self._stop_clocks()
         if self._linger is not None:
             self._linger.cancel()
@@ -426,7 +429,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._head_uncounted = False
         self._body_deadline = self.loop.time() + self.limits.body_timeout
+        before = self.cycle
         super().on_headers_complete()
+        if self.cycle is not before:
+            self._unanswered.append(self.cycle)
 
     def on_message_complete(self) -> None:
         self._in_message = False
@@ -497,8 +503,22 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._unset_keepalive_if_required()
 
     def _responding(self) -> bool:
-        """Whether a request of this connection is still being answered."""
-        return self.cycle is not None and not self.cycle.response_complete
+        """Whether a request of this connection is still owed (the whole of) its response."""
+        unanswered = self._unanswered
+        while unanswered and unanswered[0].response_complete:
+            unanswered.popleft()
+        return bool(unanswered)
+
+    def _disconnect_requests(self) -> None:
+        """Tell every unanswered request of this connection that the client is gone.
+
+        uvicorn tells only the newest; with pipelining, the one being answered is older, and
+        would otherwise go on writing to a closed transport.
+        """
+        for cycle in self._unanswered:
+            if not cycle.response_complete:
+                cycle.disconnected = True
+                cycle.message_event.set()
 
     def _head_timed_out(self) -> None:
         if self._in_message:
@@ -512,21 +532,27 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             # The application answered without reading the whole body; only the close is left.
             self._close()
             return
-        self._answer_and_close(self._answers.body_timeout)
+        self._answer_and_close(self._answers.body_timeout, request=self.cycle)
 
     def _bad_request(self, exc: Exception) -> None:
         logger.debug("invalid HTTP request: %s", exc)
         self._answer_and_close(self._answers.bad_request)
 
-    def _answer_and_close(self, answer: bytes, *, linger: bool = True) -> None:
-        """Send ``answer``, shut the write side, drain what the client still sends, then close.
+    def _answer_and_close(
+        self, answer: bytes, *, request: RequestResponseCycle | None = None, linger: bool = True
+    ) -> None:
+        """Send ``answer`` to ``request`` (or to a request not yet parsed), shut the write
+        side, drain what the client still sends, then close.
 
-        Without ``linger`` (or where the write side cannot be shut alone) it closes at once.
+        When an earlier request is still owed its response, an answer now would be taken for
+        that one's: the connection is only closed. Without ``linger`` (or where the write side
+        cannot be shut alone) it closes at once.
         """
-        if self.cycle is not None and not self.cycle.response_complete:
-            # The application gets a disconnect and writes nothing after this answer.
-            self.cycle.disconnected = True
-            self.cycle.message_event.set()
+        if self._responding() and self._unanswered[0] is not request:
+            self._close()
+            return
+        # The application gets a disconnect and writes nothing after this answer.
+        self._disconnect_requests()
         transport = self.transport
         transport.write(answer)
         if not linger or not transport.can_write_eof():
@@ -544,6 +570,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         """Close the connection, flushing what is written; a client that does not read the
         rest within ``LINGER_SECONDS`` is cut off then."""
         self._closing = True
+        self._disconnect_requests()
         self._stop_clocks()
         self._book.busy(self)
         if abort:
