@@ -8,6 +8,12 @@ measures the bound: the same rows appended to the SQLite store with no HTTP.
     .venv/bin/python bench/collector_throughput.py [--seconds 10] [--processes 2]
         [--connections 16] [--synchronous full|normal]
     .venv/bin/python bench/collector_throughput.py --hot-path   # prepare and insert alone
+    .venv/bin/python bench/collector_throughput.py --compare-http [--seconds 10]
+
+``--compare-http`` measures single events/s on the collector four times in one run,
+alternating the two HTTP server configurations (ABBA): uvicorn's plain httptools protocol, as
+``serve`` ran before it had limits, and the limited one ``serve`` runs now; it prints both and
+the ratio.
 """
 
 from __future__ import annotations
@@ -290,20 +296,32 @@ def hot_path(folder: Path) -> dict[str, float]:
 # -- the server ---------------------------------------------------------------------------------
 
 
-def serve_collector_only(data: str, port: int) -> None:
-    """The collector alone (no resolver or destinations beside it), on uvloop and httptools."""
+SERVERS = ("plain", "limited")
+"""The HTTP server configurations: uvicorn's httptools protocol as is, or ``serve``'s own."""
+
+
+def serve_collector_only(data: str, port: int, server: str) -> None:
+    """The collector alone (no resolver or destinations beside it), on uvloop and httptools.
+
+    ``server`` "limited" runs it as ``audience serve`` does (``http_server.run``); "plain"
+    runs uvicorn's httptools protocol with no limits, as ``serve`` did before them.
+    """
     import uvicorn
 
+    from audience.collector import http_server
     from audience.collector.app import build_parts, create_app, prepare_data
     from audience.collector.commands import tune_garbage_collector
     from audience.config import load_settings
     from audience.storage.sqlite import SqliteEventStore
 
-    settings = load_settings(overrides={"data_dir": data, "port": port})
+    settings = load_settings(overrides={"data_dir": data, "port": port, "log_level": "warning"})
     store = SqliteEventStore.open(settings.database_path, synchronous=settings.synchronous)
     first = prepare_data(store, settings)
     app = create_app(build_parts(settings, store, admin_token=first.admin_token), close_store=True)
     tune_garbage_collector()  # as `audience serve` does
+    if server == "limited":
+        http_server.run(app, settings)
+        return
     uvicorn.run(
         app,
         host="127.0.0.1",
@@ -315,7 +333,9 @@ def serve_collector_only(data: str, port: int) -> None:
     )
 
 
-def start_server(folder: Path, port: int, synchronous: str, whole: bool) -> subprocess.Popen[bytes]:
+def start_server(
+    folder: Path, port: int, synchronous: str, whole: bool, server: str = "limited"
+) -> subprocess.Popen[bytes]:
     """``audience serve`` (``whole``) or the collector alone, on the SQLite store in ``folder``."""
     audience = str(Path(sys.executable).with_name("audience"))
     data = str(folder / "data")
@@ -333,7 +353,7 @@ def start_server(folder: Path, port: int, synchronous: str, whole: bool) -> subp
     command = (
         [audience, "serve", "--data", data, "--port", str(port)]
         if whole
-        else [sys.executable, __file__, "--serve-collector", data, str(port)]
+        else [sys.executable, __file__, "--serve-collector", data, str(port), server]
     )
     process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
@@ -375,6 +395,48 @@ def stored_count(port: int) -> int:
     return int(sum(stats["stored"].values()))
 
 
+def compare_http(options: argparse.Namespace) -> None:
+    """Single events/s through each HTTP server configuration, alternated ABBA in one run."""
+    seconds, processes = options.seconds, options.processes
+    connections = options.single_connections
+    runs: dict[str, list[dict[str, float]]] = {server: [] for server in SERVERS}
+    with tempfile.TemporaryDirectory() as tmp:
+        for turn, server in enumerate(("plain", "limited", "limited", "plain")):
+            folder = Path(tmp) / f"{turn}-{server}"
+            folder.mkdir()
+            port = free_port()
+            process = start_server(folder, port, options.synchronous, False, server)
+            try:
+                drive("single", port, 2, processes, connections, None)  # warm up
+                runs[server].append(
+                    measured(process.pid, "single", port, seconds, processes, connections, None)
+                )
+            finally:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=60)
+
+    def mean(server: str, figure: str) -> float:
+        return sum(run[figure] for run in runs[server]) / len(runs[server])
+
+    print(
+        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
+        f"load: {processes} processes x {connections} connections; collector on SQLite "
+        f"synchronous={options.synchronous}; {seconds:g} s a run, runs alternated ABBA"
+    )
+    labels = {"plain": "plain httptools (no limits)", "limited": "limited (audience serve)   "}
+    for server in SERVERS:
+        rates = ", ".join(f"{run['requests_per_s']:,.0f}" for run in runs[server])
+        print(
+            f"single /v1/t, {labels[server]}: {mean(server, 'requests_per_s'):>7,.0f} events/s "
+            f"(runs {rates}), p50 {mean(server, 'p50_ms'):.1f} ms, "
+            f"p99 {mean(server, 'p99_ms'):.1f} ms, errors {mean(server, 'errors'):.0f}, "
+            f"server CPU {mean(server, 'server_cpu_us_per_event'):.0f} us/event"
+        )
+    ratio = mean("limited", "requests_per_s") / mean("plain", "requests_per_s")
+    cpu = mean("limited", "server_cpu_us_per_event") / mean("plain", "server_cpu_us_per_event")
+    print(f"limited / plain: {ratio:.3f} of the events/s, {cpu:.3f} of the CPU per event")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -398,11 +460,20 @@ def main() -> None:
         help="only time prepare and the group insert in this process (no HTTP)",
     )
     parser.add_argument(
-        "--serve-collector", nargs=2, metavar=("DATA", "PORT"), help=argparse.SUPPRESS
+        "--compare-http",
+        action="store_true",
+        help="single events/s on the plain and the limited HTTP server, side by side",
+    )
+    parser.add_argument(
+        "--serve-collector", nargs=3, metavar=("DATA", "PORT", "SERVER"), help=argparse.SUPPRESS
     )
     options = parser.parse_args()
     if options.serve_collector:
-        serve_collector_only(options.serve_collector[0], int(options.serve_collector[1]))
+        data, port, server = options.serve_collector
+        serve_collector_only(data, int(port), server)
+        return
+    if options.compare_http:
+        compare_http(options)
         return
     if options.hot_path:
         with tempfile.TemporaryDirectory() as tmp:

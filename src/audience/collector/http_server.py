@@ -196,10 +196,9 @@ class ConnectionBook:
         return True
 
     def idle(self, connection: Evictable) -> None:
-        """``connection`` waits for its next request: the newest idle one."""
+        """``connection`` waits for its next request: the newest idle one (if not idle yet)."""
         if connection in self._admitted:
             self._idle[connection] = None
-            self._idle.move_to_end(connection)
 
     def busy(self, connection: Evictable) -> None:
         """``connection`` has a request in progress: it cannot be evicted."""
