@@ -423,7 +423,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             # too: measure the head itself.
             size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
             if size > self.limits.max_header_bytes:
-                raise PayloadTooLargeError("the request line and headers", size)
+                # Stops the parser; data_received answers 431.
+                raise PayloadTooLargeError(
+                    "the request line and headers", self.limits.max_header_bytes
+                )
         self._head_deadline = None
         self._head_bytes = 0
         self._head_uncounted = False
@@ -466,7 +469,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def _check_deadlines(self) -> None:
         """The watchdog: cut the connection past a deadline, else sleep until the next one."""
         self._watchdog = None
-        if self._closing or self.transport.is_closing():
+        if self._closing:
+            return
+        if self.transport.is_closing():
+            # uvicorn closed it (keep-alive timeout, Connection: close): bound the flush too.
+            self._close()
             return
         now = self.loop.time()
         wake = now + self._period
