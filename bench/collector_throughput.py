@@ -293,6 +293,97 @@ def hot_path(folder: Path) -> dict[str, float]:
     return results
 
 
+# -- the HTTP protocol alone: CPU per request of each server configuration ----------------------
+
+
+class _NullTransport:
+    """Just enough of a transport for the protocol to answer into: it drops what is written."""
+
+    def __init__(self) -> None:
+        self._closing = False
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        self._closing = True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(
+            name, default
+        )
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def can_write_eof(self) -> bool:
+        return True
+
+
+def protocol_cost(rounds: int = 5, connections: int = 64, requests: int = 300) -> dict[str, float]:
+    """Best-of-``rounds`` CPU us per keep-alive request through each HTTP protocol, in process.
+
+    A browser event is fed to ``connections`` protocols ``requests`` times each; the ASGI app
+    reads the body and answers ``{}``, so only the protocol's own work differs.
+    """
+    import functools
+
+    import uvloop
+    from uvicorn.config import Config
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    from uvicorn.server import ServerState
+
+    from audience.collector.http_server import HttpLimits, LimitedHttpToolsProtocol
+    from audience.config import Settings
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    request = _http("/v1/t", _body("single", "protocol", 1), 8000, auth=False)
+    limits = HttpLimits.from_settings(Settings(), 65536)
+    factories = {
+        "plain": HttpToolsProtocol,
+        "limited": functools.partial(LimitedHttpToolsProtocol, limits=limits),
+    }
+    best = {server: float("inf") for server in SERVERS}
+
+    async def main() -> None:
+        config = Config(
+            app, http="httptools", lifespan="off", proxy_headers=False, access_log=False
+        )
+        config.load()
+        for _ in range(rounds):
+            for server in SERVERS:
+                state = ServerState()
+                protocols = [
+                    factories[server](config=config, server_state=state, app_state={})
+                    for _ in range(connections)
+                ]
+                for protocol in protocols:
+                    protocol.connection_made(_NullTransport())
+                started = time.process_time()
+                for _ in range(requests):
+                    for protocol in protocols:
+                        protocol.data_received(request)
+                    for _ in range(3):  # let every answer complete
+                        await asyncio.sleep(0)
+                spent = time.process_time() - started
+                best[server] = min(best[server], spent / (connections * requests) * 1e6)
+                for protocol in protocols:
+                    protocol.connection_lost(None)
+
+    uvloop.run(main())
+    return best
+
+
 # -- the server ---------------------------------------------------------------------------------
 
 
@@ -435,6 +526,12 @@ def compare_http(options: argparse.Namespace) -> None:
     ratio = mean("limited", "requests_per_s") / mean("plain", "requests_per_s")
     cpu = mean("limited", "server_cpu_us_per_event") / mean("plain", "server_cpu_us_per_event")
     print(f"limited / plain: {ratio:.3f} of the events/s, {cpu:.3f} of the CPU per event")
+    cost = protocol_cost()
+    print(
+        f"the protocol alone, in process (best of 5, CPU): plain {cost['plain']:.1f} us/request, "
+        f"limited {cost['limited']:.1f} us/request, "
+        f"{cost['limited'] - cost['plain']:+.1f} us of the server's CPU per event above"
+    )
 
 
 def main() -> None:
