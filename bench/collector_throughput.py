@@ -8,12 +8,12 @@ measures the bound: the same rows appended to the SQLite store with no HTTP.
     .venv/bin/python bench/collector_throughput.py [--seconds 10] [--processes 2]
         [--connections 16] [--synchronous full|normal]
     .venv/bin/python bench/collector_throughput.py --hot-path   # prepare and insert alone
-    .venv/bin/python bench/collector_throughput.py --compare-http [--seconds 10]
+    .venv/bin/python bench/collector_throughput.py --compare-http [--seconds 10] [--rounds 1]
 
-``--compare-http`` measures single events/s on the collector four times in one run,
-alternating the two HTTP server configurations (ABBA): uvicorn's plain httptools protocol, as
-``serve`` ran before it had limits, and the limited one ``serve`` runs now; it prints both and
-the ratio.
+``--compare-http`` measures single events/s on the collector in one run, alternating the two
+HTTP server configurations in ``--rounds`` ABBA blocks: uvicorn's plain httptools protocol, as
+``serve`` ran before it had limits, and the limited one ``serve`` runs now. It prints both, the
+ratio, and the CPU per request of each protocol alone, in process.
 """
 
 from __future__ import annotations
@@ -492,7 +492,8 @@ def compare_http(options: argparse.Namespace) -> None:
     connections = options.single_connections
     runs: dict[str, list[dict[str, float]]] = {server: [] for server in SERVERS}
     with tempfile.TemporaryDirectory() as tmp:
-        for turn, server in enumerate(("plain", "limited", "limited", "plain")):
+        order = ("plain", "limited", "limited", "plain") * options.rounds
+        for turn, server in enumerate(order):
             folder = Path(tmp) / f"{turn}-{server}"
             folder.mkdir()
             port = free_port()
@@ -512,7 +513,8 @@ def compare_http(options: argparse.Namespace) -> None:
     print(
         f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
         f"load: {processes} processes x {connections} connections; collector on SQLite "
-        f"synchronous={options.synchronous}; {seconds:g} s a run, runs alternated ABBA"
+        f"synchronous={options.synchronous}; {seconds:g} s a run, "
+        f"{options.rounds} x ABBA (A plain, B limited)"
     )
     labels = {"plain": "plain httptools (no limits)", "limited": "limited (audience serve)   "}
     for server in SERVERS:
@@ -560,6 +562,9 @@ def main() -> None:
         "--compare-http",
         action="store_true",
         help="single events/s on the plain and the limited HTTP server, side by side",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="with --compare-http: ABBA blocks to run"
     )
     parser.add_argument(
         "--serve-collector", nargs=3, metavar=("DATA", "PORT", "SERVER"), help=argparse.SUPPRESS
