@@ -8,6 +8,12 @@ measures the bound: the same rows appended to the SQLite store with no HTTP.
     .venv/bin/python bench/collector_throughput.py [--seconds 10] [--processes 2]
         [--connections 16] [--synchronous full|normal]
     .venv/bin/python bench/collector_throughput.py --hot-path   # prepare and insert alone
+    .venv/bin/python bench/collector_throughput.py --compare-http [--seconds 10] [--rounds 1]
+
+``--compare-http`` measures single events/s on the collector in one run, alternating the two
+HTTP server configurations in ``--rounds`` ABBA blocks: uvicorn's plain httptools protocol, as
+``serve`` ran before it had limits, and the limited one ``serve`` runs now. It prints both, the
+ratio, and the CPU per request of each protocol alone, in process.
 """
 
 from __future__ import annotations
@@ -287,23 +293,126 @@ def hot_path(folder: Path) -> dict[str, float]:
     return results
 
 
+# -- the HTTP protocol alone: CPU per request of each server configuration ----------------------
+
+
+class _NullTransport:
+    """Just enough of a transport for the protocol to answer into: it drops what is written."""
+
+    def __init__(self) -> None:
+        self._closing = False
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        self._closing = True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(
+            name, default
+        )
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def can_write_eof(self) -> bool:
+        return True
+
+
+def protocol_cost(rounds: int = 5, connections: int = 64, requests: int = 300) -> dict[str, float]:
+    """Best-of-``rounds`` CPU us per keep-alive request through each HTTP protocol, in process.
+
+    A browser event is fed to ``connections`` protocols ``requests`` times each; the ASGI app
+    reads the body and answers ``{}``, so only the protocol's own work differs.
+    """
+    import functools
+
+    import uvloop
+    from uvicorn.config import Config
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    from uvicorn.server import ServerState
+
+    from audience.collector.http_server import HttpLimits, LimitedHttpToolsProtocol
+    from audience.config import Settings
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    request = _http("/v1/t", _body("single", "protocol", 1), 8000, auth=False)
+    limits = HttpLimits.from_settings(Settings(), 65536)
+    factories = {
+        "plain": HttpToolsProtocol,
+        "limited": functools.partial(LimitedHttpToolsProtocol, limits=limits),
+    }
+    best = {server: float("inf") for server in SERVERS}
+
+    async def main() -> None:
+        config = Config(
+            app, http="httptools", lifespan="off", proxy_headers=False, access_log=False
+        )
+        config.load()
+        for _ in range(rounds):
+            for server in SERVERS:
+                state = ServerState()
+                protocols = [
+                    factories[server](config=config, server_state=state, app_state={})
+                    for _ in range(connections)
+                ]
+                for protocol in protocols:
+                    protocol.connection_made(_NullTransport())
+                started = time.process_time()
+                for _ in range(requests):
+                    for protocol in protocols:
+                        protocol.data_received(request)
+                    for _ in range(3):  # let every answer complete
+                        await asyncio.sleep(0)
+                spent = time.process_time() - started
+                best[server] = min(best[server], spent / (connections * requests) * 1e6)
+                for protocol in protocols:
+                    protocol.connection_lost(None)
+
+    uvloop.run(main())
+    return best
+
+
 # -- the server ---------------------------------------------------------------------------------
 
 
-def serve_collector_only(data: str, port: int) -> None:
-    """The collector alone (no resolver or destinations beside it), on uvloop and httptools."""
+SERVERS = ("plain", "limited")
+"""The HTTP server configurations: uvicorn's httptools protocol as is, or ``serve``'s own."""
+
+
+def serve_collector_only(data: str, port: int, server: str) -> None:
+    """The collector alone (no resolver or destinations beside it), on uvloop and httptools.
+
+    ``server`` "limited" runs it as ``audience serve`` does (``http_server.run``); "plain"
+    runs uvicorn's httptools protocol with no limits, as ``serve`` did before them.
+    """
     import uvicorn
 
+    from audience.collector import http_server
     from audience.collector.app import build_parts, create_app, prepare_data
     from audience.collector.commands import tune_garbage_collector
     from audience.config import load_settings
     from audience.storage.sqlite import SqliteEventStore
 
-    settings = load_settings(overrides={"data_dir": data, "port": port})
+    settings = load_settings(overrides={"data_dir": data, "port": port, "log_level": "warning"})
     store = SqliteEventStore.open(settings.database_path, synchronous=settings.synchronous)
     first = prepare_data(store, settings)
     app = create_app(build_parts(settings, store, admin_token=first.admin_token), close_store=True)
     tune_garbage_collector()  # as `audience serve` does
+    if server == "limited":
+        http_server.run(app, settings)
+        return
     uvicorn.run(
         app,
         host="127.0.0.1",
@@ -315,7 +424,9 @@ def serve_collector_only(data: str, port: int) -> None:
     )
 
 
-def start_server(folder: Path, port: int, synchronous: str, whole: bool) -> subprocess.Popen[bytes]:
+def start_server(
+    folder: Path, port: int, synchronous: str, whole: bool, server: str = "limited"
+) -> subprocess.Popen[bytes]:
     """``audience serve`` (``whole``) or the collector alone, on the SQLite store in ``folder``."""
     audience = str(Path(sys.executable).with_name("audience"))
     data = str(folder / "data")
@@ -333,7 +444,7 @@ def start_server(folder: Path, port: int, synchronous: str, whole: bool) -> subp
     command = (
         [audience, "serve", "--data", data, "--port", str(port)]
         if whole
-        else [sys.executable, __file__, "--serve-collector", data, str(port)]
+        else [sys.executable, __file__, "--serve-collector", data, str(port), server]
     )
     process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
@@ -375,6 +486,56 @@ def stored_count(port: int) -> int:
     return int(sum(stats["stored"].values()))
 
 
+def compare_http(options: argparse.Namespace) -> None:
+    """Single events/s through each HTTP server configuration, alternated ABBA in one run."""
+    seconds, processes = options.seconds, options.processes
+    connections = options.single_connections
+    runs: dict[str, list[dict[str, float]]] = {server: [] for server in SERVERS}
+    with tempfile.TemporaryDirectory() as tmp:
+        order = ("plain", "limited", "limited", "plain") * options.rounds
+        for turn, server in enumerate(order):
+            folder = Path(tmp) / f"{turn}-{server}"
+            folder.mkdir()
+            port = free_port()
+            process = start_server(folder, port, options.synchronous, False, server)
+            try:
+                drive("single", port, 2, processes, connections, None)  # warm up
+                runs[server].append(
+                    measured(process.pid, "single", port, seconds, processes, connections, None)
+                )
+            finally:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=60)
+
+    def mean(server: str, figure: str) -> float:
+        return sum(run[figure] for run in runs[server]) / len(runs[server])
+
+    print(
+        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
+        f"load: {processes} processes x {connections} connections; collector on SQLite "
+        f"synchronous={options.synchronous}; {seconds:g} s a run, "
+        f"{options.rounds} x ABBA (A plain, B limited)"
+    )
+    labels = {"plain": "plain httptools (no limits)", "limited": "limited (audience serve)   "}
+    for server in SERVERS:
+        rates = ", ".join(f"{run['requests_per_s']:,.0f}" for run in runs[server])
+        print(
+            f"single /v1/t, {labels[server]}: {mean(server, 'requests_per_s'):>7,.0f} events/s "
+            f"(runs {rates}), p50 {mean(server, 'p50_ms'):.1f} ms, "
+            f"p99 {mean(server, 'p99_ms'):.1f} ms, errors {mean(server, 'errors'):.0f}, "
+            f"server CPU {mean(server, 'server_cpu_us_per_event'):.0f} us/event"
+        )
+    ratio = mean("limited", "requests_per_s") / mean("plain", "requests_per_s")
+    cpu = mean("limited", "server_cpu_us_per_event") / mean("plain", "server_cpu_us_per_event")
+    print(f"limited / plain: {ratio:.3f} of the events/s, {cpu:.3f} of the CPU per event")
+    cost = protocol_cost()
+    print(
+        f"the protocol alone, in process (best of 5, CPU): plain {cost['plain']:.1f} us/request, "
+        f"limited {cost['limited']:.1f} us/request, "
+        f"{cost['limited'] - cost['plain']:+.1f} us of the server's CPU per event above"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -398,11 +559,23 @@ def main() -> None:
         help="only time prepare and the group insert in this process (no HTTP)",
     )
     parser.add_argument(
-        "--serve-collector", nargs=2, metavar=("DATA", "PORT"), help=argparse.SUPPRESS
+        "--compare-http",
+        action="store_true",
+        help="single events/s on the plain and the limited HTTP server, side by side",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="with --compare-http: ABBA blocks to run"
+    )
+    parser.add_argument(
+        "--serve-collector", nargs=3, metavar=("DATA", "PORT", "SERVER"), help=argparse.SUPPRESS
     )
     options = parser.parse_args()
     if options.serve_collector:
-        serve_collector_only(options.serve_collector[0], int(options.serve_collector[1]))
+        data, port, server = options.serve_collector
+        serve_collector_only(data, int(port), server)
+        return
+    if options.compare_http:
+        compare_http(options)
         return
     if options.hot_path:
         with tempfile.TemporaryDirectory() as tmp:

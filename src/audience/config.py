@@ -39,6 +39,12 @@ class Settings:
     log_level: str = "info"
     database_url: str | None = None
     workers: int = 1
+    http_max_header_bytes: int = 32768
+    http_header_timeout: float = 10.0
+    http_body_timeout: float = 10.0
+    http_body_min_rate: int = 1024
+    http_keep_alive_timeout: float = 5.0
+    http_max_connections: int | None = None
 
     @property
     def database_path(self) -> Path:
@@ -60,6 +66,16 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise ValueError(f"{text!r} is not a positive integer")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 86400:
+        raise ValueError(f"{text!r} is not a number of seconds above 0 and at most 86400")
     return value
 
 
@@ -197,6 +213,46 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "workers",
         "AUDIENCE_WORKERS",
         "Collector processes sharing the port (PostgreSQL only).",
+        _positive_int,
+    ),
+    Setting(
+        "http_max_header_bytes",
+        "AUDIENCE_HTTP_MAX_HEADER_BYTES",
+        "Largest request line and headers together, in bytes; larger gets 431.",
+        _positive_int,
+    ),
+    Setting(
+        "http_header_timeout",
+        "AUDIENCE_HTTP_HEADER_TIMEOUT",
+        "Seconds from a connection's open (or a later request's first byte) to the end of "
+        "the headers, however slowly they trickle; later gets 408.",
+        _seconds,
+    ),
+    Setting(
+        "http_body_timeout",
+        "AUDIENCE_HTTP_BODY_TIMEOUT",
+        "Seconds a request body may go without progress, or a response wait for a client "
+        "that does not read; past it the request gets 408.",
+        _seconds,
+    ),
+    Setting(
+        "http_body_min_rate",
+        "AUDIENCE_HTTP_BODY_MIN_RATE",
+        "Slowest a request body may arrive on average, in bytes a second (each byte buys "
+        "1/rate s, the lead capped at the body timeout); slower gets 408.",
+        _positive_int,
+    ),
+    Setting(
+        "http_keep_alive_timeout",
+        "AUDIENCE_HTTP_KEEP_ALIVE_TIMEOUT",
+        "Seconds an idle keep-alive connection stays open between requests.",
+        _seconds,
+    ),
+    Setting(
+        "http_max_connections",
+        "AUDIENCE_HTTP_MAX_CONNECTIONS",
+        "Most open connections per collector process; at the cap the longest-idle one is "
+        "closed, or the new one gets 503. Default: the open-file limit less a reserve.",
         _positive_int,
     ),
 )

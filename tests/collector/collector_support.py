@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -111,7 +112,8 @@ class ServeProcess:
     """``audience serve`` in a subprocess on a free port, its output kept in a file.
 
     ``AUDIENCE_ADMIN_TOKEN`` is ``admin_token`` (left unset when ``None``, so the server
-    generates and keeps its own); ``env`` adds variables.
+    generates and keeps its own); ``env`` adds variables; ``preexec_fn`` runs in the child
+    before it starts (to set resource limits, say).
     """
 
     def __init__(
@@ -120,14 +122,16 @@ class ServeProcess:
         log_path: Path,
         *args: str,
         admin_token: str | None = ADMIN_TOKEN,
-        env: dict[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
+        preexec_fn: Callable[[], None] | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.log_path = log_path
         self.port = free_port()
         self.args = args
         self.admin_token = admin_token
-        self.env = env or {}
+        self.env = dict(env or {})
+        self.preexec_fn = preexec_fn
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -151,7 +155,13 @@ class ServeProcess:
         if self.admin_token is not None:
             env["AUDIENCE_ADMIN_TOKEN"] = self.admin_token
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+            self.process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                preexec_fn=self.preexec_fn,
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

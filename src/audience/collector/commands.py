@@ -109,7 +109,7 @@ def serve(
     prints it; later starts say where it is kept (`audience admin token` prints it). Every
     start prints the write key of the first source and the browser snippet.
     """
-    import uvicorn
+    from audience.collector import http_server  # the server's modules load only to serve
 
     given: dict[str, Any] = {
         "host": host,
@@ -164,33 +164,9 @@ def serve(
         for name, value in given.items():
             if value is not None:
                 os.environ[variables[name]] = str(value)
-        uvicorn.run(
-            "audience.collector.app:server_app",
-            factory=True,
-            workers=settings.workers,
-            host=settings.host,
-            port=settings.port,
-            loop="uvloop",
-            http="httptools",
-            log_level=settings.log_level.lower(),
-            access_log=False,
-            lifespan="on",
-            server_header=False,
-            proxy_headers=False,  # forwarded headers are decided by the app's TrustedProxies
-        )
-        return
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        lifespan="on",
-        server_header=False,
-        proxy_headers=False,  # forwarded headers are decided by the app's TrustedProxies
-    )
+        http_server.run("audience.collector.app:server_app", settings)
+    else:
+        http_server.run(app, settings)
 
 
 def _token_notice(first: FirstStart, settings: Settings) -> str:
