@@ -317,6 +317,30 @@ def test_stalled_and_dripping_bodies_are_cut_at_the_body_timeout(server: ServePr
         assert connection.received.startswith(b"HTTP/1.1 408 "), connection.received[:80]
 
 
+def test_a_body_cut_at_the_timeout_is_not_stored_even_when_its_start_is_valid_json(
+    server: ServeProcess,
+) -> None:
+    """The client of a cut body was answered 408, so the part that arrived must not be kept."""
+    partial = orjson.dumps({"userId": "u1", "event": "Cut", "messageId": "cut-body"})
+    connection = Raw(server.port)
+    connection.send(f"{TRACK_HEAD}Content-Length: {len(partial) + 100}\r\n\r\n".encode())
+    connection.send(partial)
+    try:
+        assert wait_closed([connection], BODY_TIMEOUT + MARGIN) == []
+    finally:
+        connection.close()
+    assert connection.received.startswith(b"HTTP/1.1 408 ")
+    assert timed_track(server.url, "after-cut")[0] == 200  # committed after anything the cut one
+    events = httpx.get(
+        f"{server.url}/api/events",
+        params={"limit": 1000},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    ).json()["events"]
+    message_ids = {event["messageId"] for event in events}
+    assert "after-cut" in message_ids
+    assert "cut-body" not in message_ids
+
+
 def test_a_header_flood_is_cut_without_growing_the_servers_memory(server: ServeProcess) -> None:
     """Four connections each offering a 16 MB header leave the server's memory where it was."""
     assert server.process is not None

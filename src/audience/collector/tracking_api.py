@@ -227,10 +227,16 @@ def _headers(scope: Scope) -> dict[str, str]:
 
 
 async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
+    """The body's chunks; a client gone before the last one makes the body incomplete.
+
+    A stalled body cut by the server's body timeout ends in ``http.disconnect``: what arrived
+    may happen to parse as JSON, but the client was told its request failed, so nothing of it
+    may be stored.
+    """
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return
+            raise ValidationError("body", "ended before it was complete: the client went away")
         yield message.get("body", b"")
         if not message.get("more_body", False):
             return
