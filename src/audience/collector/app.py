@@ -117,7 +117,6 @@ def create_app(
     tracking = TrackingApi(
         parts.ingestor,
         parts.sources,
-        max_event_bytes=settings.max_event_bytes,
         max_request_bytes=settings.max_request_bytes,
         proxies=TrustedProxies(settings.trusted_proxies),
     )
