@@ -1,0 +1,231 @@
+"""Cursor paging of ``/api/events`` and of a profile's events, on SQLite and on PostgreSQL.
+
+The full application (collector, profile API, pages) is served on loopback over each store,
+with the resolver in process; events go in through the tracking API and come back through the
+admin API, page by page, following the cursors each reply gives.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from collector_support import ADMIN_TOKEN, WRITE_KEY, LiveServer
+
+from audience.collector.app import build_parts, create_app
+from audience.config import Settings
+from audience.resolution.server import resolution_extensions
+from audience.storage.backend import open_event_store
+from postgres_db import fresh_schema
+
+BATCH = 1000
+
+
+class Collector:
+    """The served application and an admin client for it."""
+
+    def __init__(self, url: str) -> None:
+        self.tracking = httpx.Client(base_url=url, auth=(WRITE_KEY, ""), timeout=60)
+        self.admin = httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=60
+        )
+
+    def send(self, messages: list[dict[str, Any]]) -> None:
+        for start in range(0, len(messages), BATCH):
+            response = self.tracking.post(
+                "/v1/batch", json={"batch": messages[start : start + BATCH]}
+            )
+            assert response.status_code == 200, response.text
+            assert response.json() == {}
+
+    def resolved(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.admin.get("/api/resolution").json()
+            if status["lag"] == 0 and status["lastSeq"] > 0:
+                return
+            time.sleep(0.05)
+        raise AssertionError("resolution did not catch up")
+
+    def walk(self, path: str, **params: str) -> list[dict[str, Any]]:
+        """Every page of a list, following ``next`` until it is null; the pages in order."""
+        forward = "before" if path == "/api/events" else "after"
+        pages = []
+        cursor: str | None = None
+        for _ in range(100):
+            query = {**params, **({forward: cursor} if cursor else {})}
+            response = self.admin.get(path, params=query)
+            assert response.status_code == 200, response.text
+            pages.append(response.json())
+            cursor = pages[-1]["next"]
+            if cursor is None:
+                return pages
+        raise AssertionError("the list did not end")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def collector(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Collector]:
+    with ExitStack() as stack:
+        settings = Settings(data_dir=tmp_path / "data", synchronous="normal")
+        if request.param == "postgres":
+            settings = replace(settings, database_url=stack.enter_context(fresh_schema()))
+        store = open_event_store(settings)
+        store.create_source("web", WRITE_KEY)
+        parts = build_parts(settings, store, admin_token=ADMIN_TOKEN)
+        extensions = resolution_extensions(parts, in_process=True)
+        app = create_app(
+            parts, routes=extensions.routes, components=extensions.components, close_store=True
+        )
+        server = LiveServer(app)
+        server.start()
+        stack.callback(server.stop)
+        running = Collector(server.url)
+        stack.callback(running.admin.close)
+        stack.callback(running.tracking.close)
+        yield running
+
+
+def tracks(count: int, user_id: str = "u1", start: int = 0) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "track",
+            "userId": user_id,
+            "event": "Step",
+            "messageId": f"m-{user_id}-{start + n}",
+            "properties": {"n": start + n},
+            "timestamp": f"2026-11-29T10:{(start + n) // 60 % 60:02d}:{(start + n) % 60:02d}Z",
+        }
+        for n in range(count)
+    ]
+
+
+def numbers(events: list[dict[str, Any]]) -> list[int]:
+    return [event["properties"]["n"] for event in events]
+
+
+def test_every_stored_event_is_reached_by_following_next(collector: Collector) -> None:
+    """Past the newest 1,000: each page continues where the last ended, newest first."""
+    collector.send(tracks(2500))
+    pages = collector.walk("/api/events", limit="1000")
+    assert [len(page["events"]) for page in pages] == [1000, 1000, 500]
+    assert [n for page in pages for n in numbers(page["events"])] == list(range(2499, -1, -1))
+
+
+def test_pages_neither_repeat_nor_skip_while_new_events_arrive(collector: Collector) -> None:
+    collector.send(tracks(30))
+    first = collector.admin.get("/api/events", params={"limit": "10"}).json()
+    collector.send(tracks(25, start=30))
+    rest = collector.walk("/api/events", limit="10", before=first["next"])
+    older = [n for page in rest for n in numbers(page["events"])]
+    assert numbers(first["events"]) + older == list(range(29, -1, -1))
+
+    newer = collector.admin.get("/api/events", params={"after": first["previous"]}).json()
+    assert numbers(newer["events"]) == list(range(54, 29, -1))
+
+
+def test_after_walks_forward_through_new_events_in_pages_closest_first(
+    collector: Collector,
+) -> None:
+    collector.send(tracks(5))
+    cursor = collector.admin.get("/api/events", params={"limit": "1"}).json()["previous"]
+    collector.send(tracks(12, start=5))
+    seen: list[list[int]] = []
+    for _ in range(5):
+        page = collector.admin.get("/api/events", params={"after": cursor, "limit": "5"}).json()
+        if not page["events"]:
+            assert page["previous"] is None
+            break
+        seen.append(numbers(page["events"]))
+        cursor = page["previous"]
+    assert seen == [[9, 8, 7, 6, 5], [14, 13, 12, 11, 10], [16, 15]]
+
+
+def test_filters_page_too_and_the_link_header_keeps_them(collector: Collector) -> None:
+    collector.send(tracks(7, "alice") + tracks(7, "bob"))
+    response = collector.admin.get("/api/events", params={"userId": "bob", "limit": "3"})
+    body = response.json()
+    assert [event["userId"] for event in body["events"]] == ["bob"] * 3
+    links = dict(
+        (relation, target)
+        for target, relation in re.findall(r'<([^>]+)>; rel="(\w+)"', response.headers["link"])
+    )
+    assert set(links) == {"next", "prev"}
+    assert "userId=bob" in links["next"]
+    assert "limit=3" in links["next"]
+    following = collector.admin.get(links["next"]).json()
+    assert numbers(following["events"]) == [3, 2, 1]
+    assert [event["userId"] for event in following["events"]] == ["bob"] * 3
+    last = collector.admin.get("/api/events", params={"userId": "bob", "before": following["next"]})
+    assert numbers(last.json()["events"]) == [0]
+    assert last.json()["next"] is None
+    assert 'rel="next"' not in last.headers["link"]
+
+
+def profile_events_path(collector: Collector, user_id: str) -> str:
+    lookup = collector.admin.get("/api/profiles/lookup", params={"userId": user_id})
+    assert lookup.status_code == 200, lookup.text
+    return f"/api/profiles/{lookup.json()['profile']['id']}/events"
+
+
+def test_every_event_of_a_profile_is_reached_in_time_order(collector: Collector) -> None:
+    """Beyond the first 1,000, in time order, each once, even when sent out of order."""
+    messages = tracks(2300)
+    collector.send(messages[1000:] + messages[:1000])
+    collector.resolved()
+    pages = collector.walk(profile_events_path(collector, "u1"), limit="1000")
+    assert [len(page["events"]) for page in pages] == [1000, 1000, 300]
+    events = [event for page in pages for event in page["events"]]
+    assert numbers([event["message"] for event in events]) == list(range(2300))
+    assert {event["linkedBy"]["value"] for event in events} == {"u1"}
+
+
+def test_a_profile_page_goes_back_with_previous_and_late_events_find_their_place(
+    collector: Collector,
+) -> None:
+    collector.send(tracks(20, start=10))
+    collector.resolved()
+    path = profile_events_path(collector, "u1")
+    first = collector.admin.get(path, params={"limit": "5"}).json()
+    second = collector.admin.get(path, params={"limit": "5", "after": first["next"]}).json()
+    assert numbers([e["message"] for e in second["events"]]) == [15, 16, 17, 18, 19]
+    back = collector.admin.get(path, params={"limit": "5", "before": second["previous"]}).json()
+    assert back["events"] == first["events"]
+
+    collector.send(tracks(3, start=0))  # happened earlier, arrived later
+    collector.resolved()
+    earlier = collector.admin.get(path, params={"before": first["previous"]}).json()
+    assert numbers([e["message"] for e in earlier["events"]]) == [0, 1, 2]
+
+
+def test_offset_is_refused_with_the_cursor_to_use_instead(collector: Collector) -> None:
+    collector.send(tracks(3))
+    collector.resolved()
+    response = collector.admin.get(profile_events_path(collector, "u1"), params={"offset": "1"})
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {"field": "offset", "reason": "is not supported: page with after= (the reply's next)"}
+    ]
+
+
+def test_the_journey_page_links_to_earlier_and_later_events(collector: Collector) -> None:
+    collector.send(tracks(1200))
+    collector.resolved()
+    path = profile_events_path(collector, "u1").removeprefix("/api").removesuffix("/events")
+    first = collector.admin.get(path)
+    assert first.status_code == 200
+    assert "Showing 500 of 1200 events" in first.text
+    assert 'rel="prev"' not in first.text
+    later = re.search(r'rel="next" href="\?after=([^"]+)"', first.text)
+    assert later is not None
+    second = collector.admin.get(path, params={"after": later.group(1)})
+    assert 'rel="prev"' in second.text
+    assert 'rel="next"' in second.text
+    assert "n&#34;: 500" in second.text
+    assert "n&#34;: 499" not in second.text
