@@ -209,4 +209,4 @@ async def _storage_unavailable(request: Request, exc: Exception) -> Response:
 
 
 async def _openapi(request: Request) -> Response:
-    return JSONReply(openapi_document())
+    return JSONReply(openapi_document(request.app.routes))
