@@ -9,15 +9,18 @@ items arrive neither repeats nor skips one, and every item can be reached.
   further exists at the time of the request.
 - ``previous`` goes back against the list's order from the page's first item; it is ``None``
   only on an empty page (items can arrive there later: keep the cursor you had).
+
+``link_header`` gives both as an RFC 8288 ``Link`` header.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
+from urllib.parse import urlencode
 
 import orjson
 
@@ -90,3 +93,21 @@ def backward_page(rows: Sequence[T], limit: int, position: Callable[[T], Positio
         next=encode_cursor(position(items[-1])) if items else None,
         previous=encode_cursor(position(items[0])) if items else None,
     )
+
+
+def link_header(path: str, query: Mapping[str, str], page: Page[Any], forward: str) -> str:
+    """RFC 8288 ``Link`` to the next and previous pages, the other parameters kept.
+
+    ``forward`` names the parameter that continues in the list's order (``before`` for a list
+    newest first, ``after`` for one in time order); the other goes back.
+    """
+    backward = "after" if forward == "before" else "before"
+    kept = {name: value for name, value in query.items() if name not in ("before", "after")}
+    links = []
+    for cursor, parameter, relation in (
+        (page.next, forward, "next"),
+        (page.previous, backward, "prev"),
+    ):
+        if cursor is not None:
+            links.append(f'<{path}?{urlencode({**kept, parameter: cursor})}>; rel="{relation}"')
+    return ", ".join(links)

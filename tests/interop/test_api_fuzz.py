@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from interop.harness import CIO_BROWSER_BUNDLE, AudienceServer
+from postgres_db import fresh_schema
 
 WRITE_KEY = "wk_fuzz"
 ADMIN_TOKEN = "fuzz-admin-token"
@@ -36,6 +38,9 @@ EXAMPLES = {GenerationMode.POSITIVE: 8, GenerationMode.NEGATIVE: 6}
 if "AUDIENCE_FUZZ_EXAMPLES" in os.environ:
     EXAMPLES = dict.fromkeys(EXAMPLES, int(os.environ["AUDIENCE_FUZZ_EXAMPLES"]))
 
+BACKENDS = os.environ.get("AUDIENCE_FUZZ_BACKENDS", "sqlite").split(",")
+"""The stores the server runs on: SQLite here; ``scripts/fuzz-api`` adds PostgreSQL."""
+
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -44,24 +49,30 @@ CHECKS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def fuzzed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AudienceServer]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def fuzzed_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AudienceServer]:
     base = tmp_path_factory.mktemp("fuzz")
-    server = AudienceServer(
-        data_dir=base / "data",
-        sources={"default": WRITE_KEY},
-        admin_token=ADMIN_TOKEN,
-        log_path=base / "serve.log",
-        browser_bundle=CIO_BROWSER_BUNDLE,
-        env={"AUDIENCE_SYNCHRONOUS": "normal"},
-    )
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        log = server.log()
-        assert "Traceback" not in log, log[-4000:]
+    with ExitStack() as stack:
+        env = {"AUDIENCE_SYNCHRONOUS": "normal"}
+        if request.param == "postgres":
+            env["AUDIENCE_DATABASE_URL"] = stack.enter_context(fresh_schema())
+        server = AudienceServer(
+            data_dir=base / "data",
+            sources={"default": WRITE_KEY},
+            admin_token=ADMIN_TOKEN,
+            log_path=base / "serve.log",
+            browser_bundle=CIO_BROWSER_BUNDLE,
+            env=env,
+        )
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+            log = server.log()
+            assert "Traceback" not in log, log[-4000:]
 
 
 def credentials(path: str) -> dict[str, str]:

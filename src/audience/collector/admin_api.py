@@ -13,9 +13,7 @@ A malformed parameter gets 400 naming it (see :mod:`audience.collector.query_par
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Final
-from urllib.parse import urlencode
+from typing import Final
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -28,7 +26,7 @@ from audience.collector.query_params import QueryReader
 from audience.collector.replies import JSONReply, invalid_query_reply
 from audience.errors import QueryError
 from audience.eventlog import StoredEvent
-from audience.paging import Page, Position, backward_page, decode_cursor, forward_page
+from audience.paging import Page, Position, backward_page, decode_cursor, forward_page, link_header
 from audience.storage.base import EventFilter, EventQuery, SourceRegistry
 from audience.tracking import MESSAGE_TYPES
 
@@ -52,24 +50,6 @@ def seq_cursor(text: str) -> int:
     """The ``seq`` an events cursor holds; ``ValueError`` when it is not one."""
     (seq,) = decode_cursor(text, (int,))
     return int(seq)
-
-
-def link_header(path: str, query: Mapping[str, str], page: Page[Any], forward: str) -> str:
-    """RFC 8288 ``Link`` to the next and previous pages, the other parameters kept.
-
-    ``forward`` names the parameter that continues in the list's order (``before`` for a list
-    newest first, ``after`` for one in time order); the other goes back.
-    """
-    backward = "after" if forward == "before" else "before"
-    kept = {name: value for name, value in query.items() if name not in ("before", "after")}
-    links = []
-    for cursor, parameter, relation in (
-        (page.next, forward, "next"),
-        (page.previous, backward, "prev"),
-    ):
-        if cursor is not None:
-            links.append(f'<{path}?{urlencode({**kept, parameter: cursor})}>; rel="{relation}"')
-    return ", ".join(links)
 
 
 class AdminApi:

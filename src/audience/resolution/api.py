@@ -23,13 +23,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from audience.collector.admin_api import link_header
 from audience.collector.auth import AdminGuard
 from audience.collector.query_params import MAX_TEXT_CHARS, QueryReader
 from audience.collector.replies import JSONReply, error_reply, invalid_query_reply
 from audience.errors import QueryError
 from audience.eventlog import EventFeed
-from audience.paging import Page, Position, backward_page, decode_cursor, forward_page
+from audience.paging import (
+    Page,
+    Position,
+    backward_page,
+    decode_cursor,
+    forward_page,
+    link_header,
+)
 from audience.resolution.identifiers import Identifier, IdentifierType, clean_email
 from audience.resolution.profiles import IdentityWarning, LinkedEvent, MergeRecord, Profile
 from audience.resolution.store import ProfileStore
