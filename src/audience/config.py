@@ -192,7 +192,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting(
         "max_batch_events",
         "AUDIENCE_MAX_BATCH_EVENTS",
-        "Most events one batch request may carry.",
+        "Most events of one batch request that are stored; the ones past it are refused alone.",
         _positive_int,
     ),
     Setting(

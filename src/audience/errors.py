@@ -4,7 +4,8 @@
 
     AudienceError
     ├── ValidationError        bad input: names the field and the reason (a 400 on the wire,
-    │                          a raise at the call site in the SDK)
+    │   │                      a raise at the call site in the SDK)
+    │   └── QueryError         malformed query parameters of a read route, each named (400)
     ├── AuthenticationError    a missing or unknown write key or admin token (401)
     ├── PayloadTooLargeError   a request or event over its size limit (413)
     │   └── TooManyEventsError a batch carrying more events than allowed (413)
@@ -29,6 +30,15 @@ class ValidationError(AudienceError):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+class QueryError(ValidationError):
+    """One or more malformed query parameters; ``problems`` names each with its reason."""
+
+    def __init__(self, problems: tuple[ValidationError, ...]) -> None:
+        first = problems[0]
+        super().__init__(first.field, first.reason)
+        self.problems = problems
 
 
 class AuthenticationError(AudienceError):

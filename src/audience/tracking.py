@@ -19,13 +19,21 @@ MESSAGE_TYPES: Final[tuple[MessageType, ...]] = (
 )
 
 MAX_EVENT_BYTES: Final = 32 * 1024
-"""The largest single event the tracking API accepts, serialized."""
+"""The largest single event the tracking API stores, serialized; a larger one is refused alone."""
 
-MAX_REQUEST_BYTES: Final = 500 * 1024
-"""The largest request body the tracking API accepts, after decompression."""
+MAX_REQUEST_BYTES: Final = 8 * 1024 * 1024 + 512 * 1024
+"""The largest request body the tracking API reads, after decompression (8.5 MiB).
 
-MAX_BATCH_EVENTS: Final = 2500
-"""The most events one batch request may carry."""
+It takes the largest request any supported client builds: rudder-sdk-python closes a batch
+once it passes 4 MiB, so its last event (itself up to 4 MiB) can carry it to just over 8 MiB.
+"""
+
+MAX_BATCH_EVENTS: Final = 100_000
+"""The most events of one batch request that are stored; the ones past it are refused alone.
+
+No supported client comes near it: at 8.5 MiB a batch of the smallest events they send (about
+200 bytes, with their library context and message id) holds some 45,000.
+"""
 
 
 def format_timestamp(moment: datetime) -> str:

@@ -272,12 +272,26 @@ def test_browser_telemetry_is_accepted_and_discarded(client: httpx.Client, store
     assert stored(client) == []
 
 
-def test_an_event_over_32_kb_on_a_single_route_gets_413(
+def test_an_event_over_32_kb_on_a_single_route_is_dropped_with_its_reason(
     client: httpx.Client, stored: Stored
 ) -> None:
     body = browser_track(properties={"blob": "x" * 33_000})
     response = post_text(client, "/v1/t", body)
-    assert response.status_code == 413
+    assert response.status_code == 200
+    meta = response.json()["meta"]
+    assert (meta["stored"], meta["dropped"]) == (0, 1)
+    assert meta["errors"][0].startswith("body: is 33")
+    assert meta["errors"][0].endswith("bytes; the limit is 32768")
+    assert stored(client) == []
+
+
+def test_an_event_over_32_kb_on_a_single_route_is_named_in_strict_mode(
+    client: httpx.Client, stored: Stored
+) -> None:
+    body = browser_track(properties={"blob": "x" * 33_000})
+    response = post_text(client, "/v1/t", body, **{"X-Strict-Mode": "1"})
+    assert response.status_code == 400
+    assert response.json()["meta"]["errors"][0].startswith("body: is 33")
     assert stored(client) == []
 
 
@@ -296,21 +310,46 @@ def test_an_event_over_32_kb_in_a_batch_is_dropped_beside_the_good_ones(
     assert [event["event"] for event in stored(client)] == ["Small"]
 
 
-def test_a_request_over_500_kb_gets_413(client: httpx.Client) -> None:
+def test_a_batch_of_several_megabytes_is_stored_whole(client: httpx.Client, stored: Stored) -> None:
+    """Batches up to 8.5 MiB are read: rudder-sdk-python sends up to 8 MiB in one request."""
     events = [
-        {"type": "track", "userId": "u1", "event": "E", "properties": {"b": "x" * 20_000}}
-        for _ in range(30)
+        {"type": "track", "userId": "u1", "event": "E", "properties": {"n": n, "b": "x" * 30_000}}
+        for n in range(250)
+    ]
+    response = client.post("/v1/batch", json={"batch": events}, headers=BASIC)
+    assert response.status_code == 200
+    assert response.json() == {}
+    assert len(stored(client, limit="1000")) == 250
+
+
+def test_a_request_over_the_request_limit_gets_413(client: httpx.Client, stored: Stored) -> None:
+    events = [
+        {"type": "track", "userId": "u1", "event": "E", "properties": {"b": "x" * 30_000}}
+        for _ in range(300)
     ]
     response = client.post("/v1/batch", json={"batch": events}, headers=BASIC)
     assert response.status_code == 413
-
-
-def test_a_batch_of_more_than_2500_events_gets_413(client: httpx.Client, stored: Stored) -> None:
-    events = [{"type": "track", "userId": "u", "event": "E"} for _ in range(2501)]
-    response = client.post("/v1/batch", json={"batch": events}, headers=BASIC)
-    assert response.status_code == 413
-    assert "2501" in response.json()["message"]
+    assert response.json()["message"] == "the request body is larger than 8912896 bytes"
     assert stored(client) == []
+
+
+def test_the_events_past_the_batch_limit_are_refused_alone(
+    make_client: Callable[..., httpx.Client], stored: Stored
+) -> None:
+    client = make_client(max_batch_events=3)
+    events = [{"type": "track", "userId": "u", "event": f"E{n}"} for n in range(5)]
+    response = client.post("/v1/batch", json={"batch": events}, headers=BASIC)
+    assert response.status_code == 200
+    assert response.json()["meta"] == {
+        "stored": 3,
+        "duplicates": 0,
+        "dropped": 2,
+        "errors": [
+            "batch[3]: is past the 3 events one batch may carry",
+            "batch[4]: is past the 3 events one batch may carry",
+        ],
+    }
+    assert sorted(event["event"] for event in stored(client)) == ["E0", "E1", "E2"]
 
 
 def test_when_the_store_cannot_commit_the_client_is_told_to_retry(

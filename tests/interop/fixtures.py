@@ -48,6 +48,7 @@ INTEROP_SOURCES: Mapping[str, str] = {
     "cio-python": "wk_interop_cio_python",
     "cio-python-region": "pk_us_interop_region",
     "segment-python": "wk_interop_segment_python",
+    "rudder-python": "wk_interop_rudder_python",
     "sdk": "wk_interop_sdk",
 }
 ARTIFACTS_DIR = Path(__file__).resolve().parents[2] / "test-artifacts" / "interop"

@@ -1,9 +1,14 @@
 """The admin read API: stored events, sources and ingestion counts, behind the admin token.
 
-- ``GET /api/events?source=&limit=&type=&userId=&anonymousId=&event=`` -> ``{"events": [...]}``,
-  stored messages newest first.
+- ``GET /api/events?source=&type=&userId=&anonymousId=&event=&limit=&before=&after=`` ->
+  ``{"events": [...], "next", "previous"}``: stored messages newest first, a page at a time.
+  ``next`` is the cursor of the older page (pass it as ``before``), ``null`` once the oldest
+  event is shown; ``previous`` that of the newer one (pass it as ``after``: the events stored
+  since, oldest of them first, still listed newest first). The ``Link`` header carries both.
 - ``GET /api/sources`` -> ``{"sources": [{"name", "writeKey", "createdAt"}]}``.
 - ``GET /api/stats`` -> events stored, duplicates and drops by reason since the start.
+
+A malformed parameter gets 400 naming it (see :mod:`audience.collector.query_params`).
 """
 
 from __future__ import annotations
@@ -17,12 +22,34 @@ from starlette.routing import Route
 
 from audience.collector.auth import AdminGuard
 from audience.collector.metrics import Metrics
-from audience.collector.replies import JSONReply, error_reply
+from audience.collector.query_params import QueryReader
+from audience.collector.replies import JSONReply, invalid_query_reply
+from audience.errors import QueryError
+from audience.eventlog import StoredEvent
+from audience.paging import Page, Position, backward_page, decode_cursor, forward_page, link_header
 from audience.storage.base import EventFilter, EventQuery, SourceRegistry
 from audience.tracking import MESSAGE_TYPES
 
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 1000
+FILTERS: Final = {
+    "source": "source",
+    "userId": "user_id",
+    "anonymousId": "anonymous_id",
+    "event": "event",
+}
+"""Text filters of ``/api/events``: query name -> ``EventFilter`` field (``type`` is a choice)."""
+
+
+def event_position(event: StoredEvent) -> Position:
+    """Where an event stands in the log: its ``seq``."""
+    return (event.seq,)
+
+
+def seq_cursor(text: str) -> int:
+    """The ``seq`` an events cursor holds; ``ValueError`` when it is not one."""
+    (seq,) = decode_cursor(text, (int,))
+    return int(seq)
 
 
 class AdminApi:
@@ -50,24 +77,34 @@ class AdminApi:
         ]
 
     async def _list_events(self, request: Request) -> Response:
-        query = request.query_params
-        raw_limit = query.get("limit", str(DEFAULT_LIMIT))
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
-            return error_reply(
-                400, "invalid_request", f"limit: must be a whole number from 1 to {MAX_LIMIT}"
-            )
-        kind = query.get("type")
-        if kind is not None and kind not in MESSAGE_TYPES:
-            return error_reply(400, "invalid_request", f"type: must be one of {MESSAGE_TYPES}")
-        event_filter = EventFilter(
-            source=query.get("source"),
-            type=kind,
-            user_id=query.get("userId"),
-            anonymous_id=query.get("anonymousId"),
-            event=query.get("event"),
+        query = QueryReader(request.query_params.multi_items())
+        filters = {field: query.text(name) for name, field in FILTERS.items()}
+        kind = query.choice("type", MESSAGE_TYPES)
+        limit = query.integer("limit", default=DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
+        query.exclusive("before", "after")
+        before = query.cursor("before", seq_cursor)
+        after = query.cursor("after", seq_cursor)
+        try:
+            query.finish()
+        except QueryError as exc:
+            return invalid_query_reply(exc)
+        event_filter = EventFilter(type=kind, **filters)
+        page: Page[StoredEvent]
+        if after is not None:
+            rows = await run_in_threadpool(self._events.newer, event_filter, after, limit)
+            page = backward_page(rows, limit, event_position)
+        else:
+            rows = await run_in_threadpool(self._events.recent, event_filter, limit + 1, before)
+            page = forward_page(rows, limit, event_position)
+        link = link_header(request.url.path, request.query_params, page, forward="before")
+        return JSONReply(
+            {
+                "events": [event.message for event in page.items],
+                "next": page.next,
+                "previous": page.previous,
+            },
+            headers={"Link": link} if link else None,
         )
-        stored = await run_in_threadpool(self._events.recent, event_filter, int(raw_limit))
-        return JSONReply({"events": [event.message for event in stored]})
 
     async def _list_sources(self, request: Request) -> Response:
         sources = await run_in_threadpool(self._sources.list_sources)

@@ -145,7 +145,6 @@ def create_app(
     tracking = TrackingApi(
         parts.ingestor,
         parts.sources,
-        max_event_bytes=settings.max_event_bytes,
         max_request_bytes=settings.max_request_bytes,
         proxies=parts.proxies,
     )
@@ -240,4 +239,4 @@ async def _storage_unavailable(request: Request, exc: Exception) -> Response:
 
 
 async def _openapi(request: Request) -> Response:
-    return JSONReply(openapi_document())
+    return JSONReply(openapi_document(request.app.routes))

@@ -90,7 +90,7 @@ class SourceResolver:
         source = self._known.get(write_key)
         if source is not None:
             return source
-        if len(write_key) > 200:
+        if len(write_key) > 200 or "\x00" in write_key:  # no store holds such a key
             raise AuthenticationError("unknown write key")
         source = self._registry.source_by_key(write_key)
         if source is None:

@@ -21,7 +21,7 @@ import orjson
 from audience.clock import Clock, IdFactory
 from audience.collector.enrichment import Arrival, enrich
 from audience.collector.validation import Rejection, validate_message
-from audience.errors import TooManyEventsError, ValidationError
+from audience.errors import ValidationError
 from audience.jsontypes import JSONObject
 from audience.storage.base import AppendResult, EventRecord, EventSink
 from audience.tracking import MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MessageType
@@ -31,7 +31,11 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Limits:
-    """Size and count limits of one request."""
+    """Size and count limits, each applied to one event at a time.
+
+    An event over ``max_event_bytes``, or past the first ``max_batch_events`` of its batch, is
+    refused alone, like any invalid event: the others of its request are stored.
+    """
 
     max_event_bytes: int = MAX_EVENT_BYTES
     max_batch_events: int = MAX_BATCH_EVENTS
@@ -116,14 +120,20 @@ class Ingestor:
         """Judge and enrich every message of ``submission``.
 
         Raises ``ValidationError`` when the request as a whole cannot be read (the body or
-        ``batch`` has the wrong shape) and ``TooManyEventsError`` for an oversized batch.
+        ``batch`` has the wrong shape).
         """
         arrival, items = self._unpack(submission)
         records: list[EventRecord] = []
         rejections: list[Rejection] = []
         drop_reasons: Counter[str] = Counter()
         single = submission.message_type is not None
+        most = self._limits.max_batch_events
         for index, item in enumerate(items):
+            if index >= most:
+                reason = f"is past the {most} events one batch may carry"
+                rejections.append(Rejection(f"batch[{index}]", reason, "batch_too_long"))
+                drop_reasons["batch_too_long"] += 1
+                continue
             record, problems = self._prepare_one(submission.source, item, index, arrival, single)
             if record is not None:
                 records.append(record)
@@ -205,8 +215,6 @@ class Ingestor:
         batch = body.get("batch")
         if not isinstance(batch, list):
             raise ValidationError("batch", "is missing" if batch is None else "is not an array")
-        if len(batch) > self._limits.max_batch_events:
-            raise TooManyEventsError(len(batch), self._limits.max_batch_events)
         context = body.get("context")
         integrations = body.get("integrations")
         arrival = Arrival(
@@ -231,13 +239,13 @@ class Ingestor:
         try:
             serialized = orjson.dumps(message)
             # The stored form is at least the sent one less its writeKey, so only a large
-            # stored form needs the sent size measured (single events were capped as bodies).
+            # stored form needs the sent size measured.
             size = len(serialized)
-            if not single and size > self._limits.max_event_bytes:
+            if size > self._limits.max_event_bytes:
                 size = len(orjson.dumps(item))
         except orjson.JSONEncodeError:
             return None, [Rejection(field, "is nested too deeply", "too_deep")]
-        if not single and size > self._limits.max_event_bytes:
+        if size > self._limits.max_event_bytes:
             reason = f"is {size} bytes; the limit is {self._limits.max_event_bytes}"
             return None, [Rejection(field, reason, "event_too_large")]
         return _record(source, message, serialized, arrival.client_ip), []

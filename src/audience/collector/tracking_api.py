@@ -4,10 +4,10 @@ Each handler reads the body (capped, inflated), parses it as JSON whatever the
 Content-Type, finds the source from the write key, and hands the rest to the
 ``Ingestor``. It answers 200 only once the stored events are committed.
 
-Status codes: 200 accepted (in the default permissive mode bad events are dropped and
-listed in ``meta``); 400 unreadable body, or any bad event with ``X-Strict-Mode: 1``;
-401 missing or unknown write key; 413 over a size or count limit; 503 when the store
-cannot commit (retry later).
+Status codes: 200 accepted (in the default permissive mode bad events, those over the
+event size limit included, are dropped and listed in ``meta``); 400 unreadable body, or any
+bad event with ``X-Strict-Mode: 1``; 401 missing or unknown write key; 413 only for a body
+over the request limit; 503 when the store cannot commit (retry later).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Final, Literal
 from urllib.parse import parse_qs
 
 import orjson
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -60,6 +61,10 @@ SINGLE_ROUTES: Final[dict[str, MessageType]] = {
 BATCH_ROUTES: Final = ("batch", "b")
 TELEMETRY_LIMIT: Final = 64 * 1024
 
+INLINE_BODY_BYTES: Final = 512 * 1024
+"""Bodies up to this size are parsed and judged on the event loop; larger ones on a worker
+thread, so that one batch of several megabytes does not hold up every other request."""
+
 ACCEPTED: Final = orjson.dumps({})
 
 
@@ -75,13 +80,11 @@ class TrackingApi:
         ingestor: Ingestor,
         sources: SourceResolver,
         *,
-        max_event_bytes: int,
         max_request_bytes: int,
         proxies: TrustedProxies | None = None,
     ) -> None:
         self._ingestor = ingestor
         self._sources = sources
-        self._max_event_bytes = max_event_bytes
         self._max_request_bytes = max_request_bytes
         self._proxies = proxies or TrustedProxies()
 
@@ -118,8 +121,7 @@ class TrackingApi:
             await _send(send, 200, ACCEPTED)
             return
         single = None if kind == "batch" else kind
-        limit = self._max_request_bytes if single is None else self._max_event_bytes
-        response = await self._accept(scope, receive, headers, single, limit)
+        response = await self._accept(scope, receive, headers, single)
         if isinstance(response, bytes):
             await _send(send, 200, response)
         else:
@@ -131,7 +133,6 @@ class TrackingApi:
         receive: Receive,
         headers: dict[str, str],
         kind: MessageType | None,
-        limit: int,
     ) -> bytes | Response:
         strict = headers.get("x-strict-mode", "").strip().lower() in ("1", "true")
         try:
@@ -139,18 +140,23 @@ class TrackingApi:
             source = self._sources.resolve(header_key) if header_key else None
             raw = await read_body(
                 _chunks(receive),
-                limit=limit,
+                limit=self._max_request_bytes,
                 content_length=headers.get("content-length"),
                 content_encoding=headers.get("content-encoding"),
             )
-            body = _parse(raw)
+            large = len(raw) > INLINE_BODY_BYTES
+            body = await run_in_threadpool(_parse, raw) if large else _parse(raw)
             if source is None:
                 source = self._sources.resolve(write_key_from_body(body) or _query_write_key(scope))
             client = scope.get("client")
             client_ip = self._proxies.client_address(
                 client[0] if client else None, headers.get("x-forwarded-for")
             )
-            prepared = self._ingestor.prepare(Submission(source.name, body, kind, client_ip))
+            submission = Submission(source.name, body, kind, client_ip)
+            if large:
+                prepared = await run_in_threadpool(self._ingestor.prepare, submission)
+            else:
+                prepared = self._ingestor.prepare(submission)
             if strict and prepared.rejections:
                 self._ingestor.refuse(prepared)
                 return error_reply(

@@ -94,6 +94,9 @@ def _field_problem(name: str, value: object) -> Rejection | None:
     kind = FIELD_KINDS.get(name)
     if kind is None or value is None:
         return None
+    if kind in ("id", "text") and isinstance(value, str) and "\x00" in value:
+        # PostgreSQL cannot store it in a text column, and no real id or name holds one.
+        return Rejection(name, "contains a NUL character", "nul_character")
     if kind == "id":
         if not is_id(value):
             return Rejection(name, "is not a string", "invalid_id")
@@ -126,7 +129,12 @@ def _field_types(message: Mapping[str, object], prefix: str) -> list[Rejection]:
             continue
         if kind == "object" and isinstance(value, dict):
             continue
-        if kind in ("id", "text") and isinstance(value, str) and len(value) <= MAX_MESSAGE_ID_CHARS:
+        if (
+            kind in ("id", "text")
+            and isinstance(value, str)
+            and len(value) <= MAX_MESSAGE_ID_CHARS
+            and "\x00" not in value
+        ):
             continue  # a text, or an id surely short enough
         problem = _field_problem(name, value)
         if problem is not None:

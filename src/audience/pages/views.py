@@ -13,18 +13,21 @@ from typing import Any, Final
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from audience.collector.bundle import snippet
 from audience.collector.parts import CollectorParts
-from audience.collector.replies import JSONReply
+from audience.collector.query_params import MAX_TEXT_CHARS, QueryReader
+from audience.collector.replies import JSONReply, invalid_query_reply
+from audience.errors import QueryError
 from audience.eventlog import StoredEvent
 from audience.pages.journey import build_journey, next_anonymous_id, title_of
 from audience.pages.rendering import render
-from audience.resolution.api import linked_events
+from audience.paging import MAX_SEQ, Page, backward_page, forward_page
+from audience.resolution.api import linked_events, linked_position, profile_event_cursor
 from audience.resolution.identifiers import Identifier
-from audience.resolution.profiles import Profile
+from audience.resolution.profiles import LinkedEvent, Profile
 from audience.resolution.store import ProfileStore
 
 STATIC: Final = Path(__file__).parent / "static"
@@ -37,13 +40,18 @@ LIVE_PAGE: Final = 200
 """Most events one poll of the live debugger returns."""
 
 JOURNEY_EVENTS: Final = 500
-"""Events drawn on a journey; the API pages through the rest."""
+"""Events drawn on one page of a journey; its links page through the rest."""
 
 WARNINGS_SHOWN: Final = 20
 """Identity warnings listed under the profile search."""
 
 NEXT_ID_SCAN: Final = 500
 """Later events searched for the anonymous id a browser used after logout."""
+
+
+def invalid_query_page(error: QueryError, back: str) -> HTMLResponse:
+    """The 400 page naming every malformed query parameter."""
+    return render("invalid_query.html", status=400, page="", problems=error.problems, back=back)
 
 
 def live_row(event: StoredEvent) -> dict[str, Any]:
@@ -109,46 +117,82 @@ class WebPages:
 
     async def _live_events(self, request: Request) -> Response:
         store = self._parts.store
-        raw_after = request.query_params.get("after", "")
+        query = QueryReader(request.query_params.multi_items())
+        after = query.integer("after", default=-1, minimum=0, maximum=MAX_SEQ)
+        try:
+            query.finish()
+        except QueryError as exc:
+            return invalid_query_reply(exc)
         last_seq = await run_in_threadpool(store.last_seq)
-        after = int(raw_after) if raw_after.isdigit() else max(0, last_seq - LIVE_BACKLOG)
+        if after < 0:
+            after = max(0, last_seq - LIVE_BACKLOG)
         events = await run_in_threadpool(store.read_after, after, LIVE_PAGE)
         return JSONReply(
             {
                 "events": [live_row(event) for event in events],
-                "lastSeq": events[-1].seq if events else max(after, 0),
+                "lastSeq": events[-1].seq if events else after,
             }
         )
 
     async def _search(self, request: Request) -> Response:
-        query = request.query_params.get("query", "")
-        found = await run_in_threadpool(self._profiles.search, query, 50)
+        query = QueryReader(request.query_params.multi_items())
+        text = query.text("query") or ""
+        try:
+            query.finish()
+        except QueryError as exc:
+            return invalid_query_page(exc, "/profiles")
+        found = await run_in_threadpool(self._profiles.search, text, 50)
         cursor = await run_in_threadpool(self._profiles.cursor)
         last_seq = await run_in_threadpool(self._parts.store.last_seq)
         warnings = await run_in_threadpool(self._profiles.warnings, WARNINGS_SHOWN)
         return render(
             "profiles.html",
             page="profiles",
-            query=query,
+            query=text,
             profiles=found,
             lag=max(0, last_seq - cursor),
             warnings=warnings,
         )
 
     async def _profile(self, request: Request) -> Response:
-        profile = await run_in_threadpool(self._profiles.get, request.path_params["id"])
+        profile_id = request.path_params["id"]
+        query = QueryReader(request.query_params.multi_items())
+        query.exclusive("after", "before")
+        after = query.cursor("after", profile_event_cursor)
+        before = query.cursor("before", profile_event_cursor)
+        try:
+            query.finish()
+        except QueryError as exc:
+            return invalid_query_page(exc, request.url.path)
+        profile = None
+        if "\x00" not in profile_id and len(profile_id) <= MAX_TEXT_CHARS:
+            profile = await run_in_threadpool(self._profiles.get, profile_id)
         if profile is None:
             return render("missing.html", status=404, page="profiles")
-        context = await run_in_threadpool(self._journey_context, profile)
+        context = await run_in_threadpool(self._journey_context, profile, after, before)
         return render("profile.html", page="profiles", profile=profile, **context)
 
-    def _journey_context(self, profile: Profile) -> dict[str, Any]:
-        linked = self._profiles.events(profile.id, JOURNEY_EVENTS)
-        pairs = linked_events(self._parts.store, linked)
+    def _journey_page(
+        self, profile: Profile, after: tuple[str, int] | None, before: tuple[str, int] | None
+    ) -> tuple[Page[LinkedEvent], str | None]:
+        """A page of the journey and the cursor of the one before it, ``None`` on the first."""
+        if before is not None:
+            rows = self._profiles.events_before(profile.id, before, JOURNEY_EVENTS + 1)
+            page = backward_page(rows, JOURNEY_EVENTS, linked_position)
+            return page, page.previous if len(rows) > JOURNEY_EVENTS else None
+        rows = self._profiles.events(profile.id, JOURNEY_EVENTS + 1, after)
+        page = forward_page(rows, JOURNEY_EVENTS, linked_position)
+        return page, page.previous if after is not None else None
+
+    def _journey_context(
+        self, profile: Profile, after: tuple[str, int] | None, before: tuple[str, int] | None
+    ) -> dict[str, Any]:
+        page, earlier = self._journey_page(profile, after, before)
+        pairs = linked_events(self._parts.store, page.items)
         phases = build_journey(pairs)
         next_id = None
         next_profile = None
-        if pairs and any(phase.kind != "anonymous" for phase in phases):
+        if page.next is None and pairs and any(phase.kind != "anonymous" for phase in phases):
             last_seq = max(event.seq for event, _ in pairs)
             newest = max(pairs, key=lambda pair: pair[0].seq)[1]
             later = [e.message for e in self._parts.store.read_after(last_seq, NEXT_ID_SCAN)]
@@ -162,4 +206,6 @@ class WebPages:
             "next_id": next_id,
             "next_profile": next_profile,
             "shown_events": len(pairs),
+            "later_events": page.next,
+            "earlier_events": earlier,
         }

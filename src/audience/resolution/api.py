@@ -2,12 +2,16 @@
 
 - ``GET /api/profiles/lookup?userId=|anonymousId=|email=`` -> ``{"profile": {...}}`` or 404.
 - ``GET /api/profiles/{id}`` -> ``{"profile": {...}}``; an id from before a merge still answers.
-- ``GET /api/profiles/{id}/events?limit=&offset=`` -> the person's events in time order, each with
-  ``linkedBy``, the identifier that linked it to the profile.
+- ``GET /api/profiles/{id}/events?limit=&after=&before=`` -> the person's events in time order,
+  each with ``linkedBy``, the identifier that linked it to the profile, a page at a time:
+  ``next`` is the cursor of the following page (pass it as ``after``), ``null`` at the end;
+  ``previous`` that of the page before (pass it as ``before``). The ``Link`` header has both.
 - ``GET /api/profiles/{id}/merges`` -> every join and refused join touching the profile.
 - ``GET /api/profiles?query=&limit=`` -> profiles whose identifier or trait value contains
   ``query``, most recently active first.
 - ``GET /api/resolution`` -> the resolver's cursor, the newest stored event, and identity warnings.
+
+A malformed parameter gets 400 naming it (see :mod:`audience.collector.query_params`).
 """
 
 from __future__ import annotations
@@ -20,8 +24,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from audience.collector.auth import AdminGuard
-from audience.collector.replies import JSONReply, error_reply
+from audience.collector.query_params import MAX_TEXT_CHARS, QueryReader
+from audience.collector.replies import JSONReply, error_reply, invalid_query_reply
+from audience.errors import QueryError
 from audience.eventlog import EventFeed
+from audience.paging import (
+    Page,
+    Position,
+    backward_page,
+    decode_cursor,
+    forward_page,
+    link_header,
+)
 from audience.resolution.identifiers import Identifier, IdentifierType, clean_email
 from audience.resolution.profiles import IdentityWarning, LinkedEvent, MergeRecord, Profile
 from audience.resolution.store import ProfileStore
@@ -85,17 +99,25 @@ def linked_events(
     return [(event, messages[event.seq]) for event in linked if event.seq in messages]
 
 
-def _limit(request: Request, default: int) -> int | None:
-    raw = request.query_params.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        return None
-    return int(raw)
+def linked_position(event: LinkedEvent) -> Position:
+    """Where an event stands in a profile's time order: its order key, then its ``seq``."""
+    return (event.order_key, event.seq)
 
 
-def _bad_limit() -> Response:
-    return error_reply(
-        400, "invalid_request", f"limit: must be a whole number from 1 to {MAX_LIMIT}"
-    )
+def profile_event_cursor(text: str) -> tuple[str, int]:
+    """The position a profile events cursor holds; ``ValueError`` when it is not one."""
+    order_key, seq = decode_cursor(text, (str, int))
+    return str(order_key), int(seq)
+
+
+def linked_event_json(event: LinkedEvent, message: dict[str, Any]) -> dict[str, Any]:
+    """One event of a profile's list."""
+    return {
+        "seq": event.seq,
+        "timestamp": event.timestamp,
+        "linkedBy": identifier_json(event.identifier),
+        "message": message,
+    }
 
 
 def _not_found(what: str) -> Response:
@@ -123,13 +145,17 @@ class ProfileApi:
         ]
 
     async def _lookup(self, request: Request) -> Response:
-        query = request.query_params
-        given = [(name, query[name]) for name in LOOKUP_PARAMETERS if name in query]
-        if len(given) != 1:
-            return error_reply(
-                400, "invalid_request", "give exactly one of userId, anonymousId or email"
-            )
+        query = QueryReader(request.query_params.multi_items())
+        query.exclusive(*LOOKUP_PARAMETERS)
+        given = [(name, query.text(name)) for name in LOOKUP_PARAMETERS if query.present(name)]
+        if not given:
+            query.problem("userId", "give exactly one of userId, anonymousId or email")
+        try:
+            query.finish()
+        except QueryError as exc:
+            return invalid_query_reply(exc)
         name, value = given[0]
+        value = value or ""
         if name == "email":
             value = clean_email(value) or value.strip().lower()
         identifier = Identifier(LOOKUP_PARAMETERS[name], value)
@@ -139,52 +165,68 @@ class ProfileApi:
         return JSONReply({"profile": profile_json(profile)})
 
     async def _get(self, request: Request) -> Response:
-        profile = await run_in_threadpool(self._profiles.get, request.path_params["id"])
+        profile = await self._profile_at(request)
         if profile is None:
             return _not_found(repr(request.path_params["id"]))
         return JSONReply({"profile": profile_json(profile)})
 
     async def _events(self, request: Request) -> Response:
-        limit = _limit(request, MAX_LIMIT)
-        raw_offset = request.query_params.get("offset", "0")
-        if limit is None:
-            return _bad_limit()
-        if not raw_offset.isdigit():
-            return error_reply(400, "invalid_request", "offset: must be a whole number")
-        profile_id = request.path_params["id"]
-        profile = await run_in_threadpool(self._profiles.get, profile_id)
+        query = QueryReader(request.query_params.multi_items())
+        limit = query.integer("limit", default=MAX_LIMIT, minimum=1, maximum=MAX_LIMIT)
+        query.exclusive("after", "before")
+        after = query.cursor("after", profile_event_cursor)
+        before = query.cursor("before", profile_event_cursor)
+        if query.present("offset"):
+            query.problem("offset", "is not supported: page with after= (the reply's next)")
+        try:
+            query.finish()
+        except QueryError as exc:
+            return invalid_query_reply(exc)
+        profile = await self._profile_at(request)
         if profile is None:
-            return _not_found(repr(profile_id))
-        linked = await run_in_threadpool(self._profiles.events, profile.id, limit, int(raw_offset))
-        pairs = await run_in_threadpool(linked_events, self._feed, linked)
+            return _not_found(repr(request.path_params["id"]))
+        page = await run_in_threadpool(self._events_page, profile.id, limit, after, before)
+        pairs = await run_in_threadpool(linked_events, self._feed, page.items)
+        link = link_header(request.url.path, request.query_params, page, forward="after")
         return JSONReply(
             {
                 "profileId": profile.id,
-                "events": [
-                    {
-                        "seq": event.seq,
-                        "timestamp": event.timestamp,
-                        "linkedBy": identifier_json(event.identifier),
-                        "message": message,
-                    }
-                    for event, message in pairs
-                ],
-            }
+                "events": [linked_event_json(event, message) for event, message in pairs],
+                "next": page.next,
+                "previous": page.previous,
+            },
+            headers={"Link": link} if link else None,
         )
 
+    def _events_page(
+        self,
+        profile_id: str,
+        limit: int,
+        after: tuple[str, int] | None,
+        before: tuple[str, int] | None,
+    ) -> Page[LinkedEvent]:
+        if before is not None:
+            rows = self._profiles.events_before(profile_id, before, limit)
+            return backward_page(rows, limit, linked_position)
+        rows = self._profiles.events(profile_id, limit + 1, after)
+        return forward_page(rows, limit, linked_position)
+
     async def _merges(self, request: Request) -> Response:
-        profile = await run_in_threadpool(self._profiles.get, request.path_params["id"])
+        profile = await self._profile_at(request)
         if profile is None:
             return _not_found(repr(request.path_params["id"]))
         records = await run_in_threadpool(self._profiles.merges, profile.id)
         return JSONReply({"profileId": profile.id, "merges": [merge_json(r) for r in records]})
 
     async def _search(self, request: Request) -> Response:
-        limit = _limit(request, 50)
-        if limit is None:
-            return _bad_limit()
-        query = request.query_params.get("query", "")
-        found = await run_in_threadpool(self._profiles.search, query, limit)
+        query = QueryReader(request.query_params.multi_items())
+        limit = query.integer("limit", default=50, minimum=1, maximum=MAX_LIMIT)
+        text = query.text("query") or ""
+        try:
+            query.finish()
+        except QueryError as exc:
+            return invalid_query_reply(exc)
+        found = await run_in_threadpool(self._profiles.search, text, limit)
         return JSONReply({"profiles": [profile_json(p) for p in found]})
 
     async def _status(self, request: Request) -> Response:
@@ -199,3 +241,10 @@ class ProfileApi:
                 "warnings": [warning_json(w) for w in warnings],
             }
         )
+
+    async def _profile_at(self, request: Request) -> Profile | None:
+        """The profile the path names; an id no store could hold (a NUL) names none."""
+        profile_id = request.path_params["id"]
+        if "\x00" in profile_id or len(profile_id) > MAX_TEXT_CHARS:
+            return None
+        return await run_in_threadpool(self._profiles.get, profile_id)

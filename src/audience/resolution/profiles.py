@@ -77,11 +77,16 @@ class Profile:
 
 @dataclass(frozen=True)
 class LinkedEvent:
-    """A stored event attributed to a profile, and the identifier that linked it."""
+    """A stored event attributed to a profile, and the identifier that linked it.
+
+    ``order_key`` is the event's place in the profile's time order (with ``seq``), where a page
+    of the profile's events starts or ends.
+    """
 
     seq: int
     identifier: Identifier
     timestamp: str
+    order_key: str = ""
 
 
 @dataclass(frozen=True)

@@ -128,19 +128,49 @@ def profile(db: sqlite3.Connection, internal: int) -> Profile:
     )
 
 
-def linked_events(
-    db: sqlite3.Connection, internal: int, limit: int, offset: int
-) -> list[LinkedEvent]:
-    """The profile's events in time order, with the identifier that linked each."""
+_LINKED_SELECT: Final = (
+    "SELECT e.seq, i.type, i.value, e.timestamp, e.ord FROM event_links e "
+    "JOIN identifiers i ON i.id = e.identifier WHERE i.profile = ?"
+)
+
+
+def _linked(rows: Any) -> list[LinkedEvent]:
     return [
-        LinkedEvent(seq, identifier(type_, value), timestamp)
-        for seq, type_, value, timestamp in db.execute(
-            "SELECT e.seq, i.type, i.value, e.timestamp FROM event_links e "
-            "JOIN identifiers i ON i.id = e.identifier WHERE i.profile = ? "
-            "ORDER BY e.ord, e.seq LIMIT ? OFFSET ?",
-            (internal, limit, offset),
-        )
+        LinkedEvent(seq, identifier(type_, value), timestamp, ord_)
+        for seq, type_, value, timestamp, ord_ in rows
     ]
+
+
+def linked_events(
+    db: sqlite3.Connection, internal: int, limit: int, after: tuple[str, int] | None = None
+) -> list[LinkedEvent]:
+    """The profile's events in time order (order key, then ``seq``), those after ``after`` only
+    when given, with the identifier that linked each.
+
+    Each of the profile's identifiers is read from the ``event_links_identifier`` index from
+    the position on, never from an offset.
+    """
+    if after is None:
+        rows = db.execute(f"{_LINKED_SELECT} ORDER BY e.ord, e.seq LIMIT ?", (internal, limit))
+    else:
+        rows = db.execute(
+            f"{_LINKED_SELECT} AND e.ord >= ? AND (e.ord, e.seq) > (?, ?) "
+            "ORDER BY e.ord, e.seq LIMIT ?",
+            (internal, after[0], after[0], after[1], limit),
+        )
+    return _linked(rows)
+
+
+def linked_events_before(
+    db: sqlite3.Connection, internal: int, before: tuple[str, int], limit: int
+) -> list[LinkedEvent]:
+    """The profile's events just before ``before``, nearest first (reverse time order)."""
+    rows = db.execute(
+        f"{_LINKED_SELECT} AND e.ord <= ? AND (e.ord, e.seq) < (?, ?) "
+        "ORDER BY e.ord DESC, e.seq DESC LIMIT ?",
+        (internal, before[0], before[0], before[1], limit),
+    )
+    return _linked(rows)
 
 
 def search(db: sqlite3.Connection, query: str, limit: int) -> list[int]:

@@ -520,12 +520,23 @@ class SQLiteProfileStore:
             internal = queries.internal_id(db, profile_id)
             return queries.profile(db, internal) if internal is not None else None
 
-    def events(self, profile_id: str, limit: int = 1000, offset: int = 0) -> list[LinkedEvent]:
+    def events(
+        self, profile_id: str, limit: int = 1000, after: tuple[str, int] | None = None
+    ) -> list[LinkedEvent]:
         with self._reader() as db:
             internal = queries.internal_id(db, profile_id)
             if internal is None:
                 return []
-            return queries.linked_events(db, internal, limit, offset)
+            return queries.linked_events(db, internal, limit, after)
+
+    def events_before(
+        self, profile_id: str, before: tuple[str, int], limit: int
+    ) -> list[LinkedEvent]:
+        with self._reader() as db:
+            internal = queries.internal_id(db, profile_id)
+            if internal is None:
+                return []
+            return queries.linked_events_before(db, internal, before, limit)
 
     def search(self, query: str, limit: int = 50) -> list[Profile]:
         with self._reader() as db:

@@ -36,8 +36,17 @@ class ProfileStore(Protocol):
         """A profile by id; an id the profile had before a merge still finds it."""
         ...
 
-    def events(self, profile_id: str, limit: int = 1000, offset: int = 0) -> list[LinkedEvent]:
-        """The profile's events in time order, each with the identifier that linked it."""
+    def events(
+        self, profile_id: str, limit: int = 1000, after: tuple[str, int] | None = None
+    ) -> list[LinkedEvent]:
+        """The profile's events in time order, each with the identifier that linked it; only
+        those after the position ``(order_key, seq)`` when ``after`` is given."""
+        ...
+
+    def events_before(
+        self, profile_id: str, before: tuple[str, int], limit: int
+    ) -> list[LinkedEvent]:
+        """The profile's events just before the position ``before``, nearest first."""
         ...
 
     def search(self, query: str, limit: int = 50) -> list[Profile]:

@@ -95,8 +95,14 @@ class SourceRegistry(Protocol):
 
 
 class EventQuery(Protocol):
-    """Listings of stored events for operators."""
+    """Listings of stored events for operators, read page by page from a position (``seq``)."""
 
-    def recent(self, event_filter: EventFilter, limit: int) -> list[StoredEvent]:
-        """Up to ``limit`` matching events, newest first."""
+    def recent(
+        self, event_filter: EventFilter, limit: int, before: int | None = None
+    ) -> list[StoredEvent]:
+        """Up to ``limit`` matching events newest first, all older than ``before`` when given."""
+        ...
+
+    def newer(self, event_filter: EventFilter, after: int, limit: int) -> list[StoredEvent]:
+        """Up to ``limit`` matching events newer than ``after``, oldest first (the next ones)."""
         ...

@@ -193,19 +193,44 @@ class SqlEventStore(SqlSourceRegistry, SqlAdminSessions):
 
     # -- EventQuery ------------------------------------------------------------------------
 
-    def recent(self, event_filter: EventFilter, limit: int) -> list[StoredEvent]:
-        """Up to ``limit`` matching events, newest first."""
-        mark = self._dialect.mark
+    def recent(
+        self, event_filter: EventFilter, limit: int, before: int | None = None
+    ) -> list[StoredEvent]:
+        """Up to ``limit`` matching events newest first, all older than ``before`` when given.
+
+        A walk down the ``seq`` index from ``before``: no offset, so a page costs the same
+        however deep it is.
+        """
+        clauses, parameters = self._filter(event_filter)
+        if before is not None:
+            clauses.append(f"seq < {self._dialect.mark}")
+            parameters.append(before)
+        return self._listing(clauses, parameters, "DESC", limit)
+
+    def newer(self, event_filter: EventFilter, after: int, limit: int) -> list[StoredEvent]:
+        """Up to ``limit`` matching events newer than ``after``, oldest first (the next ones)."""
+        clauses, parameters = self._filter(event_filter)
+        clauses.append(f"seq > {self._dialect.mark}")
+        parameters.append(after)
+        return self._listing(clauses, parameters, "ASC", limit)
+
+    def _filter(self, event_filter: EventFilter) -> tuple[list[str], list[Any]]:
         clauses: list[str] = []
         parameters: list[Any] = []
         for column in _FILTER_COLUMNS:
             value = getattr(event_filter, column)
             if value is not None:
-                clauses.append(f"{column} = {mark}")
+                clauses.append(f"{column} = {self._dialect.mark}")
                 parameters.append(value)
+        return clauses, parameters
+
+    def _listing(
+        self, clauses: list[str], parameters: list[Any], order: str, limit: int
+    ) -> list[StoredEvent]:
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._query(
-            f"SELECT seq, source, message FROM events {where} ORDER BY seq DESC LIMIT {mark}",
+            f"SELECT seq, source, message FROM events {where} "
+            f"ORDER BY seq {order} LIMIT {self._dialect.mark}",
             [*parameters, limit],
         )
         return [stored_event(row) for row in rows]
