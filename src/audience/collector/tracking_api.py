@@ -12,6 +12,7 @@ over the request limit; 503 when the store cannot commit (retry later).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -29,7 +30,7 @@ from audience.collector.auth import (
     write_key_from_body,
 )
 from audience.collector.body import read_body
-from audience.collector.ingest import Ingestor, Submission
+from audience.collector.ingest import Ingestor, Prepared, Submission
 from audience.collector.proxies import TrustedProxies
 from audience.collector.replies import error_reply
 from audience.errors import (
@@ -38,6 +39,7 @@ from audience.errors import (
     StorageError,
     ValidationError,
 )
+from audience.storage.base import Source
 from audience.tracking import MessageType
 
 logger = logging.getLogger(__name__)
@@ -65,6 +67,15 @@ INLINE_BODY_BYTES: Final = 512 * 1024
 """Bodies up to this size are parsed and judged on the event loop; larger ones on a worker
 thread, so that one batch of several megabytes does not hold up every other request."""
 
+LARGE_BODIES_AT_ONCE: Final = 2
+"""Bodies over ``INLINE_BODY_BYTES`` parsed and judged at the same time by one process.
+
+Parsed, the largest body holds about 200 MB: without a bound, a few dozen of them sent at once
+by anyone with a public write key would exhaust the machine's memory; waiting, each holds only
+its bytes. The commit that follows is outside the bound, so large batches still share group
+commits.
+"""
+
 ACCEPTED: Final = orjson.dumps({})
 
 
@@ -87,6 +98,7 @@ class TrackingApi:
         self._sources = sources
         self._max_request_bytes = max_request_bytes
         self._proxies = proxies or TrustedProxies()
+        self._large_bodies = asyncio.Semaphore(LARGE_BODIES_AT_ONCE)
 
     def kind_of(self, path: str) -> MessageType | Literal["batch", "telemetry"] | None:
         """What a path receives: a message type, a batch, telemetry, or ``None`` (not ours)."""
@@ -144,19 +156,11 @@ class TrackingApi:
                 content_length=headers.get("content-length"),
                 content_encoding=headers.get("content-encoding"),
             )
-            large = len(raw) > INLINE_BODY_BYTES
-            body = await run_in_threadpool(_parse, raw) if large else _parse(raw)
-            if source is None:
-                source = self._sources.resolve(write_key_from_body(body) or _query_write_key(scope))
-            client = scope.get("client")
-            client_ip = self._proxies.client_address(
-                client[0] if client else None, headers.get("x-forwarded-for")
-            )
-            submission = Submission(source.name, body, kind, client_ip)
-            if large:
-                prepared = await run_in_threadpool(self._ingestor.prepare, submission)
+            if len(raw) > INLINE_BODY_BYTES:
+                async with self._large_bodies:
+                    prepared, source = await self._prepare(scope, headers, raw, kind, source)
             else:
-                prepared = self._ingestor.prepare(submission)
+                prepared, source = self._prepare_inline(scope, headers, raw, kind, source)
             if strict and prepared.rejections:
                 self._ingestor.refuse(prepared)
                 return error_reply(
@@ -189,6 +193,35 @@ class TrackingApi:
                 }
             }
         )
+
+    async def _prepare(
+        self,
+        scope: Scope,
+        headers: dict[str, str],
+        raw: bytes,
+        kind: MessageType | None,
+        source: Source | None,
+    ) -> tuple[Prepared, Source]:
+        """``_prepare_inline`` on a worker thread: a large body would hold up the event loop."""
+        return await run_in_threadpool(self._prepare_inline, scope, headers, raw, kind, source)
+
+    def _prepare_inline(
+        self,
+        scope: Scope,
+        headers: dict[str, str],
+        raw: bytes,
+        kind: MessageType | None,
+        source: Source | None,
+    ) -> tuple[Prepared, Source]:
+        """Parse and judge a body, finding its source from the body when no header named it."""
+        body = _parse(raw)
+        if source is None:
+            source = self._sources.resolve(write_key_from_body(body) or _query_write_key(scope))
+        client = scope.get("client")
+        client_ip = self._proxies.client_address(
+            client[0] if client else None, headers.get("x-forwarded-for")
+        )
+        return self._ingestor.prepare(Submission(source.name, body, kind, client_ip)), source
 
 
 class TrackingEndpoints:
