@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Final, Literal, TypeAlias
 
-from audience.errors import ValidationError
+from audience.timestamps import datetime_of, format_instant, format_utc, instant_of, parse_instant
 
 MessageType: TypeAlias = Literal["identify", "track", "page", "screen", "group", "alias"]
 
@@ -39,27 +39,19 @@ No supported client comes near it: at 8.5 MiB a batch of the smallest events the
 def format_timestamp(moment: datetime) -> str:
     """ISO 8601 in UTC with milliseconds and ``Z``, as the browser source writes them.
 
-    A naive datetime is taken to be UTC.
+    A naive datetime is taken to be UTC. A moment whose UTC time falls outside
+    0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999Z (a ``datetime.min`` with a positive
+    offset) is written as the nearest end of that range.
     """
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    if moment.tzinfo is UTC:
+        return format_utc(moment)
+    return format_instant(instant_of(moment))
 
 
 def parse_timestamp(text: str, field: str = "timestamp") -> datetime:
-    """Read an ISO 8601 timestamp as the clients send it, always returning UTC.
+    """Read an ISO 8601 timestamp (see ``audience.timestamps``), always returning UTC.
 
-    Accepts ``Z`` or a ``±hh:mm`` offset, milli- or microseconds, and naive values
-    (taken as UTC). Raises ``ValidationError`` naming ``field`` otherwise.
+    Values without an offset are UTC; a value outside the representable range comes back
+    as the nearest end of it. Raises ``ValidationError`` naming ``field`` otherwise.
     """
-    candidate = text.strip()
-    if candidate.endswith(("Z", "z")):
-        candidate = candidate[:-1] + "+00:00"
-    try:
-        moment = datetime.fromisoformat(candidate)
-    except ValueError as exc:
-        raise ValidationError(field, f"is not an ISO 8601 timestamp: {text[:40]!r}") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    return datetime_of(parse_instant(text, field))

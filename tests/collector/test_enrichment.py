@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from audience.collector.enrichment import Arrival, coerce_id, corrected_timestamp, enrich
+from audience.timestamps import EARLIEST_INSTANT, LATEST_INSTANT, instant_of
 
 RECEIVED = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
 BROWSER = {"library": {"name": "analytics.js", "version": "next-0.5.11"}}
@@ -51,9 +52,113 @@ def test_without_any_timestamp_the_event_happened_when_it_arrived() -> None:
 
 
 def test_a_timestamp_far_in_the_future_is_clamped_to_the_arrival() -> None:
-    future = RECEIVED + timedelta(days=3)
-    assert corrected_timestamp(RECEIVED, future, None) == RECEIVED
-    assert corrected_timestamp(RECEIVED, RECEIVED + timedelta(hours=1), None) > RECEIVED
+    received = instant_of(RECEIVED)
+    future = instant_of(RECEIVED + timedelta(days=3))
+    assert corrected_timestamp(received, future, None) == received
+    assert corrected_timestamp(received, instant_of(RECEIVED + timedelta(hours=1)), None) > received
+
+
+def test_a_skew_correction_past_either_end_of_the_range_stops_at_the_range() -> None:
+    """No overflow: ``receivedAt - (sentAt - timestamp)`` runs on unbounded integers."""
+    received = instant_of(RECEIVED)
+    assert corrected_timestamp(received, EARLIEST_INSTANT, LATEST_INSTANT) == EARLIEST_INSTANT
+    assert corrected_timestamp(received, LATEST_INSTANT, EARLIEST_INSTANT) == received
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        # the time as sent is outside the range
+        (
+            {"timestamp": "0001-01-01T00:00:00+01:00"},
+            {
+                "timestamp": "0001-01-01T00:00:00.000Z",
+                "originalTimestamp": "0001-01-01T00:00:00.000Z",
+            },
+        ),
+        (
+            {"timestamp": "9999-12-31T23:59:59-01:00"},
+            {
+                "timestamp": "2026-11-29T12:00:00.000Z",
+                "originalTimestamp": "9999-12-31T23:59:59.999Z",
+            },
+        ),
+        (
+            {"timestamp": "0000-12-31T23:59:59.999Z"},
+            {
+                "timestamp": "0001-01-01T00:00:00.000Z",
+                "originalTimestamp": "0001-01-01T00:00:00.000Z",
+            },
+        ),
+        (
+            {"timestamp": "+010000-01-01T00:00:00.000Z"},
+            {
+                "timestamp": "2026-11-29T12:00:00.000Z",
+                "originalTimestamp": "9999-12-31T23:59:59.999Z",
+            },
+        ),
+        # the skew correction leaves the range
+        (
+            {"timestamp": "9999-12-31T00:00:00Z", "sentAt": "2000-01-01T00:00:00Z"},
+            {"timestamp": "2026-11-29T12:00:00.000Z", "sentAt": "2000-01-01T00:00:00.000Z"},
+        ),
+        (
+            {"timestamp": "0001-01-02T00:00:00Z", "sentAt": "9999-01-01T00:00:00Z"},
+            {
+                "timestamp": "0001-01-01T00:00:00.000Z",
+                "originalTimestamp": "0001-01-02T00:00:00.000Z",
+            },
+        ),
+        (
+            {"timestamp": "2026-11-29T11:00:00Z", "sentAt": "0001-01-01T00:00:00+01:00"},
+            {"timestamp": "2026-11-29T12:00:00.000Z", "sentAt": "0001-01-01T00:00:00.000Z"},
+        ),
+        (
+            {"timestamp": "2026-11-29T11:00:00Z", "sentAt": "9999-12-31T23:59:59-01:00"},
+            {"timestamp": "0001-01-01T00:00:00.000Z", "sentAt": "9999-12-31T23:59:59.999Z"},
+        ),
+        # a client's receivedAt is replaced, however odd
+        (
+            {"receivedAt": "0001-01-01T00:00:00+01:00"},
+            {"receivedAt": "2026-11-29T12:00:00.000Z", "timestamp": "2026-11-29T12:00:00.000Z"},
+        ),
+    ],
+)
+def test_a_time_outside_the_range_is_stored_as_the_nearest_end_of_it(
+    sent: dict[str, str], stored: dict[str, str]
+) -> None:
+    message = enriched({"type": "track", **sent})
+    assert {name: message[name] for name in stored} == stored
+
+
+def test_a_batch_sent_at_outside_the_range_is_stored_at_its_end_and_skews_nothing_past_it() -> None:
+    message = enriched(
+        {"type": "track", "timestamp": "2026-11-29T11:00:00Z"},
+        sent_at="0001-01-01T00:00:00+01:00",
+    )
+    assert message["sentAt"] == "0001-01-01T00:00:00.000Z"
+    assert message["timestamp"] == "2026-11-29T12:00:00.000Z"
+    assert message["originalTimestamp"] == "2026-11-29T11:00:00.000Z"
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("2026-W48-7T18:55:54.106Z", "2026-11-29T18:55:54.106Z"),
+        ("2026-11-29 18:55:54.106Z", "2026-11-29T18:55:54.106Z"),
+        ("2026-11-29t18:55:54.106Z", "2026-11-29T18:55:54.106Z"),
+        ("2026-11-28T24:00:00.000Z", "2026-11-29T00:00:00.000Z"),
+        ("2016-12-31T23:59:60.000Z", "2016-12-31T23:59:59.999Z"),
+        ("2026-W48-7T18:55:54.106+00:00", "2026-11-29T18:55:54.106Z"),
+        ("0000-11-29T18:55:54.106+00:00", "0001-01-01T00:00:00.000Z"),
+        ("20261129T185554,106789+0000", "2026-11-29T18:55:54.106Z"),
+    ],
+)
+def test_every_form_a_client_may_send_is_stored_in_the_one_sortable_form(
+    sent: str, stored: str
+) -> None:
+    message = enriched({"type": "track", "timestamp": sent})
+    assert message["originalTimestamp"] == stored
 
 
 def test_naive_timestamps_are_taken_as_utc() -> None:

@@ -82,3 +82,43 @@ def test_every_problem_of_a_message_is_reported() -> None:
         "batch[2].properties",
         "batch[2].event",
     }
+
+
+@pytest.mark.parametrize("field", ["timestamp", "originalTimestamp", "sentAt"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+        "+010000-01-01T00:00:00.000Z",
+        "2026-W48-7T18:55:54,106789123z",
+        "2026-333",
+        "20261129T185554+0100",
+        "2016-12-31T23:59:60Z",
+        "2026-11-29T24:00:00Z",
+    ],
+)
+def test_every_valid_iso_8601_time_passes_in_every_timestamp_field(field: str, value: str) -> None:
+    """Even outside the representable range: enrichment stores it at the nearest end."""
+    assert validate_message(track(**{field: value}), "batch[0]") == []
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("2026-13-01", "is not a date: month 13 does not exist"),
+        (
+            "2026-11-29T10:30:60Z",
+            "is not a time: a leap second is 23:59:60 UTC on a month's last day",
+        ),
+        ("2026-11-29X10:00:00", "is not an ISO 8601 timestamp: '2026-11-29X10:00:00'"),
+        (1764442554, "is not a string; timestamps are ISO 8601 strings"),
+        ("", "is empty"),
+    ],
+)
+def test_a_timestamp_that_is_not_iso_8601_is_refused_with_the_reason(
+    value: object, reason: str
+) -> None:
+    [problem] = validate_message(track(timestamp=value), "batch[4]")
+    assert str(problem) == f"batch[4].timestamp: {reason}"
+    assert problem.code == "invalid_timestamp"

@@ -44,9 +44,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        answer = self.server.next_answer()
         if self.headers.get("Content-Encoding") == "gzip":
             raw = gzip.decompress(raw)
+        answer = self.server.answer_for(raw)
         self.server.record(
             Received(
                 time.monotonic(),
@@ -78,6 +78,8 @@ class MisbehavingServer(ThreadingHTTPServer):
     def __init__(self, port: int = 0) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self._script: deque[Answer] = deque()
+        self._poisons: dict[bytes, Answer] = {}
+        self._max_body: int | None = None
         self._lock = threading.Lock()
         self.received: list[Received] = []
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
@@ -92,17 +94,40 @@ class MisbehavingServer(ThreadingHTTPServer):
             self._script.extend(answers)
 
     def answer_normally(self) -> None:
-        """Forget the rest of the script: every request gets a 200 from now on."""
+        """Forget the rest of the script and the poisons: every request gets a 200 from now on."""
         with self._lock:
             self._script.clear()
+            self._poisons.clear()
+            self._max_body = None
 
-    def next_answer(self) -> Answer:
+    def fail_batches_containing(self, marker: str, answer: Answer) -> None:
+        """Answer ``answer`` to every batch whose body holds ``marker``, before the script: a
+        collector that chokes on one message and takes all the others."""
         with self._lock:
+            self._poisons[marker.encode()] = answer
+
+    def limit_body(self, max_bytes: int) -> None:
+        """Answer 413 to every body over ``max_bytes`` (inflated), before the script."""
+        with self._lock:
+            self._max_body = max_bytes
+
+    def answer_for(self, body: bytes) -> Answer:
+        with self._lock:
+            if self._max_body is not None and len(body) > self._max_body:
+                return Answer(413)
+            for marker, answer in self._poisons.items():
+                if marker in body:
+                    return answer
             return self._script.popleft() if self._script else Answer()
 
     def record(self, received: Received) -> None:
         with self._lock:
             self.received.append(received)
+
+    def requests_holding(self, marker: str) -> list[Received]:
+        """The requests that carried a message with ``marker`` somewhere in it."""
+        with self._lock:
+            return [r for r in self.received if marker in json.dumps(r.body)]
 
     def delivered(self) -> list[dict[str, Any]]:
         """Every message of every request answered with a 2xx."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -184,3 +184,68 @@ def test_a_message_is_frozen_when_the_call_returns(recording: Recording) -> None
     analytics.track("Step", properties)
     properties["step"] = 2
     assert sent(analytics, transport)[0]["properties"] == {"step": 1}
+
+
+BAD_TIMESTAMPS: list[object] = [
+    "0001-01-01T00:00:00+01:00",
+    "9999-12-31T23:59:59-01:00",
+    "+010000-01-01T00:00:00.000Z",
+    "0000-06-01",
+    datetime.min.replace(tzinfo=timezone(timedelta(hours=1))),
+    datetime.max.replace(tzinfo=timezone(timedelta(hours=-1))),
+    "2026-02-29T10:00:00Z",
+    "2026-11-29X10:00:00",
+    "",
+    1764442554,
+]
+
+
+@pytest.mark.parametrize("timestamp", BAD_TIMESTAMPS, ids=repr)
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda a, o: a.track("Clicked", {}, o),
+        lambda a, o: a.page("Home", {}, o),
+        lambda a, o: a.identify("user_new", {"plan": "max"}, o),
+        lambda a, o: a.group("g1", {}, o),
+        lambda a, o: a.alias("user_new", "user_a", o),
+        lambda a, o: a.for_user(user_id="u9").track("Clicked", {}, o),
+    ],
+    ids=["track", "page", "identify", "group", "alias", "for_user"],
+)
+def test_a_timestamp_that_is_not_iso_8601_or_leaves_the_range_is_refused_at_the_call_site(
+    recording: Recording, call: Any, timestamp: object
+) -> None:
+    """Nothing is queued and the stored identity is as it was."""
+    analytics, transport = recording()
+    analytics.identify("user_a", {"plan": "pro"})
+    before = (analytics.user().id(), analytics.user().anonymous_id(), analytics.user().traits())
+    with pytest.raises(ValidationError) as error:
+        call(analytics, {"timestamp": timestamp, "anonymousId": "from-options"})
+    assert error.value.field == "options.timestamp"
+    assert error.value.reason
+    assert [m["type"] for m in sent(analytics, transport)] == ["identify"]
+    after = (analytics.user().id(), analytics.user().anonymous_id(), analytics.user().traits())
+    assert after == before
+    assert analytics.group().id() is None
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "expected"),
+    [
+        ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00.000Z"),
+        ("0001-01-01T01:00:00+01:00", "0001-01-01T00:00:00.000Z"),
+        ("9999-12-31T23:59:59.999999Z", "9999-12-31T23:59:59.999Z"),
+        ("9999-12-31T22:59:59.999-01:00", "9999-12-31T23:59:59.999Z"),
+        ("2026-W48-7T18:55:54,106+01:00", "2026-11-29T17:55:54.106Z"),
+        ("2016-12-31T23:59:60Z", "2016-12-31T23:59:59.999Z"),
+        (datetime(1, 1, 1), "0001-01-01T00:00:00.000Z"),
+        (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), "9999-12-31T23:59:59.999Z"),
+    ],
+)
+def test_a_timestamp_at_the_ends_of_the_range_is_sent_in_the_stored_form(
+    recording: Recording, timestamp: object, expected: str
+) -> None:
+    analytics, transport = recording()
+    analytics.track("Backfilled", {}, {"timestamp": timestamp})
+    assert sent(analytics, transport)[0]["timestamp"] == expected

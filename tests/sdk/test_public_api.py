@@ -21,6 +21,7 @@ def test_every_exported_sdk_name_exists_and_is_listed_once() -> None:
         "cookies",
         "delivery",
         "identity",
+        "isolation",
         "stores",
         "tracker",
         "worker",
@@ -30,5 +31,6 @@ def test_every_exported_sdk_name_exists_and_is_listed_once() -> None:
         "outbox",
         "shared_files",
         "testing",
+        "troubled",
     }
     assert public - modules == set(audience.sdk.__all__)

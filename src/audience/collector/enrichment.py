@@ -6,6 +6,10 @@ Pure: the time of arrival, the client address and the id factory come in as argu
 - ``timestamp`` is corrected for the client's clock skew: ``receivedAt - (sentAt - timestamp)``;
   the time the client gave is kept as ``originalTimestamp``. A result more than 23 hours
   ahead of ``receivedAt`` is clamped to ``receivedAt``.
+- every time is stored in one form (UTC, milliseconds, ``Z``) within 0001-01-01T00:00:00.000Z ..
+  9999-12-31T23:59:59.999Z: a valid time outside that range, as sent (``0001-01-01T00:00:00+01:00``)
+  or after the skew correction, is stored as the nearest end of it. The arithmetic runs on
+  integer microseconds (``audience.timestamps``), so no value can overflow.
 - ids are coerced to strings and trimmed; a missing ``messageId`` is generated.
 - batch-level ``context`` and ``integrations`` are merged under each message's own.
 - ``context.ip`` is filled from the client address for client-side libraries (browsers,
@@ -18,14 +22,25 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, Final
 
+from audience.errors import ValidationError
 from audience.jsontypes import JSONObject
+from audience.timestamps import (
+    EARLIEST_INSTANT,
+    MICROSECOND,
+    clamp,
+    format_instant,
+    instant_of,
+    parse_instant,
+)
 
 FUTURE_LIMIT: Final = timedelta(hours=23)
 """Corrected timestamps further ahead than this are taken as clock errors."""
+
+_FUTURE_LIMIT_MICROS: Final = FUTURE_LIMIT // MICROSECOND
 
 CLIENT_SIDE_LIBRARIES: Final = frozenset(
     {
@@ -64,54 +79,41 @@ class Arrival:
     integrations: Mapping[str, Any] | None = None
 
     @cached_property
+    def received_instant(self) -> int:
+        """``receivedAt`` in microseconds since the epoch (``audience.timestamps``)."""
+        return instant_of(self.received_at)
+
+    @cached_property
     def received_text(self) -> str:
         """``receivedAt`` as stored, computed once for every message of the request."""
-        return iso_millis(self.received_at)
+        return format_instant(self.received_instant)
 
     @cached_property
-    def latest_timestamp(self) -> datetime:
+    def latest_timestamp(self) -> int:
         """The furthest ahead of ``receivedAt`` a corrected timestamp may be."""
-        return self.received_at + FUTURE_LIMIT
+        return self.received_instant + _FUTURE_LIMIT_MICROS
 
     @cached_property
-    def batch_sent_at(self) -> datetime | None:
-        """The batch-level ``sentAt``, parsed once."""
+    def batch_sent_at(self) -> int | None:
+        """The batch-level ``sentAt``, parsed once; ``None`` when absent or unreadable."""
         return parse_client_time(self.sent_at)
 
     @cached_property
     def batch_sent_text(self) -> str | None:
         """The batch-level ``sentAt`` as stored, formatted once."""
         sent_at = self.batch_sent_at
-        return None if sent_at is None else iso_millis(sent_at)
+        return None if sent_at is None else format_instant(sent_at)
 
 
-def iso_millis(moment: datetime) -> str:
-    """The stored timestamp text: UTC, milliseconds, ``Z`` (as ``format_timestamp`` writes it)."""
-    if moment.tzinfo is not UTC:
-        moment = moment.astimezone(UTC)
-    # Formatting the fields directly costs about half of isoformat(timespec="milliseconds").
-    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031
-        moment.year,
-        moment.month,
-        moment.day,
-        moment.hour,
-        moment.minute,
-        moment.second,
-        moment.microsecond // 1000,
-    )
-
-
-def parse_client_time(value: object) -> datetime | None:
-    """A client's ISO 8601 time, naive values taken as UTC; ``None`` when unreadable."""
+def parse_client_time(value: object) -> int | None:
+    """A client's ISO 8601 time as an unbounded instant, naive values taken as UTC; ``None``
+    when it is not a string or not ISO 8601."""
     if not isinstance(value, str):
         return None
     try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
+        return parse_instant(value)
+    except ValidationError:
         return None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
 
 
 def coerce_id(value: object) -> str | None:
@@ -132,16 +134,18 @@ def coerce_id(value: object) -> str | None:
     return text or None
 
 
-def corrected_timestamp(
-    received_at: datetime, original: datetime | None, sent_at: datetime | None
-) -> datetime:
-    """``receivedAt - (sentAt - timestamp)``, or the client's time when ``sentAt`` is unknown."""
+def corrected_timestamp(received_at: int, original: int | None, sent_at: int | None) -> int:
+    """``receivedAt - (sentAt - timestamp)``, or the client's time when ``sentAt`` is unknown.
+
+    Instants in, an instant out: a result more than ``FUTURE_LIMIT`` ahead of ``receivedAt`` is
+    ``receivedAt``, and the result is clamped to the representable range.
+    """
     if original is None:
         return received_at
     moment = original if sent_at is None else received_at - (sent_at - original)
-    if moment > received_at + FUTURE_LIMIT:
+    if moment > received_at + _FUTURE_LIMIT_MICROS:
         return received_at
-    return moment
+    return clamp(moment)
 
 
 def is_client_side(context: Mapping[str, Any]) -> bool:
@@ -196,7 +200,6 @@ def _merged(outer: Mapping[str, Any] | None, inner: object) -> JSONObject:
 
 
 def _set_timestamps(enriched: JSONObject, message: JSONObject, arrival: Arrival) -> None:
-    received_at = arrival.received_at
     received_text = arrival.received_text
     enriched["receivedAt"] = received_text
     original_text = message.get("timestamp") or message.get("originalTimestamp")
@@ -214,19 +217,37 @@ def _set_timestamps(enriched: JSONObject, message: JSONObject, arrival: Arrival)
         enriched["timestamp"] = enriched["originalTimestamp"] = received_text
         return
     enriched["originalTimestamp"] = _stored_form(original_text, original)
-    if sent_at is None and original <= arrival.latest_timestamp:
+    if sent_at is None and EARLIEST_INSTANT <= original <= arrival.latest_timestamp:
         enriched["timestamp"] = enriched["originalTimestamp"]
         return
-    enriched["timestamp"] = iso_millis(corrected_timestamp(received_at, original, sent_at))
+    corrected = corrected_timestamp(arrival.received_instant, original, sent_at)
+    enriched["timestamp"] = format_instant(corrected)
 
 
-def _stored_form(text: str, moment: datetime) -> str:
+def _stored_form(text: str, moment: int) -> str:
     """``moment`` as stored, reusing the client's text when it is already in (or near) that form.
 
     Browsers send ``2026-11-29T18:55:54.106Z``; the Python SDKs ``...54.106+00:00``.
     """
-    if len(text) == 24 and text[23] == "Z" and text[19] == ".":
+    length = len(text)
+    if length == 24 and text[23] == "Z" and _is_stored_shape(text):
         return text
-    if len(text) == 29 and text[19] == "." and text.endswith("+00:00"):
+    if length == 29 and text.endswith("+00:00") and _is_stored_shape(text):
         return text[:23] + "Z"
-    return iso_millis(moment)
+    return format_instant(moment)
+
+
+def _is_stored_shape(text: str) -> bool:
+    """Whether a valid timestamp's first 23 characters are already the stored form.
+
+    The string parsed, so these few characters decide it: a calendar date and ``T`` (not a week
+    date, a space or ``t``), milliseconds, a year from 0001, and no ``24:00`` or leap second.
+    """
+    return (
+        text[10] == "T"
+        and text[7] == "-"
+        and text[19] == "."
+        and text[11:13] != "24"
+        and text[17:19] != "60"
+        and text[:4] != "0000"
+    )

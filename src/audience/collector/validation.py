@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Final
 
+from audience.errors import ValidationError
+from audience.timestamps import parse_instant
 from audience.tracking import MESSAGE_TYPES
 
 MAX_MESSAGE_ID_CHARS: Final = 100
@@ -62,13 +63,24 @@ def has_id(value: object) -> bool:
     return value is not None and is_id(value)
 
 
-def is_timestamp(value: str) -> bool:
-    """ISO 8601 as the clients write it: ``Z`` or an offset, milli- or microseconds."""
+def timestamp_problem(value: object) -> str | None:
+    """Why ``value`` is not an ISO 8601 timestamp (``audience.timestamps``), or ``None`` if it is.
+
+    Any valid time is accepted, including one outside the representable range: enrichment
+    stores that as the nearest end of the range.
+    """
+    if not isinstance(value, str):
+        return "is not a string; timestamps are ISO 8601 strings"
     try:
-        datetime.fromisoformat(value.strip())
-    except ValueError:
-        return False
-    return True
+        parse_instant(value)
+    except ValidationError as exc:
+        return exc.reason
+    return None
+
+
+def is_timestamp(value: str) -> bool:
+    """Whether ``value`` is an ISO 8601 timestamp."""
+    return timestamp_problem(value) is None
 
 
 def validate_message(message: object, where: str) -> list[Rejection]:
@@ -115,9 +127,10 @@ def _field_problem(name: str, value: object) -> Rejection | None:
         return (
             None if isinstance(value, str) else Rejection(name, "is not a string", "invalid_field")
         )
-    if isinstance(value, str) and is_timestamp(value):
+    problem = timestamp_problem(value)
+    if problem is None:
         return None
-    return Rejection(name, "is not an ISO 8601 timestamp", "invalid_timestamp")
+    return Rejection(name, problem, "invalid_timestamp")
 
 
 def _field_types(message: Mapping[str, object], prefix: str) -> list[Rejection]:

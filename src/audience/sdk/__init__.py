@@ -6,6 +6,7 @@ from audience.sdk.client import Analytics, Group, User, default_storage_dir
 from audience.sdk.cookies import decode_cookie_value, encode_cookie_value, render_set_cookie
 from audience.sdk.delivery import HttpTransport, RetryPolicy, Transport
 from audience.sdk.identity import GroupIdentity, Identity
+from audience.sdk.isolation import IsolationPolicy
 from audience.sdk.stores import (
     CookieJarStore,
     KeyValueStore,
@@ -25,6 +26,7 @@ __all__ = [
     "GroupIdentity",
     "HttpTransport",
     "Identity",
+    "IsolationPolicy",
     "KeyValueStore",
     "LayeredStore",
     "LocalFileStore",

@@ -22,7 +22,15 @@ import orjson
 
 from audience.errors import ValidationError
 from audience.jsontypes import JSON, JSONObject
-from audience.tracking import MAX_EVENT_BYTES, MessageType, format_timestamp, parse_timestamp
+from audience.timestamps import (
+    RANGE_TEXT,
+    format_instant,
+    format_utc,
+    instant_of,
+    is_representable,
+    parse_instant,
+)
+from audience.tracking import MAX_EVENT_BYTES, MessageType, format_timestamp
 
 OVERRIDE_KEYS: Final = frozenset({"anonymousId", "userId", "timestamp", "integrations", "context"})
 _ORJSON_OPTIONS: Final = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
@@ -110,16 +118,25 @@ def optional_text(name: str, value: object) -> str | None:
 
 
 def optional_timestamp(name: str, value: object) -> str | None:
-    """A timestamp override: a datetime (naive means UTC) or an ISO 8601 string."""
+    """A timestamp override: a datetime (naive means UTC) or an ISO 8601 string, within
+    0001-01-01T00:00:00.000Z .. 9999-12-31T23:59:59.999Z once in UTC.
+
+    The collector would store a time outside that range as the nearest end of it; here the
+    caller learns at once that the value is wrong.
+    """
     if value is None:
         return None
     if isinstance(value, datetime):
-        return format_timestamp(value)
-    if isinstance(value, str):
-        return format_timestamp(parse_timestamp(value, name))
-    raise ValidationError(
-        name, f"must be a datetime or an ISO 8601 string, not {type(value).__name__}"
-    )
+        instant = instant_of(value)
+    elif isinstance(value, str):
+        instant = parse_instant(value, name)
+    else:
+        raise ValidationError(
+            name, f"must be a datetime or an ISO 8601 string, not {type(value).__name__}"
+        )
+    if not is_representable(instant):
+        raise ValidationError(name, f"is outside {RANGE_TEXT} once in UTC")
+    return format_instant(instant)
 
 
 _MILLISECONDS: Final = tuple(f"{ms:03d}Z" for ms in range(1000))
@@ -142,7 +159,7 @@ class TimestampFormatter:
         if not start <= moment < end:
             start = moment.replace(microsecond=0)
             end = start + timedelta(seconds=1)
-            prefix = start.strftime("%Y-%m-%dT%H:%M:%S.")
+            prefix = format_utc(start)[:20]
             self._second = (start, end, prefix)
         return prefix + _MILLISECONDS[moment.microsecond // 1000]
 

@@ -12,6 +12,10 @@ so after a crash another (or the restarted) process takes over at once.
 
 Both outboxes are bounded: once ``limit`` messages wait, new ones are refused (the caller is
 told how many were taken and reports the rest to ``on_error``); what is already waiting is kept.
+
+An entry whose batch failed carries a ``Trouble`` (``audience.sdk.isolation``): the sender keeps
+such entries in memory and posts them itself, so ``oldest`` leaves them out; ``replace`` merges a
+failed batch into one entry or splits one in halves, atomically.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Protocol
 
 from audience.errors import StorageError
 from audience.sdk.batching import BatchingPolicy, batch_size
+from audience.sdk.isolation import Trouble
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +70,28 @@ class Outbox(Protocol):
         ...
 
     def oldest(self, limit: int, before: int | None = None) -> list[Entry]:
-        """Up to ``limit`` of the oldest waiting entries (only those before ``before``)."""
+        """Up to ``limit`` of the oldest waiting entries without a ``Trouble`` (only those
+        before ``before``)."""
         ...
 
     def remove(self, positions: Sequence[int]) -> None:
         """Forget delivered (or permanently refused) entries."""
+        ...
+
+    def troubled(self) -> list[tuple[Entry, Trouble]]:
+        """Every waiting entry that carries a ``Trouble``, oldest first."""
+        ...
+
+    def mark(self, position: int, trouble: Trouble) -> None:
+        """Keep ``trouble`` with the entry at ``position``."""
+        ...
+
+    def replace(
+        self, positions: Sequence[int], pieces: Sequence[tuple[Sequence[bytes], Trouble]]
+    ) -> list[int]:
+        """In one step, forget the entries at ``positions`` and keep ``pieces`` instead, the
+        first at ``positions[0]`` (its place in line), the others as new entries; returns the
+        pieces' positions."""
         ...
 
     def waiting_through(self, position: int) -> int:
@@ -104,6 +126,7 @@ class MemoryOutbox:
         self._limit = limit
         self._policy = policy or BatchingPolicy()
         self._entries: deque[Entry] = deque()
+        self._troubles: dict[int, Trouble] = {}
         self._messages = 0
         self._positions = itertools.count(1)
         self._lock = threading.Lock()
@@ -121,17 +144,58 @@ class MemoryOutbox:
 
     def oldest(self, limit: int, before: int | None = None) -> list[Entry]:
         with self._lock:
-            entries = itertools.islice(self._entries, limit)
-            return [entry for entry in entries if before is None or entry[0] < before]
+            troubles = self._troubles
+            entries = (entry for entry in self._entries if entry[0] not in troubles)
+            return [
+                entry
+                for entry in itertools.islice(entries, limit)
+                if before is None or entry[0] < before
+            ]
 
     def remove(self, positions: Sequence[int]) -> None:
         with self._lock:
             self._forget(positions)
 
+    def troubled(self) -> list[tuple[Entry, Trouble]]:
+        with self._lock:
+            troubles = self._troubles
+            return [(entry, troubles[entry[0]]) for entry in self._entries if entry[0] in troubles]
+
+    def mark(self, position: int, trouble: Trouble) -> None:
+        with self._lock:
+            self._troubles[position] = trouble
+
+    def replace(
+        self, positions: Sequence[int], pieces: Sequence[tuple[Sequence[bytes], Trouble]]
+    ) -> list[int]:
+        with self._lock:
+            gone = set(positions)
+            first = positions[0]
+            kept: deque[Entry] = deque()
+            for entry in self._entries:
+                if entry[0] == first and pieces:
+                    kept.append((first, list(pieces[0][0])))
+                elif entry[0] not in gone:
+                    kept.append(entry)
+            placed = [first] if pieces else []
+            for bodies, _ in pieces[1:]:
+                position = next(self._positions)
+                kept.append((position, list(bodies)))
+                placed.append(position)
+            for position in gone:
+                self._troubles.pop(position, None)
+            for position, (_, trouble) in zip(placed, pieces, strict=True):
+                self._troubles[position] = trouble
+            self._entries = kept
+            self._messages = sum(len(bodies) for _, bodies in kept)
+            return placed
+
     def _forget(self, positions: Sequence[int]) -> None:
         if not positions:
             return
         gone = set(positions)
+        for position in gone:
+            self._troubles.pop(position, None)
         entries = self._entries
         while entries and entries[0][0] in gone:
             position, bodies = entries.popleft()
@@ -163,11 +227,13 @@ class MemoryOutbox:
 
     def after_fork_in_child(self) -> None:
         self._entries.clear()
+        self._troubles.clear()
         self._messages = 0
         self._lock = threading.Lock()
 
     def close(self) -> None:
         self._entries.clear()
+        self._troubles.clear()
 
 
 class SqliteOutbox:
@@ -207,8 +273,9 @@ class SqliteOutbox:
         conn.execute(f"PRAGMA journal_size_limit={_WAL_BYTES}")
         conn.execute(
             "CREATE TABLE IF NOT EXISTS entries (id INTEGER PRIMARY KEY AUTOINCREMENT,"
-            " messages INTEGER NOT NULL, body BLOB NOT NULL)"
+            " messages INTEGER NOT NULL, body BLOB NOT NULL, trouble BLOB)"
         )
+        _add_trouble_column(conn)
         self._conn = conn
         self._pid = os.getpid()
         return conn
@@ -256,7 +323,7 @@ class SqliteOutbox:
             return len(taken), entries
 
     def oldest(self, limit: int, before: int | None = None) -> list[Entry]:
-        query = "SELECT id, body FROM entries WHERE id < ? ORDER BY id LIMIT ?"
+        query = "SELECT id, body FROM entries WHERE id < ? AND trouble IS NULL ORDER BY id LIMIT ?"
         with self._lock:
             rows = self._connect().execute(query, (before or 2**62, limit)).fetchall()
         return [(int(row[0]), bytes(row[1]).split(b"\n")) for row in rows]
@@ -269,6 +336,63 @@ class SqliteOutbox:
                 "DELETE FROM entries WHERE id BETWEEN ? AND ?", _runs(positions)
             )
             self._count = None
+
+    def troubled(self) -> list[tuple[Entry, Trouble]]:
+        query = "SELECT id, body, trouble FROM entries WHERE trouble IS NOT NULL ORDER BY id"
+        with self._lock:
+            rows = self._connect().execute(query).fetchall()
+        return [
+            ((int(row[0]), bytes(row[1]).split(b"\n")), Trouble.decode(bytes(row[2])))
+            for row in rows
+        ]
+
+    def mark(self, position: int, trouble: Trouble) -> None:
+        with self._lock:
+            try:
+                self._connect().execute(
+                    "UPDATE entries SET trouble = ? WHERE id = ?", (trouble.encode(), position)
+                )
+            except sqlite3.Error as exc:
+                raise StorageError(f"cannot write the outbox {self.path}: {exc}") from exc
+
+    def replace(
+        self, positions: Sequence[int], pieces: Sequence[tuple[Sequence[bytes], Trouble]]
+    ) -> list[int]:
+        with self._lock:
+            conn = self._connect()
+            placed: list[int] = []
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.executemany(
+                        "DELETE FROM entries WHERE id = ?",
+                        [(position,) for position in positions[1 if pieces else 0 :]],
+                    )
+                    for index, (bodies, trouble) in enumerate(pieces):
+                        row = (len(bodies), b"\n".join(bodies), trouble.encode())
+                        if index == 0:
+                            conn.execute(
+                                "UPDATE entries SET messages = ?, body = ?, trouble = ?"
+                                " WHERE id = ?",
+                                (*row, positions[0]),
+                            )
+                            placed.append(positions[0])
+                        else:
+                            cursor = conn.execute(
+                                "INSERT INTO entries (messages, body, trouble) VALUES (?, ?, ?)",
+                                row,
+                            )
+                            placed.append(int(cursor.lastrowid or 0))
+                    conn.execute("COMMIT")
+                    self._commits += 1
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                finally:
+                    self._count = None
+            except sqlite3.Error as exc:
+                raise StorageError(f"cannot write the outbox {self.path}: {exc}") from exc
+            return placed
 
     def waiting_through(self, position: int) -> int:
         with self._lock:
@@ -328,6 +452,18 @@ class SqliteOutbox:
             if self._sender_fd is not None:
                 os.close(self._sender_fd)
                 self._sender_fd = None
+
+
+def _add_trouble_column(conn: sqlite3.Connection) -> None:
+    """Give an outbox written by an earlier version the ``trouble`` column (NULL: no trouble)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(entries)")}
+    if "trouble" in columns:
+        return
+    try:
+        conn.execute("ALTER TABLE entries ADD COLUMN trouble BLOB")
+    except sqlite3.OperationalError as exc:
+        if "duplicate column" not in str(exc):  # another process added it first
+            raise
 
 
 def _runs(positions: Sequence[int]) -> list[tuple[int, int]]:

@@ -8,6 +8,11 @@ collector accepted them or refused them for good. So a hard crash loses at most 
 in the last ``persist_interval`` seconds (0.1 s by default); ``persist_interval=0`` writes every
 message to the outbox before the call returns.
 
+A batch that fails is kept by ``TroubledBatches`` under the isolation rules
+(``audience.sdk.isolation``): refused content is split until the refused messages are alone, and
+a batch that keeps failing while others pass is set aside and split, so no message holds back
+the others.
+
 The worker never raises into the caller: failures are logged and reported to ``on_error``.
 After ``os.fork()`` the child starts its own worker on its first message and leaves the parent's
 connections, locks and queued messages to the parent.
@@ -19,6 +24,7 @@ import atexit
 import itertools
 import logging
 import os
+import random
 import threading
 import weakref
 from collections import deque
@@ -31,13 +37,14 @@ from audience.clock import Clock
 from audience.errors import (
     ConfigError,
     DeliveryError,
-    PermanentDeliveryError,
     RetryableDeliveryError,
 )
 from audience.jsontypes import JSONObject
 from audience.sdk.batching import BatchingPolicy, encode_batch, entries_per_batch
 from audience.sdk.delivery import RetryPolicy, Transport, classify
+from audience.sdk.isolation import IsolationPolicy, halves
 from audience.sdk.outbox import Entry, Outbox
+from audience.sdk.troubled import Posting, TroubledBatches
 from audience.tracking import format_timestamp
 
 log = logging.getLogger(__name__)
@@ -56,6 +63,8 @@ class DeliveryPolicy:
     ``max_outbox_size``: messages waiting for delivery; beyond it new ones are refused and
     reported to ``on_error`` (what already waits is kept).
     ``concurrency``: batches posted at the same time when many wait.
+    ``isolation``: when a batch that keeps failing is set aside, split, and its last message
+    given up (``audience.sdk.isolation``).
     """
 
     gzip: bool = True
@@ -68,6 +77,7 @@ class DeliveryPolicy:
     shutdown_timeout: float = 5.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     batching: BatchingPolicy = field(default_factory=BatchingPolicy)
+    isolation: IsolationPolicy = field(default_factory=IsolationPolicy)
 
     def __post_init__(self) -> None:
         for name in ("max_queue_size", "max_outbox_size", "concurrency"):
@@ -84,6 +94,32 @@ _workers: weakref.WeakSet[DeliveryWorker] = weakref.WeakSet()
 
 Batch = list[Entry]
 """Outbox entries posted together as one request."""
+
+
+@dataclass(frozen=True)
+class _Round:
+    """The requests of one round: failed batches due again, then new batches.
+
+    ``probe``: the new batch is posted only to learn whether the collector is up. ``trial``:
+    the one failed batch goes as two halves.
+    """
+
+    wall: float
+    postings: list[Posting]
+    batches: list[Batch]
+    from_sendable: bool
+    probe: bool
+    trial: bool
+
+    def requests(self) -> list[list[bytes]]:
+        """The messages of each request, in the order the answers come back."""
+        if self.trial:
+            requests = list(halves(self.postings[0].bodies))
+        else:
+            requests = [posting.bodies for posting in self.postings]
+        requests += [[body for _, messages in batch for body in messages] for batch in self.batches]
+        return requests
+
 
 _WAKE_AT = 1000
 """Waiting messages that wake the worker before ``persist_interval`` is over: enough to fill ten
@@ -146,6 +182,14 @@ class DeliveryWorker:
         self._delivered: list[int] = []
         self._next_outbox_check = 0.0
         self._sender = False
+        # Batches that failed: retried, set aside, split and given up by the isolation rules.
+        self._troubled = TroubledBatches(
+            self._outbox,
+            isolation=self._policy.isolation,
+            retry=self._policy.retry,
+            report=self._report,
+            jitter=lambda: random.uniform(0.5, 1.0),
+        )
 
     # -- the caller's side ---------------------------------------------------------------
 
@@ -317,19 +361,14 @@ class DeliveryWorker:
             self._report(DeliveryError("the outbox is full (max_outbox_size)"), refused)
 
     def _send_ready(self) -> None:
+        if not self._troubled.loaded:
+            self._troubled.load()
         while self._clock.monotonic() >= self._retry_at:
-            batches, from_sendable = self._next_batches()
-            if not batches:
+            planned = self._next_round()
+            if planned is None:
                 break
-            errors = self._post_all(batches)
-            done = [batch for batch, error in zip(batches, errors, strict=True) if error is None]
-            for batch, error in zip(batches, errors, strict=True):
-                if isinstance(error, PermanentDeliveryError):
-                    bodies = [body for _, messages in batch for body in messages]
-                    log.error("batch of %d messages refused: %s", len(bodies), error)
-                    self._report(error, bodies)
-                    done.append(batch)
-            self._forget(batches, done, from_sendable)
+            errors = self._post_all(planned.requests())
+            self._settle(planned, errors)
             retryable = [e for e in errors if isinstance(e, RetryableDeliveryError)]
             if retryable:
                 self._back_off(retryable[0])
@@ -339,23 +378,88 @@ class DeliveryWorker:
                 self._persist()
         self._persist()
 
-    def _forget(self, batches: list[Batch], done: list[Batch], from_sendable: bool) -> None:
-        entries = [entry for batch in done for entry in batch]
-        self._delivered.extend(position for position, _ in entries)
+    def _next_round(self) -> _Round | None:
+        """What to post now: failed batches that are due, and new batches unless failed ones
+        still hold the line (then only a probe beside them, once they have failed often)."""
+        troubled = self._troubled
+        wall = self._clock.now().timestamp()
+        postings = troubled.due(wall, self._policy.concurrency)
+        batches: list[Batch] = []
+        from_sendable = probe = False
+        if not any(posting.in_line for posting in postings):
+            batches, from_sendable = self._next_batches(self._policy.concurrency)
+        elif troubled.wants_probe(postings):
+            batches, from_sendable = self._next_batches(1)
+            probe = bool(batches)
+        if not postings and not batches:
+            return None
+        # A failed batch with nothing to post beside it goes as two halves: if the collector
+        # takes one, the other is to blame; if it takes neither, it may be down.
+        trial = (
+            len(postings) == 1
+            and not batches
+            and len(postings[0].bodies) > 1
+            and (not postings[0].in_line or troubled.wants_probe(postings))
+        )
+        return _Round(wall, postings, batches, from_sendable, probe, trial)
+
+    def _settle(self, posted: _Round, errors: list[DeliveryError | None]) -> None:
+        """Apply the answers: forget what was delivered or given up, hand failed batches to
+        the isolation rules."""
+        troubled = self._troubled
+        accepted_before = troubled.accepted
+        troubled.accepted += sum(1 for error in errors if error is None)
+        others_accepted = troubled.accepted > accepted_before
+        forgotten: list[int] = []
+        postings = posted.postings
+        if posted.trial:
+            forgotten += troubled.settle_halves(postings[0], (errors[0], errors[1]), posted.wall)
+            errors = errors[2:]
+        else:
+            for posting, error in zip(postings, errors, strict=False):
+                forgotten += troubled.settle(posting, error, posted.wall)
+            errors = errors[len(postings) :]
+        done: list[Batch] = []
+        adopted: list[Batch] = []
+        for batch, error in zip(posted.batches, errors, strict=True):
+            if error is None:
+                done.append(batch)
+            elif posted.probe and isinstance(error, RetryableDeliveryError):
+                pass  # a probe that fails says only that the collector may be down: it waits
+            elif troubled.adopt(batch, error, others_accepted, posted.wall):
+                done.append(batch)  # given up at once
+            else:
+                adopted.append(batch)
+        self._delivered.extend(forgotten)
+        self._forget(posted.batches, done, adopted, posted.from_sendable)
+        if troubled.newest() > self._last_position:
+            with self._persist_lock:  # split pieces take new positions: flush waits for them
+                self._last_position = max(self._last_position, troubled.newest())
+
+    def _forget(
+        self, batches: list[Batch], done: list[Batch], adopted: list[Batch], from_sendable: bool
+    ) -> None:
+        """Forget delivered (or refused) batches; ``adopted`` ones now wait as failed batches.
+
+        Both leave the messages this process sends from memory.
+        """
+        self._delivered.extend(position for batch in done for position, _ in batch)
         if not from_sendable:
             return
-        if len(done) == len(batches):
-            for _ in entries:
-                self._sendable_messages -= len(self._sendable.popleft()[1])
-        else:
-            gone = {position for position, _ in entries}
+        leaving = done + adopted
+        if len(leaving) == len(batches):
+            for batch in leaving:
+                for _ in batch:
+                    self._sendable_messages -= len(self._sendable.popleft()[1])
+        elif leaving:
+            gone = {position for batch in leaving for position, _ in batch}
             self._sendable = deque(entry for entry in self._sendable if entry[0] not in gone)
             self._sendable_messages = sum(len(bodies) for _, bodies in self._sendable)
 
-    def _next_batches(self) -> tuple[list[Batch], bool]:
+    def _next_batches(self, limit: int) -> tuple[list[Batch], bool]:
         """The next batches, oldest first: entries other processes (or an earlier run of this
         one) left in the outbox, looked for at least every ``idle_poll`` seconds, else ours
-        (up to ``concurrency`` batches of them at once)."""
+        (up to ``limit`` batches of them at once)."""
         sendable = self._sendable
         batching = self._policy.batching
         now = self._clock.monotonic()
@@ -372,15 +476,15 @@ class DeliveryWorker:
             if not sendable:
                 self._sendable_open = True
                 return [], False
-        head = list(itertools.islice(sendable, batching.max_messages * self._policy.concurrency))
+        head = list(itertools.islice(sendable, batching.max_messages * limit))
         batches: list[Batch] = []
-        while head and len(batches) < self._policy.concurrency:
+        while head and len(batches) < limit:
             count = entries_per_batch(head, batching)
             batches.append(head[:count])
             head = head[count:]
         return batches, True
 
-    def _post_all(self, batches: list[Batch]) -> list[DeliveryError | None]:
+    def _post_all(self, batches: list[list[bytes]]) -> list[DeliveryError | None]:
         """Post the batches at the same time (the first on this thread); results in order."""
         results: list[DeliveryError | None] = [None] * len(batches)
 
@@ -401,10 +505,9 @@ class DeliveryWorker:
             helper.join()
         return results
 
-    def _post(self, batch: Batch) -> DeliveryError | None:
+    def _post(self, bodies: list[bytes]) -> DeliveryError | None:
         """Post one batch: ``None`` when the collector took it, else what went wrong."""
         now = self._clock.now()
-        bodies = [body for _, messages in batch for body in messages]
         body = encode_batch(bodies, sent_at=format_timestamp(now), write_key=self._write_key)
         try:
             return classify(self._transport.post(body), now)
