@@ -16,6 +16,7 @@ from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from audience.errors import ConfigError
+from audience.resolution.graph import DEFAULT_SHARED_AFTER
 from audience.tracking import MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MAX_REQUEST_BYTES
 
 Synchronous = Literal["full", "normal"]
@@ -39,6 +40,7 @@ class Settings:
     log_level: str = "info"
     database_url: str | None = None
     workers: int = 1
+    identifier_user_limit: int = DEFAULT_SHARED_AFTER
 
     @property
     def database_path(self) -> Path:
@@ -180,6 +182,14 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "workers",
         "AUDIENCE_WORKERS",
         "Collector processes sharing the port (PostgreSQL only).",
+        _positive_int,
+    ),
+    Setting(
+        "identifier_user_limit",
+        "AUDIENCE_IDENTIFIER_USER_LIMIT",
+        "Most user ids one anonymous id or email may be linked to; past it the identifier is "
+        "shared (a shared device, a test account) and links nobody. Recorded with the profiles: "
+        "a change applies from the next 'audience resolve --rebuild'.",
         _positive_int,
     ),
 )

@@ -28,10 +28,10 @@ import psycopg
 
 from audience.errors import StorageError
 from audience.eventlog import StoredEvent
-from audience.resolution.graph import identity_of
+from audience.resolution.graph import Limits, identity_of
 from audience.resolution.identifiers import Identifier
 from audience.resolution.schema import TABLES
-from audience.resolution.sqlite import SQLiteProfileStore, _Batch
+from audience.resolution.sqlite import SQLiteProfileStore
 from audience.storage.postgres import connect
 from audience.storage.postgres_migrations import migrate
 
@@ -41,7 +41,7 @@ APPLY_LOCK: Final = 0x617566
 IDENTIFIER_LOCK: Final = 0x617567
 """First half of the per-identifier advisory lock keys (the second is a hash of the key)."""
 
-_RETURNING_ID = re.compile(r"^\s*INSERT INTO (clusters|profiles|identifiers|links)\b")
+_RETURNING_ID = re.compile(r"^\s*INSERT INTO (units|edges|profiles|identifiers|links)\b")
 _INSERT_OR_IGNORE = re.compile(r"INSERT OR IGNORE INTO")
 
 
@@ -110,17 +110,16 @@ def _identifier_key(identifier: Identifier) -> int:
 class PostgresProfileStore(SQLiteProfileStore):
     """:class:`~audience.resolution.store.ProfileStore` on PostgreSQL, shared by many processes."""
 
-    def __init__(self, url: str, *, link_email: bool | None = None) -> None:
+    def __init__(
+        self, url: str, *, link_email: bool | None = None, limits: Limits | None = None
+    ) -> None:
         self.url = url
-        self._link_email_given = link_email
-        self.link_email = bool(link_email)
+        self._take_rules(link_email, limits)
         self._write_lock = threading.Lock()
         self._connections_lock = threading.Lock()
         self._idle: list[psycopg.Connection[Any]] = []
         self._open: list[psycopg.Connection[Any]] = []
         self._closed = False
-        self._node_ids: dict[Identifier, int] = {}
-        self._seen_generation = -1
         writer = connect(url)
         self._open.append(writer)
         self._pg_writer = writer
@@ -195,26 +194,15 @@ class PostgresProfileStore(SQLiteProfileStore):
                         "ORDER BY k",
                         (IDENTIFIER_LOCK, keys),
                     )
-                    row = db.execute("SELECT value FROM state WHERE name = 'cursor'").fetchone()
-                    cursor = int(row[0]) if row else 0
-                    self._check_generation(db)
-                    batch = _Batch()
-                    for event in ordered:
-                        if event.seq <= cursor:
-                            continue
-                        self._apply_event(db, event, batch)
-                        cursor = event.seq
-                    batch.write(db)
-                    db.execute(
-                        "INSERT INTO state (name, value) VALUES ('cursor', ?) "
-                        "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                        (cursor,),
-                    )
+                    self._apply_batch(db, ordered)
             except BaseException as exc:
                 self._node_ids.clear()
                 if isinstance(exc, psycopg.Error):
                     raise StorageError(f"cannot apply events to the profile store: {exc}") from exc
                 raise
+
+    def _empty_tables(self, db: sqlite3.Connection) -> None:
+        self._pg_writer.execute(("TRUNCATE " + ", ".join(TABLES) + " RESTART IDENTITY").encode())
 
     def clear(self, *, link_email: bool | None = None) -> None:
         """Forget every profile; ``link_email`` also records whether emails link from now on."""
@@ -227,17 +215,9 @@ class PostgresProfileStore(SQLiteProfileStore):
                         "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))",
                         (APPLY_LOCK,),
                     )
-                    generation = self._generation(db) + 1
-                    recorded = self._state(db, "link_email")
-                    connection.execute(
-                        ("TRUNCATE " + ", ".join(TABLES) + " RESTART IDENTITY").encode()
-                    )
                     db.executemany(
                         "INSERT INTO state (name, value) VALUES (?, ?)",
-                        [
-                            ("generation", generation),
-                            ("link_email", int(link_email) if link_email is not None else recorded),
-                        ],
+                        self._cleared_state(db, link_email),
                     )
             except psycopg.Error as exc:
                 raise StorageError(f"cannot clear the profile store: {exc}") from exc
