@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from audience.errors import StorageError
 from audience.resolution import queries
@@ -38,17 +38,14 @@ Warning = tuple[int, str, str, str]
 """A warnings row: ``(seq, kind, message_id, detail)``."""
 
 
-@dataclass
-class _Side:
-    """An identifier as a link finds it."""
+@dataclass(frozen=True)
+class _ProfileRow:
+    """A profile's row as a join needs it."""
 
     id: int
-    type: str
-    value: str
-    profile: int
-    unit: int | None
-    shared: bool
-    user_links: int
+    anchor: Identifier
+    size: int
+    last_seen: str | None
 
 
 @dataclass
@@ -62,6 +59,32 @@ class _Unit:
     person_profile: int | None
     contested: bool
     split: bool
+
+
+@dataclass
+class _Side:
+    """An identifier as a link finds it: its profile, and its unit (``None`` for a user id)."""
+
+    id: int
+    type: str
+    value: str
+    profile: _ProfileRow
+    unit: _Unit | None
+    shared: bool
+    user_links: int
+
+
+_SIDES: Final = (
+    "SELECT i.id, i.type, i.value, i.unit, i.shared, i.user_links, "
+    "p.id, p.anchor_type, p.anchor_value, p.size, p.last_seen, "
+    "u.links, u.members, u.person, pu.profile, u.contested, u.split, e.id, e.ord "
+    "FROM identifiers i JOIN profiles p ON p.id = i.profile "
+    "LEFT JOIN units u ON u.id = i.unit LEFT JOIN identifiers pu ON pu.id = u.person "
+    "LEFT JOIN edges e ON e.a = ? AND e.b = ? "
+    "WHERE i.id IN (?, ?)"
+)
+"""Both sides of a link in one read: each identifier with its profile and its unit, and the
+edge of the pair if it is linked already."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +119,25 @@ _MEMBERS: Final = (
 )
 
 
+class _Ids:
+    """Row ids drawn by the batch itself, so that an insert never waits for an answer.
+
+    Batches never overlap (SQLite's write lock, PostgreSQL's apply lock), so the largest id of a
+    table, read once per batch, is the last one anybody drew.
+    """
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        self._last: dict[str, int] = {}
+
+    def draw(self, table: str) -> int:
+        last = self._last.get(table)
+        if last is None:
+            last = int(self._db.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0])
+        self._last[table] = last + 1
+        return last + 1
+
+
 class Linker:
     """Applies the links of one batch; ``warnings`` collects the rows to write with the batch."""
 
@@ -105,47 +147,45 @@ class Linker:
         self.warnings = warnings
         self._marked: dict[int, tuple[int, str]] = {}
         self._event = (0, "")
+        self._ids = _Ids(db)
 
     # -- identifiers ----------------------------------------------------------------------
 
     def create(self, identifier: Identifier) -> int:
-        """A new identifier row, a profile of its own, and (unless a user id) a unit of its own."""
-        db = self.db
-        profile = db.execute(
-            "INSERT INTO profiles (public_id, anchor_type, anchor_value, size) VALUES (?, ?, ?, 1)",
-            (identifier.key, identifier.type, identifier.value),
-        ).lastrowid
-        unit = None
-        if identifier.type != "user_id":
-            unit = db.execute("INSERT INTO units (links, members) VALUES (0, 1)").lastrowid
-        node = db.execute(
-            "INSERT INTO identifiers (type, value, key, profile, unit) VALUES (?, ?, ?, ?, ?)",
-            (identifier.type, identifier.value, identifier.key, profile, unit),
-        ).lastrowid
-        if node is None:
-            raise StorageError("the profile database did not return a row id")
+        """A new identifier row with a profile of its own (its unit comes with its first link)."""
+        node, profile = self._ids.draw("identifiers"), self._ids.draw("profiles")
+        self.db.execute(
+            "INSERT INTO profiles (id, public_id, anchor_type, anchor_value, size) "
+            "VALUES (?, ?, ?, ?, 1)",
+            (profile, identifier.key, identifier.type, identifier.value),
+        )
+        self.db.execute(
+            "INSERT INTO identifiers (id, type, value, key, profile) VALUES (?, ?, ?, ?, ?)",
+            (node, identifier.type, identifier.value, identifier.key, profile),
+        )
         return node
 
-    def _side(self, node: int) -> _Side:
-        id_, type_, value, profile, unit, shared, user_links = self.db.execute(
-            "SELECT id, type, value, profile, unit, shared, user_links FROM identifiers "
-            "WHERE id = ?",
-            (node,),
-        ).fetchone()
-        return _Side(id_, type_, value, profile, unit, bool(shared), user_links)
+    def _sides(self, rows: list[tuple[Any, ...]]) -> dict[int, _Side]:
+        sides: dict[int, _Side] = {}
+        for row in rows:
+            id_, type_, value, unit, shared, user_links = row[:6]
+            profile = _ProfileRow(row[6], queries.identifier(row[7], row[8]), row[9], row[10])
+            links, members, person, person_profile, contested, split = row[11:17]
+            found = None
+            if unit is not None:
+                found = _Unit(
+                    unit, links, members, person, person_profile, bool(contested), bool(split)
+                )
+            elif type_ != "user_id":
+                found = self._new_unit(id_)
+            sides[id_] = _Side(id_, type_, value, profile, found, bool(shared), user_links)
+        return sides
 
-    def _profile_of(self, node: int) -> int:
-        return int(
-            self.db.execute("SELECT profile FROM identifiers WHERE id = ?", (node,)).fetchone()[0]
-        )
-
-    def _unit(self, unit: int) -> _Unit:
-        id_, links, members, person, person_profile, contested, split = self.db.execute(
-            "SELECT u.id, u.links, u.members, u.person, p.profile, u.contested, u.split "
-            "FROM units u LEFT JOIN identifiers p ON p.id = u.person WHERE u.id = ?",
-            (unit,),
-        ).fetchone()
-        return _Unit(id_, links, members, person, person_profile, bool(contested), bool(split))
+    def _new_unit(self, node: int) -> _Unit:
+        """The unit an anonymous id or email starts at its first link: itself, named by its id."""
+        self.db.execute("INSERT INTO units (id, links, members) VALUES (?, 0, 1)", (node,))
+        self.db.execute("UPDATE identifiers SET unit = ? WHERE id = ?", (node, node))
+        return _Unit(node, 0, 1, None, None, False, False)
 
     def _save_unit(self, unit: _Unit) -> None:
         self.db.execute(
@@ -172,20 +212,18 @@ class Linker:
             first, second = (b, a) if link.a.type == "user_id" else (a, b)
         else:
             first, second = min(a, b), max(a, b)
-        known = self.db.execute(
-            "SELECT id, ord FROM edges WHERE a = ? AND b = ?", (first, second)
-        ).fetchone()
-        new = known is None
-        earlier = known is not None and order < known[1]
-        if known is None:
-            edge = self.db.execute(
-                "INSERT INTO edges (a, b, kind, ord) VALUES (?, ?, ?, ?)",
-                (first, second, kind, order),
-            ).lastrowid
-        else:
-            edge = known[0]
-            if earlier:
-                self.db.execute("UPDATE edges SET ord = ? WHERE id = ?", (order, edge))
+        rows = self.db.execute(_SIDES, (first, second, first, second)).fetchall()
+        edge, known = rows[0][17], rows[0][18]
+        new = edge is None
+        earlier = known is not None and order < known
+        if edge is None:
+            edge = self._ids.draw("edges")
+            self.db.execute(
+                "INSERT INTO edges (id, a, b, kind, ord) VALUES (?, ?, ?, ?, ?)",
+                (edge, first, second, kind, order),
+            )
+        elif earlier:
+            self.db.execute("UPDATE edges SET ord = ? WHERE id = ?", (order, edge))
         self.db.execute(
             "INSERT INTO links (seq, a, b, kind, ord, timestamp, message_id, edge) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -193,20 +231,21 @@ class Linker:
         )
         if not (new or earlier):
             return
+        sides = self._sides(rows)
+        one, two = sides[first], sides[second]
         if kind == "alias":
             if new:
-                self._join(self._profile_of(first), self._profile_of(second))
+                self._join(one.profile, two.profile)
         elif kind == "claim":
-            self._claim(self._side(first), second, new)
+            self._claim(one, two, new)
         else:
-            self._email(self._side(first), self._side(second), new)
+            self._email(one, two, new)
 
-    def _claim(self, free: _Side, user: int, new: bool) -> None:
+    def _claim(self, free: _Side, user: _Side, new: bool) -> None:
         """A user id claims an anonymous id or email."""
-        if free.unit is None:
+        unit = free.unit
+        if unit is None:
             raise StorageError(f"identifier {free.id} has no unit")
-        unit = self._unit(free.unit)
-        user_profile = self._profile_of(user)
         if new:
             free.user_links += 1
             self.db.execute(
@@ -217,8 +256,8 @@ class Linker:
                 self._share(free, unit)
             elif not free.shared and not unit.contested:
                 if unit.person is None:
-                    unit.person, unit.person_profile = user, user_profile
-                elif unit.person_profile != user_profile:
+                    unit.person, unit.person_profile = user.id, user.profile.id
+                elif unit.person_profile != user.profile.id:
                     unit.contested = True
             self._save_unit(unit)
         if self._split_if_over(unit) or free.shared:
@@ -228,35 +267,34 @@ class Linker:
         elif unit.contested:
             self._mark(unit.id)
         elif new:
-            self._join(free.profile, user_profile)
+            self._join(free.profile, user.profile)
 
     def _email(self, first: _Side, second: _Side, new: bool) -> None:
         """An identify with an email and no user id joins an anonymous id and an email."""
         if first.unit is None or second.unit is None:
             raise StorageError(f"identifiers {first.id} and {second.id} need units")
+        unit = first.unit
         if new:
             unit = self._merge_units(first.unit, second.unit)
             unit.links += 1
             self._save_unit(unit)
-        else:
-            unit = self._unit(first.unit)
         if self._split_if_over(unit) or unit.split or first.shared or second.shared:
             return
         if unit.contested:
             self._mark(unit.id)
         elif new:
-            self._join(self._profile_of(first.id), self._profile_of(second.id))
+            self._join(first.profile, second.profile)
 
     # -- units ----------------------------------------------------------------------------
 
-    def _merge_units(self, first: int, second: int) -> _Unit:
+    def _merge_units(self, first: _Unit, second: _Unit) -> _Unit:
         """One unit from two joined by an email link (the one with fewer members is relabelled).
 
         A part not yet over its cap is decided alone first when the whole will be over it.
         """
-        if first == second:
-            return self._unit(first)
-        one, two = self._unit(first), self._unit(second)
+        if first.id == second.id:
+            return first
+        one, two = first, second
         keep, drop = (one, two) if one.members >= two.members else (two, one)
         if self.limits.is_split(one.links + two.links + 1):
             newly_split = [part for part in (one, two) if not part.split]
@@ -425,13 +463,12 @@ class Linker:
                 continue
             anchor = best_identifier(m.identifier for m in group)
             seen = max((m.last_seen for m in group if m.last_seen is not None), default=None)
-            row = db.execute(
-                "INSERT INTO profiles (public_id, anchor_type, anchor_value, size, last_seen) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (anchor.key, anchor.type, anchor.value, len(group), seen),
-            ).lastrowid
-            if row is None:
-                raise StorageError("the profile database did not return a row id")
+            row = self._ids.draw("profiles")
+            db.execute(
+                "INSERT INTO profiles (id, public_id, anchor_type, anchor_value, size, last_seen) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (row, anchor.key, anchor.type, anchor.value, len(group), seen),
+            )
             updates.extend((row, m.id) for m in group)
         for profile, group in gained.items():
             updates.extend((profile, m.id) for m in group)
@@ -451,10 +488,7 @@ class Linker:
         """Make ``free`` shared: it leaves its profile for one of its own and links nobody."""
         free.shared = True
         self.db.execute("UPDATE identifiers SET shared = 1 WHERE id = ?", (free.id,))
-        size = self.db.execute(
-            "SELECT size FROM profiles WHERE id = ?", (free.profile,)
-        ).fetchone()[0]
-        if size > 1:
+        if free.profile.size > 1:
             self._leave(free)
             if not unit.split:
                 # The rest of the unit may have been joined through it.
@@ -471,11 +505,8 @@ class Linker:
         """Move ``free`` out of its profile into a profile of its own."""
         db = self.db
         old = free.profile
-        anchor_type, anchor_value, size = db.execute(
-            "SELECT anchor_type, anchor_value, size FROM profiles WHERE id = ?", (old,)
-        ).fetchone()
         identifier = queries.identifier(free.type, free.value)
-        anchor = queries.identifier(anchor_type, anchor_value)
+        anchor = old.anchor
         if anchor == identifier:
             # Only a profile without a user id is named by an anonymous id or email, and such a
             # profile holds members of one unit under its cap.
@@ -483,7 +514,7 @@ class Linker:
                 queries.identifier(type_, value)
                 for type_, value in db.execute(
                     "SELECT type, value FROM identifiers WHERE profile = ? AND id <> ?",
-                    (old, free.id),
+                    (old.id, free.id),
                 )
             )
         seen_before = db.execute(
@@ -491,65 +522,61 @@ class Linker:
         ).fetchone()[0]
         seen = db.execute(
             "SELECT max(last_seen) FROM identifiers WHERE profile = ? AND id <> ?",
-            (old, free.id),
+            (old.id, free.id),
         ).fetchone()[0]
         # The old row gives up the key before the new row takes it.
         db.execute(
             "UPDATE profiles SET public_id = ?, anchor_type = ?, anchor_value = ?, size = ?, "
             "last_seen = ? WHERE id = ?",
-            (anchor.key, anchor.type, anchor.value, size - 1, seen, old),
+            (anchor.key, anchor.type, anchor.value, old.size - 1, seen, old.id),
         )
-        profile = db.execute(
-            "INSERT INTO profiles (public_id, anchor_type, anchor_value, size, last_seen) "
-            "VALUES (?, ?, ?, 1, ?)",
-            (identifier.key, identifier.type, identifier.value, seen_before),
-        ).lastrowid
+        profile = self._ids.draw("profiles")
+        db.execute(
+            "INSERT INTO profiles (id, public_id, anchor_type, anchor_value, size, last_seen) "
+            "VALUES (?, ?, ?, ?, 1, ?)",
+            (profile, identifier.key, identifier.type, identifier.value, seen_before),
+        )
         db.execute("UPDATE identifiers SET profile = ? WHERE id = ?", (profile, free.id))
-        free.profile = int(profile) if profile is not None else free.profile
+        free.profile = _ProfileRow(profile, identifier, 1, seen_before)
 
-    def _join(self, first: int, second: int) -> None:
+    def _join(self, first: _ProfileRow, second: _ProfileRow) -> None:
         """Join two profiles, the smaller moving into the larger."""
-        if first == second:
+        if first.id == second.id:
             return
+        keep, drop = (first, second) if first.size >= second.size else (second, first)
+        anchor = best_identifier((first.anchor, second.anchor))
+        seen = max((p.last_seen for p in (first, second) if p.last_seen is not None), default=None)
+        size = first.size + second.size
         db = self.db
-        rows = {
-            row[0]: row
-            for row in db.execute(
-                "SELECT id, anchor_type, anchor_value, size, last_seen FROM profiles "
-                "WHERE id IN (?, ?)",
-                (first, second),
-            )
-        }
-        keep, drop = (first, second) if rows[first][3] >= rows[second][3] else (second, first)
-        anchor = best_identifier(
-            queries.identifier(rows[p][1], rows[p][2]) for p in (first, second)
-        )
-        seen = [rows[p][4] for p in (first, second) if rows[p][4] is not None]
-        size = rows[first][3] + rows[second][3]
-        db.execute("UPDATE identifiers SET profile = ? WHERE profile = ?", (keep, drop))
-        db.execute("DELETE FROM profiles WHERE id = ?", (drop,))
+        db.execute("UPDATE identifiers SET profile = ? WHERE profile = ?", (keep.id, drop.id))
+        db.execute("DELETE FROM profiles WHERE id = ?", (drop.id,))
         db.execute(
             "UPDATE profiles SET public_id = ?, anchor_type = ?, anchor_value = ?, size = ?, "
             "last_seen = ? WHERE id = ?",
-            (anchor.key, anchor.type, anchor.value, size, max(seen, default=None), keep),
+            (anchor.key, anchor.type, anchor.value, size, seen, keep.id),
         )
-        self._warn_if_large(rows[keep][3], size, keep)
+        self._warn_if_large(keep.size, size, keep.id, anchor)
 
     # -- warnings -------------------------------------------------------------------------
 
-    def _warn_if_large(self, before: int, after: int, profile: int) -> None:
+    def _warn_if_large(
+        self, before: int, after: int, profile: int, anchor: Identifier | None = None
+    ) -> None:
         """Warn when a profile reaches LARGE_PROFILE identifiers, or a power of ten above it."""
         threshold = LARGE_PROFILE
         while threshold * 10 <= after:
             threshold *= 10
         if not before < threshold <= after:
             return
-        type_, value = self.db.execute(
-            "SELECT anchor_type, anchor_value FROM profiles WHERE id = ?", (profile,)
-        ).fetchone()
+        if anchor is None:
+            type_, value = self.db.execute(
+                "SELECT anchor_type, anchor_value FROM profiles WHERE id = ?", (profile,)
+            ).fetchone()
+            anchor = queries.identifier(type_, value)
         detail = (
-            f"the profile of {type_} {value!r} holds {after:,} identifiers: a user id shared by "
-            "many visitors (a test account, a bot, a shared device) joins people who are not one"
+            f"the profile of {anchor.type} {anchor.value!r} holds {after:,} identifiers: a user "
+            "id shared by many visitors (a test account, a bot, a shared device) joins people "
+            "who are not one"
         )
         seq, message_id = self._event
         self.warnings.append((seq, "large_profile", message_id, detail))

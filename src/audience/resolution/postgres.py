@@ -41,13 +41,16 @@ APPLY_LOCK: Final = 0x617566
 IDENTIFIER_LOCK: Final = 0x617567
 """First half of the per-identifier advisory lock keys (the second is a hash of the key)."""
 
-_RETURNING_ID = re.compile(r"^\s*INSERT INTO (units|edges|profiles|identifiers|links)\b")
 _INSERT_OR_IGNORE = re.compile(r"INSERT OR IGNORE INTO")
 
 
 @functools.lru_cache(maxsize=256)
-def translate(sql: str) -> tuple[str, bool]:
-    """PostgreSQL's spelling of one SQLite statement, and whether it returns a new row id."""
+def translate(sql: str) -> str:
+    """PostgreSQL's spelling of one SQLite statement.
+
+    The store draws its own row ids (see :mod:`audience.resolution.linking`), so no insert asks
+    for one back, and in pipeline mode no write waits for its answer.
+    """
     text = sql.replace("%", "%%").replace("?", "%s")
     ignore = bool(_INSERT_OR_IGNORE.search(text))
     text = _INSERT_OR_IGNORE.sub("INSERT INTO", text)
@@ -58,21 +61,14 @@ def translate(sql: str) -> tuple[str, bool]:
     text = text.replace(" LIKE ", " ILIKE ")  # SQLite's LIKE ignores ASCII case
     if ignore:
         text += " ON CONFLICT DO NOTHING"
-    returning = bool(_RETURNING_ID.match(text)) and "RETURNING" not in text
-    if returning:
-        text += " RETURNING id"
-    return text, returning
+    return text
 
 
 class _Result:
     """The part of a ``sqlite3.Cursor`` the profile store uses."""
 
-    def __init__(self, cursor: psycopg.Cursor[Any], returning: bool) -> None:
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
         self._cursor = cursor
-        self.lastrowid: int | None = None
-        if returning:
-            row = cursor.fetchone()
-            self.lastrowid = int(row[0]) if row else None
 
     def fetchone(self) -> Any:
         return self._cursor.fetchone()
@@ -91,15 +87,13 @@ class Dialect:
         self.connection = connection
 
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> _Result:
-        text, returning = translate(sql)
-        return _Result(self.connection.execute(text.encode(), parameters), returning)
+        return _Result(self.connection.execute(translate(sql).encode(), parameters))
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
-        text, _ = translate(sql)
         with self.connection.cursor() as cursor:
-            cursor.executemany(text.encode(), rows)
+            cursor.executemany(translate(sql).encode(), rows)
 
 
 def _identifier_key(identifier: Identifier) -> int:
@@ -184,7 +178,9 @@ class PostgresProfileStore(SQLiteProfileStore):
             connection = self._pg_writer
             db = self._sqlite_view(Dialect(connection))
             try:
-                with connection.transaction():
+                # In pipeline mode a statement whose result is never read (most writes) does
+                # not wait for its round trip; a read waits for everything before it.
+                with connection.pipeline(), connection.transaction():
                     connection.execute(
                         "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))",
                         (APPLY_LOCK,),

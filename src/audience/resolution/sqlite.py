@@ -40,6 +40,9 @@ WRITER_CACHE_KIB: Final = 128 * 1024
 NODE_CACHE: Final = 500_000
 """Identifier row ids the writer remembers (ids never change until the store is cleared)."""
 
+LOOKUP_CHUNK: Final = 500
+"""Identifier keys looked up per query at the start of a batch."""
+
 
 class _Batch:
     """What one ``apply`` writes once at its end: rows repeated per event go in one statement each.
@@ -277,10 +280,14 @@ class SQLiteProfileStore:
         self._record_limits(db)
         batch = _Batch()
         linker = Linker(db, self.limits, batch.warnings)
-        for event in sorted(events, key=lambda e: e.seq):
-            if event.seq <= cursor:
-                continue
-            self._apply_event(db, event, batch, linker)
+        pending = [
+            (event, identity_of(event.message, link_email=self.link_email))
+            for event in sorted(events, key=lambda e: e.seq)
+            if event.seq > cursor
+        ]
+        self._look_up(db, {i for _, identity in pending for i in identity.identifiers})
+        for event, identity in pending:
+            self._apply_event(db, event, identity, batch, linker)
             cursor = event.seq
         linker.settle()
         batch.write(db)
@@ -373,12 +380,14 @@ class SQLiteProfileStore:
         self._check_generation(db)
 
     def _apply_event(
-        self, db: sqlite3.Connection, event: StoredEvent, batch: _Batch, linker: Linker
+        self,
+        db: sqlite3.Connection,
+        event: StoredEvent,
+        identity: EventIdentity,
+        batch: _Batch,
+        linker: Linker,
     ) -> None:
-        identity = identity_of(event.message, link_email=self.link_email)
-        nodes = {
-            identifier: self._node(db, identifier, linker) for identifier in identity.identifiers
-        }
+        nodes = {identifier: self._node(identifier, linker) for identifier in identity.identifiers}
         message_id = str(event.message.get("messageId") or "")
         attributed = nodes[identity.identifier] if identity.identifier else None
         batch.event_links.append((event.seq, attributed, identity.order_key, identity.timestamp))
@@ -393,20 +402,27 @@ class SQLiteProfileStore:
         for link in sorted(identity.links, key=link_order):
             linker.link(event.seq, link, nodes[link.a], nodes[link.b], identity.timestamp)
 
-    def _node(self, db: sqlite3.Connection, identifier: Identifier, linker: Linker) -> int:
-        """The row id of ``identifier``, creating it with a profile (and unit) of its own."""
-        known = self._node_ids.get(identifier)
-        if known is not None:
-            return known
-        row = db.execute(
-            "SELECT id FROM identifiers WHERE type = ? AND value = ?",
-            (identifier.type, identifier.value),
-        ).fetchone()
-        node_id = int(row[0]) if row else linker.create(identifier)
-        if len(self._node_ids) >= NODE_CACHE:
+    def _look_up(self, db: sqlite3.Connection, identifiers: set[Identifier]) -> None:
+        """Remember the row ids of the batch's identifiers that exist, a few queries in all."""
+        wanted = {i.key: i for i in identifiers if i not in self._node_ids}
+        if len(self._node_ids) + len(wanted) > NODE_CACHE:
             self._node_ids.clear()
-        self._node_ids[identifier] = node_id
-        return node_id
+            wanted = {i.key: i for i in identifiers}
+        keys = list(wanted)
+        for start in range(0, len(keys), LOOKUP_CHUNK):
+            chunk = keys[start : start + LOOKUP_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            for node, key in db.execute(
+                f"SELECT id, key FROM identifiers WHERE key IN ({marks})", chunk
+            ):
+                self._node_ids[wanted[key]] = int(node)
+
+    def _node(self, identifier: Identifier, linker: Linker) -> int:
+        """The row id of ``identifier`` (looked up for the batch), creating it if it is new."""
+        known = self._node_ids.get(identifier)
+        if known is None:
+            known = self._node_ids[identifier] = linker.create(identifier)
+        return known
 
     # -- the read side: each method borrows a reader connection for one query module call --
 
