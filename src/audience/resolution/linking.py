@@ -139,7 +139,13 @@ class _Ids:
 
 
 class Linker:
-    """Applies the links of one batch; ``warnings`` collects the rows to write with the batch."""
+    """Applies the links of one batch; ``warnings`` collects the rows to write with the batch.
+
+    The rows a batch may change once per link (a growing person's profile, a unit's counters, an
+    identifier's count of user ids) are kept here and written once, by :meth:`_flush`: a row
+    updated thousands of times in one transaction makes PostgreSQL walk every version of it.
+    Whatever reads those rows from the database flushes first.
+    """
 
     def __init__(self, db: sqlite3.Connection, limits: Limits, warnings: list[Warning]) -> None:
         self.db = db
@@ -148,11 +154,15 @@ class Linker:
         self._marked: dict[int, tuple[int, str]] = {}
         self._event = (0, "")
         self._ids = _Ids(db)
+        self._profile_rows: dict[int, _ProfileRow] = {}
+        self._unit_rows: dict[int, _Unit] = {}
+        self._user_links: dict[int, int] = {}
 
     # -- identifiers ----------------------------------------------------------------------
 
     def create(self, identifier: Identifier) -> int:
-        """A new identifier row with a profile of its own (its unit comes with its first link)."""
+        """A new identifier row with a profile of its own and, unless it is a user id, a unit of
+        its own named by its id (the unit's row is written once it has links to count)."""
         node, profile = self._ids.draw("identifiers"), self._ids.draw("profiles")
         self.db.execute(
             "INSERT INTO profiles (id, public_id, anchor_type, anchor_value, size) "
@@ -160,8 +170,16 @@ class Linker:
             (profile, identifier.key, identifier.type, identifier.value),
         )
         self.db.execute(
-            "INSERT INTO identifiers (id, type, value, key, profile) VALUES (?, ?, ?, ?, ?)",
-            (node, identifier.type, identifier.value, identifier.key, profile),
+            "INSERT INTO identifiers (id, type, value, key, profile, unit) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                node,
+                identifier.type,
+                identifier.value,
+                identifier.key,
+                profile,
+                None if identifier.type == "user_id" else node,
+            ),
         )
         return node
 
@@ -169,37 +187,54 @@ class Linker:
         sides: dict[int, _Side] = {}
         for row in rows:
             id_, type_, value, unit, shared, user_links = row[:6]
-            profile = _ProfileRow(row[6], queries.identifier(row[7], row[8]), row[9], row[10])
+            profile = self._profile_rows.get(row[6]) or _ProfileRow(
+                row[6], queries.identifier(row[7], row[8]), row[9], row[10]
+            )
             links, members, person, person_profile, contested, split = row[11:17]
+            user_links = self._user_links.get(id_, user_links)
             found = None
             if unit is not None:
-                found = _Unit(
-                    unit, links, members, person, person_profile, bool(contested), bool(split)
-                )
-            elif type_ != "user_id":
-                found = self._new_unit(id_)
+                found = self._unit_rows.get(unit)
+                if found is None and links is None:
+                    found = _Unit(unit, 0, 1, None, None, False, False)
+                elif found is None:
+                    found = _Unit(
+                        unit, links, members, person, person_profile, bool(contested), bool(split)
+                    )
             sides[id_] = _Side(id_, type_, value, profile, found, bool(shared), user_links)
         return sides
 
-    def _new_unit(self, node: int) -> _Unit:
-        """The unit an anonymous id or email starts at its first link: itself, named by its id."""
-        self.db.execute("INSERT INTO units (id, links, members) VALUES (?, 0, 1)", (node,))
-        self.db.execute("UPDATE identifiers SET unit = ? WHERE id = ?", (node, node))
-        return _Unit(node, 0, 1, None, None, False, False)
-
     def _save_unit(self, unit: _Unit) -> None:
-        self.db.execute(
-            "UPDATE units SET links = ?, members = ?, person = ?, contested = ?, split = ? "
-            "WHERE id = ?",
-            (
-                unit.links,
-                unit.members,
-                unit.person,
-                int(unit.contested),
-                int(unit.split),
-                unit.id,
-            ),
+        self._unit_rows[unit.id] = unit
+
+    def _flush(self) -> None:
+        """Write the rows kept in memory (see the class docstring)."""
+        db = self.db
+        db.executemany(
+            "UPDATE profiles SET public_id = ?, anchor_type = ?, anchor_value = ?, size = ?, "
+            "last_seen = ? WHERE id = ?",
+            [
+                (p.anchor.key, p.anchor.type, p.anchor.value, p.size, p.last_seen, p.id)
+                for p in self._profile_rows.values()
+            ],
         )
+        db.executemany(
+            "INSERT INTO units (id, links, members, person, contested, split) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET links = excluded.links, "
+            "members = excluded.members, person = excluded.person, "
+            "contested = excluded.contested, split = excluded.split",
+            [
+                (u.id, u.links, u.members, u.person, int(u.contested), int(u.split))
+                for u in self._unit_rows.values()
+            ],
+        )
+        db.executemany(
+            "UPDATE identifiers SET user_links = ? WHERE id = ?",
+            [(count, node) for node, count in self._user_links.items()],
+        )
+        self._profile_rows.clear()
+        self._unit_rows.clear()
+        self._user_links.clear()
 
     # -- links ----------------------------------------------------------------------------
 
@@ -248,9 +283,7 @@ class Linker:
             raise StorageError(f"identifier {free.id} has no unit")
         if new:
             free.user_links += 1
-            self.db.execute(
-                "UPDATE identifiers SET user_links = ? WHERE id = ?", (free.user_links, free.id)
-            )
+            self._user_links[free.id] = free.user_links
             unit.links += 1
             if not free.shared and self.limits.is_shared(free.user_links):
                 self._share(free, unit)
@@ -314,6 +347,7 @@ class Linker:
         keep.members += drop.members
         self.db.execute("UPDATE identifiers SET unit = ? WHERE unit = ?", (keep.id, drop.id))
         self.db.execute("DELETE FROM units WHERE id = ?", (drop.id,))
+        self._unit_rows.pop(drop.id, None)
         marked = self._marked.pop(drop.id, None)
         if marked is not None and not keep.split:
             self._marked.setdefault(keep.id, marked)
@@ -339,8 +373,10 @@ class Linker:
         for unit, event in marked.items():
             self._event = event
             self._recompute(unit)
+        self._flush()
 
     def _members(self, unit: int) -> list[_Member]:
+        self._flush()
         return [
             _Member(id_, queries.identifier(type_, value), profile, anchor == "user_id", size, seen)
             for id_, type_, value, profile, anchor, size, seen in self.db.execute(
@@ -408,6 +444,7 @@ class Linker:
         self._place(members, {node: claims.get(node, _Alone(node))})
 
     def _members_by_id(self, node: int) -> list[_Member]:
+        self._flush()
         return [
             _Member(id_, queries.identifier(type_, value), profile, anchor == "user_id", size, seen)
             for id_, type_, value, profile, anchor, size, seen in self.db.execute(
@@ -503,6 +540,7 @@ class Linker:
 
     def _leave(self, free: _Side) -> None:
         """Move ``free`` out of its profile into a profile of its own."""
+        self._flush()
         db = self.db
         old = free.profile
         identifier = queries.identifier(free.type, free.value)
@@ -550,11 +588,8 @@ class Linker:
         db = self.db
         db.execute("UPDATE identifiers SET profile = ? WHERE profile = ?", (keep.id, drop.id))
         db.execute("DELETE FROM profiles WHERE id = ?", (drop.id,))
-        db.execute(
-            "UPDATE profiles SET public_id = ?, anchor_type = ?, anchor_value = ?, size = ?, "
-            "last_seen = ? WHERE id = ?",
-            (anchor.key, anchor.type, anchor.value, size, seen, keep.id),
-        )
+        self._profile_rows.pop(drop.id, None)
+        self._profile_rows[keep.id] = _ProfileRow(keep.id, anchor, size, seen)
         self._warn_if_large(keep.size, size, keep.id, anchor)
 
     # -- warnings -------------------------------------------------------------------------
