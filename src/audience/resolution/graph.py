@@ -15,14 +15,17 @@ The rule that makes profiles independent of arrival order:
   email links do not join, so each of its identifiers is resolved by its own links to user ids.
 
 Because the result is a function of the *set* of links, any permutation of the same events gives
-the same profiles. :func:`resolve_components` states the rule over a whole graph. The stores apply
-it one unit at a time: a unit's anonymous ids and emails are decided by the unit's own links alone
-(a person acts as one node whatever other units it holds, and an alias joining two people never
-changes a decision, it only joins their profiles), so a link that arrives out of order recomputes
-its unit, never more. Without email linking a unit is one anonymous id and its at most
-``shared_after`` user ids; with it, at most ``unit_links`` links. So each event costs
-O(K log K) with K <= ``unit_links`` (O(1) for the usual identify), plus, when an alias joins two
-people, moving the smaller profile's identifiers into the larger.
+the same profiles. :func:`resolve_components` states the rule over a whole graph.
+
+The stores apply it one *unit* at a time (:mod:`audience.resolution.linking`). A unit's anonymous
+ids and emails are decided by the unit's own links alone: a person acts as one node whatever else
+they hold, and an alias joining two people changes no decision, it only joins their profiles. So a
+link that arrives out of order recomputes its unit, once per batch, never a cluster of people.
+Without email linking a unit is one anonymous id and at most ``shared_after`` user ids; with it, at
+most ``unit_links`` links, and a unit past that cap has each identifier decided from its own user
+ids. Each event therefore costs O(K log K) with K <= ``unit_links`` (K <= ``shared_after`` without
+email linking; the usual identify is O(1)), plus, when an alias joins two people or an email link
+joins two units, relabelling the smaller side (each identifier is relabelled O(log n) times).
 """
 
 from __future__ import annotations
