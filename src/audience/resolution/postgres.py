@@ -1,12 +1,14 @@
 """The PostgreSQL profile store: the identity graph shared by resolvers in many processes.
 
-It keeps the same tables as the SQLite store (migration ``profiles/0001``) and applies events
-with the same rules: the SQLite store's statements run through :class:`Dialect`, which turns
-SQLite's spelling (``?`` marks, ``INSERT OR IGNORE``, two-argument ``min``/``max``, row ids)
-into PostgreSQL's.
+It keeps the same tables as the SQLite store (migrations ``profiles/0001`` and ``0002``) and
+applies events with the same rules: the SQLite store's statements run through :class:`Dialect`,
+which turns SQLite's spelling (``?`` marks, ``INSERT OR IGNORE``, two-argument ``min``/``max``)
+into PostgreSQL's. A batch runs in pipeline mode: the store draws its own row ids and reads once
+per link, so its writes never wait for a round trip each.
 
 Serialisation. Each ``apply`` is one transaction that first takes a transaction-scoped advisory
-lock on the store (its cursor is one row, so batches apply one at a time, in log order) and
+lock on the store (its cursor is one row, so batches apply one at a time, in log order, which also
+lets a batch draw row ids from the largest ones stored) and
 then one advisory lock per identifier the batch touches, in sorted order of their hashes so
 that two transactions never wait on each other in a cycle. A resolver that waited re-reads the
 cursor under the lock and skips events another resolver has already applied, so any number of
