@@ -16,6 +16,7 @@ from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from audience.errors import ConfigError
+from audience.resolution.graph import DEFAULT_SHARED_AFTER
 from audience.tracking import MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MAX_REQUEST_BYTES
 
 Synchronous = Literal["full", "normal"]
@@ -45,6 +46,7 @@ class Settings:
     http_body_min_rate: int = 1024
     http_keep_alive_timeout: float = 5.0
     http_max_connections: int | None = None
+    identifier_user_limit: int = DEFAULT_SHARED_AFTER
 
     @property
     def database_path(self) -> Path:
@@ -253,6 +255,14 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "AUDIENCE_HTTP_MAX_CONNECTIONS",
         "Most open connections per collector process; at the cap the longest-idle one is "
         "closed, or the new one gets 503. Default: the open-file limit less a reserve.",
+        _positive_int,
+    ),
+    Setting(
+        "identifier_user_limit",
+        "AUDIENCE_IDENTIFIER_USER_LIMIT",
+        "Most user ids one anonymous id or email may be linked to; past it the identifier is "
+        "shared (a shared device, a test account) and links nobody. Recorded with the profiles: "
+        "a change applies from the next 'audience resolve --rebuild'.",
         _positive_int,
     ),
 )

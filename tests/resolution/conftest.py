@@ -9,6 +9,9 @@ import pytest
 
 from audience.resolution import SQLiteProfileStore
 from audience.resolution.postgres import PostgresProfileStore
+from audience.storage.backend import EventStore
+from audience.storage.postgres import PostgresEventStore
+from audience.storage.sqlite import SqliteEventStore
 from postgres_db import fresh_schema
 
 
@@ -53,3 +56,29 @@ def store_factory(tmp_path: Path, backend: str) -> Iterator[Callable[..., SQLite
 @pytest.fixture
 def profile_store(store_factory: Callable[..., SQLiteProfileStore]) -> SQLiteProfileStore:
     return store_factory()
+
+
+OpenProfiles = Callable[[], SQLiteProfileStore]
+
+
+@pytest.fixture
+def events(tmp_path: Path, database_url: str | None) -> Iterator[EventStore]:
+    store: EventStore
+    if database_url:
+        store = PostgresEventStore.open(database_url)
+    else:
+        store = SqliteEventStore.open(tmp_path / "events.sqlite3", synchronous="normal")
+    with store:
+        yield store
+
+
+@pytest.fixture
+def open_profiles(tmp_path: Path, database_url: str | None) -> OpenProfiles:
+    """Open (again) the one profile store of the test, as a restarted process would."""
+
+    def opened() -> SQLiteProfileStore:
+        if database_url:
+            return PostgresProfileStore(database_url)
+        return SQLiteProfileStore.in_directory(tmp_path)
+
+    return opened

@@ -1,6 +1,14 @@
 from __future__ import annotations
 
-from audience.resolution.graph import Link, identity_of, order_key, resolve_components
+from audience.resolution.graph import (
+    Limits,
+    Link,
+    Resolution,
+    edge_kind,
+    identity_of,
+    order_key,
+    resolve_components,
+)
 from audience.resolution.identifiers import Identifier
 
 U1 = Identifier("user_id", "u1")
@@ -69,3 +77,52 @@ def test_a_user_to_user_alias_makes_both_user_ids_one_person() -> None:
         [], [link(A, U1, 1), link(B, U2, 2), link(U1, U2, 3, "alias"), link(A, U2, 4)]
     )
     assert len(result.components()) == 1
+
+
+E = Identifier("email", "jo@example.com")
+U3 = Identifier("user_id", "u3")
+
+
+def profiles(result: Resolution) -> set[frozenset[Identifier]]:
+    return set(result.components())
+
+
+def test_an_anonymous_id_linked_to_too_many_user_ids_is_shared_and_links_nobody() -> None:
+    """A shared device or test account: past the limit it belongs to nobody."""
+    result = resolve_components(
+        [], [link(A, U1, 1), link(A, U2, 2), link(A, U3, 3)], Limits(shared_after=2)
+    )
+    assert profiles(result) == {frozenset({A}), frozenset({U1}), frozenset({U2}), frozenset({U3})}
+    assert result.shared == {A}
+    assert result.statuses == ("refused", "refused", "refused")
+
+
+def test_up_to_the_limit_an_anonymous_id_goes_to_its_earliest_user() -> None:
+    result = resolve_components([], [link(A, U2, 2), link(A, U1, 1)], Limits(shared_after=2))
+    assert profiles(result) == {frozenset({A, U1}), frozenset({U2})}
+    assert result.shared == frozenset()
+
+
+def test_a_unit_over_its_link_limit_no_longer_joins_by_email_links() -> None:
+    """Each anonymous id and email of a unit over its cap keeps only its own user ids."""
+    links = [link(A, E, 1), link(B, E, 2), link(E, U1, 3)]
+    within = resolve_components([], links, Limits(unit_links=3))
+    over = resolve_components([], links, Limits(unit_links=2))
+    assert profiles(within) == {frozenset({E, U1, A, B})}
+    assert profiles(over) == {frozenset({E, U1}), frozenset({A}), frozenset({B})}
+    assert over.statuses == ("refused", "refused", "joined")
+
+
+def test_an_alias_joining_two_people_changes_no_other_decision() -> None:
+    """Each person acts as one node: joining two people only joins their profiles."""
+    links = [link(A, U1, 1), link(A, E, 2), link(E, U2, 3), link(B, U3, 0), link(B, E, 4)]
+    apart = resolve_components([], links)
+    joined = resolve_components([], [*links, link(U1, U2, 5, "alias")])
+    assert profiles(apart) == {frozenset({E, U1, A}), frozenset({U2}), frozenset({B, U3})}
+    assert profiles(joined) == {frozenset({E, U1, U2, A}), frozenset({B, U3})}
+
+
+def test_each_link_kind_says_what_the_link_can_do() -> None:
+    assert edge_kind(U1, U2) == "alias"
+    assert edge_kind(A, U1) == edge_kind(U1, E) == "claim"
+    assert edge_kind(A, E) == "email"

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from audience.eventlog import StoredEvent
 from audience.resolution import Identifier, SQLiteProfileStore
+from audience.resolution.graph import Limits, identity_of, resolve_components
 from resolution.events import make_event
 
 ANONYMOUS = ["a1", "a2", "a3", "a4", "null"]
@@ -71,8 +72,29 @@ def snapshot(store: SQLiteProfileStore) -> tuple[Any, ...]:
         )
         for p in store.search("", limit=1000)
     )
-    refused = sorted(w.detail for w in store.warnings(limit=1000) if w.kind == "merge_refused")
-    return (profiles, refused)
+    warnings = store.warnings(limit=1000)
+    refused = sorted(w.detail for w in warnings if w.kind == "merge_refused")
+    shared = sorted(w.detail for w in warnings if w.kind == "shared_identifier")
+    return (profiles, refused, shared)
+
+
+def by_the_rule(
+    events: list[StoredEvent], link_email: bool, limits: Limits
+) -> list[frozenset[Identifier]]:
+    """The profiles :func:`resolve_components` gives for the whole set of events at once."""
+    identities = [identity_of(e.message, link_email=link_email) for e in events]
+    links = [link for identity in identities for link in identity.links]
+    named = {i for identity in identities for i in identity.identifiers}
+    return sorted(
+        (c for c in resolve_components(named, links, limits).components()),
+        key=lambda c: sorted(c),
+    )
+
+
+def stored_profiles(store: SQLiteProfileStore) -> list[frozenset[Identifier]]:
+    return sorted(
+        (frozenset(p.identifiers) for p in store.search("", limit=1000)), key=lambda c: sorted(c)
+    )
 
 
 @settings(
@@ -86,19 +108,26 @@ def test_any_permutation_of_the_same_events_gives_the_same_profiles(
     spec: list[dict[str, Any]],
     data: st.DataObject,
 ) -> None:
+    """Also with the caps small enough to bite: they are functions of the set of events too."""
     order = data.draw(st.permutations(range(len(spec))))
     cut = data.draw(st.integers(min_value=0, max_value=len(spec)))
     link_email = data.draw(st.booleans())
+    limits = Limits(
+        shared_after=data.draw(st.sampled_from([1, 2, 10])),
+        unit_links=data.draw(st.sampled_from([2, 3, 1000])),
+    )
     with (
-        closing(store_factory(link_email=link_email)) as reference,
-        closing(store_factory(link_email=link_email)) as shuffled,
+        closing(store_factory(link_email=link_email, limits=limits)) as reference,
+        closing(store_factory(link_email=link_email, limits=limits)) as shuffled,
     ):
-        reference.apply(stored(spec, list(range(len(spec)))))
+        in_order = stored(spec, list(range(len(spec))))
+        reference.apply(in_order)
         events = stored(spec, order)
         shuffled.apply(events[:cut])
         for event in events[cut:]:
             shuffled.apply([event])
         assert snapshot(shuffled) == snapshot(reference)
+        assert stored_profiles(shuffled) == by_the_rule(in_order, link_email, limits)
 
 
 def test_ten_thousand_anonymous_ids_arriving_out_of_order_still_make_one_profile(

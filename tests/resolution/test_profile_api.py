@@ -156,3 +156,31 @@ def test_refused_merges_are_visible_in_the_resolution_status(served: Served) -> 
     warnings = served.admin.get("/api/resolution").json()["warnings"]
     assert [w["kind"] for w in warnings] == ["merge_refused"]
     assert "someone_else" in warnings[0]["detail"]
+
+
+def test_an_anonymous_id_shared_by_more_users_than_the_limit_is_reported_by_the_api(
+    served: Served,
+) -> None:
+    """The default limit is 10 user ids: the eleventh makes the kiosk shared."""
+    served.send(
+        *(
+            {
+                "type": "identify",
+                "anonymousId": "kiosk",
+                "userId": f"cashier-{i}",
+                "timestamp": f"2026-11-29T12:{i:02d}:00Z",
+            }
+            for i in range(11)
+        )
+    )
+    served.resolved()
+    warnings = served.admin.get("/api/resolution").json()["warnings"]
+    shared = [w for w in warnings if w["kind"] == "shared_identifier"]
+    assert len(shared) == 1
+    assert "'kiosk' is linked to more than 10 user ids" in shared[0]["detail"]
+    kiosk = served.admin.get("/api/profiles/lookup", params={"anonymousId": "kiosk"}).json()
+    assert kiosk["profile"]["identifiers"] == [{"type": "anonymous_id", "value": "kiosk"}]
+    first = served.admin.get("/api/profiles/lookup", params={"userId": "cashier-0"}).json()
+    merges = served.admin.get(f"/api/profiles/{first['profile']['id']}/merges").json()["merges"]
+    assert [m["status"] for m in merges] == ["refused"]
+    assert "shared identifier" in merges[0]["reason"]

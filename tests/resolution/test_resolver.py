@@ -1,41 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
-
-import pytest
+from collections.abc import Callable
 
 from audience.resolution import Identifier, Resolver, SQLiteProfileStore
-from audience.resolution.postgres import PostgresProfileStore
 from audience.storage.backend import EventStore
-from audience.storage.postgres import PostgresEventStore
-from audience.storage.sqlite import SqliteEventStore
 from resolution.events import FLOW
 
 OpenProfiles = Callable[[], SQLiteProfileStore]
-
-
-@pytest.fixture
-def events(tmp_path: Path, database_url: str | None) -> Iterator[EventStore]:
-    store: EventStore
-    if database_url:
-        store = PostgresEventStore.open(database_url)
-    else:
-        store = SqliteEventStore.open(tmp_path / "events.sqlite3", synchronous="normal")
-    with store:
-        yield store
-
-
-@pytest.fixture
-def open_profiles(tmp_path: Path, database_url: str | None) -> OpenProfiles:
-    """Open (again) the one profile store of the test, as a restarted process would."""
-
-    def opened() -> SQLiteProfileStore:
-        if database_url:
-            return PostgresProfileStore(database_url)
-        return SQLiteProfileStore.in_directory(tmp_path)
-
-    return opened
 
 
 def test_the_resolver_follows_commits_on_its_thread(

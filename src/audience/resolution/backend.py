@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from audience.config import Settings
+from audience.resolution.graph import Limits
 from audience.resolution.sqlite import SQLiteProfileStore
 
 
@@ -10,10 +11,12 @@ def open_profile_store(settings: Settings, *, link_email: bool | None = None) ->
     """The profile store ``settings`` name: ``database_url`` when set, else the SQLite file.
 
     The PostgreSQL store is a :class:`SQLiteProfileStore` in type only: it runs the same rules
-    through PostgreSQL.
+    through PostgreSQL. ``identifier_user_limit`` is recorded by the store's first batch or its
+    next ``clear``; a store keeps resolving by the limits its profiles were built with.
     """
+    limits = Limits(shared_after=settings.identifier_user_limit)
     if settings.database_url:
         from audience.resolution.postgres import PostgresProfileStore
 
-        return PostgresProfileStore(settings.database_url, link_email=link_email)
-    return SQLiteProfileStore.in_directory(settings.data_dir, link_email=link_email)
+        return PostgresProfileStore(settings.database_url, link_email=link_email, limits=limits)
+    return SQLiteProfileStore.in_directory(settings.data_dir, link_email=link_email, limits=limits)

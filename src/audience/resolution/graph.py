@@ -4,25 +4,38 @@ The rule that makes profiles independent of arrival order:
 
 * Every identify or alias event yields *links* between identifiers. A link carries the event's
   *order key* (timestamp, then receivedAt, then messageId), which depends on the event alone.
+* Two user ids are the same person when an alias names one as the other's ``previousId``
+  (a *person* is a class of user ids joined by aliases; a person is one profile).
 * A profile is a connected component of the links, built by taking the links in order-key order and
-  joining the two sides of each link unless both sides already hold a user id and those user ids
-  are not the same person (merge protection). A refused link is kept and reported as a warning.
-* Two user ids are the same person only when an alias names one as the other's ``previousId``.
+  joining the two sides of each link unless both sides already belong to different people (merge
+  protection). A refused link is kept and reported as a warning.
+* Caps, functions of the set of links like everything above (:class:`Limits`): an anonymous id or
+  email linked to more than ``shared_after`` user ids is *shared* and links nobody; and in a *unit*
+  (anonymous ids and emails joined by email links) of more than ``unit_links`` distinct links, the
+  email links do not join, so each of its identifiers is resolved by its own links to user ids.
 
 Because the result is a function of the *set* of links, any permutation of the same events gives
-the same profiles. The store applies a new link directly when the result cannot depend on order
-(its cluster holds at most one user id, or the link is the newest in its cluster) and otherwise
-recomputes the cluster the link touches with :func:`resolve_components`.
+the same profiles. :func:`resolve_components` states the rule over a whole graph.
+
+The stores apply it one *unit* at a time (:mod:`audience.resolution.linking`). A unit's anonymous
+ids and emails are decided by the unit's own links alone: a person acts as one node whatever else
+they hold, and an alias joining two people changes no decision, it only joins their profiles. So a
+link that arrives out of order recomputes its unit, once per batch, never a cluster of people.
+Without email linking a unit is one anonymous id and at most ``shared_after`` user ids; with it, at
+most ``unit_links`` links, and a unit past that cap has each identifier decided from its own user
+ids. Each event therefore costs O(K log K) with K <= ``unit_links`` (K <= ``shared_after`` without
+email linking; the usual identify is O(1)), plus, when an alias joins two people or an email link
+joins two units, relabelling the smaller side (each identifier is relabelled O(log n) times).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Literal, TypeAlias
+from typing import Final, Generic, Literal, TypeAlias, TypeVar
 
-from audience.errors import ValidationError
+from audience.errors import ConfigError, ValidationError
 from audience.jsontypes import JSON, JSONObject
 from audience.resolution.identifiers import Identifier, clean_email, clean_id
 from audience.tracking import format_timestamp, parse_timestamp
@@ -181,40 +194,137 @@ def is_user_alias(link: Link) -> bool:
     return link.kind == "alias" and link.a.type == "user_id" and link.b.type == "user_id"
 
 
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[Identifier, Identifier] = {}
+EdgeKind: TypeAlias = Literal["alias", "claim", "email"]
 
-    def find(self, item: Identifier) -> Identifier:
-        root = self.parent.setdefault(item, item)
-        while root != self.parent[root]:
-            root = self.parent[root]
+
+def edge_kind(a: Identifier, b: Identifier) -> EdgeKind:
+    """What a link between ``a`` and ``b`` can do.
+
+    ``alias``: two user ids (they become one person); ``claim``: a user id and an anonymous id
+    or email (the person claims it); ``email``: an anonymous id and an email, joined by an
+    identify that carried an email but no user id.
+    """
+    users = (a.type == "user_id") + (b.type == "user_id")
+    return "alias" if users == 2 else "claim" if users == 1 else "email"
+
+
+DEFAULT_SHARED_AFTER: Final = 10
+"""User ids an anonymous id or email may be linked to before it counts as shared."""
+
+DEFAULT_UNIT_LINKS: Final = 1000
+"""Distinct links a unit may hold before its email links stop joining."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The caps that keep every unit of work small; they are rules, so a store records them.
+
+    ``shared_after``: an anonymous id or email linked to more than this many distinct user ids is
+    shared (a family tablet, a shop's kiosk, a test account, a bot) and links nobody.
+    ``unit_links``: a unit (anonymous ids and emails joined by email links) holding more than this
+    many distinct links is too large to decide as one: its email links no longer join.
+    """
+
+    shared_after: int = DEFAULT_SHARED_AFTER
+    unit_links: int = DEFAULT_UNIT_LINKS
+
+    def __post_init__(self) -> None:
+        for name in ("shared_after", "unit_links"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}: must be at least 1, not {getattr(self, name)}")
+
+    def is_shared(self, user_ids: int) -> bool:
+        """Whether an identifier linked to ``user_ids`` distinct user ids is shared."""
+        return user_ids > self.shared_after
+
+    def is_split(self, links: int) -> bool:
+        """Whether a unit of ``links`` distinct links no longer joins by email links."""
+        return links > self.unit_links
+
+
+Node = TypeVar("Node", bound=Hashable)
+
+
+class Components(Generic[Node]):
+    """Union-find whose components each belong to at most one person (merge protection).
+
+    ``person(node)`` names the person a node belongs to on its own (a user id's person), or
+    ``None``; a component belongs to the person of any of its nodes.
+    """
+
+    def __init__(self, person: Callable[[Node], Hashable | None]) -> None:
+        self._person = person
+        self._parent: dict[Node, Node] = {}
+        self._size: dict[Node, int] = {}
+        self._owner: dict[Node, Hashable | None] = {}
+
+    def find(self, item: Node) -> Node:
+        """The root of ``item``'s component (a component of its own when first seen)."""
+        parent = self._parent
+        if item not in parent:
+            parent[item] = item
+            self._size[item] = 1
+            self._owner[item] = self._person(item)
+            return item
+        root = item
+        while parent[root] != root:
+            root = parent[root]
         while item != root:
-            self.parent[item], item = root, self.parent[item]
+            parent[item], item = root, parent[item]
         return root
 
-    def union(self, a: Identifier, b: Identifier) -> Identifier:
+    def owner(self, item: Node) -> Hashable | None:
+        """The person ``item``'s component belongs to, if any."""
+        return self._owner[self.find(item)]
+
+    def join(self, a: Node, b: Node) -> LinkStatus:
+        """Join the components of ``a`` and ``b`` unless they belong to different people."""
         ra, rb = self.find(a), self.find(b)
-        winner, loser = (ra, rb) if ra.rank <= rb.rank else (rb, ra)
-        self.parent[loser] = winner
-        return winner
+        if ra == rb:
+            return "redundant"
+        pa, pb = self._owner[ra], self._owner[rb]
+        if pa is not None and pb is not None and pa != pb:
+            return "refused"
+        if self._size[ra] < self._size[rb]:
+            ra, rb = rb, ra
+        self._parent[rb] = ra
+        self._size[ra] += self._size[rb]
+        self._owner[ra] = pa if pa is not None else pb
+        return "joined"
+
+
+def join_in_order(
+    links: Iterable[tuple[str, Node, Node]], person: Callable[[Node], Hashable | None]
+) -> Components[Node]:
+    """Join ``(order, a, b)`` links in order under merge protection: the heart of the rule."""
+    components: Components[Node] = Components(person)
+    for _, a, b in sorted(links, key=lambda link: link[0]):
+        components.join(a, b)
+    return components
 
 
 def person_classes(links: Iterable[Link]) -> dict[Identifier, Identifier]:
     """Each user id named by a user-to-user alias -> the best user id of its alias chain."""
-    classes = _UnionFind()
+    classes: Components[Identifier] = Components(lambda _: None)
     for link in links:
         if is_user_alias(link):
-            classes.union(link.a, link.b)
-    return {user: classes.find(user) for user in list(classes.parent)}
+            classes.join(link.a, link.b)
+    named = {i for link in links if is_user_alias(link) for i in (link.a, link.b)}
+    best: dict[Identifier, Identifier] = {}
+    for user in named:
+        root = classes.find(user)
+        if root not in best or user.rank < best[root].rank:
+            best[root] = user
+    return {user: best[classes.find(user)] for user in named}
 
 
 @dataclass(frozen=True)
 class Resolution:
-    """Profiles of one cluster: each identifier's component root, and each link's outcome."""
+    """Profiles of a graph: each identifier's component root, and each link's outcome."""
 
     roots: dict[Identifier, Identifier]
     statuses: tuple[LinkStatus, ...]
+    shared: frozenset[Identifier] = frozenset()
 
     def components(self) -> list[frozenset[Identifier]]:
         """The identifier sets, one per profile."""
@@ -231,64 +341,76 @@ def link_order(link: Link) -> str:
     )
 
 
-def resolve_components(identifiers: Iterable[Identifier], links: Sequence[Link]) -> Resolution:
-    """Build profiles from links under merge protection; the order of ``links`` does not matter.
+def _free(identifier: Identifier) -> bool:
+    return identifier.type != "user_id"
 
-    ``statuses[i]`` tells what became of ``links[i]``: it joined two profiles, it was redundant,
-    or it was refused because both sides held user ids of different people.
+
+def capped_links(links: Sequence[Link], limits: Limits) -> tuple[frozenset[Identifier], set[int]]:
+    """The shared identifiers, and the indexes of the links the caps let join.
+
+    Units are the components of every email link (shared identifiers included, so a unit is
+    a function of the links alone); a unit's size is its number of distinct identifier pairs.
+    """
+    users_of: dict[Identifier, set[Identifier]] = {}
+    units: Components[Identifier] = Components(lambda _: None)
+    for link in links:
+        kind = edge_kind(link.a, link.b)
+        if kind == "claim":
+            free, user = (link.a, link.b) if _free(link.a) else (link.b, link.a)
+            users_of.setdefault(free, set()).add(user)
+        elif kind == "email":
+            units.join(link.a, link.b)
+    shared = frozenset(x for x, users in users_of.items() if limits.is_shared(len(users)))
+    pairs: dict[Identifier, set[frozenset[Identifier]]] = {}
+    for link in links:
+        if edge_kind(link.a, link.b) != "alias":
+            free = link.a if _free(link.a) else link.b
+            pairs.setdefault(units.find(free), set()).add(frozenset((link.a, link.b)))
+    split = {unit for unit, held in pairs.items() if limits.is_split(len(held))}
+    allowed = set()
+    for index, link in enumerate(links):
+        if link.a in shared or link.b in shared:
+            continue
+        if edge_kind(link.a, link.b) == "email" and units.find(link.a) in split:
+            continue
+        allowed.add(index)
+    return shared, allowed
+
+
+def link_statuses(
+    links: Sequence[Link], roots: Mapping[Identifier, Identifier]
+) -> tuple[LinkStatus, ...]:
+    """Each link's outcome, read from the profiles: ``refused`` when its sides ended in different
+    profiles, else ``joined`` for the first link of its pair of identifiers, ``redundant`` after."""
+    first: dict[frozenset[Identifier], str] = {}
+    for link in links:
+        pair, order = frozenset((link.a, link.b)), link_order(link)
+        if pair not in first or order < first[pair]:
+            first[pair] = order
+    return tuple(
+        "refused"
+        if roots[link.a] != roots[link.b]
+        else "joined"
+        if link_order(link) == first[frozenset((link.a, link.b))]
+        else "redundant"
+        for link in links
+    )
+
+
+def resolve_components(
+    identifiers: Iterable[Identifier], links: Sequence[Link], limits: Limits | None = None
+) -> Resolution:
+    """The rule over a whole graph: profiles from links under merge protection and the caps.
+
+    The order of ``links`` does not matter. This is the definition the stores implement one
+    unit at a time; ``statuses[i]`` tells what became of ``links[i]``.
     """
     classes = person_classes(links)
-    profiles = _UnionFind()
-    person: dict[Identifier, Identifier] = {}
+    shared, allowed = capped_links(links, limits or Limits())
+    components: Components[Identifier] = join_in_order(
+        ((link_order(links[i]), links[i].a, links[i].b) for i in allowed),
+        lambda i: classes.get(i, i) if i.type == "user_id" else None,
+    )
     everyone = {*identifiers, *(i for link in links for i in (link.a, link.b))}
-    for identifier in everyone:
-        profiles.find(identifier)
-        if identifier.type == "user_id":
-            person[identifier] = classes.get(identifier, identifier)
-    statuses: dict[int, LinkStatus] = {}
-    for index in sorted(range(len(links)), key=lambda i: link_order(links[i])):
-        link = links[index]
-        ra, rb = profiles.find(link.a), profiles.find(link.b)
-        if ra == rb:
-            statuses[index] = "redundant"
-            continue
-        pa, pb = person.get(ra), person.get(rb)
-        if pa is not None and pb is not None and pa != pb:
-            statuses[index] = "refused"
-            continue
-        root = profiles.union(ra, rb)
-        owner = pa or pb
-        if owner is not None:
-            person[root] = owner
-        statuses[index] = "joined"
-    roots = {identifier: profiles.find(identifier) for identifier in everyone}
-    return Resolution(roots, tuple(statuses[i] for i in range(len(links))))
-
-
-def decide(
-    link: Link, person_a: str | None, person_b: str | None, same_profile: bool
-) -> LinkStatus:
-    """The outcome of applying ``link`` as the newest link of its cluster.
-
-    ``person_a``/``person_b`` name the person (alias-chain class) each side's profile belongs to,
-    ``None`` for a profile without a user id.
-    """
-    if same_profile:
-        return "redundant"
-    if person_a is not None and person_b is not None and person_a != person_b:
-        return "refused"
-    return "joined"
-
-
-def needs_recompute(link: Link, cluster_user_ids: int, cluster_newest_key: str | None) -> bool:
-    """Whether ``link`` can change earlier decisions in its cluster, so the cluster must be rebuilt.
-
-    Never when the merged cluster holds at most one user id (nothing can be refused there); always
-    for a user-to-user alias (it changes who counts as one person); otherwise only when the link is
-    older than a link already applied.
-    """
-    if cluster_user_ids <= 1:
-        return False
-    if is_user_alias(link):
-        return True
-    return cluster_newest_key is not None and link_order(link) < cluster_newest_key
+    roots = {identifier: components.find(identifier) for identifier in everyone}
+    return Resolution(roots, link_statuses(links, roots), shared)

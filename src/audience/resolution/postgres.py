@@ -1,12 +1,14 @@
 """The PostgreSQL profile store: the identity graph shared by resolvers in many processes.
 
-It keeps the same tables as the SQLite store (migration ``profiles/0001``) and applies events
-with the same rules: the SQLite store's statements run through :class:`Dialect`, which turns
-SQLite's spelling (``?`` marks, ``INSERT OR IGNORE``, two-argument ``min``/``max``, row ids)
-into PostgreSQL's.
+It keeps the same tables as the SQLite store (migrations ``profiles/0001`` and ``0002``) and
+applies events with the same rules: the SQLite store's statements run through :class:`Dialect`,
+which turns SQLite's spelling (``?`` marks, ``INSERT OR IGNORE``, two-argument ``min``/``max``)
+into PostgreSQL's. A batch runs in pipeline mode: the store draws its own row ids and reads once
+per link, so its writes never wait for a round trip each.
 
 Serialisation. Each ``apply`` is one transaction that first takes a transaction-scoped advisory
-lock on the store (its cursor is one row, so batches apply one at a time, in log order) and
+lock on the store (its cursor is one row, so batches apply one at a time, in log order, which also
+lets a batch draw row ids from the largest ones stored) and
 then one advisory lock per identifier the batch touches, in sorted order of their hashes so
 that two transactions never wait on each other in a cycle. A resolver that waited re-reads the
 cursor under the lock and skips events another resolver has already applied, so any number of
@@ -28,10 +30,10 @@ import psycopg
 
 from audience.errors import StorageError
 from audience.eventlog import StoredEvent
-from audience.resolution.graph import identity_of
+from audience.resolution.graph import Limits, identity_of
 from audience.resolution.identifiers import Identifier
 from audience.resolution.schema import TABLES
-from audience.resolution.sqlite import SQLiteProfileStore, _Batch
+from audience.resolution.sqlite import SQLiteProfileStore
 from audience.storage.postgres import connect
 from audience.storage.postgres_migrations import migrate
 
@@ -41,13 +43,16 @@ APPLY_LOCK: Final = 0x617566
 IDENTIFIER_LOCK: Final = 0x617567
 """First half of the per-identifier advisory lock keys (the second is a hash of the key)."""
 
-_RETURNING_ID = re.compile(r"^\s*INSERT INTO (clusters|profiles|identifiers|links)\b")
 _INSERT_OR_IGNORE = re.compile(r"INSERT OR IGNORE INTO")
 
 
 @functools.lru_cache(maxsize=256)
-def translate(sql: str) -> tuple[str, bool]:
-    """PostgreSQL's spelling of one SQLite statement, and whether it returns a new row id."""
+def translate(sql: str) -> str:
+    """PostgreSQL's spelling of one SQLite statement.
+
+    The store draws its own row ids (see :mod:`audience.resolution.linking`), so no insert asks
+    for one back, and in pipeline mode no write waits for its answer.
+    """
     text = sql.replace("%", "%%").replace("?", "%s")
     ignore = bool(_INSERT_OR_IGNORE.search(text))
     text = _INSERT_OR_IGNORE.sub("INSERT INTO", text)
@@ -58,21 +63,14 @@ def translate(sql: str) -> tuple[str, bool]:
     text = text.replace(" LIKE ", " ILIKE ")  # SQLite's LIKE ignores ASCII case
     if ignore:
         text += " ON CONFLICT DO NOTHING"
-    returning = bool(_RETURNING_ID.match(text)) and "RETURNING" not in text
-    if returning:
-        text += " RETURNING id"
-    return text, returning
+    return text
 
 
 class _Result:
     """The part of a ``sqlite3.Cursor`` the profile store uses."""
 
-    def __init__(self, cursor: psycopg.Cursor[Any], returning: bool) -> None:
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
         self._cursor = cursor
-        self.lastrowid: int | None = None
-        if returning:
-            row = cursor.fetchone()
-            self.lastrowid = int(row[0]) if row else None
 
     def fetchone(self) -> Any:
         return self._cursor.fetchone()
@@ -91,15 +89,13 @@ class Dialect:
         self.connection = connection
 
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> _Result:
-        text, returning = translate(sql)
-        return _Result(self.connection.execute(text.encode(), parameters), returning)
+        return _Result(self.connection.execute(translate(sql).encode(), parameters))
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
-        text, _ = translate(sql)
         with self.connection.cursor() as cursor:
-            cursor.executemany(text.encode(), rows)
+            cursor.executemany(translate(sql).encode(), rows)
 
 
 def _identifier_key(identifier: Identifier) -> int:
@@ -110,17 +106,16 @@ def _identifier_key(identifier: Identifier) -> int:
 class PostgresProfileStore(SQLiteProfileStore):
     """:class:`~audience.resolution.store.ProfileStore` on PostgreSQL, shared by many processes."""
 
-    def __init__(self, url: str, *, link_email: bool | None = None) -> None:
+    def __init__(
+        self, url: str, *, link_email: bool | None = None, limits: Limits | None = None
+    ) -> None:
         self.url = url
-        self._link_email_given = link_email
-        self.link_email = bool(link_email)
+        self._take_rules(link_email, limits)
         self._write_lock = threading.Lock()
         self._connections_lock = threading.Lock()
         self._idle: list[psycopg.Connection[Any]] = []
         self._open: list[psycopg.Connection[Any]] = []
         self._closed = False
-        self._node_ids: dict[Identifier, int] = {}
-        self._seen_generation = -1
         writer = connect(url)
         self._open.append(writer)
         self._pg_writer = writer
@@ -185,7 +180,9 @@ class PostgresProfileStore(SQLiteProfileStore):
             connection = self._pg_writer
             db = self._sqlite_view(Dialect(connection))
             try:
-                with connection.transaction():
+                # In pipeline mode a statement whose result is never read (most writes) does
+                # not wait for its round trip; a read waits for everything before it.
+                with connection.pipeline(), connection.transaction():
                     connection.execute(
                         "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))",
                         (APPLY_LOCK,),
@@ -195,26 +192,15 @@ class PostgresProfileStore(SQLiteProfileStore):
                         "ORDER BY k",
                         (IDENTIFIER_LOCK, keys),
                     )
-                    row = db.execute("SELECT value FROM state WHERE name = 'cursor'").fetchone()
-                    cursor = int(row[0]) if row else 0
-                    self._check_generation(db)
-                    batch = _Batch()
-                    for event in ordered:
-                        if event.seq <= cursor:
-                            continue
-                        self._apply_event(db, event, batch)
-                        cursor = event.seq
-                    batch.write(db)
-                    db.execute(
-                        "INSERT INTO state (name, value) VALUES ('cursor', ?) "
-                        "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                        (cursor,),
-                    )
+                    self._apply_batch(db, ordered)
             except BaseException as exc:
                 self._node_ids.clear()
                 if isinstance(exc, psycopg.Error):
                     raise StorageError(f"cannot apply events to the profile store: {exc}") from exc
                 raise
+
+    def _empty_tables(self, db: sqlite3.Connection) -> None:
+        self._pg_writer.execute(("TRUNCATE " + ", ".join(TABLES) + " RESTART IDENTITY").encode())
 
     def clear(self, *, link_email: bool | None = None) -> None:
         """Forget every profile; ``link_email`` also records whether emails link from now on."""
@@ -227,17 +213,9 @@ class PostgresProfileStore(SQLiteProfileStore):
                         "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))",
                         (APPLY_LOCK,),
                     )
-                    generation = self._generation(db) + 1
-                    recorded = self._state(db, "link_email")
-                    connection.execute(
-                        ("TRUNCATE " + ", ".join(TABLES) + " RESTART IDENTITY").encode()
-                    )
                     db.executemany(
                         "INSERT INTO state (name, value) VALUES (?, ?)",
-                        [
-                            ("generation", generation),
-                            ("link_email", int(link_email) if link_email is not None else recorded),
-                        ],
+                        self._cleared_state(db, link_email),
                     )
             except psycopg.Error as exc:
                 raise StorageError(f"cannot clear the profile store: {exc}") from exc

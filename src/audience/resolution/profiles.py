@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Literal, TypeAlias
 
 from audience.jsontypes import JSON, JSONObject
 from audience.resolution.identifiers import Identifier
@@ -89,9 +90,16 @@ class LinkedEvent:
     order_key: str = ""
 
 
+RefusalCause: TypeAlias = Literal["different_people", "shared_identifier", "large_unit"]
+"""Why a link did not join: merge protection, a shared identifier, or a unit over its cap."""
+
+
 @dataclass(frozen=True)
 class MergeRecord:
-    """A link between two identifiers and what came of it: ``joined`` or ``refused``."""
+    """A link between two identifiers and what came of it: ``joined`` or ``refused``.
+
+    ``cause`` says why a refused link did not join.
+    """
 
     a: Identifier
     b: Identifier
@@ -100,18 +108,25 @@ class MergeRecord:
     timestamp: str
     message_id: str
     seq: int
+    cause: RefusalCause = "different_people"
 
     @property
     def reason(self) -> str:
         """Why the profiles were joined, or why they were kept apart, in one sentence."""
-        if self.status == "refused":
+        named = f"{self.a.type} {self.a.value!r} to {self.b.type} {self.b.value!r}"
+        if self.status != "refused":
+            return f"{self.kind} linked {named}"
+        if self.cause == "shared_identifier":
             return (
-                f"{self.kind} linking {self.a.type} {self.a.value!r} to {self.b.type} "
-                f"{self.b.value!r} refused: both profiles already hold different user ids"
+                f"{self.kind} linking {named} refused: a shared identifier (linked to too many "
+                "user ids) links nobody"
             )
-        return (
-            f"{self.kind} linked {self.a.type} {self.a.value!r} to {self.b.type} {self.b.value!r}"
-        )
+        if self.cause == "large_unit":
+            return (
+                f"{self.kind} linking {named} refused: too many identifiers are joined by email "
+                "links here, so email links do not join"
+            )
+        return f"{self.kind} linking {named} refused: both profiles already hold different user ids"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import sqlite3
 from typing import Any, Final, cast
 
 from audience.jsontypes import JSON
+from audience.resolution.graph import edge_kind
 from audience.resolution.identifiers import Identifier, IdentifierType
 from audience.resolution.profiles import (
     GroupMembership,
@@ -18,6 +19,7 @@ from audience.resolution.profiles import (
     LinkedEvent,
     MergeRecord,
     Profile,
+    RefusalCause,
     TraitValue,
     fold_traits,
 )
@@ -26,9 +28,16 @@ MAX_LISTED_IDENTIFIERS: Final = 1000
 """A profile lists at most this many identifiers (best first); ``identifier_count`` has them all."""
 
 _MERGE_SELECT: Final = (
-    "SELECT ia.type, ia.value, ib.type, ib.value, l.kind, l.status, l.timestamp, l.message_id, "
-    "l.seq FROM links l JOIN identifiers ia ON ia.id = l.a JOIN identifiers ib ON ib.id = l.b"
+    "SELECT ia.type, ia.value, ib.type, ib.value, l.kind, "
+    "CASE WHEN ia.profile = ib.profile THEN 'joined' ELSE 'refused' END, "
+    "l.timestamp, l.message_id, l.seq, ia.shared + ib.shared, coalesce(u.split, 0) "
+    "FROM links l JOIN identifiers ia ON ia.id = l.a JOIN identifiers ib ON ib.id = l.b "
+    "JOIN edges e ON e.id = l.edge LEFT JOIN units u ON u.id = ia.unit"
 )
+"""Links with their outcome, read from the profiles: a link is refused exactly when its two sides
+are in different profiles (an accepted link puts them in one); otherwise the first link of a pair
+``joined`` it and later ones repeat it. Also whether a shared identifier or a unit over its cap
+is why."""
 
 
 def dumps(value: JSON) -> str:
@@ -196,22 +205,20 @@ def search(db: sqlite3.Connection, query: str, limit: int) -> list[int]:
 
 
 def _merge_record(row: tuple[Any, ...]) -> MergeRecord:
-    a_type, a_value, b_type, b_value, kind, status, timestamp, message_id, seq = row
-    return MergeRecord(
-        identifier(a_type, a_value),
-        identifier(b_type, b_value),
-        kind,
-        status,
-        timestamp,
-        message_id,
-        seq,
-    )
+    a_type, a_value, b_type, b_value, kind, status, timestamp, message_id, seq, shared, split = row
+    a, b = identifier(a_type, a_value), identifier(b_type, b_value)
+    cause: RefusalCause = "different_people"
+    if shared:
+        cause = "shared_identifier"
+    elif split and edge_kind(a, b) == "email":
+        cause = "large_unit"
+    return MergeRecord(a, b, kind, status, timestamp, message_id, seq, cause)
 
 
 def merges(db: sqlite3.Connection, internal: int) -> list[MergeRecord]:
     """Joins and refused joins touching the profile at row ``internal``, in time order."""
     rows = db.execute(
-        f"{_MERGE_SELECT} WHERE l.status IN ('joined', 'refused') AND l.id IN ("
+        f"{_MERGE_SELECT} WHERE (ia.profile <> ib.profile OR l.ord = e.ord) AND l.id IN ("
         " SELECT l2.id FROM links l2 JOIN identifiers i ON i.id = l2.a WHERE i.profile = ?"
         " UNION SELECT l3.id FROM links l3 JOIN identifiers i ON i.id = l3.b"
         " WHERE i.profile = ?) ORDER BY l.ord",
@@ -225,7 +232,8 @@ def warnings(db: sqlite3.Connection, limit: int) -> list[IdentityWarning]:
     refused = [
         _merge_record(row)
         for row in db.execute(
-            f"{_MERGE_SELECT} WHERE l.status = 'refused' ORDER BY l.seq DESC LIMIT ?", (limit,)
+            f"{_MERGE_SELECT} WHERE ia.profile <> ib.profile ORDER BY l.seq DESC LIMIT ?",
+            (limit,),
         )
     ]
     others = [

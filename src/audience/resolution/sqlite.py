@@ -4,8 +4,9 @@ One writer (the resolver) applies batches of events; each batch and the cursor t
 commit in one transaction, so a restart resumes exactly after the last batch. Readers use their
 own connections (WAL lets them read while the writer writes).
 
-The tables are described in :mod:`audience.resolution.schema`; reads live in
-:mod:`audience.resolution.queries`.
+The tables are described in :mod:`audience.resolution.schema`; links are applied by
+:class:`~audience.resolution.linking.Linker` (a bounded amount of work per event, see
+:mod:`audience.resolution.graph`); reads live in :mod:`audience.resolution.queries`.
 """
 
 from __future__ import annotations
@@ -22,40 +23,25 @@ from typing import Any, Final
 from audience.errors import StorageError
 from audience.eventlog import StoredEvent
 from audience.resolution import queries
-from audience.resolution.graph import (
-    EventIdentity,
-    Link,
-    LinkKind,
-    decide,
-    identity_of,
-    link_order,
-    needs_recompute,
-    person_classes,
-    resolve_components,
-)
+from audience.resolution.graph import EventIdentity, Limits, identity_of, link_order
 from audience.resolution.identifiers import Identifier
-from audience.resolution.profiles import (
-    IdentityWarning,
-    LinkedEvent,
-    MergeRecord,
-    Profile,
-    best_identifier,
-)
-from audience.resolution.schema import SCHEMA, TABLES
+from audience.resolution.linking import Linker
+from audience.resolution.profiles import IdentityWarning, LinkedEvent, MergeRecord, Profile
+from audience.resolution.schema import OLD_TABLES, SCHEMA, SCHEMA_VERSION, TABLES
 
 logger = logging.getLogger(__name__)
 
 FILENAME: Final = "profiles.sqlite3"
 """The file name of the profile database inside the data directory."""
 
-LARGE_PROFILE: Final = 1000
-"""Identifiers from which a profile is reported as too large (again at every power of ten)."""
-
 WRITER_CACHE_KIB: Final = 128 * 1024
 """Page cache of the writer connection (SQLite's default is 2 MiB)."""
 
 NODE_CACHE: Final = 500_000
 """Identifier row ids the writer remembers (ids never change until the store is cleared)."""
+
+LOOKUP_CHUNK: Final = 500
+"""Identifier keys looked up per query at the start of a batch."""
 
 
 class _Batch:
@@ -146,36 +132,49 @@ class SQLiteProfileStore:
     ``link_email`` makes identify traits' ``email`` an identifier that links profiles. Left as
     ``None``, the store uses the choice recorded by the last ``clear(link_email=...)`` (off until
     one is recorded), so every process that opens the file resolves by the same rules.
+
+    ``limits`` (:class:`~audience.resolution.graph.Limits`) are rules too: the store resolves by
+    the limits recorded with its profiles. The given ones are recorded by the first batch of an
+    empty store and by ``clear``; until then a store built with other limits keeps them (and says
+    so in the log).
     """
 
-    def __init__(self, path: Path | str, *, link_email: bool | None = None) -> None:
+    def __init__(
+        self, path: Path | str, *, link_email: bool | None = None, limits: Limits | None = None
+    ) -> None:
         self.path = Path(path)
-        self._link_email_given = link_email
-        self.link_email = bool(link_email)
+        self._take_rules(link_email, limits)
         self._write_lock = threading.Lock()
         self._connections_lock = threading.Lock()
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._all: list[sqlite3.Connection] = []
         self._closed = False
-        self._node_ids: dict[Identifier, int] = {}
-        self._seen_generation = -1
         try:
             self._writer = self._connect()
             # The writer walks the identifier indexes for every event: keep them in memory.
             self._writer.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
-            self._writer.executescript(SCHEMA)
+            self._prepare(self._writer)
             self._check_generation(self._writer)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the profile store {self.path}: {exc}") from exc
 
+    def _take_rules(self, link_email: bool | None, limits: Limits | None) -> None:
+        self._link_email_given = link_email
+        self.link_email = bool(link_email)
+        self._limits_given = limits
+        self.limits = limits or Limits()
+        self._limits_recorded = False
+        self._node_ids: dict[Identifier, int] = {}
+        self._seen_generation = -1
+
     @classmethod
     def in_directory(
-        cls, data_dir: Path | str, *, link_email: bool | None = None
+        cls, data_dir: Path | str, *, link_email: bool | None = None, limits: Limits | None = None
     ) -> SQLiteProfileStore:
         """The store in its own file inside the data directory."""
         directory = Path(data_dir)
         directory.mkdir(parents=True, exist_ok=True)
-        return cls(directory / FILENAME, link_email=link_email)
+        return cls(directory / FILENAME, link_email=link_email, limits=limits)
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -184,6 +183,48 @@ class SQLiteProfileStore:
         connection.execute("PRAGMA busy_timeout=10000")
         self._all.append(connection)
         return connection
+
+    def _prepare(self, db: sqlite3.Connection) -> None:
+        """Create the tables, or bring a file of an older layout to this one.
+
+        Profiles are derived from the event log: an older file keeps its recorded choices and
+        forgets its profiles, so the resolver rebuilds them from the first event.
+        """
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise StorageError(
+                    f"{self.path} was written by a newer audience (layout {version})"
+                )
+            if version < SCHEMA_VERSION:
+                found = {
+                    row[0]
+                    for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                }
+                for table in (*TABLES, *OLD_TABLES):
+                    if table in found and table != "state":
+                        db.execute(f"DROP TABLE {table}")
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                if found:
+                    db.execute("DELETE FROM state WHERE name = 'cursor'")
+                    db.execute(
+                        "INSERT INTO state (name, value) VALUES ('generation', 1) "
+                        "ON CONFLICT (name) DO UPDATE SET value = value + 1"
+                    )
+                    logger.warning(
+                        "the profile store %s had an older layout: its profiles are rebuilt "
+                        "from the event log",
+                        self.path,
+                    )
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
 
     @contextmanager
     def _reader(self) -> Iterator[sqlite3.Connection]:
@@ -221,21 +262,7 @@ class SQLiteProfileStore:
             db = self._writer
             try:
                 db.execute("BEGIN IMMEDIATE")
-                row = db.execute("SELECT value FROM state WHERE name = 'cursor'").fetchone()
-                cursor = int(row[0]) if row else 0
-                self._check_generation(db)
-                batch = _Batch()
-                for event in sorted(events, key=lambda e: e.seq):
-                    if event.seq <= cursor:
-                        continue
-                    self._apply_event(db, event, batch)
-                    cursor = event.seq
-                batch.write(db)
-                db.execute(
-                    "INSERT INTO state (name, value) VALUES ('cursor', ?) "
-                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                    (cursor,),
-                )
+                self._apply_batch(db, events)
                 db.execute("COMMIT")
             except BaseException as exc:
                 self._node_ids.clear()
@@ -245,25 +272,64 @@ class SQLiteProfileStore:
                     raise StorageError(f"cannot apply events to the profile store: {exc}") from exc
                 raise
 
+    def _apply_batch(self, db: sqlite3.Connection, events: Sequence[StoredEvent]) -> None:
+        """Apply the events past the cursor and move it, inside the caller's transaction."""
+        row = db.execute("SELECT value FROM state WHERE name = 'cursor'").fetchone()
+        cursor = int(row[0]) if row else 0
+        self._check_generation(db)
+        self._record_limits(db)
+        batch = _Batch()
+        linker = Linker(db, self.limits, batch.warnings)
+        pending = [
+            (event, identity_of(event.message, link_email=self.link_email))
+            for event in sorted(events, key=lambda e: e.seq)
+            if event.seq > cursor
+        ]
+        self._look_up(db, {i for _, identity in pending for i in identity.identifiers})
+        for event, identity in pending:
+            self._apply_event(db, event, identity, batch, linker)
+            cursor = event.seq
+        linker.settle()
+        batch.write(db)
+        db.execute(
+            "INSERT INTO state (name, value) VALUES ('cursor', ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (cursor,),
+        )
+
     def clear(self, *, link_email: bool | None = None) -> None:
-        """Forget every profile; ``link_email`` also records whether emails link from now on."""
+        """Forget every profile; ``link_email`` also records whether emails link from now on.
+
+        The limits given to this store are recorded too (the recorded ones when none were).
+        """
         with self._write_lock:
             db = self._writer
             db.execute("BEGIN IMMEDIATE")
-            generation = self._generation(db) + 1
-            recorded = self._state(db, "link_email")
-            for table in TABLES:
-                db.execute(f"DELETE FROM {table}")
             db.executemany(
-                "INSERT INTO state (name, value) VALUES (?, ?)",
-                [
-                    ("generation", generation),
-                    ("link_email", int(link_email) if link_email is not None else recorded),
-                ],
+                "INSERT INTO state (name, value) VALUES (?, ?)", self._cleared_state(db, link_email)
             )
             db.execute("COMMIT")
             self._node_ids.clear()
             self._check_generation(db)
+
+    def _cleared_state(
+        self, db: sqlite3.Connection, link_email: bool | None
+    ) -> list[tuple[str, int]]:
+        """Empty every table and return the state rows to write back: the rules and generation."""
+        generation = self._generation(db) + 1
+        recorded = self._state(db, "link_email")
+        limits = self._limits_given or self.limits
+        self._empty_tables(db)
+        return [
+            ("generation", generation),
+            ("link_email", int(link_email) if link_email is not None else recorded),
+            ("shared_after", limits.shared_after),
+            ("unit_links", limits.unit_links),
+        ]
+
+    def _empty_tables(self, db: sqlite3.Connection) -> None:
+        for table in TABLES:
+            db.execute(f"DELETE FROM {table}")
 
     @staticmethod
     def _state(db: sqlite3.Connection, name: str) -> int:
@@ -276,17 +342,52 @@ class SQLiteProfileStore:
 
     def _check_generation(self, db: sqlite3.Connection) -> None:
         """Catch up with a ``clear`` made through another handle since the last batch: forget
-        remembered row ids and take up the recorded ``link_email`` choice."""
+        remembered row ids and take up the recorded ``link_email`` choice and limits."""
         generation = self._generation(db)
         if generation != self._seen_generation:
             self._node_ids.clear()
             self._seen_generation = generation
+            self._limits_recorded = False
             if self._link_email_given is None:
                 self.link_email = bool(self._state(db, "link_email"))
+        if not self._limits_recorded:
+            rows = dict(
+                db.execute(
+                    "SELECT name, value FROM state WHERE name IN ('shared_after', 'unit_links')"
+                ).fetchall()
+            )
+            if len(rows) == 2:
+                recorded = Limits(int(rows["shared_after"]), int(rows["unit_links"]))
+                if self._limits_given not in (None, recorded):
+                    logger.warning(
+                        "the profiles were built with %s; the limits given (%s) apply from the "
+                        "next rebuild (audience resolve --rebuild)",
+                        recorded,
+                        self._limits_given,
+                    )
+                self.limits = recorded
+                self._limits_recorded = True
 
-    def _apply_event(self, db: sqlite3.Connection, event: StoredEvent, batch: _Batch) -> None:
-        identity = identity_of(event.message, link_email=self.link_email)
-        nodes = {identifier: self._node(db, identifier) for identifier in identity.identifiers}
+    def _record_limits(self, db: sqlite3.Connection) -> None:
+        """Record the limits in force if the store has none recorded yet (inside a batch)."""
+        if self._limits_recorded:
+            return
+        db.executemany(
+            "INSERT INTO state (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+            [("shared_after", self.limits.shared_after), ("unit_links", self.limits.unit_links)],
+        )
+        # Another process may have recorded first: resolve by what is recorded.
+        self._check_generation(db)
+
+    def _apply_event(
+        self,
+        db: sqlite3.Connection,
+        event: StoredEvent,
+        identity: EventIdentity,
+        batch: _Batch,
+        linker: Linker,
+    ) -> None:
+        nodes = {identifier: self._node(identifier, linker) for identifier in identity.identifiers}
         message_id = str(event.message.get("messageId") or "")
         attributed = nodes[identity.identifier] if identity.identifier else None
         batch.event_links.append((event.seq, attributed, identity.order_key, identity.timestamp))
@@ -299,213 +400,29 @@ class SQLiteProfileStore:
         else:
             batch.record(attributed, identity)
         for link in sorted(identity.links, key=link_order):
-            self._apply_link(db, event.seq, link, nodes[link.a], nodes[link.b], identity)
+            linker.link(event.seq, link, nodes[link.a], nodes[link.b], identity.timestamp)
 
-    def _node(self, db: sqlite3.Connection, identifier: Identifier) -> int:
-        """The row id of ``identifier``, creating it as a profile and cluster of its own."""
-        known = self._node_ids.get(identifier)
-        if known is not None:
-            return known
-        row = db.execute(
-            "SELECT id FROM identifiers WHERE type = ? AND value = ?",
-            (identifier.type, identifier.value),
-        ).fetchone()
-        if row:
-            return self._remember(identifier, int(row[0]))
-        is_user = identifier.type == "user_id"
-        cluster = db.execute(
-            "INSERT INTO clusters (size, user_ids, newest) VALUES (1, ?, NULL)", (int(is_user),)
-        ).lastrowid
-        profile = db.execute(
-            "INSERT INTO profiles (public_id, anchor_type, anchor_value, cluster, person, size) "
-            "VALUES (?, ?, ?, ?, ?, 1)",
-            (
-                identifier.key,
-                identifier.type,
-                identifier.value,
-                cluster,
-                identifier.value if is_user else None,
-            ),
-        ).lastrowid
-        node_id = db.execute(
-            "INSERT INTO identifiers (type, value, key, profile, cluster) VALUES (?, ?, ?, ?, ?)",
-            (identifier.type, identifier.value, identifier.key, profile, cluster),
-        ).lastrowid
-        if node_id is None:
-            raise StorageError("SQLite did not return a row id")
-        return self._remember(identifier, node_id)
-
-    def _remember(self, identifier: Identifier, node_id: int) -> int:
-        if len(self._node_ids) >= NODE_CACHE:
+    def _look_up(self, db: sqlite3.Connection, identifiers: set[Identifier]) -> None:
+        """Remember the row ids of the batch's identifiers that exist, a few queries in all."""
+        wanted = {i.key: i for i in identifiers if i not in self._node_ids}
+        if len(self._node_ids) + len(wanted) > NODE_CACHE:
             self._node_ids.clear()
-        self._node_ids[identifier] = node_id
-        return node_id
+            wanted = {i.key: i for i in identifiers}
+        keys = list(wanted)
+        for start in range(0, len(keys), LOOKUP_CHUNK):
+            chunk = keys[start : start + LOOKUP_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            for node, key in db.execute(
+                f"SELECT id, key FROM identifiers WHERE key IN ({marks})", chunk
+            ):
+                self._node_ids[wanted[key]] = int(node)
 
-    def _apply_link(
-        self,
-        db: sqlite3.Connection,
-        seq: int,
-        link: Link,
-        a: int,
-        b: int,
-        identity: EventIdentity,
-    ) -> None:
-        sides = {
-            row[0]: row[1:]
-            for row in db.execute(
-                "SELECT i.id, i.cluster, p.id, p.person FROM identifiers i "
-                "JOIN profiles p ON p.id = i.profile WHERE i.id IN (?, ?)",
-                (a, b),
-            )
-        }
-        cluster_a, profile_a, person_a = sides[a]
-        cluster_b, profile_b, person_b = sides[b]
-        cluster = self._join_clusters(db, cluster_a, cluster_b)
-        user_ids, newest = db.execute(
-            "SELECT user_ids, newest FROM clusters WHERE id = ?", (cluster,)
-        ).fetchone()
-        order = link_order(link)
-        link_id = db.execute(
-            "INSERT INTO links (seq, a, b, kind, ord, timestamp, message_id, status, cluster) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
-            (seq, a, b, link.kind, order, identity.timestamp, link.message_id, cluster),
-        ).lastrowid
-        db.execute(
-            "UPDATE clusters SET newest = max(coalesce(newest, ?), ?) WHERE id = ?",
-            (order, order, cluster),
-        )
-        if needs_recompute(link, user_ids, newest):
-            self._recompute(db, cluster)
-            return
-        status = decide(link, person_a, person_b, profile_a == profile_b)
-        if status == "joined":
-            before, after = self._merge_profiles(db, profile_a, profile_b)
-            self._warn_if_large(db, seq, link.message_id, before, after, profile_a, profile_b)
-        db.execute("UPDATE links SET status = ? WHERE id = ?", (status, link_id))
-
-    def _join_clusters(self, db: sqlite3.Connection, first: int, second: int) -> int:
-        if first == second:
-            return first
-        rows = {
-            row[0]: row
-            for row in db.execute(
-                "SELECT id, size, user_ids, newest FROM clusters WHERE id IN (?, ?)",
-                (first, second),
-            )
-        }
-        keep, drop = (first, second) if rows[first][1] >= rows[second][1] else (second, first)
-        newest = max((n for n in (rows[first][3], rows[second][3]) if n is not None), default=None)
-        db.execute(
-            "UPDATE clusters SET size = ?, user_ids = ?, newest = ? WHERE id = ?",
-            (rows[first][1] + rows[second][1], rows[first][2] + rows[second][2], newest, keep),
-        )
-        for table in ("identifiers", "profiles", "links"):
-            db.execute(f"UPDATE {table} SET cluster = ? WHERE cluster = ?", (keep, drop))
-        db.execute("DELETE FROM clusters WHERE id = ?", (drop,))
-        return keep
-
-    def _warn_if_large(
-        self,
-        db: sqlite3.Connection,
-        seq: int,
-        message_id: str,
-        before: int,
-        after: int,
-        *profiles: int,
-    ) -> None:
-        """Warn when a join makes a profile reach LARGE_PROFILE, or a power of ten above it."""
-        threshold = LARGE_PROFILE
-        while threshold * 10 <= after:
-            threshold *= 10
-        if not before < threshold <= after:
-            return
-        row = db.execute(
-            "SELECT anchor_type, anchor_value FROM profiles WHERE id IN (?, ?)", profiles
-        ).fetchone()
-        detail = (
-            f"the profile of {row[0]} {row[1]!r} holds {after:,} identifiers: a user id shared by "
-            "many visitors (a test account, a bot, a shared device) joins people who are not one"
-        )
-        db.execute(
-            "INSERT INTO warnings (seq, kind, message_id, detail) "
-            "VALUES (?, 'large_profile', ?, ?)",
-            (seq, message_id, detail),
-        )
-
-    def _merge_profiles(self, db: sqlite3.Connection, first: int, second: int) -> tuple[int, int]:
-        """Join two profiles; returns the larger one's size before and the joined size."""
-        rows = {
-            row[0]: row
-            for row in db.execute(
-                "SELECT id, anchor_type, anchor_value, person, size, last_seen FROM profiles "
-                "WHERE id IN (?, ?)",
-                (first, second),
-            )
-        }
-        keep, drop = (first, second) if rows[first][4] >= rows[second][4] else (second, first)
-        anchor = best_identifier(
-            queries.identifier(rows[p][1], rows[p][2]) for p in (first, second)
-        )
-        seen = [rows[p][5] for p in (first, second) if rows[p][5] is not None]
-        db.execute("UPDATE identifiers SET profile = ? WHERE profile = ?", (keep, drop))
-        db.execute("DELETE FROM profiles WHERE id = ?", (drop,))
-        db.execute(
-            "UPDATE profiles SET public_id = ?, anchor_type = ?, anchor_value = ?, person = ?, "
-            "size = ?, last_seen = ? WHERE id = ?",
-            (
-                anchor.key,
-                anchor.type,
-                anchor.value,
-                rows[first][3] or rows[second][3],
-                rows[first][4] + rows[second][4],
-                max(seen, default=None),
-                keep,
-            ),
-        )
-        return max(rows[first][4], rows[second][4]), rows[first][4] + rows[second][4]
-
-    def _recompute(self, db: sqlite3.Connection, cluster: int) -> None:
-        """Rebuild every profile of one cluster from its links, in order-key order."""
-        nodes: dict[int, Identifier] = {}
-        seen: dict[Identifier, str | None] = {}
-        for id_, type_, value, last_seen in db.execute(
-            "SELECT id, type, value, last_seen FROM identifiers WHERE cluster = ?", (cluster,)
-        ):
-            nodes[id_] = queries.identifier(type_, value)
-            seen[nodes[id_]] = last_seen
-        link_ids: list[int] = []
-        links: list[Link] = []
-        for link_id, a, b, kind, ord_, message_id in db.execute(
-            "SELECT id, a, b, kind, ord, message_id FROM links WHERE cluster = ?", (cluster,)
-        ):
-            link_ids.append(link_id)
-            order_key = ord_.split("\x1f", 4)
-            link_kind: LinkKind = "alias" if kind == "alias" else "identify"
-            links.append(
-                Link(nodes[a], nodes[b], link_kind, "\x1f".join(order_key[:4]), str(message_id))
-            )
-        resolution = resolve_components(nodes.values(), links)
-        classes = person_classes(links)
-        ids = {identifier: id_ for id_, identifier in nodes.items()}
-        db.execute("DELETE FROM profiles WHERE cluster = ?", (cluster,))
-        for members in resolution.components():
-            anchor = best_identifier(members)
-            users = [m for m in members if m.type == "user_id"]
-            person = min((classes.get(u, u).value for u in users), default=None)
-            last_seen = max((s for m in members if (s := seen[m]) is not None), default=None)
-            profile = db.execute(
-                "INSERT INTO profiles (public_id, anchor_type, anchor_value, cluster, person, "
-                "size, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (anchor.key, anchor.type, anchor.value, cluster, person, len(members), last_seen),
-            ).lastrowid
-            db.executemany(
-                "UPDATE identifiers SET profile = ? WHERE id = ?",
-                [(profile, ids[m]) for m in members],
-            )
-        db.executemany(
-            "UPDATE links SET status = ? WHERE id = ?",
-            list(zip(resolution.statuses, link_ids, strict=True)),
-        )
+    def _node(self, identifier: Identifier, linker: Linker) -> int:
+        """The row id of ``identifier`` (looked up for the batch), creating it if it is new."""
+        known = self._node_ids.get(identifier)
+        if known is None:
+            known = self._node_ids[identifier] = linker.create(identifier)
+        return known
 
     # -- the read side: each method borrows a reader connection for one query module call --
 
