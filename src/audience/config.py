@@ -39,6 +39,7 @@ class Settings:
     log_level: str = "info"
     database_url: str | None = None
     workers: int = 1
+    child_down_limit: float = 30.0
 
     @property
     def database_path(self) -> Path:
@@ -75,6 +76,13 @@ def _proxies(text: str) -> tuple[str, ...]:
     for network in networks:
         ipaddress.ip_network(network, strict=False)
     return networks
+
+
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"{text!r} is not a positive number of seconds")
+    return value
 
 
 def _public_url(text: str) -> str:
@@ -181,6 +189,12 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "AUDIENCE_WORKERS",
         "Collector processes sharing the port (PostgreSQL only).",
         _positive_int,
+    ),
+    Setting(
+        "child_down_limit",
+        "AUDIENCE_CHILD_DOWN_LIMIT",
+        "Seconds the resolver or the dispatcher child may stay down before /readyz answers 503.",
+        _positive_seconds,
     ),
 )
 

@@ -15,6 +15,7 @@ import orjson
 
 from audience.collector.app import build_server_app, prepare_data
 from audience.collector.bundle import snippet
+from audience.collector.shutdown import DRAIN_SECONDS, exit_cleanly_after_stop_signals
 from audience.config import SETTINGS, Settings, load_settings
 from audience.errors import AudienceError
 from audience.storage.backend import EventStore, event_store_exists, open_event_store
@@ -170,8 +171,10 @@ def serve(
             access_log=False,
             lifespan="on",
             server_header=False,
+            timeout_graceful_shutdown=DRAIN_SECONDS,
         )
         return
+    exit_cleanly_after_stop_signals()
     uvicorn.run(
         app,
         host=settings.host,
@@ -182,6 +185,7 @@ def serve(
         access_log=False,
         lifespan="on",
         server_header=False,
+        timeout_graceful_shutdown=DRAIN_SECONDS,
     )
 
 
