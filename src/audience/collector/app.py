@@ -209,8 +209,16 @@ def build_server_app(settings: Settings) -> tuple[Starlette, FirstStart]:
 
 
 def server_app() -> Starlette:
-    """``build_server_app`` from the environment's settings: each worker of ``serve --workers``."""
-    app, _ = build_server_app(load_settings())
+    """``build_server_app`` from the environment's settings: each worker of ``serve --workers``.
+
+    A worker is a fresh interpreter: it sets up logging as ``serve`` did, so that its
+    children's deaths and restarts are logged too.
+    """
+    settings = load_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app, _ = build_server_app(settings)
     return app
 
 

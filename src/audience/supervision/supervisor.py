@@ -359,6 +359,8 @@ class Supervisor:
             message = b""  # it died before it started: its sentinel says so too
         line.close()
         if message == STARTED and slot.process is not None:
+            if slot.status.restarts:
+                logger.info("child %s (pid %s) is up again", slot.spec.name, slot.process.pid)
             self._set(slot, "running", pid=slot.process.pid, down_since=None)
 
     def _on_death(self, slot: _Slot) -> None:
