@@ -180,6 +180,12 @@ def openapi_document() -> dict[str, Any]:
             }
         }
     paths["/healthz"] = {"get": {"summary": "Liveness.", "responses": {"200": {}}}}
+    paths["/readyz"] = {
+        "get": {
+            "summary": "Readiness: the writer's health, each child process's state and lag.",
+            "responses": {"200": {"description": "Ready"}, "503": {"description": "Not ready"}},
+        }
+    }
     paths["/metrics"] = {
         "get": {"summary": "Prometheus metrics.", "responses": {"200": {"description": "Text"}}}
     }
