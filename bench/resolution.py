@@ -29,11 +29,13 @@ from typing import Any
 
 import orjson
 
+from audience.config import Settings
 from audience.eventlog import StoredEvent
 from audience.resolution import Identifier, Resolver, SQLiteProfileStore
-from audience.resolution.worker import ResolverProcess
+from audience.resolution.worker import CHILD_NAME, resolver_child
 from audience.storage.base import EventRecord
 from audience.storage.sqlite import SqliteEventStore
+from audience.supervision import Supervisor
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 SEGMENT_UNIFY_INBOUND = 1_000
@@ -156,12 +158,13 @@ def bench_throughput(folder: Path, count: int) -> None:
 def bench_lag(folder: Path, rate: int, seconds: float, in_process: bool) -> None:
     with SqliteEventStore.open(folder / "events.sqlite3", synchronous="normal") as events:
         profiles = SQLiteProfileStore(folder / "profiles.sqlite3")
-        follower: Resolver | ResolverProcess
+        follower: Resolver | Supervisor
         if in_process:
             follower = Resolver(events, profiles)
+            events.add_commit_listener(follower.notify)
         else:
-            follower = ResolverProcess(folder / "events.sqlite3", folder / "profiles.sqlite3")
-        events.add_commit_listener(follower.notify)
+            follower = Supervisor([resolver_child(Settings(data_dir=folder, synchronous="normal"))])
+            events.add_commit_listener(follower.doorbell(CHILD_NAME).ring)
         follower.start()
         messages = workload(int(rate * seconds) + 1000, seed=11)
         samples: list[int] = []

@@ -47,6 +47,7 @@ class Settings:
     http_keep_alive_timeout: float = 5.0
     http_max_connections: int | None = None
     identifier_user_limit: int = DEFAULT_SHARED_AFTER
+    child_down_limit: float = 30.0
 
     @property
     def database_path(self) -> Path:
@@ -264,6 +265,12 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "shared (a shared device, a test account) and links nobody. Recorded with the profiles: "
         "a change applies from the next 'audience resolve --rebuild'.",
         _positive_int,
+    ),
+    Setting(
+        "child_down_limit",
+        "AUDIENCE_CHILD_DOWN_LIMIT",
+        "Seconds the resolver or the dispatcher child may stay down before /readyz answers 503.",
+        _seconds,
     ),
 )
 

@@ -74,9 +74,13 @@ def serve_collector(backend: str, tmp_path: Path) -> Iterator[Collector]:
         store = open_event_store(settings)
         store.create_source("web", WRITE_KEY)
         parts = build_parts(settings, store, admin_token=ADMIN_TOKEN)
-        extensions = resolution_extensions(parts, in_process=True)
+        extensions = resolution_extensions(parts)
         app = create_app(
-            parts, routes=extensions.routes, components=extensions.components, close_store=True
+            parts,
+            routes=extensions.routes,
+            components=extensions.components,
+            children=extensions.children,
+            close_store=True,
         )
         server = LiveServer(app)
         server.start()

@@ -64,7 +64,11 @@ def serve(data_dir: Path) -> Iterator[Served]:
     parts = build_parts(settings, store, admin_token=ADMIN_TOKEN)
     extensions = resolution_extensions(parts)
     app = create_app(
-        parts, routes=extensions.routes, components=extensions.components, close_store=True
+        parts,
+        routes=extensions.routes,
+        components=extensions.components,
+        children=extensions.children,
+        close_store=True,
     )
     port = free_port()
     server = uvicorn.Server(

@@ -1,33 +1,29 @@
+"""The resolver as a supervised child process: woken by commits, stopped on request."""
+
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from audience.resolution import Identifier, SQLiteProfileStore
-from audience.resolution.postgres import PostgresProfileStore
-from audience.resolution.worker import ResolverProcess
-from audience.storage.backend import EventStore
-from audience.storage.postgres import PostgresEventStore
-from audience.storage.sqlite import SqliteEventStore
+from audience.config import Settings
+from audience.resolution import Identifier
+from audience.resolution.backend import open_profile_store
+from audience.resolution.worker import CHILD_NAME, resolver_child
+from audience.storage.backend import open_event_store
+from audience.supervision import Supervisor
 from resolution.events import FLOW
 
 
-def test_the_resolver_process_follows_commits_and_stops_when_asked(
+def test_the_resolver_child_follows_commits_and_stops_when_asked(
     tmp_path: Path, database_url: str | None
 ) -> None:
-    events_path, profiles_path = tmp_path / "events.sqlite3", tmp_path / "profiles.sqlite3"
-    events: EventStore
-    profiles: SQLiteProfileStore
-    if database_url:
-        events = PostgresEventStore.open(database_url)
-        profiles = PostgresProfileStore(database_url)
-    else:
-        events = SqliteEventStore.open(events_path, synchronous="normal")
-        profiles = SQLiteProfileStore(profiles_path)
-    worker = ResolverProcess(events_path, profiles_path, database_url=database_url)
+    settings = Settings(data_dir=tmp_path, synchronous="normal", database_url=database_url)
+    events = open_event_store(settings)
+    profiles = open_profile_store(settings)
+    supervisor = Supervisor([resolver_child(settings)])
     with events:
-        events.add_commit_listener(worker.notify)
-        worker.start()
+        events.add_commit_listener(supervisor.doorbell(CHILD_NAME).ring)
+        supervisor.start()
         try:
             events.append(FLOW).result()
             deadline = time.monotonic() + 30
@@ -37,6 +33,10 @@ def test_the_resolver_process_follows_commits_and_stops_when_asked(
             assert person is not None
             assert person.event_count == 4
         finally:
-            worker.stop()
+            supervisor.stop()
             profiles.close()
-    worker.stop()
+    (status,) = supervisor.statuses()
+    assert status.state == "stopped"
+    assert status.restarts == 0
+    assert status.last_exit is not None
+    assert status.last_exit.code == 0

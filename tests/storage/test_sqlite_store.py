@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -207,3 +208,43 @@ def test_closing_the_store_checkpoints_the_log_into_the_database_file(tmp_path: 
     with sqlite3.connect(f"file:{path}?immutable=1", uri=True) as reader:
         assert reader.execute("SELECT count(*) FROM events").fetchone()[0] == 300
     reader.close()
+
+
+def test_the_writer_health_counts_failed_commits_until_one_succeeds(store: EventStore) -> None:
+    assert store.writer_health().failures_in_a_row == 0
+    unstorable = record("bad")._replace(message={"not": "bytes"})  # type: ignore[arg-type]
+    for _ in range(2):
+        with pytest.raises(StorageError):
+            store.append([unstorable]).result(timeout=10)
+    failing = store.writer_health()
+    assert failing.failures_in_a_row == 2
+    assert failing.since_last_failure is not None
+    assert failing.since_last_commit is None
+    store.append([record("good")]).result(timeout=10)
+    healthy = store.writer_health()
+    assert healthy.failures_in_a_row == 0
+    assert healthy.since_last_commit is not None
+    assert healthy.running
+
+
+def test_the_writer_health_shows_appends_waiting_behind_a_commit_listener_that_hangs(
+    store: EventStore,
+) -> None:
+    """A listener that blocks holds up every later append: the health shows the wait grow."""
+    release = threading.Event()
+    store.add_commit_listener(lambda _seq: release.wait(30))
+    store.append([record("first")]).result(timeout=10)  # answered, then the listener hangs
+    waiting = store.append([record("second")])
+    deadline = time.monotonic() + 10
+    while store.writer_health().oldest_wait < 0.5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stuck = store.writer_health()
+    assert stuck.oldest_wait >= 0.5
+    assert stuck.queued == 1
+    assert not waiting.done()
+    release.set()
+    assert waiting.result(timeout=10).stored == 1
+    deadline = time.monotonic() + 10
+    while store.writer_health().oldest_wait > 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert store.writer_health().oldest_wait == 0

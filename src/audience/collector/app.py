@@ -4,6 +4,10 @@
 and extensions into a Starlette application, and ``build_server_app`` does both for
 ``audience serve``: it opens the store in the data folder, makes sure a first source and
 an admin token exist, and adds ``server_extensions``.
+
+The application's lifespan runs the supervised children (:mod:`audience.supervision`) and
+stops everything in the order and within the limits of :mod:`audience.collector.shutdown`;
+``/readyz`` reports on them (:mod:`audience.collector.readiness`).
 """
 
 from __future__ import annotations
@@ -37,16 +41,23 @@ from audience.collector.ingest import Ingestor, Limits
 from audience.collector.login_throttle import LoginThrottle
 from audience.collector.metrics import Metrics, MetricsMiddleware
 from audience.collector.openapi import openapi_document
-from audience.collector.parts import CollectorParts, Component
+from audience.collector.parts import Child, CollectorParts, Component
 from audience.collector.proxies import TrustedProxies
+from audience.collector.readiness import LagSampler, assess
 from audience.collector.replies import JSONReply, error_reply
 from audience.collector.security_headers import SecurityHeaders
 from audience.collector.settings_endpoint import SEGMENT_PREFIX, SettingsEndpoint
+from audience.collector.shutdown import (
+    STORE_CLOSE_SECONDS,
+    close_within,
+    restarts_held_on_stop_signals,
+)
 from audience.collector.tracking_api import TrackingApi, TrackingEndpoints
 from audience.config import Settings, load_settings
 from audience.errors import StorageError
 from audience.storage.backend import EventStore, open_event_store
 from audience.storage.base import Source
+from audience.supervision import Supervisor
 
 logger = logging.getLogger(__name__)
 
@@ -133,15 +144,23 @@ def create_app(
     *,
     routes: Sequence[BaseRoute] = (),
     components: Sequence[Component] = (),
+    children: Sequence[Child] = (),
     close_store: bool = False,
 ) -> Starlette:
-    """The collector's ASGI application, with extra ``routes`` and background ``components``.
+    """The collector's ASGI application, with extra ``routes``, ``components`` and ``children``.
 
-    Components start in order when the application starts and stop in reverse order
-    when it stops; with ``close_store`` the store is closed last (its queued events are
-    committed first).
+    Components start in order when the application starts, then the supervised children;
+    when it stops the children stop first (asked, then killed after the grace), then the
+    components in reverse order; with ``close_store`` the store is closed last (its queued
+    events are committed first, for at most ``STORE_CLOSE_SECONDS``).
     """
     settings = parts.settings
+    supervisor = Supervisor([child.spec for child in children], clock=parts.clock)
+    for doorbell in supervisor.doorbells():
+        parts.store.add_commit_listener(doorbell.ring)
+    sampler = LagSampler(
+        parts.store, {child.spec.name: child.lag for child in children}, parts.clock
+    )
     tracking = TrackingApi(
         parts.ingestor,
         parts.sources,
@@ -153,6 +172,7 @@ def create_app(
         *AdminApi(parts.store, parts.store, parts.guard, parts.metrics).routes(),
         *parts.guard.routes(),
         Route("/healthz", _healthz(parts.store), methods=["GET"]),
+        Route("/readyz", _readyz(parts, supervisor, sampler), methods=["GET"]),
         Route("/metrics", _metrics(parts.metrics), methods=["GET"]),
         Route("/openapi.json", _openapi, methods=["GET"]),
     ]
@@ -167,15 +187,21 @@ def create_app(
             for component in components:
                 await component.start()
                 started.append(component)
-            yield
+            supervisor.start()
+            sampler.start()
+            with restarts_held_on_stop_signals(supervisor):
+                yield
         finally:
+            supervisor.hold()
+            sampler.stop()
+            await run_in_threadpool(supervisor.stop)
             for component in reversed(started):
                 try:
                     await component.stop()
                 except Exception:
                     logger.exception("stopping %r failed", component)
             if close_store:
-                await run_in_threadpool(parts.store.close)
+                await close_within(parts.store.close, STORE_CLOSE_SECONDS, "the event store")
 
     return Starlette(
         routes=all_routes,
@@ -202,6 +228,7 @@ def build_server_app(settings: Settings) -> tuple[Starlette, FirstStart]:
             parts,
             routes=extensions.routes,
             components=extensions.components,
+            children=extensions.children,
             close_store=True,
         )
     except BaseException:
@@ -211,8 +238,16 @@ def build_server_app(settings: Settings) -> tuple[Starlette, FirstStart]:
 
 
 def server_app() -> Starlette:
-    """``build_server_app`` from the environment's settings: each worker of ``serve --workers``."""
-    app, _ = build_server_app(load_settings())
+    """``build_server_app`` from the environment's settings: each worker of ``serve --workers``.
+
+    A worker is a fresh interpreter: it sets up logging as ``serve`` did, so that its
+    children's deaths and restarts are logged too.
+    """
+    settings = load_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app, _ = build_server_app(settings)
     return app
 
 
@@ -222,6 +257,25 @@ def _healthz(store: EventStore) -> Endpoint:
         return JSONReply({"status": "ok", "lastSeq": last_seq})
 
     return healthz
+
+
+def _readyz(parts: CollectorParts, supervisor: Supervisor, sampler: LagSampler) -> Endpoint:
+    """``GET /readyz``: 200 when ready, 503 when not; no token needed, and no secrets in it."""
+
+    async def readyz(request: Request) -> Response:
+        readiness = assess(
+            parts.store.writer_health(),
+            supervisor.statuses(),
+            sampler.latest,
+            stopping=supervisor.stopping,
+            child_down_limit=parts.settings.child_down_limit,
+            now=parts.clock.monotonic(),
+        )
+        return JSONReply(
+            readiness.body, readiness.status_code, headers={"Cache-Control": "no-store"}
+        )
+
+    return readyz
 
 
 def _metrics(metrics: Metrics) -> Endpoint:

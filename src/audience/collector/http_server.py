@@ -36,7 +36,7 @@ write side is shut and what the client still sends is read and dropped for up to
 ``LINGER_SECONDS``, so the client reads the answer instead of a reset.
 
 ``run`` starts the server for ``audience serve``, one process or ``--workers N``, and is the one
-place the server's options are set (``GRACEFUL_SHUTDOWN_SECONDS`` among them).
+place the server's options are set (``shutdown.DRAIN_SECONDS`` among them).
 """
 
 from __future__ import annotations
@@ -58,13 +58,11 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
+from audience.collector.shutdown import DRAIN_SECONDS, exit_cleanly_after_stop_signals
 from audience.config import Settings
 from audience.errors import PayloadTooLargeError
 
 logger = logging.getLogger(__name__)
-
-GRACEFUL_SHUTDOWN_SECONDS: Final = 5
-"""How long a stopping server waits for requests in progress before cancelling them."""
 
 LINGER_SECONDS: Final = 2.0
 """How long a connection answered by a limit stays open to drain the client's leftover bytes."""
@@ -615,6 +613,8 @@ def run(app: Any, settings: Settings) -> None:
             limits.max_connections,
         )
     workers = settings.workers if isinstance(app, str) else None
+    if workers is None:
+        exit_cleanly_after_stop_signals()
     uvicorn.run(
         app,
         factory=isinstance(app, str),
@@ -629,7 +629,7 @@ def run(app: Any, settings: Settings) -> None:
         proxy_headers=False,
         # Typed int, but only ever handed to loop.call_later: fractions of a second work.
         timeout_keep_alive=limits.keep_alive_timeout,  # type: ignore[arg-type]
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        timeout_graceful_shutdown=DRAIN_SECONDS,
         log_level=settings.log_level.lower(),
         access_log=False,
         lifespan="on",

@@ -1,5 +1,5 @@
-"""Destinations inside ``audience serve``: the dispatcher as a background component, and
-each destination's delivery state at ``GET /api/destinations`` and on ``/destinations``."""
+"""Destinations inside ``audience serve``: the dispatcher as a supervised child, and each
+destination's delivery state at ``GET /api/destinations`` and on ``/destinations``."""
 
 from __future__ import annotations
 
@@ -9,30 +9,39 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from audience.collector.auth import AdminGuard
-from audience.collector.parts import CollectorParts, Extensions
+from audience.collector.parts import Child, CollectorParts, Extensions
 from audience.collector.replies import JSONReply
-from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
 from audience.destinations.page import destinations_page
 from audience.destinations.postgres_choice import open_delivery_store
 from audience.destinations.state import DeliveryStore
 from audience.destinations.status import destination_statuses
+from audience.destinations.worker import dispatcher_child
+from audience.errors import ConfigError
 from audience.eventlog import EventFeed
 
 
-class DispatcherComponent:
-    """Runs the dispatcher beside the collector; new commits wake it at once."""
+class DeliveryStoreComponent:
+    """Closes the delivery state the admin route and page read when the application stops."""
 
-    def __init__(self, parts: CollectorParts, store: DeliveryStore) -> None:
+    def __init__(self, store: DeliveryStore) -> None:
         self._store = store
-        self._worker = BackgroundDispatcher(Dispatcher(parts.store, store, parts.clock))
-        parts.store.add_commit_listener(self._worker.wake)
 
     async def start(self) -> None:
-        self._worker.start()
+        pass
 
     async def stop(self) -> None:
-        await run_in_threadpool(self._worker.stop)
         await run_in_threadpool(self._store.close)
+
+
+def destination_lags(store: DeliveryStore, newest: int) -> dict[str, int]:
+    """Each destination's events behind its cursor, when ``newest`` is the newest position."""
+    lags: dict[str, int] = {}
+    for config in store.configs():
+        try:
+            lags[config.name] = max(0, newest - store.cursor(config.name))
+        except ConfigError:
+            continue  # removed meanwhile
+    return lags
 
 
 def destinations_route(store: DeliveryStore, feed: EventFeed, guard: AdminGuard) -> Route:
@@ -50,10 +59,16 @@ def destinations_route(store: DeliveryStore, feed: EventFeed, guard: AdminGuard)
 
 
 def destination_extensions(parts: CollectorParts) -> Extensions:
-    """The admin route, the page and the dispatcher component ``audience serve`` adds."""
+    """The admin route, the page and the dispatcher child ``audience serve`` adds."""
     store = open_delivery_store(parts.settings)
     routes: list[BaseRoute] = [
         destinations_route(store, parts.store, parts.guard),
         destinations_page(store, parts.store, parts.guard),
     ]
-    return Extensions(routes=routes, components=[DispatcherComponent(parts, store)])
+    return Extensions(
+        routes=routes,
+        components=[DeliveryStoreComponent(store)],
+        children=[
+            Child(dispatcher_child(parts.settings), lambda newest: destination_lags(store, newest))
+        ],
+    )

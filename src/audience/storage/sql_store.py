@@ -25,7 +25,7 @@ from audience.eventlog import StoredEvent
 from audience.storage.admin_sessions import SqlAdminSessions
 from audience.storage.base import AppendResult, EventFilter, EventRecord
 from audience.storage.sources import SqlSourceRegistry
-from audience.storage.writer import CommitListener, GroupCommitQueue
+from audience.storage.writer import CommitListener, GroupCommitQueue, WriterHealth
 
 GET_MANY_CHUNK = 500
 """How many positions one ``get_many`` statement asks for at most."""
@@ -117,6 +117,11 @@ class SqlEventStore(SqlSourceRegistry, SqlAdminSessions):
             self._listeners.append(listener)
             if self._writer is not None:
                 self._writer.add_listener(listener)
+
+    def writer_health(self) -> WriterHealth:
+        """How this process's writer is doing (see ``WriterHealth``); never waits."""
+        writer = self._writer
+        return WriterHealth.idle() if writer is None else writer.health()
 
     def _started_writer(self) -> GroupCommitQueue:
         writer = self._writer

@@ -6,7 +6,9 @@ then resolves each caller's future. Under load each fsync covers many requests; 
 single caller it costs one transaction per request, as it must.
 
 ``GroupCommitQueue`` is that hand-off (queue, thread, futures), shared with the PostgreSQL
-writer; ``GroupCommitWriter`` adds SQLite's commit.
+writer; ``GroupCommitWriter`` adds SQLite's commit. The queue also keeps the writer's health
+(``health``): how long the oldest unanswered append has waited and how the last commits went,
+read without waiting by the collector's readiness check.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 from typing import ClassVar
 
@@ -46,17 +49,50 @@ MAX_ROWS_PER_COMMIT = 20_000
 """Bounds one transaction so a flood of requests cannot hold the write lock for long."""
 
 CommitListener = Callable[[int], None]
-"""Called on the writer thread after each commit with the newest ``seq``; must be quick."""
+"""Called on the writer thread after each commit with the newest ``seq``.
+
+It must never wait: every later append of the process waits behind it. Wake other
+threads with ``call_soon_threadsafe`` or an event, other processes with a
+:class:`~audience.supervision.Doorbell`, never with anything that can block on its reader.
+"""
 
 
 @dataclass
 class PendingAppend:
-    """One caller's records and where its result goes: a thread future or an event loop's."""
+    """One caller's records and where its result goes: a thread future or an event loop's.
+
+    ``queued_at`` is the monotonic time it was made, to tell how long it has waited.
+    """
 
     records: Sequence[EventRecord]
     future: Future[AppendResult] | None = None
     loop: asyncio.AbstractEventLoop | None = None
     waiter: asyncio.Future[AppendResult] | None = None
+    queued_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class WriterHealth:
+    """How the writer is doing, as ages in seconds at the moment it was read.
+
+    ``oldest_wait`` is how long the oldest append not yet answered has waited (0 when the
+    writer is idle); an append waits behind the group being committed, so it also grows
+    while a commit or a commit listener hangs. ``failures_in_a_row`` counts the commits that
+    failed since the last one that succeeded. ``running`` is false once the writer thread
+    has ended (closed, or died).
+    """
+
+    running: bool
+    queued: int
+    oldest_wait: float
+    failures_in_a_row: int
+    since_last_failure: float | None
+    since_last_commit: float | None
+
+    @classmethod
+    def idle(cls) -> WriterHealth:
+        """A writer that has not been started: nothing waits, nothing failed."""
+        return cls(True, 0, 0.0, 0, None, None)
 
 
 Outcome = AppendResult | BaseException
@@ -89,6 +125,10 @@ class GroupCommitQueue:
         self._listeners: list[CommitListener] = []
         self._closed = False
         self._lock = threading.Lock()
+        self._busy_since: float | None = None
+        self._failures_in_a_row = 0
+        self._last_failure_at: float | None = None
+        self._last_commit_at: float | None = None
         self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
         self._thread.start()
 
@@ -118,10 +158,40 @@ class GroupCommitQueue:
             if not self._closed:
                 self._queue.put(item)
                 return
-        self._resolve([item], [StorageError("the event store is closed")])
+        self._answer([item], [StorageError("the event store is closed")])
+
+    def health(self) -> WriterHealth:
+        """The writer's health now; reads a few fields and never waits."""
+        now = time.monotonic()
+        busy_since, failed_at, committed_at = (
+            self._busy_since,
+            self._last_failure_at,
+            self._last_commit_at,
+        )
+        return WriterHealth(
+            running=self._thread.is_alive(),
+            queued=self._queue.qsize(),
+            oldest_wait=0.0 if busy_since is None else max(0.0, now - busy_since),
+            failures_in_a_row=self._failures_in_a_row,
+            since_last_failure=None if failed_at is None else now - failed_at,
+            since_last_commit=None if committed_at is None else now - committed_at,
+        )
+
+    def _resolve(self, group: Sequence[PendingAppend], outcomes: Sequence[Outcome]) -> None:
+        """Answer a committed or failed group (on the writer thread) and note how it went.
+
+        A group commits or fails whole: its outcomes are all results or all errors.
+        """
+        if outcomes and isinstance(outcomes[0], BaseException):
+            self._failures_in_a_row += 1
+            self._last_failure_at = time.monotonic()
+        else:
+            self._failures_in_a_row = 0
+            self._last_commit_at = time.monotonic()
+        self._answer(group, outcomes)
 
     @staticmethod
-    def _resolve(group: Sequence[PendingAppend], outcomes: Sequence[Outcome]) -> None:
+    def _answer(group: Sequence[PendingAppend], outcomes: Sequence[Outcome]) -> None:
         """Hand each caller its outcome: thread futures at once, each event loop in one call."""
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[AppendResult], Outcome]]]
         by_loop = {}
@@ -172,7 +242,12 @@ class GroupCommitQueue:
                     break
                 group.append(item)
                 rows += len(item.records)
-            self._commit(group)
+            # The queue is first in, first out: what is still queued came after this group.
+            self._busy_since = first.queued_at
+            try:
+                self._commit(group)
+            finally:
+                self._busy_since = None
 
     def _commit(self, group: list[PendingAppend]) -> None:
         raise NotImplementedError
