@@ -365,9 +365,56 @@ SCHEMAS: Final[dict[str, Any]] = {
     ),
     "Health": _object({"status": {"const": "ok"}, "lastSeq": COUNT}, "status", "lastSeq"),
     "Readiness": _object(
-        {"status": {"type": "string"}, "children": {"type": ["object", "array"]}},
+        {
+            "status": {"enum": ["ready", "unavailable"]},
+            "problems": {"type": "array", "items": {"type": "string"}},
+            "events": _object(
+                {
+                    "canCommit": {"type": "boolean"},
+                    "lastSeq": COUNT,
+                    "queuedAppends": COUNT,
+                    "oldestAppendWaitSeconds": {"type": "number", "minimum": 0},
+                    "failedCommitsInARow": COUNT,
+                    "secondsSinceLastCommit": {"type": ["number", "null"]},
+                },
+                "canCommit",
+            ),
+            "children": {
+                "type": "object",
+                "description": "Each supervised child process by name (resolver, dispatcher).",
+                "additionalProperties": _object(
+                    {
+                        "state": {"enum": ["starting", "running", "restarting", "stopped"]},
+                        "pid": {"type": ["integer", "null"]},
+                        "restarts": COUNT,
+                        "since": TEXT_OR_NULL,
+                        "downSeconds": {"type": "number", "minimum": 0},
+                        "lastExit": {
+                            "oneOf": [
+                                {"type": "null"},
+                                _object(
+                                    {
+                                        "code": {"type": ["integer", "null"]},
+                                        "signal": TEXT_OR_NULL,
+                                        "at": {"type": "string"},
+                                    },
+                                    "at",
+                                ),
+                            ]
+                        },
+                        "lag": {
+                            "description": "Events behind: a number, or one per destination.",
+                            "oneOf": [COUNT, COUNTS, {"type": "null"}],
+                        },
+                    },
+                    "state",
+                ),
+            },
+            "lagSampledAt": TEXT_OR_NULL,
+        },
         "status",
-        description="Whether the server and what runs beside it are ready to work.",
+        "children",
+        description="Whether events can be committed and what runs beside the server is up.",
     ),
 }
 
