@@ -30,11 +30,13 @@ class Received:
 class Receiver:
     """Records every request; answers the statuses queued in ``answers``, then 200.
 
-    With a ``gate``, every request waits until the gate opens before it is answered.
+    With a ``gate``, every request waits until the gate opens before it is answered. Answers
+    other than 200 carry ``retry_after`` as their ``Retry-After`` header when it is set.
     """
 
     port: int = field(default_factory=free_port)
     answers: list[int] = field(default_factory=list)
+    retry_after: str | None = None
     delay: float = 0.0
     gate: threading.Event | None = None
     requests: list[Received] = field(default_factory=list)
@@ -64,6 +66,8 @@ class Receiver:
                     if status == 200:
                         receiver.requests.append(Received(body, dict(self.headers.items())))
                 self.send_response(status)
+                if status != 200 and receiver.retry_after is not None:
+                    self.send_header("Retry-After", receiver.retry_after)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

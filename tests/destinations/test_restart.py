@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from audience.destinations.base import DeliveryPolicy, DestinationConfig
+from audience.destinations.base import DestinationConfig, DestinationPolicy
 from audience.destinations.state import DeliveryStore
 
 from .conftest import Append, track
@@ -62,7 +62,7 @@ def test_a_dispatcher_killed_while_sending_delivers_every_event_after_a_restart(
 ) -> None:
     receiver.delay = 0.2
     receiver.start()
-    delivery = DeliveryPolicy(initial_backoff=0.05, max_backoff=0.5, batch_size=BATCH)
+    delivery = DestinationPolicy(initial_backoff=0.05, max_backoff=0.5, batch_size=BATCH)
     options = {"url": receiver.url, "secret": "k"}
     config = DestinationConfig("hook", "webhook", options, delivery=delivery)
     delivery_store.add(config, 0, 0.0)

@@ -6,13 +6,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 from click.testing import CliRunner
 
 from audience.cli import main
 from audience.clock import SystemClock
-from audience.destinations.base import DeliveryPolicy, DestinationConfig
+from audience.destinations.base import DestinationConfig, DestinationPolicy
 from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
 from audience.destinations.state import DeliveryStore
 from audience.destinations.webhook import sign, verify_signature, without_context_traits
@@ -48,7 +49,7 @@ def webhook(
     initial_backoff: float = 1.0,
     max_backoff: float = 8.0,
 ) -> DestinationConfig:
-    policy = DeliveryPolicy(max_attempts, initial_backoff, max_backoff, batch_size)
+    policy = DestinationPolicy(max_attempts, initial_backoff, max_backoff, batch_size)
     return DestinationConfig("hook", "webhook", {"url": url, "secret": SECRET}, delivery=policy)
 
 
@@ -145,6 +146,32 @@ def test_a_receiver_answering_500_gets_the_same_batch_again_after_the_backoff(
     assert receiver.message_ids() == ["m-1", "m-2"]
     stats = delivery_store.stats("hook")
     assert (stats.pending_events, stats.delivered_events, stats.dead_events) == (0, 2, 0)
+
+
+@pytest.mark.parametrize("form", ["seconds", "http-date"])
+def test_a_receiver_asking_to_retry_after_a_while_gets_the_batch_only_then(
+    receiver: Receiver,
+    append: Append,
+    delivery_store: DeliveryStore,
+    dispatcher: Dispatcher,
+    clock: ManualClock,
+    form: str,
+) -> None:
+    """``Retry-After`` as delay-seconds or as an HTTP-date lengthens the 1 s backoff to 5 s."""
+    wait = timedelta(seconds=5)
+    receiver.answers = [503]
+    receiver.retry_after = "5" if form == "seconds" else format_datetime(clock.now() + wait, True)
+    receiver.start()
+    delivery_store.add(webhook(receiver.url), 0, 0.0)
+    append([track(1)])
+
+    assert dispatcher.step()  # 503, Retry-After
+    clock.advance(4.9)
+    assert not dispatcher.step()
+    assert receiver.message_ids() == []
+    clock.advance(0.1)
+    assert dispatcher.step()
+    assert receiver.message_ids() == ["m-1"]
 
 
 def test_nothing_is_lost_while_the_receiver_is_down_for_a_while(

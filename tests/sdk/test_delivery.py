@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from audience.errors import ConfigError, DeliveryError, PermanentDeliveryError
-from audience.sdk.delivery import Response, RetryPolicy
+from audience.sdk import RetryPolicy
+from audience.sdk.delivery import Response
 from audience.sdk.testing import RecordingTransport
 
 from .conftest import FAST, MakeAnalytics
@@ -153,11 +154,11 @@ def test_leaving_the_with_block_delivers_what_was_tracked(
 
 def test_backoff_grows_exponentially_and_respects_retry_after() -> None:
     policy = RetryPolicy(base=0.5, cap=60.0)
-    assert [policy.delay(n, jitter=1.0) for n in range(4)] == [0.5, 1.0, 2.0, 4.0]
-    assert policy.delay(20, jitter=1.0) == 60.0
-    assert policy.delay(0, retry_after=7.0, jitter=1.0) == 7.0
-    assert policy.delay(0, retry_after=10_000.0, jitter=1.0) == 300.0
-    assert 0.25 <= policy.delay(0) <= 0.5
+    assert [policy.delay(n) for n in range(1, 5)] == [0.5, 1.0, 2.0, 4.0]
+    assert policy.delay(20) == 60.0
+    assert policy.delay(1, retry_after=7.0) == 7.0
+    assert policy.delay(1, retry_after=10_000.0) == 300.0
+    assert policy.delay(1, draw=0.0) == 0.25
 
 
 @pytest.mark.parametrize("storage", ["memory", "disk"])
