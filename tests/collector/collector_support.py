@@ -1,8 +1,7 @@
-"""Test doubles and constants of the collector tests: a fixed clock, counting ids, the keys."""
+"""Test doubles and constants of the collector tests: a live server, `audience serve`, the keys."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import signal
 import socket
@@ -11,7 +10,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,48 +17,6 @@ import httpx
 
 ADMIN_TOKEN = "admin-token-for-the-collector-tests"
 WRITE_KEY = "WK_TEST_123"
-RECEIVED_AT = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
-
-
-class FixedClock:
-    """A clock that stays where it is put."""
-
-    def __init__(self, moment: datetime = RECEIVED_AT) -> None:
-        self.moment = moment
-
-    def now(self) -> datetime:
-        return self.moment
-
-    def monotonic(self) -> float:
-        return 0.0
-
-
-class ManualClock:
-    """A clock that moves only when the test moves it: ``advance(seconds)``."""
-
-    def __init__(self, moment: datetime = RECEIVED_AT) -> None:
-        self.moment = moment
-        self.elapsed = 0.0
-
-    def now(self) -> datetime:
-        return self.moment
-
-    def monotonic(self) -> float:
-        return self.elapsed
-
-    def advance(self, seconds: float) -> None:
-        self.moment += timedelta(seconds=seconds)
-        self.elapsed += seconds
-
-
-class CountingIds:
-    """Ids ``id-1``, ``id-2`` ..."""
-
-    def __init__(self) -> None:
-        self._counter = itertools.count(1)
-
-    def new(self) -> str:
-        return f"id-{next(self._counter)}"
 
 
 class LiveServer:

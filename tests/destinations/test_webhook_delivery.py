@@ -19,27 +19,12 @@ from audience.destinations.state import DeliveryStore
 from audience.destinations.webhook import sign, verify_signature, without_context_traits
 from audience.eventlog import StoredEvent
 from audience.storage.backend import EventStore
+from audience.testing import FakeClock
 
 from .conftest import Append, track
 from .receiver import Receiver
 
 SECRET = "s3cret-for-tests"
-
-
-class ManualClock:
-    """A clock the test moves forward, so backoff needs no sleeping."""
-
-    def __init__(self) -> None:
-        self.moment = datetime(2026, 11, 29, 12, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.moment
-
-    def monotonic(self) -> float:
-        return self.moment.timestamp()
-
-    def advance(self, seconds: float) -> None:
-        self.moment += timedelta(seconds=seconds)
 
 
 def webhook(
@@ -62,13 +47,14 @@ def wait_for(condition: Callable[[], bool], seconds: float = 60.0) -> None:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
+def clock() -> FakeClock:
+    """A clock the test moves forward, so backoff needs no sleeping."""
+    return FakeClock()
 
 
 @pytest.fixture
 def dispatcher(
-    event_store: EventStore, delivery_store: DeliveryStore, clock: ManualClock
+    event_store: EventStore, delivery_store: DeliveryStore, clock: FakeClock
 ) -> Iterator[Dispatcher]:
     worker = Dispatcher(event_store, delivery_store, clock)
     yield worker
@@ -98,7 +84,7 @@ def test_delivered_batches_are_signed_and_carry_no_context_traits(
     append: Append,
     delivery_store: DeliveryStore,
     dispatcher: Dispatcher,
-    clock: ManualClock,
+    clock: FakeClock,
 ) -> None:
     """The seed: traits in context "do not appear in your downstream tools"."""
     receiver.start()
@@ -124,7 +110,7 @@ def test_a_receiver_answering_500_gets_the_same_batch_again_after_the_backoff(
     append: Append,
     delivery_store: DeliveryStore,
     dispatcher: Dispatcher,
-    clock: ManualClock,
+    clock: FakeClock,
 ) -> None:
     receiver.answers = [500, 503]
     receiver.start()
@@ -154,7 +140,7 @@ def test_a_receiver_asking_to_retry_after_a_while_gets_the_batch_only_then(
     append: Append,
     delivery_store: DeliveryStore,
     dispatcher: Dispatcher,
-    clock: ManualClock,
+    clock: FakeClock,
     form: str,
 ) -> None:
     """``Retry-After`` as delay-seconds or as an HTTP-date lengthens the 1 s backoff to 5 s."""
@@ -211,7 +197,7 @@ def test_nothing_is_lost_while_the_receiver_is_down_for_minutes_and_the_dispatch
     event_store: EventStore,
     delivery_store: DeliveryStore,
     open_delivery_store: Callable[[], DeliveryStore],
-    clock: ManualClock,
+    clock: FakeClock,
 ) -> None:
     """Ten minutes of clock time with the port closed: backoff reaches its cap, events keep
     arriving, the dispatcher is restarted halfway; once the port opens every event arrives once."""
@@ -274,7 +260,7 @@ def test_a_batch_is_dead_lettered_after_the_configured_attempts_and_replay_deliv
     append: Append,
     delivery_store: DeliveryStore,
     dispatcher: Dispatcher,
-    clock: ManualClock,
+    clock: FakeClock,
     location: list[str],
 ) -> None:
     receiver.answers = [500, 500, 500]
@@ -398,7 +384,7 @@ def test_replay_with_queue_hands_dead_letters_back_to_the_worker(
     append: Append,
     delivery_store: DeliveryStore,
     dispatcher: Dispatcher,
-    clock: ManualClock,
+    clock: FakeClock,
     location: list[str],
 ) -> None:
     receiver.answers = [500]
@@ -413,7 +399,7 @@ def test_replay_with_queue_hands_dead_letters_back_to_the_worker(
 
     assert result.exit_code == 0, result.output
     assert receiver.message_ids() == []  # nothing is sent by the command itself
-    clock.moment = datetime.now(UTC)  # the command put the batch in line on the real clock
+    clock.set(datetime.now(UTC))  # the command put the batch in line on the real clock
     assert dispatcher.step()
     assert receiver.message_ids() == ["m-1"]
     assert delivery_store.stats("hook").dead_events == 0
@@ -424,7 +410,7 @@ def test_a_batch_larger_than_the_body_limit_goes_out_in_several_signed_requests(
     append: Append,
     delivery_store: DeliveryStore,
     dispatcher: Dispatcher,
-    clock: ManualClock,
+    clock: FakeClock,
 ) -> None:
     receiver.start()
     options = {"url": receiver.url, "secret": SECRET, "max_body_bytes": 2000}

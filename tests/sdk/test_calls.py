@@ -14,9 +14,10 @@ from audience import Analytics
 from audience.errors import ValidationError
 from audience.sdk import Group, MemoryStore, Tracker
 from audience.sdk.calls import CallMethods
+from audience.testing import FakeClock
 from audience.web import CookieSettings, Visitor
 
-from .conftest import FakeClock, Recording, sent
+from .conftest import Recording, sent
 
 CALLS = ("page", "screen", "track", "identify", "group", "alias")
 
