@@ -9,13 +9,14 @@ from typing import Any
 
 import httpx
 import pytest
-from collector_support import ADMIN_TOKEN, WRITE_KEY, LiveServer
+from collector_support import ADMIN_TOKEN, WRITE_KEY
 
 from audience.collector.app import build_parts, create_app
 from audience.collector.parts import CollectorParts
 from audience.config import Settings
 from audience.storage.sqlite import SqliteEventStore
 from audience.testing import CountingIds, FakeClock
+from support import LiveServer
 
 
 @pytest.fixture

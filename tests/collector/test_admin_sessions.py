@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from collector_support import ADMIN_TOKEN, LiveServer
+from collector_support import ADMIN_TOKEN
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -22,6 +22,7 @@ from audience.collector.auth import SESSION_COOKIE
 from audience.config import Settings
 from audience.storage.sqlite import SqliteEventStore
 from audience.testing import CountingIds, FakeClock
+from support import LiveServer
 
 HOUR = 3600.0
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from collector_support import ADMIN_TOKEN, LiveServer
+from collector_support import ADMIN_TOKEN
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -20,6 +20,7 @@ from audience.collector.csrf import cross_site_refusal
 from audience.config import Settings
 from audience.storage.sqlite import SqliteEventStore
 from audience.testing import CountingIds, FakeClock
+from support import LiveServer
 
 OWN = {"https://cdp.example.com"}
 EVIL = "https://evil.example"

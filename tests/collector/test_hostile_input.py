@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from collector_support import ADMIN_TOKEN, WRITE_KEY, LiveServer
+from collector_support import ADMIN_TOKEN, WRITE_KEY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +20,7 @@ from audience.collector.app import build_parts, create_app
 from audience.config import Settings
 from audience.storage.sqlite import SqliteEventStore
 from audience.testing import CountingIds, FakeClock
+from support import LiveServer
 
 Stored = Callable[..., list[dict[str, Any]]]
 GOOD = {"type": "track", "userId": "u1", "event": "Good"}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from collector_support import ADMIN_TOKEN, ServeProcess
+from collector_support import ADMIN_TOKEN
 
 from audience.collector.login_throttle import (
     FORGET_AFTER_SECONDS,
@@ -17,6 +17,7 @@ from audience.collector.login_throttle import (
     throttle_key,
 )
 from audience.testing import FakeClock
+from support import AudienceServer
 
 GUESSER = "198.51.100.7"
 ADMIN = "203.0.113.9"
@@ -93,12 +94,12 @@ def login(client: httpx.Client, token: str, **headers: str) -> httpx.Response:
 
 
 @pytest.fixture
-def serve(tmp_path: Path) -> ServeProcess:
-    return ServeProcess(tmp_path / "data", tmp_path / "serve.log")
+def serve(tmp_path: Path) -> AudienceServer:
+    return AudienceServer(tmp_path / "data", tmp_path / "serve.log", admin_token=ADMIN_TOKEN)
 
 
 def test_the_sixth_wrong_guess_from_one_address_is_refused_while_another_address_logs_in(
-    serve: ServeProcess,
+    serve: AudienceServer,
 ) -> None:
     serve.start()
     guesser = httpx.Client(
@@ -130,7 +131,12 @@ def test_the_sixth_wrong_guess_from_one_address_is_refused_while_another_address
 def test_behind_a_trusted_proxy_each_forwarded_address_is_throttled_on_its_own(
     tmp_path: Path,
 ) -> None:
-    serve = ServeProcess(tmp_path / "data", tmp_path / "serve.log", "--trusted-proxy", "127.0.0.1")
+    serve = AudienceServer(
+        tmp_path / "data",
+        tmp_path / "serve.log",
+        admin_token=ADMIN_TOKEN,
+        extra_args=("--trusted-proxy", "127.0.0.1"),
+    )
     serve.start()
     try:
         with httpx.Client(base_url=serve.url) as proxy:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -20,9 +19,9 @@ from audience.destinations.webhook import sign, verify_signature, without_contex
 from audience.eventlog import StoredEvent
 from audience.storage.backend import EventStore
 from audience.testing import FakeClock
+from support import Receiver, wait_for
 
 from .conftest import Append, track
-from .receiver import Receiver
 
 SECRET = "s3cret-for-tests"
 
@@ -36,14 +35,6 @@ def webhook(
 ) -> DestinationConfig:
     policy = DestinationPolicy(max_attempts, initial_backoff, max_backoff, batch_size)
     return DestinationConfig("hook", "webhook", {"url": url, "secret": SECRET}, delivery=policy)
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("the condition never held")
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -173,11 +164,11 @@ def test_nothing_is_lost_while_the_receiver_is_down_for_a_while(
     worker.start()
     try:
         append([track(n) for n in range(1, 151)])
-        wait_for(lambda: delivery_store.stats("hook").last_error is not None)
+        wait_for(lambda: delivery_store.stats("hook").last_error is not None, seconds=60)
         append([track(n) for n in range(151, 301)])
-        wait_for(lambda: open_batch_attempts(delivery_store) >= 3)
+        wait_for(lambda: open_batch_attempts(delivery_store) >= 3, seconds=60)
         receiver.start()
-        wait_for(lambda: delivery_store.stats("hook").delivered_events == 300)
+        wait_for(lambda: delivery_store.stats("hook").delivered_events == 300, seconds=60)
     finally:
         worker.stop()
 
@@ -224,7 +215,7 @@ def test_nothing_is_lost_while_the_receiver_is_down_for_minutes_and_the_dispatch
                 workers[1].start()
             append([track(n) for n in range(sent + 1, sent + EVENTS_PER_STEP + 1)])
             sent += EVENTS_PER_STEP
-            wait_for(retried_up_to_now)
+            wait_for(retried_up_to_now, seconds=60)
             batch = delivery_store.next_batch("hook")
             assert batch is not None
             waits.add(batch.next_attempt_at - clock.now().timestamp())
@@ -239,7 +230,7 @@ def test_nothing_is_lost_while_the_receiver_is_down_for_minutes_and_the_dispatch
 
         receiver.start()
         clock.advance(max_backoff)
-        wait_for(lambda: delivery_store.stats("hook").delivered_events == sent)
+        wait_for(lambda: delivery_store.stats("hook").delivered_events == sent, seconds=60)
     finally:
         for worker in workers:
             worker.stop()
@@ -363,13 +354,13 @@ def test_a_receiver_that_hangs_does_not_hold_up_other_destinations(
         worker.start()
         try:
             append([track(1), track(2)])
-            wait_for(lambda: hanging.started == 1)
+            wait_for(lambda: hanging.started == 1, seconds=60)
             append([track(3)])
-            wait_for(lambda: len(receiver.message_ids()) == 3)
+            wait_for(lambda: len(receiver.message_ids()) == 3, seconds=60)
             assert hanging.requests == []  # still waiting for its first answer
             assert hanging.gate is not None
             hanging.gate.set()
-            wait_for(lambda: delivery_store.stats("slow").delivered_events == 3)
+            wait_for(lambda: delivery_store.stats("slow").delivered_events == 3, seconds=60)
         finally:
             worker.stop()
     finally:

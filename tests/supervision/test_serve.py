@@ -21,11 +21,10 @@ from audience.config import load_settings
 from audience.destinations.base import DestinationConfig, DestinationPolicy
 from audience.destinations.postgres_choice import open_delivery_store
 from audience.storage.backend import open_event_store
-from destinations.receiver import Receiver
 from interop.fixtures import ServerFactory
-from interop.harness import AudienceServer
+from support import AudienceServer, Receiver, wait_for
 
-from .support import alive, wait_for
+from .support import alive
 from .traffic import Senders
 
 WRITE_KEY = "wk_supervision_web"
