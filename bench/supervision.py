@@ -35,7 +35,7 @@ import httpx
 import orjson
 
 from audience.collector.shutdown import SHUTDOWN_BOUND
-from audience.destinations.base import DeliveryPolicy, DestinationConfig
+from audience.destinations.base import DestinationConfig, DestinationPolicy
 from audience.destinations.state import SqliteDeliveryStore
 from audience.storage.sqlite import SqliteEventStore
 from audience.supervision.backoff import FIRST_DELAY
@@ -174,7 +174,7 @@ def main() -> None:
         with SqliteEventStore.open(data / "events.sqlite3") as store:
             store.create_source("web", WRITE_KEY)
         state = SqliteDeliveryStore.in_data_dir(data)
-        delivery = DeliveryPolicy(initial_backoff=0.05, max_backoff=0.5, batch_size=500)
+        delivery = DestinationPolicy(initial_backoff=0.05, max_backoff=0.5, batch_size=500)
         options = {"url": receiver.url, "secret": "s" * 32}
         state.add(DestinationConfig("hook", "webhook", options, delivery=delivery), 0, 0.0)
         state.close()

@@ -25,7 +25,7 @@ import orjson
 import psycopg
 
 from audience.clock import SystemClock
-from audience.destinations.base import DeliveryPolicy, DestinationConfig
+from audience.destinations.base import DestinationConfig, DestinationPolicy
 from audience.destinations.dispatcher import Dispatcher
 from audience.destinations.state import SqliteDeliveryStore
 from audience.storage import EventRecord, SqliteEventStore
@@ -158,7 +158,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = rows_for(args.events)
     width = 25  # about the width of an event table row here
-    delivery = DeliveryPolicy(max_attempts=3, batch_size=args.batch_size)
+    delivery = DestinationPolicy(max_attempts=3, batch_size=args.batch_size)
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         events = SqliteEventStore.open(folder / "events.sqlite3", synchronous="normal")

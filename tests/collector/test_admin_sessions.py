@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from collector_support import ADMIN_TOKEN, CountingIds, LiveServer, ManualClock
+from collector_support import ADMIN_TOKEN
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -21,6 +21,8 @@ from audience.collector.app import build_parts, create_app
 from audience.collector.auth import SESSION_COOKIE
 from audience.config import Settings
 from audience.storage.sqlite import SqliteEventStore
+from audience.testing import CountingIds, FakeClock
+from support import LiveServer
 
 HOUR = 3600.0
 
@@ -28,7 +30,7 @@ HOUR = 3600.0
 class Collector:
     """A collector on loopback over a SQLite store, with a clock the test moves."""
 
-    def __init__(self, store: SqliteEventStore, clock: ManualClock, settings: Settings) -> None:
+    def __init__(self, store: SqliteEventStore, clock: FakeClock, settings: Settings) -> None:
         self.store = store
         self.clock = clock
         parts = build_parts(
@@ -69,9 +71,7 @@ def make_collector(tmp_path: Path) -> Iterator[Callable[..., Collector]]:
     store = SqliteEventStore.open(tmp_path / "events.sqlite3", synchronous="normal")
 
     def make(**settings: Any) -> Collector:
-        collector = Collector(
-            store, ManualClock(), replace(Settings(data_dir=tmp_path), **settings)
-        )
+        collector = Collector(store, FakeClock(), replace(Settings(data_dir=tmp_path), **settings))
         opened.append(collector)
         return collector
 

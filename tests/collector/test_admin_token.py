@@ -5,15 +5,15 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 from click.testing import CliRunner
-from collector_support import ADMIN_TOKEN, ServeProcess, free_port
+from collector_support import ADMIN_TOKEN
 
 from audience.cli import main
 from audience.collector.auth import SESSION_COOKIE
+from support import AudienceServer, free_port, wait_for
 
 AUDIENCE = str(Path(sys.executable).with_name("audience"))
 GENERATED = re.compile(r"^admin token: (\S+)  \(generated now", re.MULTILINE)
@@ -24,7 +24,7 @@ def cli(*args: str, token: str | None = None) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def bearer(server: ServeProcess, token: str) -> int:
+def bearer(server: AudienceServer, token: str) -> int:
     headers = {"Authorization": f"Bearer {token}"}
     return httpx.get(f"{server.url}/api/stats", headers=headers).status_code
 
@@ -46,20 +46,20 @@ def test_a_short_admin_token_is_refused_at_start_naming_the_variable(tmp_path: P
 
 def test_the_token_is_printed_on_the_first_start_only(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    first = ServeProcess(data, tmp_path / "first.log", admin_token=None)
+    first = AudienceServer(data, tmp_path / "first.log")
     first.start()
     try:
-        match = GENERATED.search(first.output())
-        assert match is not None, first.output()
+        match = GENERATED.search(first.log())
+        assert match is not None, first.log()
         token = match.group(1)
         assert len(token) >= 32
         assert bearer(first, token) == 200
     finally:
         first.stop()
-    again = ServeProcess(data, tmp_path / "again.log", admin_token=None)
+    again = AudienceServer(data, tmp_path / "again.log")
     again.start()
     try:
-        output = again.output()
+        output = again.log()
         assert token not in output
         assert "admin token: kept in" in output
         assert "`audience admin token` prints it" in output
@@ -71,11 +71,11 @@ def test_the_token_is_printed_on_the_first_start_only(tmp_path: Path) -> None:
 
 
 def test_a_token_from_the_environment_is_never_printed(tmp_path: Path) -> None:
-    server = ServeProcess(tmp_path / "data", tmp_path / "serve.log", admin_token=ADMIN_TOKEN)
+    server = AudienceServer(tmp_path / "data", tmp_path / "serve.log", admin_token=ADMIN_TOKEN)
     server.start()
     server.stop()
-    assert "admin token: from AUDIENCE_ADMIN_TOKEN" in server.output()
-    assert ADMIN_TOKEN not in server.output()
+    assert "admin token: from AUDIENCE_ADMIN_TOKEN" in server.log()
+    assert ADMIN_TOKEN not in server.log()
     code, output = cli("admin", "token", "--data", str(server.data_dir), token=ADMIN_TOKEN)
     assert code == 1
     assert "set by AUDIENCE_ADMIN_TOKEN" in output
@@ -96,10 +96,10 @@ def test_the_cli_says_where_there_is_no_token_yet(tmp_path: Path) -> None:
 def test_rotating_the_token_ends_every_session_and_the_old_token_without_a_restart(
     tmp_path: Path,
 ) -> None:
-    server = ServeProcess(tmp_path / "data", tmp_path / "serve.log", admin_token=None)
+    server = AudienceServer(tmp_path / "data", tmp_path / "serve.log")
     server.start()
     try:
-        match = GENERATED.search(server.output())
+        match = GENERATED.search(server.log())
         assert match is not None
         old = match.group(1)
         login = httpx.post(f"{server.url}/login", data={"token": old})
@@ -113,10 +113,7 @@ def test_rotating_the_token_ends_every_session_and_the_old_token_without_a_resta
         assert len(new) >= 32
         assert "ended 1 admin session(s)" in output
         assert httpx.get(f"{server.url}/api/stats", headers=session).status_code == 401
-        deadline = time.monotonic() + 20
-        while bearer(server, old) == 200:
-            assert time.monotonic() < deadline, "the old token still works"
-            time.sleep(0.2)
+        wait_for(lambda: bearer(server, old) != 200, 20, "the old token's refusal", every=0.2)
         assert bearer(server, new) == 200
         assert cli("admin", "token", "--data", str(server.data_dir)) == (0, f"{new}\n")
     finally:

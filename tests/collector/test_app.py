@@ -4,7 +4,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from collector_support import ADMIN_TOKEN, WRITE_KEY, LiveServer
+from collector_support import ADMIN_TOKEN, WRITE_KEY
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -13,6 +13,7 @@ from audience.collector.app import build_server_app, create_app
 from audience.collector.ingest import Submission
 from audience.collector.parts import CollectorParts
 from audience.config import Settings
+from support import LiveServer
 
 
 class Recorder:

@@ -6,13 +6,14 @@ from pathlib import Path
 import httpx
 import orjson
 from click.testing import CliRunner
-from collector_support import ADMIN_TOKEN, ServeProcess
+from collector_support import ADMIN_TOKEN
 
 from audience.cli import main
 from audience.collector.app import prepare_data
 from audience.config import Settings
 from audience.storage.base import EventRecord
 from audience.storage.sqlite import SqliteEventStore
+from support import AudienceServer
 
 ENVIRONMENT_TOKEN = "an-admin-token-from-the-environment-of-40"
 
@@ -80,10 +81,10 @@ def test_events_tail_follow_prints_events_as_they_are_committed(tmp_path: Path) 
 def test_serve_prints_the_write_key_and_token_and_accepts_sources_created_later(
     tmp_path: Path,
 ) -> None:
-    server = ServeProcess(tmp_path / "data", tmp_path / "serve.log")
+    server = AudienceServer(tmp_path / "data", tmp_path / "serve.log", admin_token=ADMIN_TOKEN)
     server.start()
     try:
-        output = server.output()
+        output = server.log()
         key = next(line.split()[2] for line in output.splitlines() if line.startswith("write key:"))
         assert "admin token: from AUDIENCE_ADMIN_TOKEN" in output
         assert ADMIN_TOKEN not in output
@@ -91,13 +92,11 @@ def test_serve_prints_the_write_key_and_token_and_accepts_sources_created_later(
         for write_key in (key, "LATE-KEY"):
             body = {"writeKey": write_key, "userId": "u1", "event": "Signed Up"}
             assert httpx.post(f"{server.url}/v1/t", json=body).status_code == 200
-        events = httpx.get(
-            f"{server.url}/api/events", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
-        ).json()["events"]
-        assert len(events) == 2
+        with server.admin() as admin:
+            assert len(admin.events()) == 2
     finally:
         server.stop()
-    assert "Application shutdown complete" in server.output()
+    assert "Application shutdown complete" in server.log()
 
 
 def test_the_first_start_creates_a_default_source_and_a_token_kept_across_restarts(

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from collector_support import ADMIN_TOKEN, CountingIds, FixedClock, LiveServer
+from collector_support import ADMIN_TOKEN
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -19,6 +19,8 @@ from audience.collector.auth import SESSION_COOKIE
 from audience.collector.csrf import cross_site_refusal
 from audience.config import Settings
 from audience.storage.sqlite import SqliteEventStore
+from audience.testing import CountingIds, FakeClock
+from support import LiveServer
 
 OWN = {"https://cdp.example.com"}
 EVIL = "https://evil.example"
@@ -69,7 +71,7 @@ class Collector:
 
     def __init__(self, store: SqliteEventStore, settings: Settings) -> None:
         parts = build_parts(
-            settings, store, admin_token=ADMIN_TOKEN, clock=FixedClock(), ids=CountingIds()
+            settings, store, admin_token=ADMIN_TOKEN, clock=FakeClock(), ids=CountingIds()
         )
 
         async def change(request: Request) -> Response:

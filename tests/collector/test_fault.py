@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 
 import httpx
-from collector_support import ServeProcess
+from collector_support import ADMIN_TOKEN
 
 from audience.storage.sqlite import SqliteEventStore
+from support import AudienceServer
 
 CLIENTS = 8
 EVENTS_PER_BATCH = 50
@@ -30,15 +31,15 @@ def stored_ids(data_dir: Path) -> list[str]:
         return [event.message["messageId"] for event in store.read_after(0, 1_000_000)]
 
 
-def write_key_of(server: ServeProcess) -> str:
-    line = next(row for row in server.output().splitlines() if row.startswith("write key:"))
+def write_key_of(server: AudienceServer) -> str:
+    line = next(row for row in server.log().splitlines() if row.startswith("write key:"))
     return line.split()[2]
 
 
 def test_every_acknowledged_event_survives_a_sigkill_and_none_is_stored_twice(
     tmp_path: Path,
 ) -> None:
-    server = ServeProcess(tmp_path / "data", tmp_path / "serve.log")
+    server = AudienceServer(tmp_path / "data", tmp_path / "serve.log", admin_token=ADMIN_TOKEN)
     server.start()
     write_key = write_key_of(server)
     acknowledged: set[str] = set()
@@ -74,7 +75,7 @@ def test_every_acknowledged_event_survives_a_sigkill_and_none_is_stored_twice(
     assert len(acknowledged) >= 40 * EVENTS_PER_BATCH
     assert acknowledged <= set(stored_ids(server.data_dir))
 
-    restarted = ServeProcess(server.data_dir, tmp_path / "restart.log")
+    restarted = AudienceServer(server.data_dir, tmp_path / "restart.log", admin_token=ADMIN_TOKEN)
     restarted.start()
     try:
         with httpx.Client(base_url=restarted.url, timeout=30) as http:

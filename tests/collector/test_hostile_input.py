@@ -12,13 +12,15 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from collector_support import ADMIN_TOKEN, WRITE_KEY, CountingIds, FixedClock, LiveServer
+from collector_support import ADMIN_TOKEN, WRITE_KEY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audience.collector.app import build_parts, create_app
 from audience.config import Settings
 from audience.storage.sqlite import SqliteEventStore
+from audience.testing import CountingIds, FakeClock
+from support import LiveServer
 
 Stored = Callable[..., list[dict[str, Any]]]
 GOOD = {"type": "track", "userId": "u1", "event": "Good"}
@@ -294,7 +296,7 @@ def fuzz_client() -> Iterator[httpx.Client]:
             replace(Settings(), data_dir=path),
             store,
             admin_token=ADMIN_TOKEN,
-            clock=FixedClock(),
+            clock=FakeClock(),
             ids=CountingIds(),
         )
         server = LiveServer(create_app(parts, close_store=True))

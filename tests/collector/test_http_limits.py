@@ -22,10 +22,11 @@ import httpx
 import orjson
 import pytest
 from click.testing import CliRunner
-from collector_support import ADMIN_TOKEN, ServeProcess
+from collector_support import ADMIN_TOKEN
 
 from audience.cli import main
 from postgres_db import fresh_schema
+from support import AudienceServer
 
 WRITE_KEY = "WK_HTTP_LIMITS"
 HEADER_TIMEOUT = 1.5
@@ -148,16 +149,9 @@ def timed_track(url: str, message_id: str) -> tuple[int, float]:
     return response.status_code, time.monotonic() - started
 
 
-def stored_messages(url: str) -> list[dict[str, Any]]:
-    response = httpx.get(
-        f"{url}/api/events",
-        params={"limit": "1000"},
-        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    events: list[dict[str, Any]] = response.json()["events"]
-    return events
+def stored_messages(server: AudienceServer) -> list[dict[str, Any]]:
+    with server.admin() as admin:
+        return admin.events()
 
 
 def rss_bytes(pid: int) -> int:
@@ -174,13 +168,13 @@ def descriptor_limit(limit: int) -> Callable[[], None]:
     return apply
 
 
-def start_server(folder: Path, env: dict[str, str], *args: str, **options: Any) -> ServeProcess:
+def start_server(folder: Path, env: dict[str, str], **options: Any) -> AudienceServer:
     data = folder / "data"
     created = CliRunner().invoke(
         main, ["sources", "create", "web", "--write-key", WRITE_KEY, "--data", str(data)]
     )
     assert created.exit_code == 0, created.output
-    server = ServeProcess(data, folder / "serve.log", *args, env=env, **options)
+    server = AudienceServer(data, folder / "serve.log", admin_token=ADMIN_TOKEN, env=env, **options)
     server.start()
     return server
 
@@ -195,7 +189,7 @@ def enough_client_descriptors() -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AudienceServer]:
     """``audience serve`` with short timeouts and a hard limit of 1,024 descriptors."""
     started = start_server(
         tmp_path_factory.mktemp("limits"),
@@ -207,7 +201,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
 
 
 @pytest.fixture(scope="module")
-def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AudienceServer]:
     """``audience serve`` admitting 16 connections, its header timeout long enough to fill them."""
     started = start_server(
         tmp_path_factory.mktemp("capped"),
@@ -222,7 +216,7 @@ def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
 
 
 def test_an_idle_flood_past_the_descriptor_limit_leaves_a_good_request_answered(
-    server: ServeProcess,
+    server: AudienceServer,
 ) -> None:
     """1,100 silent connections to a server allowed 1,024 descriptors do not refuse a visitor."""
     flood = [Raw(server.port) for _ in range(1100)]
@@ -237,11 +231,11 @@ def test_an_idle_flood_past_the_descriptor_limit_leaves_a_good_request_answered(
         for connection in flood:
             connection.close()
     assert timed_track(server.url, "idle-flood-after")[0] == 200
-    assert "Too many open files" not in server.output()
+    assert "Too many open files" not in server.log()
 
 
 def test_slowloris_headers_are_cut_at_the_header_timeout_however_slowly_they_trickle(
-    server: ServeProcess,
+    server: AudienceServer,
 ) -> None:
     """A byte every 0.1 s does not extend the header timeout, counted from the connection's open."""
     slow = [Raw(server.port) for _ in range(200)]
@@ -280,7 +274,7 @@ def test_slowloris_headers_are_cut_at_the_header_timeout_however_slowly_they_tri
         assert b"connection: close" in connection.received
 
 
-def test_stalled_and_dripping_bodies_are_cut_at_the_body_timeout(server: ServeProcess) -> None:
+def test_stalled_and_dripping_bodies_are_cut_at_the_body_timeout(server: AudienceServer) -> None:
     """A promised body that stops, or drips below the minimum rate, is cut with a 408."""
     stalled = [Raw(server.port) for _ in range(50)]
     dripping = [Raw(server.port) for _ in range(20)]
@@ -318,7 +312,7 @@ def test_stalled_and_dripping_bodies_are_cut_at_the_body_timeout(server: ServePr
 
 
 def test_a_body_cut_at_the_timeout_is_not_stored_even_when_its_start_is_valid_json(
-    server: ServeProcess,
+    server: AudienceServer,
 ) -> None:
     """The client of a cut body was answered 408, so the part that arrived must not be kept."""
     partial = orjson.dumps({"userId": "u1", "event": "Cut", "messageId": "cut-body"})
@@ -331,17 +325,12 @@ def test_a_body_cut_at_the_timeout_is_not_stored_even_when_its_start_is_valid_js
         connection.close()
     assert connection.received.startswith(b"HTTP/1.1 408 ")
     assert timed_track(server.url, "after-cut")[0] == 200  # committed after anything the cut one
-    events = httpx.get(
-        f"{server.url}/api/events",
-        params={"limit": 1000},
-        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-    ).json()["events"]
-    message_ids = {event["messageId"] for event in events}
+    message_ids = {event["messageId"] for event in stored_messages(server)}
     assert "after-cut" in message_ids
     assert "cut-body" not in message_ids
 
 
-def test_a_header_flood_is_cut_without_growing_the_servers_memory(server: ServeProcess) -> None:
+def test_a_header_flood_is_cut_without_growing_the_servers_memory(server: AudienceServer) -> None:
     """Four connections each offering a 16 MB header leave the server's memory where it was."""
     assert server.process is not None
     pid = server.process.pid
@@ -378,7 +367,7 @@ def test_a_header_flood_is_cut_without_growing_the_servers_memory(server: ServeP
     assert grown < 24 * 1024 * 1024, f"the server grew by {grown / 1e6:.0f} MB"
 
 
-def test_an_oversized_header_block_gets_431_while_big_cookies_pass(server: ServeProcess) -> None:
+def test_an_oversized_header_block_gets_431_while_big_cookies_pass(server: AudienceServer) -> None:
     cookies = Raw(server.port)
     cookies.send(track_request("big-cookie", "Cookie: " + "c" * 30_000 + "\r\n"))
     assert cookies.response()[0] == 200
@@ -396,7 +385,7 @@ def test_an_oversized_header_block_gets_431_while_big_cookies_pass(server: Serve
 
 
 def test_keep_alive_serves_many_requests_on_one_connection_then_closes_it_when_idle(
-    server: ServeProcess,
+    server: AudienceServer,
 ) -> None:
     connection = Raw(server.port)
     for n in range(50):
@@ -413,7 +402,9 @@ def test_keep_alive_serves_many_requests_on_one_connection_then_closes_it_when_i
     connection.close()
 
 
-def test_pipelined_chunked_and_expect_continue_requests_are_answered(server: ServeProcess) -> None:
+def test_pipelined_chunked_and_expect_continue_requests_are_answered(
+    server: AudienceServer,
+) -> None:
     connection = Raw(server.port)
     # 200 pipelined requests, over 32 KiB in all: heads cross the server's read chunks.
     pipelined = b"".join(track_request(f"pipelined-{n}") for n in range(200))
@@ -442,7 +433,7 @@ def test_pipelined_chunked_and_expect_continue_requests_are_answered(server: Ser
     connection.send(track_request("after-upgrade"))
     assert connection.response()[0] == 200
     connection.close()
-    stored = {event["messageId"] for event in stored_messages(server.url)}
+    stored = {event["messageId"] for event in stored_messages(server)}
     assert {
         "pipelined-0",
         "pipelined-1",
@@ -453,7 +444,7 @@ def test_pipelined_chunked_and_expect_continue_requests_are_answered(server: Ser
     } <= stored
 
 
-def test_a_client_that_does_not_read_its_responses_is_dropped(server: ServeProcess) -> None:
+def test_a_client_that_does_not_read_its_responses_is_dropped(server: AudienceServer) -> None:
     """Responses piling up unread for the body timeout end the connection."""
     with httpx.Client(base_url=server.url, auth=(WRITE_KEY, ""), timeout=5) as client:
         for n in range(100):
@@ -487,18 +478,18 @@ def test_a_client_that_does_not_read_its_responses_is_dropped(server: ServeProce
 
 
 def test_a_loopback_x_forwarded_for_is_not_believed_without_a_trusted_proxy(
-    server: ServeProcess,
+    server: AudienceServer,
 ) -> None:
     connection = Raw(server.port)
     connection.send(track_request("forwarded", "X-Forwarded-For: 203.0.113.9\r\n"))
     assert connection.response()[0] == 200
     connection.close()
-    event = next(e for e in stored_messages(server.url) if e["messageId"] == "forwarded")
+    event = next(e for e in stored_messages(server) if e["messageId"] == "forwarded")
     assert event["context"]["ip"] == "127.0.0.1"
 
 
 def test_a_connection_past_the_cap_is_answered_503_with_retry_after_and_closed(
-    capped: ServeProcess,
+    capped: AudienceServer,
 ) -> None:
     """When every admitted connection is mid-request, a new one is refused, never left hanging."""
     busy = [Raw(capped.port) for _ in range(CAP)]
@@ -525,7 +516,7 @@ def test_a_connection_past_the_cap_is_answered_503_with_retry_after_and_closed(
 
 
 def test_at_the_cap_the_longest_idle_connection_makes_room_for_a_new_visitor(
-    capped: ServeProcess,
+    capped: AudienceServer,
 ) -> None:
     idle = []
     for _ in range(CAP):
@@ -551,13 +542,11 @@ def test_serve_with_workers_applies_the_same_limits(tmp_path: Path) -> None:
             main, ["sources", "create", "web", "--write-key", WRITE_KEY, "--database-url", database]
         )
         assert created.exit_code == 0, created.output
-        workers = ServeProcess(
+        workers = AudienceServer(
             tmp_path / "data",
             tmp_path / "serve.log",
-            "--workers",
-            "2",
-            "--database-url",
-            database,
+            admin_token=ADMIN_TOKEN,
+            extra_args=("--workers", "2", "--database-url", database),
             env=SHORT_LIMITS,
         )
         workers.start()
@@ -579,7 +568,7 @@ def test_serve_with_workers_applies_the_same_limits(tmp_path: Path) -> None:
             assert forwarded.response()[0] == 200
             forwarded.close()
             event = next(
-                e for e in stored_messages(workers.url) if e["messageId"] == "workers-forwarded"
+                e for e in stored_messages(workers) if e["messageId"] == "workers-forwarded"
             )
             assert event["context"]["ip"] == "127.0.0.1"
         finally:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from collector_support import ADMIN_TOKEN, ManualClock, ServeProcess
+from collector_support import ADMIN_TOKEN
 
 from audience.collector.login_throttle import (
     FORGET_AFTER_SECONDS,
@@ -16,6 +16,8 @@ from audience.collector.login_throttle import (
     lock_seconds,
     throttle_key,
 )
+from audience.testing import FakeClock
+from support import AudienceServer
 
 GUESSER = "198.51.100.7"
 ADMIN = "203.0.113.9"
@@ -27,7 +29,7 @@ def fail(throttle: LoginThrottle, address: str, times: int) -> list[int]:
 
 def test_five_wrong_tokens_are_free_and_the_sixth_waits_five_seconds() -> None:
     """The rule's start: five free failures, then a five-second lock."""
-    clock = ManualClock()
+    clock = FakeClock()
     throttle = LoginThrottle(clock)
     assert fail(throttle, GUESSER, FREE_FAILURES - 1) == [0, 0, 0, 0]
     assert throttle.wait_seconds(GUESSER) == 0
@@ -46,14 +48,14 @@ def test_the_lock_doubles_with_each_further_failure_up_to_ten_minutes() -> None:
 
 
 def test_another_address_is_never_slowed_by_the_guesser() -> None:
-    throttle = LoginThrottle(ManualClock())
+    throttle = LoginThrottle(FakeClock())
     fail(throttle, GUESSER, 20)
     assert throttle.wait_seconds(GUESSER) == 600
     assert throttle.wait_seconds(ADMIN) == 0
 
 
 def test_a_right_token_clears_the_address_record() -> None:
-    clock = ManualClock()
+    clock = FakeClock()
     throttle = LoginThrottle(clock)
     fail(throttle, ADMIN, 4)
     throttle.succeeded(ADMIN)
@@ -61,7 +63,7 @@ def test_a_right_token_clears_the_address_record() -> None:
 
 
 def test_failures_are_forgotten_after_fifteen_quiet_minutes() -> None:
-    clock = ManualClock()
+    clock = FakeClock()
     throttle = LoginThrottle(clock)
     fail(throttle, GUESSER, 6)
     clock.advance(FORGET_AFTER_SECONDS)
@@ -70,7 +72,7 @@ def test_failures_are_forgotten_after_fifteen_quiet_minutes() -> None:
 
 def test_an_ipv6_host_is_throttled_by_the_64_it_was_given() -> None:
     """One host is handed a whole /64: rotating through it must not reset the count."""
-    throttle = LoginThrottle(ManualClock())
+    throttle = LoginThrottle(FakeClock())
     for suffix in range(1, 6):
         throttle.failed(f"2001:db8:1:2::{suffix}")
     assert throttle.wait_seconds("2001:db8:1:2:ffff::1") == 5
@@ -80,7 +82,7 @@ def test_an_ipv6_host_is_throttled_by_the_64_it_was_given() -> None:
 
 
 def test_at_most_max_tracked_addresses_are_remembered_the_quietest_forgotten_first() -> None:
-    throttle = LoginThrottle(ManualClock(), max_tracked=3)
+    throttle = LoginThrottle(FakeClock(), max_tracked=3)
     for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"):
         fail(throttle, address, 5)
     assert throttle.wait_seconds("10.0.0.1") == 0
@@ -92,12 +94,12 @@ def login(client: httpx.Client, token: str, **headers: str) -> httpx.Response:
 
 
 @pytest.fixture
-def serve(tmp_path: Path) -> ServeProcess:
-    return ServeProcess(tmp_path / "data", tmp_path / "serve.log")
+def serve(tmp_path: Path) -> AudienceServer:
+    return AudienceServer(tmp_path / "data", tmp_path / "serve.log", admin_token=ADMIN_TOKEN)
 
 
 def test_the_sixth_wrong_guess_from_one_address_is_refused_while_another_address_logs_in(
-    serve: ServeProcess,
+    serve: AudienceServer,
 ) -> None:
     serve.start()
     guesser = httpx.Client(
@@ -129,7 +131,12 @@ def test_the_sixth_wrong_guess_from_one_address_is_refused_while_another_address
 def test_behind_a_trusted_proxy_each_forwarded_address_is_throttled_on_its_own(
     tmp_path: Path,
 ) -> None:
-    serve = ServeProcess(tmp_path / "data", tmp_path / "serve.log", "--trusted-proxy", "127.0.0.1")
+    serve = AudienceServer(
+        tmp_path / "data",
+        tmp_path / "serve.log",
+        admin_token=ADMIN_TOKEN,
+        extra_args=("--trusted-proxy", "127.0.0.1"),
+    )
     serve.start()
     try:
         with httpx.Client(base_url=serve.url) as proxy:

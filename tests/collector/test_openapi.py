@@ -7,7 +7,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from collector_support import LiveServer
 from openapi_spec_validator import validate
 from starlette.applications import Starlette
 from starlette.routing import Route
@@ -16,6 +15,7 @@ from audience.collector.app import build_server_app
 from audience.collector.openapi import OPERATIONS, openapi_document, served_operations
 from audience.config import Settings
 from interop.harness import CIO_BROWSER_BUNDLE, SEGMENT_BROWSER_BUNDLE
+from support import LiveServer
 
 
 @pytest.fixture(params=["with the browser bundles", "without them"])

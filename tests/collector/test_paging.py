@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from served_app import Collector, serve_collector
+
+from support.served_app import ServedApp, serve_app
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def collector(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Collector]:
-    with serve_collector(request.param, tmp_path) as running:
+def collector(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServedApp]:
+    with serve_app(tmp_path / "data", request.param) as running:
         yield running
 
 
@@ -40,18 +41,18 @@ def numbers(events: list[dict[str, Any]]) -> list[int]:
     return [event["properties"]["n"] for event in events]
 
 
-def test_every_stored_event_is_reached_by_following_next(collector: Collector) -> None:
+def test_every_stored_event_is_reached_by_following_next(collector: ServedApp) -> None:
     """Past the newest 1,000: each page continues where the last ended, newest first."""
-    collector.send(tracks(2500))
+    collector.send(*tracks(2500))
     pages = collector.walk("/api/events", limit="1000")
     assert [len(page["events"]) for page in pages] == [1000, 1000, 500]
     assert [n for page in pages for n in numbers(page["events"])] == list(range(2499, -1, -1))
 
 
-def test_pages_neither_repeat_nor_skip_while_new_events_arrive(collector: Collector) -> None:
-    collector.send(tracks(30))
+def test_pages_neither_repeat_nor_skip_while_new_events_arrive(collector: ServedApp) -> None:
+    collector.send(*tracks(30))
     first = collector.admin.get("/api/events", params={"limit": "10"}).json()
-    collector.send(tracks(25, start=30))
+    collector.send(*tracks(25, start=30))
     rest = collector.walk("/api/events", limit="10", before=first["next"])
     older = [n for page in rest for n in numbers(page["events"])]
     assert numbers(first["events"]) + older == list(range(29, -1, -1))
@@ -61,11 +62,11 @@ def test_pages_neither_repeat_nor_skip_while_new_events_arrive(collector: Collec
 
 
 def test_after_walks_forward_through_new_events_in_pages_closest_first(
-    collector: Collector,
+    collector: ServedApp,
 ) -> None:
-    collector.send(tracks(5))
+    collector.send(*tracks(5))
     cursor = collector.admin.get("/api/events", params={"limit": "1"}).json()["previous"]
-    collector.send(tracks(12, start=5))
+    collector.send(*tracks(12, start=5))
     seen: list[list[int]] = []
     for _ in range(5):
         page = collector.admin.get("/api/events", params={"after": cursor, "limit": "5"}).json()
@@ -77,8 +78,8 @@ def test_after_walks_forward_through_new_events_in_pages_closest_first(
     assert seen == [[9, 8, 7, 6, 5], [14, 13, 12, 11, 10], [16, 15]]
 
 
-def test_filters_page_too_and_the_link_header_keeps_them(collector: Collector) -> None:
-    collector.send(tracks(7, "alice") + tracks(7, "bob"))
+def test_filters_page_too_and_the_link_header_keeps_them(collector: ServedApp) -> None:
+    collector.send(*tracks(7, "alice") + tracks(7, "bob"))
     response = collector.admin.get("/api/events", params={"userId": "bob", "limit": "3"})
     body = response.json()
     assert [event["userId"] for event in body["events"]] == ["bob"] * 3
@@ -98,16 +99,16 @@ def test_filters_page_too_and_the_link_header_keeps_them(collector: Collector) -
     assert 'rel="next"' not in last.headers["link"]
 
 
-def profile_events_path(collector: Collector, user_id: str) -> str:
+def profile_events_path(collector: ServedApp, user_id: str) -> str:
     lookup = collector.admin.get("/api/profiles/lookup", params={"userId": user_id})
     assert lookup.status_code == 200, lookup.text
     return f"/api/profiles/{lookup.json()['profile']['id']}/events"
 
 
-def test_every_event_of_a_profile_is_reached_in_time_order(collector: Collector) -> None:
+def test_every_event_of_a_profile_is_reached_in_time_order(collector: ServedApp) -> None:
     """Beyond the first 1,000, in time order, each once, even when sent out of order."""
     messages = tracks(2300)
-    collector.send(messages[1000:] + messages[:1000])
+    collector.send(*messages[1000:] + messages[:1000])
     collector.resolved()
     pages = collector.walk(profile_events_path(collector, "u1"), limit="1000")
     assert [len(page["events"]) for page in pages] == [1000, 1000, 300]
@@ -117,9 +118,9 @@ def test_every_event_of_a_profile_is_reached_in_time_order(collector: Collector)
 
 
 def test_a_profile_page_goes_back_with_previous_and_late_events_find_their_place(
-    collector: Collector,
+    collector: ServedApp,
 ) -> None:
-    collector.send(tracks(20, start=10))
+    collector.send(*tracks(20, start=10))
     collector.resolved()
     path = profile_events_path(collector, "u1")
     first = collector.admin.get(path, params={"limit": "5"}).json()
@@ -128,14 +129,14 @@ def test_a_profile_page_goes_back_with_previous_and_late_events_find_their_place
     back = collector.admin.get(path, params={"limit": "5", "before": second["previous"]}).json()
     assert back["events"] == first["events"]
 
-    collector.send(tracks(3, start=0))  # happened earlier, arrived later
+    collector.send(*tracks(3, start=0))  # happened earlier, arrived later
     collector.resolved()
     earlier = collector.admin.get(path, params={"before": first["previous"]}).json()
     assert numbers([e["message"] for e in earlier["events"]]) == [0, 1, 2]
 
 
-def test_offset_is_refused_with_the_cursor_to_use_instead(collector: Collector) -> None:
-    collector.send(tracks(3))
+def test_offset_is_refused_with_the_cursor_to_use_instead(collector: ServedApp) -> None:
+    collector.send(*tracks(3))
     collector.resolved()
     response = collector.admin.get(profile_events_path(collector, "u1"), params={"offset": "1"})
     assert response.status_code == 400
@@ -144,8 +145,8 @@ def test_offset_is_refused_with_the_cursor_to_use_instead(collector: Collector) 
     ]
 
 
-def test_the_journey_page_links_to_earlier_and_later_events(collector: Collector) -> None:
-    collector.send(tracks(1200))
+def test_the_journey_page_links_to_earlier_and_later_events(collector: ServedApp) -> None:
+    collector.send(*tracks(1200))
     collector.resolved()
     path = profile_events_path(collector, "u1").removeprefix("/api").removesuffix("/events")
     first = collector.admin.get(path)

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from collector_support import ADMIN_TOKEN, WRITE_KEY, ServeProcess
+from collector_support import ADMIN_TOKEN, WRITE_KEY
 
 from audience.collector.proxies import TrustedProxies, VisitorView
 from audience.storage.sqlite import SqliteEventStore
+from support import AudienceServer
 
 
 def test_without_trusted_proxies_the_peer_is_the_client() -> None:
@@ -84,18 +85,16 @@ def test_a_malformed_forwarded_scheme_or_host_is_ignored(forwarded: dict[str, st
     assert (view.scheme, view.host) == ("http", "collector:8000")
 
 
-def track_and_read_ip(server: ServeProcess, **headers: str) -> str:
+def track_and_read_ip(server: AudienceServer, **headers: str) -> str:
     body = {"writeKey": WRITE_KEY, "userId": "u1", "event": "Seen", "context": {"direct": True}}
     response = httpx.post(f"{server.url}/v1/track", json=body, headers=headers)
     assert response.status_code == 200
-    events = httpx.get(
-        f"{server.url}/api/events", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    ).json()["events"]
-    ip: str = events[0]["context"]["ip"]
+    with server.admin() as admin:
+        ip: str = admin.events()[0]["context"]["ip"]
     return ip
 
 
-def browser_settings(server: ServeProcess, **headers: str) -> dict[str, str]:
+def browser_settings(server: AudienceServer, **headers: str) -> dict[str, str]:
     response = httpx.get(f"{server.url}/v1/projects/{WRITE_KEY}/settings", headers=headers)
     integration: dict[str, str] = response.json()["integrations"]["Customer.io Data Pipelines"]
     return integration
@@ -108,8 +107,10 @@ FORWARDED = {
 }
 
 
-def serve_with(tmp_path: Path, *args: str) -> ServeProcess:
-    server = ServeProcess(tmp_path / "data", tmp_path / "serve.log", *args)
+def serve_with(tmp_path: Path, *args: str) -> AudienceServer:
+    server = AudienceServer(
+        tmp_path / "data", tmp_path / "serve.log", admin_token=ADMIN_TOKEN, extra_args=args
+    )
     server.data_dir.mkdir(parents=True)
     with SqliteEventStore.open(server.data_dir / "events.sqlite3") as store:
         store.create_source("web", WRITE_KEY)

@@ -9,7 +9,7 @@ import pytest
 from audience.collector.query_params import QueryReader
 from audience.errors import QueryError
 from audience.paging import decode_cursor, encode_cursor
-from resolution.serving import Served, serve
+from support.served_app import ServedApp, serve_app
 
 
 def problems(items: list[tuple[str, str]], read: str) -> list[tuple[str, str]]:
@@ -84,14 +84,14 @@ def test_good_parameters_are_read_and_absent_ones_take_their_defaults() -> None:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with serve(tmp_path_factory.mktemp("queries") / "data") as running:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
+    with serve_app(tmp_path_factory.mktemp("queries") / "data") as running:
         running.send({"type": "identify", "userId": "u1", "anonymousId": "a1"})
         running.resolved()
         yield running
 
 
-def profile_id(served: Served) -> str:
+def profile_id(served: ServedApp) -> str:
     found = served.admin.get("/api/profiles/lookup", params={"userId": "u1"}).json()
     return str(found["profile"]["id"])
 
@@ -123,7 +123,7 @@ BAD_QUERIES = [
 
 @pytest.mark.parametrize(("path", "query", "field"), BAD_QUERIES)
 def test_a_malformed_query_on_an_api_route_gets_400_naming_the_parameter(
-    served: Served, path: str, query: str, field: str
+    served: ServedApp, path: str, query: str, field: str
 ) -> None:
     url = path.replace("{id}", profile_id(served)) + (f"?{query}" if query else "")
     response = served.admin.get(url)
@@ -145,7 +145,7 @@ def test_a_malformed_query_on_an_api_route_gets_400_naming_the_parameter(
     ],
 )
 def test_a_malformed_query_on_a_page_gets_a_400_page_naming_the_parameter(
-    served: Served, path: str, query: str, field: str
+    served: ServedApp, path: str, query: str, field: str
 ) -> None:
     response = served.admin.get(path.replace("{id}", profile_id(served)) + f"?{query}")
     assert response.status_code == 400
@@ -155,15 +155,15 @@ def test_a_malformed_query_on_a_page_gets_a_400_page_naming_the_parameter(
 
 
 @pytest.mark.parametrize("path", ["/api/profiles/a%00b", "/api/profiles/a%00b/events"])
-def test_a_profile_id_no_store_can_hold_is_simply_not_found(served: Served, path: str) -> None:
+def test_a_profile_id_no_store_can_hold_is_simply_not_found(served: ServedApp, path: str) -> None:
     assert served.admin.get(path).status_code == 404
 
 
-def test_an_empty_identifier_is_looked_up_and_not_found(served: Served) -> None:
+def test_an_empty_identifier_is_looked_up_and_not_found(served: ServedApp) -> None:
     assert served.admin.get("/api/profiles/lookup?userId=").status_code == 404
 
 
-def test_good_queries_still_answer(served: Served) -> None:
+def test_good_queries_still_answer(served: ServedApp) -> None:
     pid = profile_id(served)
     for url in (
         "/api/events?limit=1000&type=identify&userId=u1",

@@ -6,9 +6,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from collector_support import ADMIN_TOKEN, ServeProcess
+from collector_support import ADMIN_TOKEN
 
 from audience.collector.security_headers import CONTENT_SECURITY_POLICY
+from support import AudienceServer
 
 PAGES = ["/profiles", "/profiles/no-such-profile", "/live", "/sources", "/destinations"]
 ADMIN_REPLIES = [
@@ -23,9 +24,9 @@ ADMIN_REPLIES = [
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AudienceServer]:
     base = tmp_path_factory.mktemp("headers")
-    serving = ServeProcess(base / "data", base / "serve.log")
+    serving = AudienceServer(base / "data", base / "serve.log", admin_token=ADMIN_TOKEN)
     serving.start()
     try:
         yield serving
@@ -34,7 +35,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
 
 
 @pytest.fixture(scope="module")
-def admin(server: ServeProcess) -> Iterator[httpx.Client]:
+def admin(server: AudienceServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=30) as client:
         assert client.post("/login", data={"token": ADMIN_TOKEN}).status_code == 303
         yield client
@@ -59,14 +60,14 @@ def test_the_policy_is_strict() -> None:
 
 
 @pytest.mark.parametrize("path", ["/login", "/login?next=/live"])
-def test_the_login_form_carries_the_security_headers(server: ServeProcess, path: str) -> None:
+def test_the_login_form_carries_the_security_headers(server: AudienceServer, path: str) -> None:
     response = httpx.get(f"{server.url}{path}")
     assert response.status_code == 200
     assert_secured(response)
     assert response.headers["cache-control"] == "no-store"
 
 
-def test_a_failed_login_and_the_redirect_to_login_carry_them_too(server: ServeProcess) -> None:
+def test_a_failed_login_and_the_redirect_to_login_carry_them_too(server: AudienceServer) -> None:
     failed = httpx.post(f"{server.url}/login", data={"token": "wrong"})
     assert failed.status_code == 401
     assert_secured(failed)
@@ -110,7 +111,7 @@ def test_the_destinations_page_is_rendered_by_the_pages_own_templates(
     assert 'aria-current="page">Destinations' in html
 
 
-def test_pages_have_no_inline_script_or_style(admin: httpx.Client, server: ServeProcess) -> None:
+def test_pages_have_no_inline_script_or_style(admin: httpx.Client, server: AudienceServer) -> None:
     for path in [*PAGES, "/login"]:
         html = httpx.get(f"{server.url}{path}").text if path == "/login" else admin.get(path).text
         assert "<script>" not in html

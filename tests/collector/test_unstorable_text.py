@@ -11,18 +11,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from served_app import Collector, serve_collector
+
+from support.served_app import ServedApp, serve_app
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def collector(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Collector]:
-    with serve_collector(request.param, tmp_path) as running:
+def collector(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServedApp]:
+    with serve_app(tmp_path / "data", request.param) as running:
         yield running
 
 
 @pytest.mark.parametrize("field", ["userId", "anonymousId", "messageId", "event"])
 def test_an_event_with_a_nul_in_an_indexed_field_is_refused_alone(
-    collector: Collector, field: str
+    collector: ServedApp, field: str
 ) -> None:
     bad = {"type": "track", "userId": "u1", "event": "Bad", "messageId": "bad-1"}
     bad[field] = "a\x00b"
@@ -36,7 +37,7 @@ def test_an_event_with_a_nul_in_an_indexed_field_is_refused_alone(
     assert [event["messageId"] for event in stored] == ["good-1"]
 
 
-def test_a_write_key_with_a_nul_is_unknown(collector: Collector) -> None:
+def test_a_write_key_with_a_nul_is_unknown(collector: ServedApp) -> None:
     key = base64.b64encode(b"WK\x00:").decode()
     response = collector.admin.post(  # the admin client: no write key of its own
         "/v1/track",

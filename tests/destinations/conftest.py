@@ -15,8 +15,7 @@ from audience.storage import EventRecord, SqliteEventStore
 from audience.storage.backend import EventStore
 from audience.storage.postgres import PostgresEventStore
 from postgres_db import fresh_schema
-
-from .receiver import Receiver
+from support import Receiver
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 

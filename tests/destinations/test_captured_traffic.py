@@ -22,8 +22,7 @@ from audience.destinations.dispatcher import Dispatcher
 from audience.destinations.state import DeliveryStore
 from audience.storage.backend import EventStore
 from audience.tracking import MessageType
-
-from .receiver import Receiver
+from support import Receiver
 
 TABLES = ("pages", "tracks", "identifies")
 REQUESTS = Path(__file__).with_name("browser_flow_requests.jsonl")

@@ -6,30 +6,21 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from audience.destinations.base import DeliveryPolicy, DestinationConfig
+from audience.destinations.base import DestinationConfig, DestinationPolicy
 from audience.destinations.state import DeliveryStore
+from support import Receiver, wait_for
 
 from .conftest import Append, track
-from .receiver import Receiver
 
 AUDIENCE = str(Path(sys.executable).parent / "audience")
 EVENTS = 200
 BATCH = 10
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 90.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("the condition never held")
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -62,14 +53,17 @@ def test_a_dispatcher_killed_while_sending_delivers_every_event_after_a_restart(
 ) -> None:
     receiver.delay = 0.2
     receiver.start()
-    delivery = DeliveryPolicy(initial_backoff=0.05, max_backoff=0.5, batch_size=BATCH)
+    delivery = DestinationPolicy(initial_backoff=0.05, max_backoff=0.5, batch_size=BATCH)
     options = {"url": receiver.url, "secret": "k"}
     config = DestinationConfig("hook", "webhook", options, delivery=delivery)
     delivery_store.add(config, 0, 0.0)
     append([track(n) for n in range(1, EVENTS + 1)])
 
     first = start_dispatcher()
-    wait_for(lambda: len(receiver.requests) >= 3 and receiver.started > len(receiver.requests))
+    wait_for(
+        lambda: len(receiver.requests) >= 3 and receiver.started > len(receiver.requests),
+        seconds=90,
+    )
     first.send_signal(signal.SIGKILL)
     first.wait(10)
     killed_at = delivery_store.stats("hook")
@@ -77,9 +71,9 @@ def test_a_dispatcher_killed_while_sending_delivers_every_event_after_a_restart(
     assert killed_at.pending_batches == 1  # the batch in flight is still open
 
     second = start_dispatcher()
-    wait_for(lambda: delivery_store.stats("hook").delivered_events >= EVENTS - BATCH)
-    wait_for(lambda: delivery_store.stats("hook").cursor == EVENTS)
-    wait_for(lambda: delivery_store.stats("hook").pending_batches == 0)
+    wait_for(lambda: delivery_store.stats("hook").delivered_events >= EVENTS - BATCH, seconds=90)
+    wait_for(lambda: delivery_store.stats("hook").cursor == EVENTS, seconds=90)
+    wait_for(lambda: delivery_store.stats("hook").pending_batches == 0, seconds=90)
     second.send_signal(signal.SIGTERM)
     assert second.wait(30) == 0
 

@@ -1,4 +1,4 @@
-"""How failed deliveries are classified and how long they wait."""
+"""How long a destination's failed batches wait, and when they are dead-lettered."""
 
 from __future__ import annotations
 
@@ -6,61 +6,40 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from audience.destinations.base import DeliveryPolicy
+from audience.destinations.base import DestinationPolicy
 from audience.destinations.flatten import flatten
-from audience.destinations.webhook import classify
-from audience.errors import ConfigError, PermanentDeliveryError, RetryableDeliveryError
+from audience.errors import ConfigError
 
 
 def test_backoff_doubles_from_the_initial_wait_up_to_the_maximum() -> None:
-    policy = DeliveryPolicy(initial_backoff=1.0, max_backoff=10.0)
+    policy = DestinationPolicy(initial_backoff=1.0, max_backoff=10.0)
     assert [policy.delay(attempt) for attempt in range(1, 7)] == [1, 2, 4, 8, 10, 10]
 
 
 def test_retry_after_lengthens_the_wait_but_never_past_the_maximum() -> None:
-    policy = DeliveryPolicy(initial_backoff=1.0, max_backoff=60.0)
+    policy = DestinationPolicy(initial_backoff=1.0, max_backoff=60.0)
     assert policy.delay(1, retry_after=30) == 30
     assert policy.delay(4, retry_after=2) == 8
     assert policy.delay(1, retry_after=3600) == 60
 
 
+def test_a_destination_waits_the_same_whatever_the_draw() -> None:
+    """One worker sends to a destination: there is no crowd for jitter to spread."""
+    policy = DestinationPolicy(initial_backoff=1.0, max_backoff=10.0)
+    assert policy.retry.delay(3, draw=0.0) == policy.retry.delay(3, draw=1.0) == 4.0
+
+
 def test_a_batch_is_exhausted_after_max_attempts() -> None:
-    policy = DeliveryPolicy(max_attempts=3)
+    policy = DestinationPolicy(max_attempts=3)
     assert not policy.is_exhausted(2)
     assert policy.is_exhausted(3)
 
 
 def test_a_delivery_policy_that_cannot_work_is_refused() -> None:
     with pytest.raises(ConfigError):
-        DeliveryPolicy(max_attempts=0)
+        DestinationPolicy(max_attempts=0)
     with pytest.raises(ConfigError):
-        DeliveryPolicy(initial_backoff=10, max_backoff=1)
-
-
-@pytest.mark.parametrize(
-    ("status", "outcome"),
-    [
-        (200, None),
-        (204, None),
-        (408, RetryableDeliveryError),
-        (429, RetryableDeliveryError),
-        (500, RetryableDeliveryError),
-        (503, RetryableDeliveryError),
-        (400, PermanentDeliveryError),
-        (401, PermanentDeliveryError),
-        (404, PermanentDeliveryError),
-        (413, PermanentDeliveryError),
-    ],
-)
-def test_receiver_answers_are_classified(status: int, outcome: type[Exception] | None) -> None:
-    error = classify(status, None)
-    assert (None if error is None else type(error)) is outcome
-
-
-def test_a_429_carries_the_wait_the_receiver_asked_for() -> None:
-    error = classify(429, "12")
-    assert isinstance(error, RetryableDeliveryError)
-    assert error.retry_after == 12.0
+        DestinationPolicy(initial_backoff=10, max_backoff=1)
 
 
 json_leaves = st.one_of(st.text(max_size=5), st.integers(), st.booleans(), st.floats(0, 1))

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
 from audience.collector.app import build_server_app
 from audience.config import load_settings
 from audience.destinations.base import DestinationConfig
 from audience.destinations.state import SqliteDeliveryStore
-
-from .receiver import Receiver, free_port
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("the condition never held")
-        time.sleep(0.05)
+from support import AdminApi, LiveServer, Receiver, wait_for
 
 
 def test_serve_delivers_tracked_events_and_reports_delivery_state(
@@ -39,19 +26,12 @@ def test_serve_delivers_tracked_events_and_reports_delivery_state(
     settings = load_settings(env={}, overrides={"data_dir": data_dir})
     app, first = build_server_app(settings)
 
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run)
-    thread.start()
-    try:
-        wait_for(lambda: server.started)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-            status = track_and_watch(client, receiver, first.source.write_key, first.admin_token)
-    finally:
-        server.should_exit = True
-        thread.join(30)
+    with (
+        LiveServer(app) as server,
+        httpx.Client(base_url=server.url) as client,
+        AdminApi(server.url, first.admin_token) as admin,
+    ):
+        status = track_and_watch(client, admin, receiver, first.source.write_key)
 
     assert status["name"] == "hook"
     assert status["cursor"] == 1
@@ -65,9 +45,10 @@ def test_serve_delivers_tracked_events_and_reports_delivery_state(
 
 
 def track_and_watch(
-    client: httpx.Client, receiver: Receiver, write_key: str, admin_token: str
+    client: httpx.Client, admin: AdminApi, receiver: Receiver, write_key: str
 ) -> dict[str, Any]:
-    admin = {"Authorization": f"Bearer {admin_token}"}
+    """Track one event, wait for its delivery; the admin API and pages show it (only to the
+    admin). ``client`` has no credentials."""
     message = {
         "type": "track",
         "event": "Clicked Email",
@@ -79,19 +60,19 @@ def track_and_watch(
     assert sent.status_code == 200, sent.text
 
     def delivered() -> int:
-        reply = client.get("/api/destinations", headers=admin).json()
+        reply = admin.get("/api/destinations").json()
         return int(reply["destinations"][0]["delivered_events"])
 
-    wait_for(lambda: delivered() == 1)
-    (status,) = client.get("/api/destinations", headers=admin).json()["destinations"]
+    wait_for(lambda: delivered() == 1, 60, "the delivery")
+    (status,) = admin.get("/api/destinations").json()["destinations"]
     assert client.get("/api/destinations").status_code == 401
-    page = client.get("/destinations", headers=admin)
+    page = admin.get("/destinations")
     assert page.status_code == 200
     assert '<tr data-destination="hook">' in page.text
     assert '<td class="delivered">1</td>' in page.text
     assert receiver.url in page.text
     assert '<a href="/destinations" aria-current="page">Destinations</a>' in page.text
-    profiles = client.get("/profiles", headers=admin)
+    profiles = admin.get("/profiles")
     assert 'href="/destinations"' in profiles.text  # every page links it
     assert client.get("/destinations").status_code == 303  # to the login page
     return dict(status)

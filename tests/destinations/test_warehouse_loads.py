@@ -18,6 +18,7 @@ from audience.destinations.base import DestinationConfig
 from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
 from audience.destinations.state import DeliveryStore
 from audience.storage.backend import EventStore
+from support import wait_for
 
 from .conftest import POSTGRES_URL, Append, track
 
@@ -226,10 +227,7 @@ def test_another_program_can_read_the_duckdb_file_once_loading_has_caught_up(
     worker.start()
     try:
         append([track(1), track(2)])
-        deadline = time.monotonic() + 60
-        while delivery_store.stats("lake").delivered_events < 2:
-            assert time.monotonic() < deadline, "the events were never loaded"
-            time.sleep(0.05)
+        wait_for(lambda: delivery_store.stats("lake").delivered_events >= 2, 60, "the load")
         reader = "import duckdb, sys; print(duckdb.connect(sys.argv[1], read_only=True)" + (
             ".execute('SELECT count(*) FROM web.clicked_email').fetchone()[0])"
         )

@@ -3,42 +3,27 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 from click.testing import CliRunner
 
 from audience.cli import main
 from audience.clock import SystemClock
-from audience.destinations.base import DeliveryPolicy, DestinationConfig
+from audience.destinations.base import DestinationConfig, DestinationPolicy
 from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
 from audience.destinations.state import DeliveryStore
 from audience.destinations.webhook import sign, verify_signature, without_context_traits
 from audience.eventlog import StoredEvent
 from audience.storage.backend import EventStore
+from audience.testing import FakeClock
+from support import Receiver, wait_for
 
 from .conftest import Append, track
-from .receiver import Receiver
 
 SECRET = "s3cret-for-tests"
-
-
-class ManualClock:
-    """A clock the test moves forward, so backoff needs no sleeping."""
-
-    def __init__(self) -> None:
-        self.moment = datetime(2026, 11, 29, 12, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.moment
-
-    def monotonic(self) -> float:
-        return self.moment.timestamp()
-
-    def advance(self, seconds: float) -> None:
-        self.moment += timedelta(seconds=seconds)
 
 
 def webhook(
@@ -48,26 +33,19 @@ def webhook(
     initial_backoff: float = 1.0,
     max_backoff: float = 8.0,
 ) -> DestinationConfig:
-    policy = DeliveryPolicy(max_attempts, initial_backoff, max_backoff, batch_size)
+    policy = DestinationPolicy(max_attempts, initial_backoff, max_backoff, batch_size)
     return DestinationConfig("hook", "webhook", {"url": url, "secret": SECRET}, delivery=policy)
 
 
-def wait_for(condition: Callable[[], bool], seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("the condition never held")
-        time.sleep(0.05)
-
-
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
+def clock() -> FakeClock:
+    """A clock the test moves forward, so backoff needs no sleeping."""
+    return FakeClock()
 
 
 @pytest.fixture
 def dispatcher(
-    event_store: EventStore, delivery_store: DeliveryStore, clock: ManualClock
+    event_store: EventStore, delivery_store: DeliveryStore, clock: FakeClock
 ) -> Iterator[Dispatcher]:
     worker = Dispatcher(event_store, delivery_store, clock)
     yield worker
@@ -97,7 +75,7 @@ def test_delivered_batches_are_signed_and_carry_no_context_traits(
     append: Append,
     delivery_store: DeliveryStore,
     dispatcher: Dispatcher,
-    clock: ManualClock,
+    clock: FakeClock,
 ) -> None:
     """The seed: traits in context "do not appear in your downstream tools"."""
     receiver.start()
@@ -123,7 +101,7 @@ def test_a_receiver_answering_500_gets_the_same_batch_again_after_the_backoff(
     append: Append,
     delivery_store: DeliveryStore,
     dispatcher: Dispatcher,
-    clock: ManualClock,
+    clock: FakeClock,
 ) -> None:
     receiver.answers = [500, 503]
     receiver.start()
@@ -147,6 +125,32 @@ def test_a_receiver_answering_500_gets_the_same_batch_again_after_the_backoff(
     assert (stats.pending_events, stats.delivered_events, stats.dead_events) == (0, 2, 0)
 
 
+@pytest.mark.parametrize("form", ["seconds", "http-date"])
+def test_a_receiver_asking_to_retry_after_a_while_gets_the_batch_only_then(
+    receiver: Receiver,
+    append: Append,
+    delivery_store: DeliveryStore,
+    dispatcher: Dispatcher,
+    clock: FakeClock,
+    form: str,
+) -> None:
+    """``Retry-After`` as delay-seconds or as an HTTP-date lengthens the 1 s backoff to 5 s."""
+    wait = timedelta(seconds=5)
+    receiver.answers = [503]
+    receiver.retry_after = "5" if form == "seconds" else format_datetime(clock.now() + wait, True)
+    receiver.start()
+    delivery_store.add(webhook(receiver.url), 0, 0.0)
+    append([track(1)])
+
+    assert dispatcher.step()  # 503, Retry-After
+    clock.advance(4.9)
+    assert not dispatcher.step()
+    assert receiver.message_ids() == []
+    clock.advance(0.1)
+    assert dispatcher.step()
+    assert receiver.message_ids() == ["m-1"]
+
+
 def test_nothing_is_lost_while_the_receiver_is_down_for_a_while(
     receiver: Receiver,
     append: Append,
@@ -160,11 +164,11 @@ def test_nothing_is_lost_while_the_receiver_is_down_for_a_while(
     worker.start()
     try:
         append([track(n) for n in range(1, 151)])
-        wait_for(lambda: delivery_store.stats("hook").last_error is not None)
+        wait_for(lambda: delivery_store.stats("hook").last_error is not None, seconds=60)
         append([track(n) for n in range(151, 301)])
-        wait_for(lambda: open_batch_attempts(delivery_store) >= 3)
+        wait_for(lambda: open_batch_attempts(delivery_store) >= 3, seconds=60)
         receiver.start()
-        wait_for(lambda: delivery_store.stats("hook").delivered_events == 300)
+        wait_for(lambda: delivery_store.stats("hook").delivered_events == 300, seconds=60)
     finally:
         worker.stop()
 
@@ -184,7 +188,7 @@ def test_nothing_is_lost_while_the_receiver_is_down_for_minutes_and_the_dispatch
     event_store: EventStore,
     delivery_store: DeliveryStore,
     open_delivery_store: Callable[[], DeliveryStore],
-    clock: ManualClock,
+    clock: FakeClock,
 ) -> None:
     """Ten minutes of clock time with the port closed: backoff reaches its cap, events keep
     arriving, the dispatcher is restarted halfway; once the port opens every event arrives once."""
@@ -211,7 +215,7 @@ def test_nothing_is_lost_while_the_receiver_is_down_for_minutes_and_the_dispatch
                 workers[1].start()
             append([track(n) for n in range(sent + 1, sent + EVENTS_PER_STEP + 1)])
             sent += EVENTS_PER_STEP
-            wait_for(retried_up_to_now)
+            wait_for(retried_up_to_now, seconds=60)
             batch = delivery_store.next_batch("hook")
             assert batch is not None
             waits.add(batch.next_attempt_at - clock.now().timestamp())
@@ -226,7 +230,7 @@ def test_nothing_is_lost_while_the_receiver_is_down_for_minutes_and_the_dispatch
 
         receiver.start()
         clock.advance(max_backoff)
-        wait_for(lambda: delivery_store.stats("hook").delivered_events == sent)
+        wait_for(lambda: delivery_store.stats("hook").delivered_events == sent, seconds=60)
     finally:
         for worker in workers:
             worker.stop()
@@ -247,7 +251,7 @@ def test_a_batch_is_dead_lettered_after_the_configured_attempts_and_replay_deliv
     append: Append,
     delivery_store: DeliveryStore,
     dispatcher: Dispatcher,
-    clock: ManualClock,
+    clock: FakeClock,
     location: list[str],
 ) -> None:
     receiver.answers = [500, 500, 500]
@@ -350,13 +354,13 @@ def test_a_receiver_that_hangs_does_not_hold_up_other_destinations(
         worker.start()
         try:
             append([track(1), track(2)])
-            wait_for(lambda: hanging.started == 1)
+            wait_for(lambda: hanging.started == 1, seconds=60)
             append([track(3)])
-            wait_for(lambda: len(receiver.message_ids()) == 3)
+            wait_for(lambda: len(receiver.message_ids()) == 3, seconds=60)
             assert hanging.requests == []  # still waiting for its first answer
             assert hanging.gate is not None
             hanging.gate.set()
-            wait_for(lambda: delivery_store.stats("slow").delivered_events == 3)
+            wait_for(lambda: delivery_store.stats("slow").delivered_events == 3, seconds=60)
         finally:
             worker.stop()
     finally:
@@ -371,7 +375,7 @@ def test_replay_with_queue_hands_dead_letters_back_to_the_worker(
     append: Append,
     delivery_store: DeliveryStore,
     dispatcher: Dispatcher,
-    clock: ManualClock,
+    clock: FakeClock,
     location: list[str],
 ) -> None:
     receiver.answers = [500]
@@ -386,7 +390,7 @@ def test_replay_with_queue_hands_dead_letters_back_to_the_worker(
 
     assert result.exit_code == 0, result.output
     assert receiver.message_ids() == []  # nothing is sent by the command itself
-    clock.moment = datetime.now(UTC)  # the command put the batch in line on the real clock
+    clock.set(datetime.now(UTC))  # the command put the batch in line on the real clock
     assert dispatcher.step()
     assert receiver.message_ids() == ["m-1"]
     assert delivery_store.stats("hook").dead_events == 0
@@ -397,7 +401,7 @@ def test_a_batch_larger_than_the_body_limit_goes_out_in_several_signed_requests(
     append: Append,
     delivery_store: DeliveryStore,
     dispatcher: Dispatcher,
-    clock: ManualClock,
+    clock: FakeClock,
 ) -> None:
     receiver.start()
     options = {"url": receiver.url, "secret": SECRET, "max_body_bytes": 2000}

@@ -1,6 +1,5 @@
 """Pytest fixtures for tests that talk to a real ``audience serve`` (tests/conftest.py loads them).
 
-- ``free_port``: a free TCP port on 127.0.0.1.
 - ``audience_server_factory``: starts servers with the sources and arguments a test asks for, each
   in its own data folder, and stops them afterwards (``kill``/``start`` on the returned server for
   crash and restart tests).
@@ -31,12 +30,10 @@ from interop.harness import (
     PAGES_DIR,
     PINNED_PACKAGES,
     SEGMENT_BROWSER_BUNDLE,
-    AdminApi,
-    AudienceServer,
     ClientPackages,
     StaticSite,
 )
-from interop.harness import free_port as pick_free_port
+from support import AdminApi, AudienceServer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext
@@ -125,12 +122,6 @@ def require_npm_packages(packages: ClientPackages = PINNED_PACKAGES) -> None:
             f"{bundle} is missing: run scripts/setup-system (it installs the {packages.label} "
             f"packages into {packages.node_modules.parent})"
         )
-
-
-@pytest.fixture
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    return pick_free_port()
 
 
 @pytest.fixture

@@ -1,30 +1,20 @@
-"""The interop harness: a real ``audience serve`` process, a site on another origin, the admin API.
+"""The interop harness: the real clients' packages, Chromium, and a site on another origin.
 
-Everything here runs for real on loopback: the collector is the installed ``audience`` command in a
-subprocess with its own data folder, the site is a small HTTP server that pages are loaded from
-(``http://localhost:PORT``, a different origin from the collector on ``127.0.0.1``), and the admin
-client reads stored events back over HTTP. Test folders import these classes directly or use the
-fixtures in ``interop.fixtures``.
+The site is a small HTTP server that pages are loaded from (``http://localhost:PORT``, a different
+origin from the collector on ``127.0.0.1``); the collector itself (``support.AudienceServer``) and
+the admin client (``support.AdminApi``) come from the shared test kit. Test folders import these
+classes directly or use the fixtures in ``interop.fixtures``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 INTEROP_DIR = Path(__file__).resolve().parent
 JS_DIR = INTEROP_DIR / "js"
@@ -75,273 +65,7 @@ CHROMIUM_ARGS = (
     "--disable-sync",
 )
 
-STARTUP_SECONDS = 30.0
 STOP_SECONDS = 10.0
-POLL_SECONDS = 0.05
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def audience_command() -> list[str]:
-    """The installed ``audience`` console script of the running interpreter's environment."""
-    script = Path(sys.executable).with_name("audience")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from audience.cli import main; main()"]
-
-
-class ServerFailedError(RuntimeError):
-    """``audience serve`` exited or never answered; the message carries its log."""
-
-
-@dataclass
-class AudienceServer:
-    """One ``audience serve`` subprocess on 127.0.0.1 with a data folder of its own.
-
-    ``sources`` maps source names to write keys; they are created with ``audience sources
-    create`` before the first start. ``start``/``stop`` can be called again (a restart keeps the
-    data folder), and ``kill`` sends SIGKILL for crash tests. Output goes to ``log_path``.
-    """
-
-    data_dir: Path
-    sources: Mapping[str, str]
-    admin_token: str
-    log_path: Path
-    browser_bundles: Sequence[Path] = ()
-    port: int = field(default_factory=free_port)
-    extra_args: Sequence[str] = ()
-    env: Mapping[str, str] = field(default_factory=dict)
-    process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
-    log_mark: int = field(default=0, init=False, repr=False)
-    """Where the log stood when the last test finished: a failing test reports what follows."""
-    _sources_created: bool = field(default=False, init=False, repr=False)
-
-    @property
-    def host(self) -> str:
-        """``127.0.0.1:PORT``: the host the clients are configured with."""
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        return f"http://{self.host}"
-
-    @property
-    def write_key(self) -> str:
-        """The write key of the first source."""
-        return next(iter(self.sources.values()))
-
-    def _env(self) -> dict[str, str]:
-        # Settings of the developer's own collector must not leak into the one under test.
-        env = {
-            name: value for name, value in os.environ.items() if not name.startswith("AUDIENCE_")
-        }
-        env["AUDIENCE_ADMIN_TOKEN"] = self.admin_token
-        env["PYTHONUNBUFFERED"] = "1"
-        env.update(self.env)
-        return env
-
-    def _run_cli(self, args: Sequence[str]) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            log.write(f"$ audience {' '.join(args)}\n".encode())
-            log.flush()
-            completed = subprocess.run(
-                [*audience_command(), *args],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self._env(),
-                timeout=STARTUP_SECONDS,
-                check=False,
-            )
-        if completed.returncode != 0:
-            raise ServerFailedError(
-                f"audience {' '.join(args)} exited with {completed.returncode}\n{self.log()}"
-            )
-
-    def create_sources(self) -> None:
-        """Create every source in ``sources`` with its fixed write key (once per data folder)."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        for name, key in self.sources.items():
-            self._run_cli(
-                ["sources", "create", name, "--write-key", key, "--data", str(self.data_dir)]
-            )
-        self._sources_created = True
-
-    def serve_args(self) -> list[str]:
-        """The ``audience serve`` arguments this server runs with."""
-        args = ["serve", "--data", str(self.data_dir), "--host", "127.0.0.1"]
-        args += ["--port", str(self.port)]
-        for folder in self.browser_bundles:
-            args += ["--browser-bundle", str(folder)]
-        return [*args, *self.extra_args]
-
-    def start(self) -> None:
-        """Start serving and return once ``/healthz`` answers 200."""
-        if self.process is not None and self.process.poll() is None:
-            return
-        if not self._sources_created:
-            self.create_sources()
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            log.write(f"$ audience {' '.join(self.serve_args())}\n".encode())
-            log.flush()
-            self.process = subprocess.Popen(
-                [*audience_command(), *self.serve_args()],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self._env(),
-                start_new_session=True,
-            )
-        self._wait_until_healthy()
-
-    def _wait_until_healthy(self) -> None:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        with httpx.Client(timeout=2.0) as http:
-            while time.monotonic() < deadline:
-                if self.process is None or self.process.poll() is not None:
-                    code = None if self.process is None else self.process.returncode
-                    raise ServerFailedError(f"audience serve exited with {code}\n{self.log()}")
-                with contextlib.suppress(httpx.TransportError):
-                    if http.get(f"{self.url}/healthz").status_code == 200:
-                        return
-                time.sleep(POLL_SECONDS)
-        self.stop()
-        raise ServerFailedError(f"audience serve did not answer /healthz in time\n{self.log()}")
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL if it has not exited within a few seconds."""
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_SECONDS)
-
-    def kill(self) -> None:
-        """SIGKILL the server, as a crash would."""
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.kill()
-        process.wait(timeout=STOP_SECONDS)
-
-    def log(self) -> str:
-        """Everything the server and the CLI have printed so far."""
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def log_size(self) -> int:
-        """The log's current length in bytes, to cut out what one test produced."""
-        try:
-            return self.log_path.stat().st_size
-        except FileNotFoundError:
-            return 0
-
-    def log_since(self, offset: int) -> str:
-        """The log written after ``offset`` bytes."""
-        try:
-            with self.log_path.open("rb") as log:
-                log.seek(offset)
-                return log.read().decode(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def admin(self) -> AdminApi:
-        """A new admin API client (close it, or use it as a context manager)."""
-        return AdminApi(self.url, self.admin_token)
-
-
-class EventsNotStoredError(AssertionError):
-    """The expected events did not show up in the admin API."""
-
-
-class AdminApi:
-    """The collector's admin read API over HTTP, with the admin bearer token."""
-
-    def __init__(self, base_url: str, token: str) -> None:
-        self.base_url = base_url
-        self.http = httpx.Client(
-            base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=10.0
-        )
-
-    def __enter__(self) -> AdminApi:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the HTTP connections."""
-        self.http.close()
-
-    def events(self, source: str, limit: int = 1000, **filters: str) -> list[dict[str, Any]]:
-        """``GET /api/events``: stored messages of ``source``, newest first.
-
-        ``filters`` are the API's query filters: ``type``, ``userId``, ``anonymousId``, ``event``.
-        """
-        response = self.http.get(
-            "/api/events", params={"source": source, "limit": str(limit), **filters}
-        )
-        response.raise_for_status()
-        events: list[dict[str, Any]] = response.json()["events"]
-        return events
-
-    def wait_for_events(
-        self,
-        source: str,
-        count: int,
-        *,
-        where: Callable[[dict[str, Any]], bool] = lambda event: True,
-        timeout: float = 15.0,
-        **filters: str,
-    ) -> list[dict[str, Any]]:
-        """Poll until ``count`` stored events of ``source`` match; return them oldest first.
-
-        Clients deliver in the background, so a test waits for what it sent to arrive. The
-        loop is bounded by ``timeout``; on expiry it fails showing what was stored.
-        """
-        deadline = time.monotonic() + timeout
-        matching: list[dict[str, Any]] = []
-        while True:
-            matching = [e for e in self.events(source, limit=1000, **filters) if where(e)]
-            if len(matching) >= count or time.monotonic() >= deadline:
-                break
-            time.sleep(POLL_SECONDS * 4)
-        if len(matching) < count:
-            raise EventsNotStoredError(
-                f"expected {count} events in source {source!r}, found {len(matching)}: {matching}"
-            )
-        return list(reversed(matching))
-
-    def wait_for_message_ids(
-        self, source: str, message_ids: Sequence[str], *, timeout: float = 15.0
-    ) -> dict[str, dict[str, Any]]:
-        """Wait until every one of ``message_ids`` is stored; return them by messageId, in the
-        order of ``message_ids``."""
-        wanted = set(message_ids)
-        stored = self.wait_for_events(
-            source,
-            len(wanted),
-            where=lambda event: event.get("messageId") in wanted,
-            timeout=timeout,
-        )
-        by_id = {event["messageId"]: event for event in stored}
-        missing = wanted - by_id.keys()
-        if missing:
-            raise EventsNotStoredError(f"not stored in source {source!r}: {sorted(missing)}")
-        return {message_id: by_id[message_id] for message_id in message_ids}
 
 
 @dataclass(frozen=True)
@@ -495,13 +219,3 @@ class StaticSite:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-@contextlib.contextmanager
-def running(server: AudienceServer) -> Iterator[AudienceServer]:
-    """Start ``server`` and stop it when the block ends, whatever happens."""
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()

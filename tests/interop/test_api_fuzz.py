@@ -27,8 +27,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from interop.harness import CIO_BROWSER_BUNDLE, SEGMENT_BROWSER_BUNDLE, AudienceServer
+from interop.harness import CIO_BROWSER_BUNDLE, SEGMENT_BROWSER_BUNDLE
 from postgres_db import fresh_schema
+from support import AudienceServer
 
 WRITE_KEY = "wk_fuzz"
 ADMIN_TOKEN = "fuzz-admin-token-long-enough-to-be-accepted"

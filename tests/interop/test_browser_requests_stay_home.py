@@ -32,12 +32,11 @@ from interop.harness import (
     LATEST_PACKAGES,
     PINNED_PACKAGES,
     SEGMENT_PACKAGE,
-    AdminApi,
-    AudienceServer,
     ClientPackages,
     SiteRequest,
     StaticSite,
 )
+from support import AdminApi, AudienceServer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser

@@ -22,7 +22,7 @@ from segment.analytics import consumer as segment_consumer
 from audience import Analytics
 from audience.tracking import MAX_EVENT_BYTES, MAX_REQUEST_BYTES
 from interop.fixtures import INTEROP_SOURCES
-from interop.harness import AdminApi, AudienceServer
+from support import AdminApi, AudienceServer
 
 EVENT_PADDING = 30_000
 """Bytes of property text per event: near the 32 KB limit, so batches fill up in few events."""

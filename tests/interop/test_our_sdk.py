@@ -17,7 +17,7 @@ from audience.errors import DeliveryError
 from audience.jsontypes import JSONObject
 from audience.tracking import parse_timestamp
 from interop.fixtures import INTEROP_SOURCES
-from interop.harness import AdminApi, AudienceServer
+from support import AdminApi, AudienceServer
 
 SOURCE = "sdk"
 CLOCK_SLACK = timedelta(seconds=1)

@@ -17,7 +17,7 @@ from segment.analytics import Client as SegmentClient  # type: ignore[import-unt
 
 from audience.tracking import parse_timestamp
 from interop.fixtures import INTEROP_SOURCES
-from interop.harness import AdminApi, AudienceServer
+from support import AdminApi, AudienceServer
 
 CLOCK_SLACK = timedelta(seconds=1)
 MILLISECOND = timedelta(milliseconds=1)

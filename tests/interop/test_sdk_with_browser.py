@@ -18,7 +18,8 @@ from audience import Analytics
 from audience.sdk.stores import RequestCookieStore
 from interop.browser import SourcePage
 from interop.fixtures import INTEROP_SOURCES
-from interop.harness import AdminApi, AudienceServer, SiteRequest, StaticSite
+from interop.harness import SiteRequest, StaticSite
+from support import AdminApi, AudienceServer
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext

@@ -20,7 +20,8 @@ import pytest
 from audience.tracking import parse_timestamp
 from interop.browser import SourcePage
 from interop.fixtures import INTEROP_SOURCES
-from interop.harness import AdminApi, AudienceServer, StaticSite
+from interop.harness import StaticSite
+from support import AdminApi, AudienceServer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext

@@ -10,8 +10,9 @@ import pytest
 
 from interop.browser import SourcePage
 from interop.fixtures import INTEROP_ADMIN_TOKEN
-from interop.harness import AudienceServer, StaticSite
-from pages.support import Profiles, login, screenshot
+from interop.harness import StaticSite
+from pages.support import login, screenshot
+from support import AdminApi, AudienceServer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -27,10 +28,10 @@ SEED_CALLS = (
 @pytest.fixture(scope="module")
 def flow(
     chromium: Browser, audience_server: AudienceServer, static_site: StaticSite
-) -> Iterator[tuple[dict[str, dict[str, Any]], Profiles]]:
+) -> Iterator[tuple[dict[str, dict[str, Any]], AdminApi]]:
     """page, add to cart, identify user_123, checkout, order completed, reset, page."""
     context = chromium.new_context()
-    profiles = Profiles(audience_server.url, INTEROP_ADMIN_TOKEN)
+    profiles = audience_server.admin()
     try:
         source = SourcePage(context.new_page(), audience_server.url)
         sent = {"page": source.open(static_site.url("cio-snippet.html"))}
@@ -38,7 +39,7 @@ def flow(
             sent[step] = source.send(call)
         source.run("analytics.reset()")
         sent["page after reset"] = source.send("analytics.page()")
-        profiles.wait(1, anonymousId=sent["page after reset"]["anonymousId"])
+        profiles.wait_for_profile(1, anonymousId=sent["page after reset"]["anonymousId"])
         yield sent, profiles
     finally:
         profiles.close()
@@ -46,16 +47,19 @@ def flow(
 
 
 def test_one_profile_holds_the_anonymous_and_the_identified_activity(
-    flow: tuple[dict[str, dict[str, Any]], Profiles],
+    flow: tuple[dict[str, dict[str, Any]], AdminApi],
 ) -> None:
     sent, profiles = flow
     anonymous_id = sent["page"]["anonymousId"]
-    person = profiles.wait(5, userId="user_123")
-    assert profiles.lookup(anonymousId=anonymous_id) == person
+    person = profiles.wait_for_profile(5, userId="user_123")
+    assert profiles.profile(anonymousId=anonymous_id) == person
     identifiers = {(i["type"], i["value"]) for i in person["identifiers"]}
     assert {("user_id", "user_123"), ("anonymous_id", anonymous_id)} <= identifiers
     assert person["traits"]["name"] == "Jane Kim"
-    mine = {e["message"]["messageId"]: e["linkedBy"]["type"] for e in profiles.events(person["id"])}
+    mine = {
+        e["message"]["messageId"]: e["linkedBy"]["type"]
+        for e in profiles.profile_events(person["id"])
+    }
     expected = {
         "page": "anonymous_id",
         "add to cart": "anonymous_id",
@@ -67,24 +71,24 @@ def test_one_profile_holds_the_anonymous_and_the_identified_activity(
 
 
 def test_the_page_after_reset_belongs_to_a_new_anonymous_profile(
-    flow: tuple[dict[str, dict[str, Any]], Profiles],
+    flow: tuple[dict[str, dict[str, Any]], AdminApi],
 ) -> None:
     sent, profiles = flow
-    after = profiles.wait(1, anonymousId=sent["page after reset"]["anonymousId"])
-    person = profiles.wait(5, userId="user_123")
+    after = profiles.wait_for_profile(1, anonymousId=sent["page after reset"]["anonymousId"])
+    person = profiles.wait_for_profile(5, userId="user_123")
     assert after["id"] != person["id"]
     assert [i["type"] for i in after["identifiers"]] == ["anonymous_id"]
     assert after["eventCount"] == 1
 
 
 def test_the_journey_page_draws_the_seed_flow_and_the_next_anonymous_id(
-    flow: tuple[dict[str, dict[str, Any]], Profiles],
+    flow: tuple[dict[str, dict[str, Any]], AdminApi],
     audience_server: AudienceServer,
     chromium: Browser,
 ) -> None:
     sent, profiles = flow
     anonymous_id = sent["page"]["anonymousId"]
-    person = profiles.wait(5, userId="user_123")
+    person = profiles.wait_for_profile(5, userId="user_123")
     context = chromium.new_context()
     try:
         page = context.new_page()

@@ -11,8 +11,9 @@ import pytest
 
 from audience.collector.auth import SESSION_COOKIE
 from interop.fixtures import INTEROP_ADMIN_TOKEN, INTEROP_SOURCES
-from interop.harness import AudienceServer, StaticSite
-from pages.support import Profiles, login, screenshot
+from interop.harness import StaticSite
+from pages.support import login, screenshot
+from support import AdminApi, AudienceServer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext
@@ -23,8 +24,8 @@ XSS_SCRIPT = "<script>window.__xss=2</script>"
 
 
 @pytest.fixture(scope="module")
-def profiles(audience_server: AudienceServer) -> Iterator[Profiles]:
-    client = Profiles(audience_server.url, INTEROP_ADMIN_TOKEN)
+def profiles(audience_server: AudienceServer) -> Iterator[AdminApi]:
+    client = audience_server.admin()
     try:
         yield client
     finally:
@@ -138,12 +139,12 @@ document.addEventListener("securitypolicyviolation", (event) => {
 
 
 def test_every_page_works_under_its_content_security_policy(
-    audience_server: AudienceServer, browser_context: BrowserContext, profiles: Profiles
+    audience_server: AudienceServer, browser_context: BrowserContext, profiles: AdminApi
 ) -> None:
     """The pages' own script and styles run; nothing they use is blocked by the policy."""
     user_id = f"csp-{uuid.uuid4().hex[:8]}"
     send(audience_server, *journey(user_id, f"{user_id}-anon", f"{user_id}-next"))
-    person = profiles.wait(4, userId=user_id)
+    person = profiles.wait_for_profile(4, userId=user_id)
     browser_context.add_init_script(CSP_WATCH)
     page = browser_context.new_page()
     errors: list[str] = []
@@ -193,13 +194,13 @@ def test_a_form_on_another_site_cannot_log_the_admin_out(
 
 
 def test_find_a_person_and_open_their_journey(
-    audience_server: AudienceServer, browser_context: BrowserContext, profiles: Profiles
+    audience_server: AudienceServer, browser_context: BrowserContext, profiles: AdminApi
 ) -> None:
     tag = uuid.uuid4().hex[:8]
     user_id, first_anon, next_anon = f"page-user-{tag}", f"anon-{tag}-1", f"anon-{tag}-2"
     send(audience_server, *journey(user_id, first_anon, next_anon))
-    profiles.wait(4, userId=user_id)
-    profiles.wait(1, anonymousId=next_anon)
+    profiles.wait_for_profile(4, userId=user_id)
+    profiles.wait_for_profile(1, anonymousId=next_anon)
     page = browser_context.new_page()
     login(page, audience_server.url, INTEROP_ADMIN_TOKEN)
     page.fill("#query", user_id)
@@ -258,7 +259,7 @@ def test_sources_page_shows_write_keys_and_a_snippet(
 
 
 def test_script_payloads_in_traits_and_event_names_do_not_run(
-    audience_server: AudienceServer, browser_context: BrowserContext, profiles: Profiles
+    audience_server: AudienceServer, browser_context: BrowserContext, profiles: AdminApi
 ) -> None:
     user_id = f"xss-{uuid.uuid4().hex[:8]}"
     send(
@@ -272,7 +273,7 @@ def test_script_payloads_in_traits_and_event_names_do_not_run(
         {"type": "track", "userId": user_id, "event": XSS_NAME},
         {"type": "track", "userId": user_id, "event": XSS_SCRIPT},
     )
-    profile = profiles.wait(3, userId=user_id)
+    profile = profiles.wait_for_profile(3, userId=user_id)
     page = browser_context.new_page()
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
@@ -296,7 +297,7 @@ def test_script_payloads_in_traits_and_event_names_do_not_run(
 
 
 def test_a_refused_merge_is_listed_under_the_profile_search(
-    audience_server: AudienceServer, browser_context: BrowserContext, profiles: Profiles
+    audience_server: AudienceServer, browser_context: BrowserContext, profiles: AdminApi
 ) -> None:
     tag = uuid.uuid4().hex[:8]
     shared, first, second = f"shared-{tag}", f"first-{tag}", f"<b>second-{tag}</b>"
@@ -315,7 +316,7 @@ def test_a_refused_merge_is_listed_under_the_profile_search(
             "timestamp": "2026-11-29T08:01:00Z",
         },
     )
-    profiles.wait(1, userId=second)
+    profiles.wait_for_profile(1, userId=second)
     page = browser_context.new_page()
     login(page, audience_server.url, INTEROP_ADMIN_TOKEN)
     refused = page.locator("li.warning.merge_refused", has_text=tag)

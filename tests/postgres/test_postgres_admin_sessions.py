@@ -10,8 +10,8 @@ import pytest
 
 from audience.collector.auth import SESSION_COOKIE
 from interop.fixtures import ServerFactory
-from interop.harness import AudienceServer
 from postgres_db import fresh_schema
+from support import AudienceServer
 
 GENERATED = re.compile(r"^admin token: (\S+)  \(generated now", re.MULTILINE)
 

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,32 +14,11 @@ from audience.resolution.identifiers import Identifier
 from audience.resolution.postgres import PostgresProfileStore
 from audience.storage.postgres import PostgresEventStore
 from postgres_db import fresh_schema
+from support import AudienceServer, wait_for
 
-AUDIENCE = str(Path(sys.executable).parent / "audience")
 WRITE_KEY = "four-hosts-key"
 PROCESSES = 4
 VISITORS = 48
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 90.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("the condition never held")
-        time.sleep(0.1)
-
-
-def answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @pytest.fixture
@@ -58,34 +32,24 @@ def database() -> Iterator[str]:
 @pytest.fixture
 def collectors(database: str, tmp_path: Path) -> Iterator[list[str]]:
     """Four ``audience serve`` processes, as on four hosts, sharing the database."""
-    processes: list[subprocess.Popen[bytes]] = []
-    urls: list[str] = []
+    servers = [
+        AudienceServer(
+            tmp_path / f"host-{number}",
+            tmp_path / f"host-{number}.log",
+            extra_args=("--database-url", database),
+            env={"AUDIENCE_LOG_LEVEL": "warning"},
+        )
+        for number in range(PROCESSES)
+    ]
     try:
-        for number in range(PROCESSES):
-            port = free_port()
-            command = [AUDIENCE, "serve", "--port", str(port), "--database-url", database]
-            command += ["--data", str(tmp_path / f"host-{number}")]
-            processes.append(
-                subprocess.Popen(
-                    command,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    env={**os.environ, "AUDIENCE_LOG_LEVEL": "warning"},
-                )
-            )
-            urls.append(f"http://127.0.0.1:{port}")
-        for url in urls:
-            wait_for(lambda url=url: answers(url))  # type: ignore[misc]
-        yield urls
+        for server in servers:
+            server.start(wait=False)
+        for server in servers:
+            server.wait_until_healthy()
+        yield [server.url for server in servers]
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+        for server in servers:
+            server.stop()
 
 
 def visit(visitor: int) -> list[dict[str, Any]]:
@@ -132,7 +96,7 @@ def test_four_collectors_make_one_profile_without_losing_a_merge_or_storing_a_du
         last = events.last_seq()
     profiles = PostgresProfileStore(database)
     try:
-        wait_for(lambda: profiles.cursor() >= last)
+        wait_for(lambda: profiles.cursor() >= last, 90, "resolution of every event", every=0.1)
         profile = profiles.lookup(Identifier("user_id", "user-42"))
         assert profile is not None
         expected = {Identifier("anonymous_id", f"anon-{v}") for v in range(VISITORS)}

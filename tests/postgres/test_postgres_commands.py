@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,8 +12,7 @@ from click.testing import CliRunner
 
 from audience.cli import main
 from postgres_db import fresh_schema
-
-AUDIENCE = str(Path(sys.executable).parent / "audience")
+from support import AudienceServer
 
 
 @pytest.fixture
@@ -79,42 +73,20 @@ def test_several_workers_need_postgresql() -> None:
 
 
 def test_serve_with_two_workers_stores_each_event_once(database: str, tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
     run("sources", "create", "web", "--write-key", "two-workers", "--database-url", database)
-    process = subprocess.Popen(
-        [AUDIENCE, "serve", "--port", str(port), "--workers", "2", "--database-url", database],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "AUDIENCE_LOG_LEVEL": "warning"},
-        cwd=tmp_path,
+    workers = AudienceServer(
+        tmp_path / "data",
+        tmp_path / "serve.log",
+        extra_args=("--workers", "2", "--database-url", database),
+        env={"AUDIENCE_LOG_LEVEL": "warning"},
     )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "audience serve --workers 2 did not answer"
-            time.sleep(0.2)
-        with httpx.Client(auth=("two-workers", "")) as client:
-            for attempt in range(2):
-                for n in range(20):
-                    message = {"userId": "u1", "event": "E", "messageId": f"m{n}"}
-                    reply = client.post(f"{url}/v1/track", json=message)
-                    assert reply.status_code == 200, (attempt, reply.text)
-        assert httpx.get(f"{url}/healthz", timeout=5).json()["lastSeq"] >= 20
-    finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+    with workers, httpx.Client(auth=("two-workers", "")) as client:
+        for attempt in range(2):
+            for n in range(20):
+                message = {"userId": "u1", "event": "E", "messageId": f"m{n}"}
+                reply = client.post(f"{workers.url}/v1/track", json=message)
+                assert reply.status_code == 200, (attempt, reply.text)
+        assert httpx.get(f"{workers.url}/healthz", timeout=5).json()["lastSeq"] >= 20
     tail = run("events", "tail", "--database-url", database, "-n", "100")
     assert sorted(json.loads(line)["messageId"] for line in tail.splitlines()) == sorted(
         f"m{n}" for n in range(20)

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from resolution.serving import Served, serve
+from support.served_app import ServedApp, serve_app
 
 
 def seed_flow() -> list[dict[str, Any]]:
@@ -56,14 +56,14 @@ def seed_flow() -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    with serve(tmp_path / "data") as running:
+def served(tmp_path: Path) -> Iterator[ServedApp]:
+    with serve_app(tmp_path / "data") as running:
         running.send(*seed_flow())
         running.resolved()
         yield running
 
 
-def test_lookup_by_user_id_returns_the_joined_profile(served: Served) -> None:
+def test_lookup_by_user_id_returns_the_joined_profile(served: ServedApp) -> None:
     response = served.admin.get("/api/profiles/lookup", params={"userId": "user_123"})
     assert response.status_code == 200
     profile = response.json()["profile"]
@@ -78,26 +78,26 @@ def test_lookup_by_user_id_returns_the_joined_profile(served: Served) -> None:
     assert profile["groups"] == []
 
 
-def test_lookup_by_anonymous_id_and_by_email_find_the_same_person(served: Served) -> None:
+def test_lookup_by_anonymous_id_and_by_email_find_the_same_person(served: ServedApp) -> None:
     by_user = served.admin.get("/api/profiles/lookup", params={"userId": "user_123"}).json()
     by_anon = served.admin.get("/api/profiles/lookup", params={"anonymousId": "anon-1"}).json()
     by_email = served.admin.get("/api/profiles/lookup", params={"email": "Jane@Example.com"})
     assert by_user == by_anon == by_email.json()
 
 
-def test_lookup_of_an_unknown_id_is_404(served: Served) -> None:
+def test_lookup_of_an_unknown_id_is_404(served: ServedApp) -> None:
     response = served.admin.get("/api/profiles/lookup", params={"userId": "nobody"})
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
 
 
-def test_the_profile_api_needs_the_admin_token(served: Served) -> None:
+def test_the_profile_api_needs_the_admin_token(served: ServedApp) -> None:
     response = httpx.get(f"{served.url}/api/profiles/lookup", params={"userId": "user_123"})
     assert response.status_code == 401
 
 
 def test_profile_events_come_in_time_order_with_the_identifier_that_linked_each(
-    served: Served,
+    served: ServedApp,
 ) -> None:
     profile = served.admin.get("/api/profiles/lookup", params={"userId": "user_123"}).json()
     response = served.admin.get(f"/api/profiles/{profile['profile']['id']}/events")
@@ -118,14 +118,14 @@ def test_profile_events_come_in_time_order_with_the_identifier_that_linked_each(
     ]
 
 
-def test_the_page_after_reset_belongs_to_a_new_anonymous_profile(served: Served) -> None:
+def test_the_page_after_reset_belongs_to_a_new_anonymous_profile(served: ServedApp) -> None:
     after = served.admin.get("/api/profiles/lookup", params={"anonymousId": "anon-2"}).json()
     person = served.admin.get("/api/profiles/lookup", params={"userId": "user_123"}).json()
     assert after["profile"]["id"] != person["profile"]["id"]
     assert after["profile"]["eventCount"] == 1
 
 
-def test_get_profile_by_id_and_its_merge_log(served: Served) -> None:
+def test_get_profile_by_id_and_its_merge_log(served: ServedApp) -> None:
     found = served.admin.get("/api/profiles/lookup", params={"userId": "user_123"}).json()
     profile_id = found["profile"]["id"]
     assert served.admin.get(f"/api/profiles/{profile_id}").json() == found
@@ -135,7 +135,7 @@ def test_get_profile_by_id_and_its_merge_log(served: Served) -> None:
     assert served.admin.get("/api/profiles/prof_nothing").status_code == 404
 
 
-def test_search_by_trait_value_and_limit(served: Served) -> None:
+def test_search_by_trait_value_and_limit(served: ServedApp) -> None:
     found = served.admin.get("/api/profiles", params={"query": "Jane"}).json()["profiles"]
     assert [p["identifiers"][0]["value"] for p in found] == ["user_123"]
     everyone = served.admin.get("/api/profiles", params={"limit": "1"}).json()["profiles"]
@@ -143,7 +143,7 @@ def test_search_by_trait_value_and_limit(served: Served) -> None:
     assert served.admin.get("/api/profiles", params={"limit": "0"}).status_code == 400
 
 
-def test_refused_merges_are_visible_in_the_resolution_status(served: Served) -> None:
+def test_refused_merges_are_visible_in_the_resolution_status(served: ServedApp) -> None:
     served.send(
         {
             "type": "identify",
@@ -159,7 +159,7 @@ def test_refused_merges_are_visible_in_the_resolution_status(served: Served) -> 
 
 
 def test_an_anonymous_id_shared_by_more_users_than_the_limit_is_reported_by_the_api(
-    served: Served,
+    served: ServedApp,
 ) -> None:
     """The default limit is 10 user ids: the eleventh makes the kiosk shared."""
     served.send(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from audience.config import Settings
@@ -12,6 +11,7 @@ from audience.resolution.worker import CHILD_NAME, resolver_child
 from audience.storage.backend import open_event_store
 from audience.supervision import Supervisor
 from resolution.events import FLOW
+from support import wait_for
 
 
 def test_the_resolver_child_follows_commits_and_stops_when_asked(
@@ -26,9 +26,7 @@ def test_the_resolver_child_follows_commits_and_stops_when_asked(
         supervisor.start()
         try:
             events.append(FLOW).result()
-            deadline = time.monotonic() + 30
-            while profiles.cursor() < 5 and time.monotonic() < deadline:
-                time.sleep(0.02)
+            wait_for(lambda: profiles.cursor() >= 5, 30, "the resolver's progress", every=0.02)
             person = profiles.lookup(Identifier("user_id", "u1"))
             assert person is not None
             assert person.event_count == 4

@@ -1,9 +1,8 @@
-"""SDK test fixtures: a misbehaving collector, clients always shut down, a hand-moved clock."""
+"""SDK test fixtures: a misbehaving collector and clients that are always shut down."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,24 +16,6 @@ from .misbehaving_server import MisbehavingServer
 
 FAST_RETRIES = RetryPolicy(base=0.02, cap=0.1)
 FAST = DeliveryPolicy(retry=FAST_RETRIES, timeout=5.0, persist_interval=0.02, idle_poll=0.05)
-
-
-class FakeClock:
-    """A clock the test moves by hand; ``now()`` and ``monotonic()`` move together."""
-
-    def __init__(self, start: datetime = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)) -> None:
-        self._now = start
-        self._monotonic = 1000.0
-
-    def now(self) -> datetime:
-        return self._now
-
-    def monotonic(self) -> float:
-        return self._monotonic
-
-    def advance(self, delta: timedelta) -> None:
-        self._now += delta
-        self._monotonic += delta.total_seconds()
 
 
 @pytest.fixture

@@ -3,10 +3,8 @@ its time, its size or the collector's outages."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +14,8 @@ import pytest
 from audience.errors import ValidationError
 from audience.sdk import HttpTransport
 from audience.sdk.delivery import Response, basic_auth_header
-from interop.fixtures import INTEROP_ADMIN_TOKEN, INTEROP_SOURCES, ServerFactory
-from interop.harness import AdminApi, AudienceServer
+from interop.fixtures import INTEROP_SOURCES, ServerFactory
+from support import AdminApi, AudienceServer
 
 from .conftest import MakeAnalytics
 
@@ -90,17 +88,6 @@ def test_a_batch_posted_twice_is_stored_once(
     assert sorted(event["properties"]["n"] for event in stored) == [0, 1, 2, 3, 4]
 
 
-def _wait_for(request: Callable[[], httpx.Response], timeout: float = 20.0) -> httpx.Response:
-    """Poll until the answer is a 200 (the resolver follows the log in the background)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        response = request()
-        assert response.status_code < 500, response.text
-        if response.status_code == 200 or time.monotonic() > deadline:
-            return response
-        time.sleep(0.1)
-
-
 def test_odd_times_from_the_sdk_and_over_http_are_stored_at_the_range_ends_beside_the_good(
     make_analytics: MakeAnalytics, audience_server: AudienceServer, admin_api: AdminApi
 ) -> None:
@@ -154,21 +141,13 @@ def test_odd_times_from_the_sdk_and_over_http_are_stored_at_the_range_ends_besid
     assert {"2026-11-29T09:00:00.500Z", "2016-12-31T23:59:59.999Z"} <= originals
     assert all(len(event["timestamp"]) == 24 for event in stored)
 
-    with httpx.Client(
-        base_url=audience_server.url,
-        headers={"Authorization": f"Bearer {INTEROP_ADMIN_TOKEN}"},
-        timeout=10,
-    ) as admin:
-        found = _wait_for(lambda: admin.get("/api/profiles/lookup", params={"userId": user_id}))
-        assert found.status_code == 200, found.text
-        profile = found.json()["profile"]
-        assert profile["firstSeen"] == "0001-01-01T00:00:00.000Z"
-        assert profile["traits"] == {"plan": "pro"}
-        events = _wait_for(lambda: admin.get(f"/api/profiles/{profile['id']}/events"))
-        assert events.status_code == 200
-        assert events.json()["events"][0]["timestamp"] == "0001-01-01T00:00:00.000Z"
-        assert admin.get(f"/profiles/{profile['id']}").status_code == 200
-        assert admin.get("/live/events").status_code == 200
+    profile = admin_api.wait_for_profile(timeout=20, userId=user_id)
+    assert profile["firstSeen"] == "0001-01-01T00:00:00.000Z"
+    assert profile["traits"] == {"plan": "pro"}
+    events = admin_api.profile_events(profile["id"])
+    assert events[0]["timestamp"] == "0001-01-01T00:00:00.000Z"
+    assert admin_api.get(f"/profiles/{profile['id']}").status_code == 200
+    assert admin_api.get("/live/events").status_code == 200
 
 
 def test_a_batch_too_large_for_audience_serve_is_split_until_every_part_is_stored(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import threading
 from dataclasses import replace
 from typing import Any
@@ -11,17 +10,13 @@ from typing import Any
 import pytest
 
 from audience.errors import ConfigError, DeliveryError, PermanentDeliveryError
-from audience.sdk.delivery import Response, RetryPolicy
+from audience.sdk import RetryPolicy
+from audience.sdk.delivery import Response
 from audience.sdk.testing import RecordingTransport
+from support import free_port
 
 from .conftest import FAST, MakeAnalytics
 from .misbehaving_server import Answer, MisbehavingServer, basic_auth
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_batches_are_posted_gzipped_to_v1_batch_with_basic_auth(
@@ -62,7 +57,7 @@ def test_a_batch_holds_at_most_100_messages_and_stays_under_500_kb(
 def test_a_refused_connection_is_retried_until_the_collector_comes_up(
     make_analytics: MakeAnalytics,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     analytics = make_analytics(host=f"http://127.0.0.1:{port}")
     analytics.track("While Down")
     assert analytics.flush(timeout=0.3) is False
@@ -126,7 +121,7 @@ def test_a_slow_answer_past_the_timeout_is_sent_again(
 
 
 def test_delivery_failures_never_raise_into_the_caller(make_analytics: MakeAnalytics) -> None:
-    analytics = make_analytics(host=f"http://127.0.0.1:{_free_port()}")
+    analytics = make_analytics(host=f"http://127.0.0.1:{free_port()}")
     for number in range(20):
         analytics.track("Nobody Listens", {"n": number})
     assert analytics.flush(timeout=0.2) is False
@@ -153,11 +148,11 @@ def test_leaving_the_with_block_delivers_what_was_tracked(
 
 def test_backoff_grows_exponentially_and_respects_retry_after() -> None:
     policy = RetryPolicy(base=0.5, cap=60.0)
-    assert [policy.delay(n, jitter=1.0) for n in range(4)] == [0.5, 1.0, 2.0, 4.0]
-    assert policy.delay(20, jitter=1.0) == 60.0
-    assert policy.delay(0, retry_after=7.0, jitter=1.0) == 7.0
-    assert policy.delay(0, retry_after=10_000.0, jitter=1.0) == 300.0
-    assert 0.25 <= policy.delay(0) <= 0.5
+    assert [policy.delay(n) for n in range(1, 5)] == [0.5, 1.0, 2.0, 4.0]
+    assert policy.delay(20) == 60.0
+    assert policy.delay(1, retry_after=7.0) == 7.0
+    assert policy.delay(1, retry_after=10_000.0) == 300.0
+    assert policy.delay(1, draw=0.0) == 0.25
 
 
 @pytest.mark.parametrize("storage", ["memory", "disk"])

@@ -11,8 +11,9 @@ import pytest
 
 from audience.errors import ValidationError
 from audience.sdk import Identity
+from audience.testing import FakeClock
 
-from .conftest import FakeClock, MakeAnalytics, Recording, sent
+from .conftest import MakeAnalytics, Recording, sent
 
 
 def test_the_anonymous_id_is_a_uuid4_minted_on_first_read_and_not_before(

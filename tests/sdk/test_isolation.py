@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from audience.errors import ConfigError, PermanentDeliveryError, RetryableDeliveryError
-from audience.sdk.delivery import RetryPolicy
+from audience.retry import RetryPolicy, splittable
 from audience.sdk.isolation import (
     GiveUp,
     IsolationPolicy,
@@ -16,7 +16,6 @@ from audience.sdk.isolation import (
     after_retryable_failure,
     halves,
     is_due,
-    splits,
     wants_probe,
 )
 
@@ -101,8 +100,8 @@ def test_a_set_aside_batch_is_due_at_its_time_or_when_the_clock_went_back() -> N
     ("status", "split"), [(400, True), (413, True), (422, True), (401, False), (404, False)]
 )
 def test_only_answers_about_content_split_a_batch(status: int, split: bool) -> None:
-    assert splits(PermanentDeliveryError("refused", status=status)) is split
-    assert not splits(RetryableDeliveryError("down", status=503))
+    assert splittable(PermanentDeliveryError("refused", status=status)) is split
+    assert not splittable(RetryableDeliveryError("down", status=503))
 
 
 def test_halves_keep_the_order_and_differ_by_at_most_one() -> None:

@@ -6,7 +6,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +16,7 @@ import orjson
 from audience.errors import DeliveryError
 from audience.sdk.batching import BatchingPolicy
 from audience.sdk.outbox import MemoryOutbox, SqliteOutbox
+from support import wait_for
 
 from .conftest import FAST, MakeAnalytics
 from .misbehaving_server import Answer, MisbehavingServer
@@ -58,13 +58,9 @@ def test_a_killed_process_loses_nothing_it_accepted_and_a_restart_sends_it_with_
     try:
         assert sender.stdout is not None
         assert sender.stdout.readline().strip() == "tracked"
-        deadline = time.monotonic() + 30
-        while len(_waiting_rows(folder / "outbox.sqlite")) < EVENTS:
-            assert time.monotonic() < deadline, "the sender never wrote its outbox"
-            time.sleep(0.05)
-        while not server.received:
-            assert time.monotonic() < deadline, "the sender never tried to send"
-            time.sleep(0.05)
+        outbox = folder / "outbox.sqlite"
+        wait_for(lambda: len(_waiting_rows(outbox)) >= EVENTS, 30, "the sender's outbox writes")
+        wait_for(lambda: server.received, 30, "the sender's first try")
     finally:
         sender.send_signal(signal.SIGKILL)
         sender.wait(timeout=10)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ import pytest
 from audience.errors import DeliveryError, PermanentDeliveryError
 from audience.sdk import Analytics, IsolationPolicy
 from audience.sdk.isolation import Trouble
+from support import free_port, wait_for
 
 from .conftest import FAST, MakeAnalytics
 from .misbehaving_server import Answer, MisbehavingServer
@@ -42,13 +41,6 @@ class Errors:
             return [m["event"] for _, messages in self.calls for m in messages]
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 30.0, message: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, message or "timed out"
-        time.sleep(0.02)
-
-
 def good_numbers(server: MisbehavingServer) -> list[int]:
     return sorted(m["properties"]["n"] for m in server.delivered_once() if m["event"] == "Good")
 
@@ -67,12 +59,6 @@ def troubles(folder: Path) -> list[tuple[list[str], Trouble]]:
         )
         for body, trouble in rows
     ]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # -- refused content: 400 and 413 ------------------------------------------------------------
@@ -157,10 +143,10 @@ def test_a_message_answered_500_is_set_aside_and_newer_batches_are_delivered(
     analytics.track("Crashes The Collector")
     for number in range(60):
         analytics.track("Good", {"n": number})
-    wait_until(lambda: good_numbers(server) == list(range(60)), message="held back")
+    wait_for(lambda: good_numbers(server) == list(range(60)), what="delivery of the 60 held back")
     for number in range(60, 400):
         analytics.track("Good", {"n": number})
-    wait_until(lambda: good_numbers(server) == list(range(400)), message="held back later")
+    wait_for(lambda: good_numbers(server) == list(range(400)), what="delivery of the 400")
     assert errors.calls == []  # not given up before an hour
     assert analytics.flush(timeout=0.3) is False  # it still waits
     later = len(server.requests_holding("Crashes The Collector"))
@@ -213,7 +199,7 @@ def test_while_every_batch_fails_nothing_is_set_aside_or_given_up_and_the_oldest
     )
     for number in range(300):
         analytics.track("Good", {"n": number})
-    wait_until(lambda: len(server.received) >= 20, message="never retried")
+    wait_for(lambda: len(server.received) >= 20, what="20 retries")
     [(events, trouble)] = troubles(folder)  # one failed batch, the probes beside it untouched
     assert trouble.attempts >= 5
     assert (trouble.strikes, trouble.set_aside) == (0, False)  # still first in line

@@ -17,6 +17,7 @@ def test_every_exported_sdk_name_exists_and_is_listed_once() -> None:
         assert getattr(audience.sdk, name) is not None
     public = {name for name in vars(audience.sdk) if not name.startswith("_")} - {"annotations"}
     modules = {
+        "calls",
         "client",
         "cookies",
         "delivery",

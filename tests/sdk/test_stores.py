@@ -11,8 +11,9 @@ from pathlib import Path
 
 from audience.errors import StorageError
 from audience.sdk import CookieJarStore, LayeredStore, LocalFileStore, MemoryStore
+from audience.testing import FakeClock
 
-from .conftest import FakeClock, MakeAnalytics
+from .conftest import MakeAnalytics
 
 
 def _stores(folder: Path, clock: FakeClock) -> tuple[CookieJarStore, LocalFileStore, LayeredStore]:

@@ -1,25 +1,8 @@
-"""What the supervision tests share: waiting for a condition, telling whether a process lives."""
+"""What the supervision tests share: telling whether a process lives, reading a child's notes."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
-
-T = TypeVar("T")
-
-
-def wait_for(condition: Callable[[], T], seconds: float = 30.0, what: str = "the condition") -> T:
-    """Poll ``condition`` until it returns something truthy; fail after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {seconds:.0f} s")
-        time.sleep(0.05)
 
 
 def alive(pid: int) -> bool:

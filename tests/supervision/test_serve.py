@@ -18,14 +18,13 @@ import pytest
 
 from audience.collector.shutdown import SHUTDOWN_BOUND
 from audience.config import load_settings
-from audience.destinations.base import DeliveryPolicy, DestinationConfig
+from audience.destinations.base import DestinationConfig, DestinationPolicy
 from audience.destinations.postgres_choice import open_delivery_store
 from audience.storage.backend import open_event_store
-from destinations.receiver import Receiver
 from interop.fixtures import ServerFactory
-from interop.harness import AudienceServer
+from support import AudienceServer, Receiver, wait_for
 
-from .support import alive, wait_for
+from .support import alive
 from .traffic import Senders
 
 WRITE_KEY = "wk_supervision_web"
@@ -53,7 +52,7 @@ def start_collector(
             env={}, overrides={"data_dir": server.data_dir, "database_url": database_url}
         )
         state = open_delivery_store(settings)
-        delivery = DeliveryPolicy(initial_backoff=0.05, max_backoff=0.5, batch_size=50)
+        delivery = DestinationPolicy(initial_backoff=0.05, max_backoff=0.5, batch_size=50)
         options = {"url": webhook, "secret": "s" * 32}
         state.add(DestinationConfig("hook", "webhook", options, delivery=delivery), 0, 0.0)
         state.close()

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from audience.supervision import ChildSpec, ChildStatus, Doorbell, RestartPolicy, Supervisor
+from support import wait_for
 
 from .children import deaf, failing, follower
-from .support import alive, journal_lines, wait_for
+from .support import alive, journal_lines
 
 TESTS_DIR = Path(__file__).resolve().parents[1]
 

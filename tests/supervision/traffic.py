@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from .support import wait_for
+from support import wait_for
 
 BATCH = 20
 """Events per batch."""

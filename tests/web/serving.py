@@ -1,11 +1,11 @@
-"""Web apps served for real on loopback, in a thread: ASGI apps by uvicorn, WSGI apps by wsgiref."""
+"""WSGI apps served for real on loopback by wsgiref in a thread, and the examples loaded as
+modules (ASGI apps are served by ``support.LiveServer``)."""
 
 from __future__ import annotations
 
 import importlib.util
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,40 +13,9 @@ from types import ModuleType
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from interop.harness import free_port
+from support import free_port
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-@contextmanager
-def serve_asgi(app: Any) -> Iterator[str]:
-    """Serve ``app`` with uvicorn (lifespan on) on ``http://127.0.0.1:PORT`` for the block."""
-    import uvicorn
-
-    port = free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        loop="asyncio",
-        http="h11",
-        lifespan="on",
-        log_level="warning",
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -19,9 +19,7 @@ from audience import Analytics
 from audience.sdk.testing import RecordingTransport
 from audience.web import IdentityMiddleware, Visitor
 from interop.fixtures import INTEROP_SOURCES
-from interop.harness import AdminApi, AudienceServer
-
-from .serving import serve_asgi
+from support import AdminApi, AudienceServer, LiveServer
 
 
 def visitor_of(request: Request) -> Visitor:
@@ -99,8 +97,8 @@ def site(transport: RecordingTransport) -> Iterator[tuple[str, Analytics]]:
     with Analytics("wk_web", storage="memory", transport=transport) as analytics:
         app = Starlette(routes=ROUTES)
         app.add_middleware(IdentityMiddleware, analytics=analytics)
-        with serve_asgi(app) as url:
-            yield url, analytics
+        with LiveServer(app) as server:
+            yield server.url, analytics
 
 
 @pytest.fixture
@@ -232,7 +230,7 @@ def test_a_write_key_and_host_given_once_deliver_to_audience_serve(
         host=audience_server.url,
         storage_dir=tmp_path,
     )
-    with serve_asgi(app) as url, httpx.Client(base_url=url) as client:
+    with LiveServer(app) as server, httpx.Client(base_url=server.url) as client:
         client.cookies.set("ajs_anonymous_id", "asgi-write-key-anon", domain="127.0.0.1")
         client.get("/buy", params={"order": "o-asgi"})
 
@@ -263,9 +261,9 @@ def test_behind_a_trusted_proxy_the_forwarded_host_chooses_the_cookie_domain(
         trusting.add_middleware(IdentityMiddleware, analytics=analytics, trust_forwarded_host=True)
         default = Starlette(routes=ROUTES)
         default.add_middleware(IdentityMiddleware, analytics=analytics)
-        with serve_asgi(trusting) as trusting_url, serve_asgi(default) as default_url:
-            behind_proxy = httpx.get(f"{trusting_url}/", headers=proxied)
-            not_trusted = httpx.get(f"{default_url}/", headers=proxied)
+        with LiveServer(trusting) as behind, LiveServer(default) as direct:
+            behind_proxy = httpx.get(f"{behind.url}/", headers=proxied)
+            not_trusted = httpx.get(f"{direct.url}/", headers=proxied)
 
     assert "; Domain=example.com; Path=/;" in behind_proxy.headers["set-cookie"]
     assert "Domain=" not in not_trusted.headers["set-cookie"]

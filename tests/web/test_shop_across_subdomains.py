@@ -13,9 +13,10 @@ import pytest
 
 from interop.browser import SourcePage
 from interop.fixtures import INTEROP_SOURCES
-from interop.harness import CHROMIUM_ARGS, CHROMIUM_EXECUTABLE, AdminApi, AudienceServer
+from interop.harness import CHROMIUM_ARGS, CHROMIUM_EXECUTABLE
+from support import AdminApi, AudienceServer, LiveServer
 
-from .serving import load_example, serve_asgi
+from .serving import load_example
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext
@@ -55,8 +56,8 @@ def shop_port(audience_server: AudienceServer, tmp_path: Path) -> Iterator[int]:
         browser_write_key=INTEROP_SOURCES["browser"],
         storage_dir=tmp_path / "shop-sdk",
     )
-    with serve_asgi(app) as url:
-        yield int(url.rsplit(":", 1)[1])
+    with LiveServer(app) as server:
+        yield server.port
 
 
 def test_one_anonymous_id_spans_the_subdomains_of_the_shop(

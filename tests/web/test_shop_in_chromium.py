@@ -13,9 +13,9 @@ import pytest
 
 from interop.browser import SourcePage
 from interop.fixtures import INTEROP_SOURCES
-from interop.harness import AdminApi, AudienceServer
+from support import AdminApi, AudienceServer, LiveServer
 
-from .serving import load_example, serve_asgi
+from .serving import load_example
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext
@@ -33,8 +33,8 @@ def shop(audience_server: AudienceServer, tmp_path: Path) -> Iterator[str]:
         browser_write_key=INTEROP_SOURCES["browser"],
         storage_dir=tmp_path / "shop-sdk",
     )
-    with serve_asgi(app) as url:
-        yield url
+    with LiveServer(app) as server:
+        yield server.url
 
 
 def server_event(admin_api: AdminApi, event: str, **ids: str | None) -> dict[str, Any]:
@@ -52,14 +52,7 @@ def server_event(admin_api: AdminApi, event: str, **ids: str | None) -> dict[str
 
 def profile_id(admin_api: AdminApi, **identifier: str) -> str:
     """The id of the profile holding ``identifier``, once resolution has reached it."""
-    deadline = time.monotonic() + 15
-    while True:
-        response = admin_api.http.get("/api/profiles/lookup", params=identifier)
-        if response.status_code == 200 or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    response.raise_for_status()
-    found: str = response.json()["profile"]["id"]
+    found: str = admin_api.wait_for_profile(timeout=15, **identifier)["id"]
     return found
 
 
@@ -68,9 +61,8 @@ def profile_message_ids(admin_api: AdminApi, person: str, wanted: set[str]) -> s
     after 15 seconds)."""
     deadline = time.monotonic() + 15
     while True:
-        response = admin_api.http.get(f"/api/profiles/{person}/events", params={"limit": "1000"})
-        response.raise_for_status()
-        found = {item["message"]["messageId"] for item in response.json()["events"]}
+        events = admin_api.profile_events(person, limit=1000)
+        found = {item["message"]["messageId"] for item in events}
         if wanted <= found or time.monotonic() > deadline:
             return found
         time.sleep(0.1)

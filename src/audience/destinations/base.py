@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Final, Literal, Protocol, get_args
 
 from audience.errors import ConfigError
 from audience.eventlog import StoredEvent
 from audience.jsontypes import JSON, JSONObject
+from audience.retry import RetryPolicy
 
 DestinationKind = Literal["webhook", "postgres", "duckdb"]
 """``webhook`` POSTs signed batches to a URL; ``postgres`` and ``duckdb`` load warehouse tables."""
@@ -54,12 +56,14 @@ class Destination(Protocol):
 
 
 @dataclass(frozen=True)
-class DeliveryPolicy:
+class DestinationPolicy:
     """How a destination's batches are formed and retried.
 
     A failed batch is tried again after ``initial_backoff`` seconds, doubling up to
-    ``max_backoff``; after ``max_attempts`` failed attempts it is dead-lettered and the
-    destination moves on. A receiver's ``Retry-After`` lengthens the wait, never shortens it.
+    ``max_backoff`` (no jitter: one worker sends to a destination, so there is no crowd to
+    spread); after ``max_attempts`` failed attempts it is dead-lettered and the destination
+    moves on. A receiver's ``Retry-After`` lengthens the wait, never shortens it, and never past
+    ``max_backoff``. The rule is ``audience.retry``'s.
     """
 
     max_attempts: int = 10
@@ -75,12 +79,19 @@ class DeliveryPolicy:
         if self.initial_backoff < 0 or self.max_backoff < self.initial_backoff:
             raise ConfigError("backoff must satisfy 0 <= initial_backoff <= max_backoff")
 
+    @cached_property
+    def retry(self) -> RetryPolicy:
+        """The backoff of this destination as the shared retry rule."""
+        return RetryPolicy(
+            base=self.initial_backoff,
+            cap=self.max_backoff,
+            max_retry_after=self.max_backoff,
+            jitter="none",
+        )
+
     def delay(self, attempts: int, retry_after: float | None = None) -> float:
         """Seconds to wait after the ``attempts``-th failed attempt."""
-        backoff = float(min(self.max_backoff, self.initial_backoff * 2 ** max(0, attempts - 1)))
-        if retry_after is not None:
-            backoff = max(backoff, min(retry_after, self.max_backoff))
-        return backoff
+        return self.retry.delay(attempts, retry_after)
 
     def is_exhausted(self, attempts: int) -> bool:
         """Whether a batch that failed ``attempts`` times goes to the dead letters."""
@@ -100,7 +111,7 @@ class DestinationConfig:
     kind: DestinationKind
     options: Mapping[str, JSON] = field(default_factory=dict)
     source: str | None = None
-    delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    delivery: DestinationPolicy = field(default_factory=DestinationPolicy)
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -148,7 +159,7 @@ class DestinationConfig:
             kind=data["kind"],
             source=data.get("source"),
             options=dict(data.get("options") or {}),
-            delivery=DeliveryPolicy(**delivery),
+            delivery=DestinationPolicy(**delivery),
         )
 
     def redacted(self) -> JSONObject:

@@ -18,7 +18,7 @@ import click
 
 from audience.clock import SystemClock
 from audience.config import load_settings
-from audience.destinations.base import DeliveryPolicy, DestinationConfig, DestinationKind
+from audience.destinations.base import DestinationConfig, DestinationKind, DestinationPolicy
 from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
 from audience.destinations.postgres_choice import open_delivery_store
 from audience.destinations.registry import require_driver
@@ -160,7 +160,7 @@ def add(
             kind=kind,
             options=options,
             source=source,
-            delivery=DeliveryPolicy(
+            delivery=DestinationPolicy(
                 max_attempts,
                 initial_backoff,
                 max_backoff,

@@ -2,7 +2,7 @@
 
 For each destination it either retries the open batch once its backoff has passed, or claims
 the next batch after the destination's cursor (see ``state``), then delivers it. A batch
-that keeps failing is dead-lettered after ``DeliveryPolicy.max_attempts`` and the destination
+that keeps failing is dead-lettered after ``DestinationPolicy.max_attempts`` and the destination
 moves on; ``replay`` sends dead letters again. Destinations are read from the store on every
 pass, so ones added or removed by the CLI take effect while the dispatcher runs.
 
@@ -29,6 +29,7 @@ from audience.errors import (
     RetryableDeliveryError,
 )
 from audience.eventlog import EventFeed, StoredEvent
+from audience.retry import requested_wait
 
 logger = logging.getLogger(__name__)
 
@@ -122,8 +123,7 @@ class Dispatcher:
             return True
         attempts = batch.attempts + 1
         dead = isinstance(error, PermanentDeliveryError) or config.delivery.is_exhausted(attempts)
-        retry_after = error.retry_after if isinstance(error, RetryableDeliveryError) else None
-        next_attempt = now + config.delivery.delay(attempts, retry_after)
+        next_attempt = now + config.delivery.delay(attempts, requested_wait(error))
         self._store.failed(batch, str(error), now, next_attempt, dead)
         if dead:
             logger.warning(

@@ -19,8 +19,10 @@ in context "do not appear in your downstream tools". A receiver checks the signa
 clock, and drops messages whose ``messageId`` it has already seen: a batch interrupted
 by a restart is sent again.
 
-A 2xx answer delivers the batch. 408, 429, 5xx and network errors are retried with backoff
-(honouring ``Retry-After``); any other status is permanent and dead-letters the batch.
+What an answer means is ``audience.retry``'s rule: a 2xx answer delivers the batch; 408, 429,
+5xx and network errors are retried with the destination's backoff, never sooner than a
+``Retry-After`` (delay-seconds or an HTTP-date); any other status is permanent and dead-letters
+the batch.
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ import httpx
 import orjson
 
 from audience.clock import Clock
-from audience.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from audience.eventlog import StoredEvent
 from audience.jsontypes import JSON, JSONObject
+from audience.retry import classify, no_answer
 
 SIGNATURE_HEADER: Final = "X-Audience-Signature"
 TIMESTAMP_HEADER: Final = "X-Audience-Timestamp"
@@ -107,26 +109,6 @@ def verify_signature(
     return hmac.compare_digest(sign(secret, sent, body), signature)
 
 
-def classify(status: int, retry_after: str | None) -> DeliveryError | None:
-    """``None`` for a 2xx; otherwise the error that decides whether to try again."""
-    if 200 <= status < 300:
-        return None
-    if status in (408, 429) or status >= 500:
-        return RetryableDeliveryError(
-            f"the receiver answered {status}", status, _seconds(retry_after)
-        )
-    return PermanentDeliveryError(f"the receiver answered {status}", status)
-
-
-def _seconds(retry_after: str | None) -> float | None:
-    if retry_after is None:
-        return None
-    try:
-        return max(0.0, float(retry_after))
-    except ValueError:
-        return None
-
-
 class WebhookDestination:
     """A ``Destination`` that POSTs signed batches to one URL."""
 
@@ -159,7 +141,8 @@ class WebhookDestination:
             self._post(body, name if len(bodies) == 1 else f"{name}.{number}")
 
     def _post(self, body: bytes, batch_name: str) -> None:
-        timestamp = int(self._clock.now().timestamp())
+        now = self._clock.now()
+        timestamp = int(now.timestamp())
         headers = {
             "Content-Type": "application/json",
             TIMESTAMP_HEADER: str(timestamp),
@@ -170,8 +153,8 @@ class WebhookDestination:
         try:
             response = self._client.post(self._url, content=body, headers=headers)
         except httpx.HTTPError as exc:
-            raise RetryableDeliveryError(f"cannot reach {self._url}: {exc!r}") from exc
-        error = classify(response.status_code, response.headers.get("Retry-After"))
+            raise no_answer(f"cannot reach {self._url}: {exc!r}") from exc
+        error = classify(response.status_code, response.headers.get("Retry-After"), now)
         if error is not None:
             raise error
 

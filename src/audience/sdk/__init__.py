@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from audience.sdk.client import Analytics, Group, User, default_storage_dir
+from audience.retry import RetryPolicy
+from audience.sdk.calls import Group, User
+from audience.sdk.client import Analytics, default_storage_dir
 from audience.sdk.cookies import decode_cookie_value, encode_cookie_value, render_set_cookie
-from audience.sdk.delivery import HttpTransport, RetryPolicy, Transport
+from audience.sdk.delivery import HttpTransport, Transport
 from audience.sdk.identity import GroupIdentity, Identity
 from audience.sdk.isolation import IsolationPolicy
 from audience.sdk.stores import (

@@ -1,5 +1,5 @@
 """``Analytics``: the SDK's facade and composition root. It builds the stores, the outbox, the
-transport and the worker, then delegates every call to a ``Tracker``.
+transport and the worker, then hands every call (``audience.sdk.calls``) to a ``Tracker``.
 
 Calls made before ``load()`` (with ``autoload=False``, e.g. until a visitor consents) are held in
 one FIFO with the time of the call and replayed in call order once loaded.
@@ -7,28 +7,22 @@ one FIFO with the time of the call and replayed in call order once loaded.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Literal, overload
+from typing import Final, Literal
 
 from audience.clock import Clock, IdFactory, SystemClock, UuidFactory
 from audience.errors import ConfigError, ValidationError
-from audience.jsontypes import JSON, JSONObject
+from audience.sdk.calls import Call, CallMethods, IdentitySource, stamped
 from audience.sdk.delivery import HttpTransport, Transport
 from audience.sdk.message_ids import MessageIdFactory
-from audience.sdk.messages import (
-    library_context,
-    optional_id,
-    optional_mapping,
-    optional_text,
-    read_options,
-)
+from audience.sdk.messages import library_context
 from audience.sdk.outbox import MemoryOutbox, Outbox, SqliteOutbox
 from audience.sdk.stores import (
     CookieJarStore,
@@ -37,7 +31,7 @@ from audience.sdk.stores import (
     LocalFileStore,
     MemoryStore,
 )
-from audience.sdk.tracker import UNSET, Pipeline, Tracker, Unset, explicit_identity_store
+from audience.sdk.tracker import Pipeline, Tracker, explicit_identity_store
 from audience.sdk.worker import DeliveryPolicy, DeliveryWorker, OnError
 
 log = logging.getLogger(__name__)
@@ -53,55 +47,7 @@ def default_storage_dir(write_key: str, environ: Mapping[str, str] | None = None
     return base / "audience" / digest
 
 
-def _check_view(name: object, properties: object, category: object) -> None:
-    optional_text("name", name)
-    optional_mapping("properties", properties)
-    optional_text("category", category)
-
-
-@dataclass(frozen=True)
-class _Call:
-    method: str
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    timestamp: str | None
-
-
-class User:
-    """``analytics.user()``: read or override the current user's ids and traits."""
-
-    def __init__(self, tracker: Tracker) -> None:
-        self._tracker = tracker
-
-    def anonymous_id(self, anonymous_id: str | Unset | None = UNSET) -> str | None:
-        """The anonymous id (minted when absent); given one, persist it (``None`` clears)."""
-        return self._tracker.set_anonymous_id(anonymous_id)
-
-    def id(self) -> str | None:
-        """The user id, ``None`` while anonymous."""
-        return self._tracker.user_id()
-
-    def traits(self, traits: Mapping[str, JSON] | Unset | None = UNSET) -> JSONObject:
-        """The cached traits; ``traits({})`` clears them."""
-        return self._tracker.user_traits(traits)
-
-
-class Group:
-    """``analytics.group()``: read or clear the current group's id and traits."""
-
-    def __init__(self, tracker: Tracker) -> None:
-        self._tracker = tracker
-
-    def id(self) -> str | None:
-        """The group id, ``None`` when there is none."""
-        return self._tracker.group_id()
-
-    def traits(self, traits: Mapping[str, JSON] | Unset | None = UNSET) -> JSONObject:
-        """The cached group traits; ``traits({})`` clears them."""
-        return self._tracker.group_traits(traits)
-
-
-class Analytics:
+class Analytics(CallMethods):
     """Send events about the person using this program, with their identity kept on disk.
 
     ``storage="disk"`` (default) keeps identity and the outbox under ``storage_dir`` (default
@@ -154,7 +100,7 @@ class Analytics:
         )
         self._tracker = Tracker(self._pipeline, ids, traits, anonymous_ids=self._anonymous_ids)
         self._loaded = autoload
-        self._held: list[_Call] = []
+        self._held: list[Callable[[], object]] = []
         self._ready_callbacks: list[Callable[[], object]] = []
 
     def _open_storage(
@@ -188,13 +134,8 @@ class Analytics:
         self._loaded = True
         held, self._held = self._held, []
         for call in held:
-            kwargs = dict(call.kwargs)
-            if call.timestamp is not None:
-                options = dict(kwargs.get("options") or {})
-                options.setdefault("timestamp", call.timestamp)
-                kwargs["options"] = options
             try:
-                getattr(self._tracker, call.method)(*call.args, **kwargs)
+                call()
             except ValidationError:
                 log.exception("a call held until load() could not be sent")
         callbacks, self._ready_callbacks = self._ready_callbacks, []
@@ -208,133 +149,33 @@ class Analytics:
         else:
             self._ready_callbacks.append(callback)
 
-    def _hold(self, method: str, stamped: bool, *args: Any, **kwargs: Any) -> None:
-        options = kwargs.get("options")
-        read_options(options)
-        timestamp = self._pipeline.timestamp() if stamped else None
-        self._held.append(_Call(method, args, kwargs, timestamp))
-
     # -- events --------------------------------------------------------------------------
 
-    def track(
-        self,
-        event: str,
-        properties: Mapping[str, JSON] | None = None,
-        options: Mapping[str, JSON] | None = None,
-    ) -> None:
-        """Record that the user did ``event`` (with ``properties``)."""
+    def _send(self, call: Call) -> None:
         if self._loaded:
-            self._tracker.track(event, properties, options)
-            return
-        if type(event) is not str or not event:
-            raise ValidationError("event", "must be a non-empty string")
-        optional_mapping("properties", properties)
-        self._hold("track", True, event, properties, options=options)
+            self._tracker.send(call)
+        else:  # held until load(), with the time it was made
+            held = stamped(call, self._pipeline.timestamp())
+            self._held.append(functools.partial(self._tracker.send, held))
 
-    def page(
-        self,
-        name: str | None = None,
-        properties: Mapping[str, JSON] | None = None,
-        options: Mapping[str, JSON] | None = None,
-        category: str | None = None,
-    ) -> None:
-        """Record a page view."""
-        if self._loaded:
-            self._tracker.page(name, properties, options, category)
-        else:
-            _check_view(name, properties, category)
-            self._hold("page", True, name, properties, options=options, category=category)
-
-    def screen(
-        self,
-        name: str | None = None,
-        properties: Mapping[str, JSON] | None = None,
-        options: Mapping[str, JSON] | None = None,
-        category: str | None = None,
-    ) -> None:
-        """Record a screen view."""
-        if self._loaded:
-            self._tracker.screen(name, properties, options, category)
-        else:
-            _check_view(name, properties, category)
-            self._hold("screen", True, name, properties, options=options, category=category)
-
-    def identify(
-        self,
-        user_id: str | None = None,
-        traits: Mapping[str, JSON] | None = None,
-        options: Mapping[str, JSON] | None = None,
-    ) -> None:
-        """Say who the user is (see ``Tracker.identify`` for the rules)."""
-        if self._loaded:
-            self._tracker.identify(user_id, traits, options)
-        else:
-            optional_id("user_id", user_id)
-            optional_mapping("traits", traits)
-            self._hold("identify", True, user_id, traits, options=options)
-
-    @overload
-    def group(self) -> Group: ...
-
-    @overload
-    def group(
-        self,
-        group_id: str | None = None,
-        traits: Mapping[str, JSON] | None = None,
-        options: Mapping[str, JSON] | None = None,
-    ) -> Group | None: ...
-
-    def group(
-        self,
-        group_id: str | None = None,
-        traits: Mapping[str, JSON] | None = None,
-        options: Mapping[str, JSON] | None = None,
-    ) -> Group | None:
-        """With no arguments, the current group; otherwise say which group the user acts for."""
-        if group_id is None and traits is None and options is None:
-            return Group(self._tracker)
-        if self._loaded:
-            self._tracker.group(group_id, traits, options)
-        else:
-            optional_id("group_id", group_id)
-            optional_mapping("traits", traits)
-            self._hold("group", True, group_id, traits, options=options)
-        return None
-
-    def alias(
-        self,
-        user_id: str,
-        previous_id: str | None = None,
-        options: Mapping[str, JSON] | None = None,
-    ) -> None:
-        """Say that ``previous_id`` (default: the current id) and ``user_id`` are one person."""
-        if self._loaded:
-            self._tracker.alias(user_id, previous_id, options)
-        else:
-            if optional_id("user_id", user_id) is None:
-                raise ValidationError("user_id", "is required")
-            optional_id("previous_id", previous_id)
-            self._hold("alias", True, user_id, previous_id, options=options)
+    def _identity_source(self) -> IdentitySource:
+        return self._tracker
 
     # -- identity ------------------------------------------------------------------------
-
-    def user(self) -> User:
-        """The current user: ``anonymous_id()``, ``id()``, ``traits()``."""
-        return User(self._tracker)
 
     def reset(self) -> None:
         """Log out: clear user id, anonymous id, traits, group id and group traits."""
         if self._loaded:
             self._tracker.reset()
         else:
-            self._hold("reset", False)
+            self._held.append(self._tracker.reset)
 
     def set_anonymous_id(self, anonymous_id: str | None) -> None:
         """Use ``anonymous_id`` for this person from now on (persisted)."""
         if self._loaded:
             self._tracker.set_anonymous_id(anonymous_id)
         else:
-            self._hold("set_anonymous_id", False, anonymous_id)
+            self._held.append(functools.partial(self._tracker.set_anonymous_id, anonymous_id))
 
     def for_user(self, user_id: str | None = None, anonymous_id: str | None = None) -> Tracker:
         """A sender for one explicit person (servers, workers, jobs): nothing is persisted and

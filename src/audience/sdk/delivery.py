@@ -1,30 +1,23 @@
-"""Posting a batch to the collector, deciding what a failure means, and how long to wait.
+"""Posting a batch to the collector over HTTP.
 
-``classify`` is the one place that decides: 2xx delivered; 408, 429 and 5xx (and network errors)
-are worth trying again; any other status is permanent and goes to ``on_error``. ``RetryPolicy``
-waits exponentially longer with jitter and never less than a ``Retry-After`` the collector gave.
+What an answer means and how long to wait before trying again is the one rule of
+``audience.retry``: 2xx delivered; 408, 429 and 5xx (and network errors) are worth trying again;
+any other status is permanent and goes to ``on_error``.
 """
 
 from __future__ import annotations
 
 import base64
 import gzip as gzip_module
-import random
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Protocol
 
 import httpx
 
-from audience.errors import (
-    ConfigError,
-    DeliveryError,
-    PermanentDeliveryError,
-    RetryableDeliveryError,
-)
+from audience.errors import ConfigError
+from audience.retry import no_answer
 
 
 @dataclass(frozen=True)
@@ -95,7 +88,7 @@ class HttpTransport:
         try:
             answer = self._http().post(self.url, content=content)
         except httpx.HTTPError as exc:
-            raise RetryableDeliveryError(f"{type(exc).__name__}: {exc}") from exc
+            raise no_answer(f"{type(exc).__name__}: {exc}") from exc
         return Response(answer.status_code, answer.headers.get("retry-after"))
 
     def after_fork_in_child(self) -> None:
@@ -109,56 +102,6 @@ class HttpTransport:
         if self._client is not None:
             self._client.close()
             self._client = None
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - now).total_seconds())
-
-
-def classify(response: Response, now: datetime) -> DeliveryError | None:
-    """``None`` when delivered, else the error saying whether to try again."""
-    status = response.status
-    if 200 <= status < 300:
-        return None
-    if status in (408, 429) or status >= 500:
-        return RetryableDeliveryError(
-            f"the collector answered {status}",
-            status=status,
-            retry_after=parse_retry_after(response.retry_after, now),
-        )
-    return PermanentDeliveryError(f"the collector refused the batch with {status}", status=status)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with jitter: ``base * 2**attempt`` seconds, capped, never shorter
-    than ``Retry-After`` (itself capped at ``max_retry_after``)."""
-
-    base: float = 0.5
-    cap: float = 60.0
-    max_retry_after: float = 300.0
-
-    def delay(
-        self, attempt: int, retry_after: float | None = None, jitter: float | None = None
-    ) -> float:
-        """Seconds to wait before try number ``attempt + 1`` (``attempt`` counts failures - 1)."""
-        spread = random.uniform(0.5, 1.0) if jitter is None else jitter
-        wait = min(self.cap, self.base * 2.0 ** min(attempt, 30)) * spread
-        if retry_after is not None:
-            wait = max(wait, min(retry_after, self.max_retry_after))
-        return wait
 
 
 def basic_auth_header(write_key: str) -> Mapping[str, str]:

@@ -25,15 +25,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Final, TypeAlias
+from typing import TypeAlias
 
 import orjson
 
-from audience.errors import ConfigError, DeliveryError, PermanentDeliveryError
-from audience.sdk.delivery import RetryPolicy
-
-SPLIT_STATUSES: Final = frozenset({400, 413, 422})
-"""Answers that may be about some of the batch's messages: the batch is split to find them."""
+from audience.errors import ConfigError, DeliveryError
+from audience.retry import RetryPolicy
 
 
 @dataclass(frozen=True)
@@ -176,12 +173,7 @@ def is_due(trouble: Trouble, now: float, retry: RetryPolicy) -> bool:
     retry_at = trouble.retry_at
     if retry_at is None or retry_at <= now:
         return True
-    return retry_at - now > max(retry.cap, retry.max_retry_after)
-
-
-def splits(error: DeliveryError) -> bool:
-    """Whether ``error`` may be about some messages of the batch only (400, 413, 422)."""
-    return isinstance(error, PermanentDeliveryError) and error.status in SPLIT_STATUSES
+    return retry_at - now > retry.longest
 
 
 def halves(bodies: Sequence[bytes]) -> tuple[list[bytes], list[bytes]]:

@@ -1,22 +1,32 @@
 """A sender that speaks for one identity kept in a KeyValueStore, over a shared pipeline.
 
-``Tracker`` is where the identity rules meet the stores: every call re-reads the stores (cheaply:
-see ``audience.sdk.shared_files``), applies the pure rules of ``audience.sdk.identity``, builds and
-encodes the message, and only then writes the new identity and hands the message off. Many
-trackers can share one ``Pipeline`` (one delivery worker): ``Analytics`` has one over its
-persistent stores, ``Analytics.for_user`` makes throwaway ones over memory, and a web middleware
-makes one per request over that request's cookies.
+``Tracker`` is where the identity rules meet the stores: every call (checked by
+``audience.sdk.calls``) re-reads the stores (cheaply: see ``audience.sdk.shared_files``), applies
+the pure rules of ``audience.sdk.identity``, builds and encodes the message, and only then writes
+the new identity and hands the message off. Many trackers can share one ``Pipeline`` (one
+delivery worker): ``Analytics`` has one over its persistent stores, ``Analytics.for_user`` makes
+throwaway ones over memory, and a web middleware makes one per request over that request's
+cookies.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from enum import Enum
-from typing import Final
 
 from audience.clock import Clock, IdFactory
 from audience.errors import ValidationError
 from audience.jsontypes import JSON, JSONObject
+from audience.sdk.calls import (
+    UNSET,
+    AliasCall,
+    Call,
+    CallMethods,
+    GroupCall,
+    IdentifyCall,
+    TrackCall,
+    Unset,
+    ViewCall,
+)
 from audience.sdk.identity import (
     ANONYMOUS_ID_KEY,
     GROUP_ID_KEY,
@@ -29,28 +39,16 @@ from audience.sdk.identity import (
     stored_traits,
 )
 from audience.sdk.messages import (
-    NO_OPTIONS,
     Options,
     TimestampFormatter,
     build_message,
     encode_message,
     optional_id,
     optional_mapping,
-    optional_text,
-    read_options,
 )
 from audience.sdk.stores import KeyValueStore
 from audience.sdk.worker import DeliveryWorker
 from audience.tracking import MessageType
-
-
-class Unset(Enum):
-    """Marks an argument that was not given (``None`` means "clear")."""
-
-    UNSET = "unset"
-
-
-UNSET: Final = Unset.UNSET
 
 
 class Pipeline:
@@ -70,7 +68,7 @@ class Pipeline:
         return self.format_timestamp(self.clock.now())
 
 
-class Tracker:
+class Tracker(CallMethods):
     """page / screen / track / identify / group / alias for the identity kept in ``ids``.
 
     ``ids`` holds the user, anonymous and group ids; ``traits`` the cached user and group traits
@@ -166,78 +164,53 @@ class Tracker:
 
     # -- events --------------------------------------------------------------------------
 
-    def track(
-        self,
-        event: str,
-        properties: Mapping[str, JSON] | None = None,
-        options: Mapping[str, JSON] | None = None,
-    ) -> None:
-        """Record that the user did ``event``."""
-        if type(event) is not str or not event:
-            raise ValidationError("event", "must be a non-empty string")
-        if type(properties) is not dict:
-            properties = optional_mapping("properties", properties)
-        fields = {"event": event, "properties": properties}
-        arguments = (("properties", properties), ("options", options), ("event", event))
-        opts = NO_OPTIONS if options is None else read_options(options)
-        self._emit("track", fields, opts, arguments)
+    def send(self, call: Call) -> None:
+        """Build the message of a checked call from this identity and enqueue it; the identity
+        changes it makes are written only once the message is built."""
+        match call:
+            case TrackCall():  # the most frequent call, without a method of its own
+                arguments = (
+                    ("properties", call.properties),
+                    ("options", call.options),
+                    ("event", call.event),
+                )
+                fields = {"event": call.event, "properties": call.properties}
+                self._emit("track", fields, call.opts, arguments)
+            case ViewCall():
+                self._view(call)
+            case IdentifyCall():
+                self._identify(call)
+            case GroupCall():
+                self._group(call)
+            case AliasCall():
+                self._alias(call)
 
-    def page(
-        self,
-        name: str | None = None,
-        properties: Mapping[str, JSON] | None = None,
-        options: Mapping[str, JSON] | None = None,
-        category: str | None = None,
-    ) -> None:
-        """Record a page view; ``name`` and ``category`` are copied into the properties."""
-        self._view("page", name, properties, options, category)
+    _send = send
 
-    def screen(
-        self,
-        name: str | None = None,
-        properties: Mapping[str, JSON] | None = None,
-        options: Mapping[str, JSON] | None = None,
-        category: str | None = None,
-    ) -> None:
-        """Record a screen view in an app."""
-        self._view("screen", name, properties, options, category)
+    def _identity_source(self) -> Tracker:
+        return self
 
-    def _view(
-        self,
-        kind: MessageType,
-        name: str | None,
-        properties: Mapping[str, JSON] | None,
-        options: Mapping[str, JSON] | None,
-        category: str | None,
-    ) -> None:
-        name = optional_text("name", name)
-        category = optional_text("category", category)
-        props = dict(optional_mapping("properties", properties))
+    def _view(self, call: ViewCall) -> None:
+        props = dict(call.properties)
         fields: JSONObject = {}
-        if name is not None:
-            fields["name"] = name
-        if category is not None:
-            fields["category"] = category
-        if kind == "page":
+        if call.name is not None:
+            fields["name"] = call.name
+        if call.category is not None:
+            fields["category"] = call.category
+        if call.kind == "page":
             props.update(fields)
         fields["properties"] = props
-        arguments = (("properties", properties), ("options", options), ("name", name))
-        self._emit(kind, fields, read_options(options), arguments)
+        arguments = (
+            ("properties", call.properties),
+            ("options", call.options),
+            ("name", call.name),
+        )
+        self._emit(call.kind, fields, call.opts, arguments)
 
-    def identify(
-        self,
-        user_id: str | None = None,
-        traits: Mapping[str, JSON] | None = None,
-        options: Mapping[str, JSON] | None = None,
-    ) -> None:
-        """Say who the user is: a different user id than the stored one starts a new anonymous
-        visitor (this identify already carries the new anonymous id); the same or a first user
-        id merges ``traits`` into the cached ones."""
-        new_user = optional_id("user_id", user_id)
-        given = optional_mapping("traits", traits)
-        opts = read_options(options)
+    def _identify(self, call: IdentifyCall) -> None:
+        opts = call.opts
         before = self.identity()
-        after = before.identify(new_user, given)
+        after = before.identify(call.user_id, call.traits)
         if after.anonymous_id is None:
             after = after.with_anonymous_id(self._anonymous_ids.new() if self._mint else None)
         if opts.anonymous_id:
@@ -252,7 +225,7 @@ class Tracker:
             library=self._pipeline.library,
             options=opts,
         )
-        body = encode_message(message, (("traits", traits), ("options", options)))
+        body = encode_message(message, (("traits", call.traits), ("options", call.options)))
         self._save(before, after)
         self._pipeline.worker.accept(body)
 
@@ -264,42 +237,23 @@ class Tracker:
         if after.traits != before.traits:
             self._traits.set(USER_TRAITS_KEY, dict(after.traits))
 
-    def group(
-        self,
-        group_id: str | None = None,
-        traits: Mapping[str, JSON] | None = None,
-        options: Mapping[str, JSON] | None = None,
-    ) -> None:
-        """Say which group the user acts for: the same or a first group merges ``traits``,
-        another replaces them. The user's anonymous id is never touched."""
-        new_group = optional_id("group_id", group_id)
-        given = optional_mapping("traits", traits)
-        opts = read_options(options)
+    def _group(self, call: GroupCall) -> None:
         before = GroupIdentity(self.group_id(), self.group_traits())
-        after = before.identify(new_group, given)
+        after = before.identify(call.group_id, call.traits)
         if after.group_id is None:
             raise ValidationError("group_id", "is required while no group is stored")
         fields = {"groupId": after.group_id, "traits": dict(after.traits)}
-        self._emit("group", fields, opts, (("traits", traits), ("options", options)))
+        arguments = (("traits", call.traits), ("options", call.options))
+        self._emit("group", fields, call.opts, arguments)
         if after.group_id != before.group_id:
             self._ids.set(GROUP_ID_KEY, after.group_id)
         if after.traits != before.traits:
             self._traits.set(GROUP_TRAITS_KEY, dict(after.traits))
 
-    def alias(
-        self,
-        user_id: str,
-        previous_id: str | None = None,
-        options: Mapping[str, JSON] | None = None,
-    ) -> None:
-        """Say that ``previous_id`` (by default the current user or anonymous id) and
-        ``user_id`` are the same person. Stored ids do not change."""
-        new_user = optional_id("user_id", user_id)
-        if new_user is None:
-            raise ValidationError("user_id", "is required")
-        previous = optional_id("previous_id", previous_id)
-        opts = read_options(options)
+    def _alias(self, call: AliasCall) -> None:
+        opts = call.opts
         anonymous = opts.anonymous_id or self.anonymous_id()
+        previous = call.previous_id
         if previous is None:
             previous = self.user_id() or anonymous
         if previous is None:
@@ -308,13 +262,13 @@ class Tracker:
             "alias",
             {"previousId": previous},
             anonymous_id=anonymous,
-            user_id=new_user,
+            user_id=call.user_id,
             timestamp=self._pipeline.timestamp(),
             message_id=self._pipeline.message_ids.new(),
             library=self._pipeline.library,
             options=opts,
         )
-        body = encode_message(message, (("options", options),))
+        body = encode_message(message, (("options", call.options),))
         self._persist_option_anonymous_id(opts)
         self._pipeline.worker.accept(body)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from audience.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
-from audience.sdk.delivery import RetryPolicy
+from audience.retry import RetryPolicy, requested_wait, splittable
 from audience.sdk.isolation import (
     GiveUp,
     IsolationPolicy,
@@ -26,7 +26,6 @@ from audience.sdk.isolation import (
     after_retryable_failure,
     halves,
     is_due,
-    splits,
     wants_probe,
 )
 from audience.sdk.outbox import Entry, Outbox
@@ -64,13 +63,13 @@ class TroubledBatches:
         isolation: IsolationPolicy,
         retry: RetryPolicy,
         report: Report,
-        jitter: Callable[[], float],
+        draw: Callable[[], float],
     ) -> None:
         self._outbox = outbox
         self._isolation = isolation
         self._retry = retry
         self._report = report
-        self._jitter = jitter
+        self._draw = draw
         self._held: dict[int, _Held] = {}
         self.accepted = 0
         self.loaded = False
@@ -167,20 +166,19 @@ class TroubledBatches:
         """What is left to send of ``bodies`` after ``error``, each piece with its trouble;
         messages given up are reported here."""
         if isinstance(error, PermanentDeliveryError):
-            if splits(error) and len(bodies) > 1:
+            if splittable(error) and len(bodies) > 1:
                 first, second = halves(bodies)
                 return [(first, Trouble()), (second, Trouble())]
             log.error("%d message(s) refused: %s", len(bodies), error)
             self._report(error, bodies)
             return []
-        retry_after = error.retry_after if isinstance(error, RetryableDeliveryError) else None
         verdict: Verdict = after_retryable_failure(
             trouble,
             messages=len(bodies),
             others_accepted=others_accepted,
             now=now,
             isolation=self._isolation,
-            wait=self._retry.delay(trouble.attempts, retry_after, self._jitter()),
+            wait=self._retry.delay(trouble.attempts + 1, requested_wait(error), draw=self._draw()),
         )
         if isinstance(verdict, GiveUp):
             given_up = verdict.error(error, now)

@@ -40,8 +40,9 @@ from audience.errors import (
     RetryableDeliveryError,
 )
 from audience.jsontypes import JSONObject
+from audience.retry import RetryPolicy, classify
 from audience.sdk.batching import BatchingPolicy, encode_batch, entries_per_batch
-from audience.sdk.delivery import RetryPolicy, Transport, classify
+from audience.sdk.delivery import Transport
 from audience.sdk.isolation import IsolationPolicy, halves
 from audience.sdk.outbox import Entry, Outbox
 from audience.sdk.troubled import Posting, TroubledBatches
@@ -142,6 +143,7 @@ class DeliveryWorker:
         write_key: str,
         policy: DeliveryPolicy,
         on_error: OnError | None = None,
+        draw: Callable[[], float] = random.random,
     ) -> None:
         self._outbox = outbox
         self._transport = transport
@@ -149,6 +151,7 @@ class DeliveryWorker:
         self._write_key = write_key
         self._policy = policy
         self._on_error = on_error
+        self._draw = draw
         self._wake_at = _WAKE_AT
         self._max_queue = policy.max_queue_size
         self._sync = policy.persist_interval <= 0
@@ -188,7 +191,7 @@ class DeliveryWorker:
             isolation=self._policy.isolation,
             retry=self._policy.retry,
             report=self._report,
-            jitter=lambda: random.uniform(0.5, 1.0),
+            draw=self._draw,
         )
 
     # -- the caller's side ---------------------------------------------------------------
@@ -510,13 +513,14 @@ class DeliveryWorker:
         now = self._clock.now()
         body = encode_batch(bodies, sent_at=format_timestamp(now), write_key=self._write_key)
         try:
-            return classify(self._transport.post(body), now)
+            answer = self._transport.post(body)
         except RetryableDeliveryError as exc:
             return exc
+        return classify(answer.status, answer.retry_after, now, receiver="the collector")
 
     def _back_off(self, error: RetryableDeliveryError) -> None:
-        delay = self._policy.retry.delay(self._failures, error.retry_after)
         self._failures += 1
+        delay = self._policy.retry.delay(self._failures, error.retry_after, draw=self._draw())
         self._retry_at = self._clock.monotonic() + delay
         log.warning("delivery failed (%s); next try in %.1f s", error, delay)
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Mapping
-from typing import overload
 
-from audience.jsontypes import JSON
-from audience.sdk.client import Analytics, Group, User
+from audience.sdk.calls import Call, CallMethods, IdentitySource
+from audience.sdk.client import Analytics
 from audience.sdk.cookies import render_set_cookie
 from audience.sdk.identity import ANONYMOUS_ID_KEY
 from audience.sdk.stores import MemoryStore, RequestCookieStore
@@ -24,9 +23,14 @@ from audience.web.cookies import IDENTITY_COOKIES, CookieSettings
 log = logging.getLogger(__name__)
 
 
-class Visitor:
+class Visitor(CallMethods):
     """page / screen / track / identify / group / alias / reset / user() for one request's
-    visitor, like ``Analytics`` (``flush()`` waits for the shared pipeline)."""
+    visitor, like ``Analytics`` (``flush()`` waits for the shared pipeline).
+
+    What a call changes in the identity goes back to the browser: ``identify`` sets
+    ``ajs_user_id`` (and a new ``ajs_anonymous_id`` when a different user logs in), ``group``
+    sets ``ajs_group_id``, ``reset`` deletes them.
+    """
 
     def __init__(
         self,
@@ -55,82 +59,13 @@ class Visitor:
 
     # -- events --------------------------------------------------------------------------
 
-    def track(
-        self,
-        event: str,
-        properties: Mapping[str, JSON] | None = None,
-        options: Mapping[str, JSON] | None = None,
-    ) -> None:
-        """Record that the visitor did ``event`` (with ``properties``)."""
-        self._tracker.track(event, properties, options)
+    def _send(self, call: Call) -> None:
+        self._tracker.send(call)
 
-    def page(
-        self,
-        name: str | None = None,
-        properties: Mapping[str, JSON] | None = None,
-        options: Mapping[str, JSON] | None = None,
-        category: str | None = None,
-    ) -> None:
-        """Record a page view."""
-        self._tracker.page(name, properties, options, category)
-
-    def screen(
-        self,
-        name: str | None = None,
-        properties: Mapping[str, JSON] | None = None,
-        options: Mapping[str, JSON] | None = None,
-        category: str | None = None,
-    ) -> None:
-        """Record a screen view."""
-        self._tracker.screen(name, properties, options, category)
-
-    def identify(
-        self,
-        user_id: str | None = None,
-        traits: Mapping[str, JSON] | None = None,
-        options: Mapping[str, JSON] | None = None,
-    ) -> None:
-        """Say who the visitor is; the response sets ``ajs_user_id`` (and a new
-        ``ajs_anonymous_id`` when a different user logs in)."""
-        self._tracker.identify(user_id, traits, options)
-
-    @overload
-    def group(self) -> Group: ...
-
-    @overload
-    def group(
-        self,
-        group_id: str | None = None,
-        traits: Mapping[str, JSON] | None = None,
-        options: Mapping[str, JSON] | None = None,
-    ) -> Group | None: ...
-
-    def group(
-        self,
-        group_id: str | None = None,
-        traits: Mapping[str, JSON] | None = None,
-        options: Mapping[str, JSON] | None = None,
-    ) -> Group | None:
-        """With no arguments, the visitor's group; otherwise say which group they act for."""
-        if group_id is None and traits is None and options is None:
-            return Group(self._tracker)
-        self._tracker.group(group_id, traits, options)
-        return None
-
-    def alias(
-        self,
-        user_id: str,
-        previous_id: str | None = None,
-        options: Mapping[str, JSON] | None = None,
-    ) -> None:
-        """Say that ``previous_id`` (default: the current id) and ``user_id`` are one person."""
-        self._tracker.alias(user_id, previous_id, options)
+    def _identity_source(self) -> IdentitySource:
+        return self._tracker
 
     # -- identity ------------------------------------------------------------------------
-
-    def user(self) -> User:
-        """The visitor: ``anonymous_id()``, ``id()``, ``traits()``."""
-        return User(self._tracker)
 
     def reset(self) -> None:
         """Log out: the response deletes the identity cookies (with the same attributes) and a

@@ -1,52 +1,50 @@
-"""The whole application (collector, profile API, pages, resolver in process) served on
-loopback over SQLite or PostgreSQL, with clients for the tracking and the admin APIs."""
+"""The whole application (collector, profile API, pages, resolver in process) served on loopback
+over SQLite or PostgreSQL, with clients for its tracking API and its admin API."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
-from collector_support import ADMIN_TOKEN, WRITE_KEY, LiveServer
 
 from audience.collector.app import build_parts, create_app
 from audience.config import Settings
 from audience.resolution.server import resolution_extensions
 from audience.storage.backend import open_event_store
 from postgres_db import fresh_schema
+from support.admin_api import AdminApi
+from support.live_server import LiveServer
 
+ADMIN_TOKEN = "admin-token-of-the-served-app"
+WRITE_KEY = "WK_SERVED_APP"
+"""The write key of the app's one source, ``web``."""
 BATCH = 1000
+"""Messages per request of ``send``."""
 
 
-class Collector:
-    """The served application and an admin client for it."""
+@dataclass
+class ServedApp:
+    """A running application: ``tracking`` posts with the write key, ``admin`` reads."""
 
-    def __init__(self, url: str) -> None:
-        self.tracking = httpx.Client(base_url=url, auth=(WRITE_KEY, ""), timeout=60)
-        self.admin = httpx.Client(
-            base_url=url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=60
-        )
+    url: str
+    tracking: httpx.Client
+    admin: AdminApi
 
-    def send(self, messages: list[dict[str, Any]]) -> None:
+    def send(self, *messages: dict[str, Any]) -> None:
+        """Post ``messages`` through the tracking API, ``BATCH`` to a request, each accepted."""
         for start in range(0, len(messages), BATCH):
-            response = self.tracking.post(
-                "/v1/batch", json={"batch": messages[start : start + BATCH]}
-            )
+            batch = list(messages[start : start + BATCH])
+            response = self.tracking.post("/v1/batch", json={"batch": batch})
             assert response.status_code == 200, response.text
             assert response.json() == {}
 
     def resolved(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            status = self.admin.get("/api/resolution").json()
-            if status["lag"] == 0 and status["lastSeq"] > 0:
-                return
-            time.sleep(0.05)
-        raise AssertionError("resolution did not catch up")
+        """Wait (bounded) until the resolver has applied every stored event."""
+        self.admin.wait_until_resolved(timeout)
 
     def walk(self, path: str, **params: str) -> list[dict[str, Any]]:
         """Every page of a list, following ``next`` until it is null; the pages in order."""
@@ -65,10 +63,13 @@ class Collector:
 
 
 @contextmanager
-def serve_collector(backend: str, tmp_path: Path) -> Iterator[Collector]:
-    """Serve the application over ``backend`` (``sqlite`` or ``postgres``) until the block ends."""
+def serve_app(
+    data_dir: Path, backend: Literal["sqlite", "postgres"] = "sqlite"
+) -> Iterator[ServedApp]:
+    """Serve the application over ``backend`` (a fresh PostgreSQL schema for ``postgres``) with
+    its data folder at ``data_dir``, until the block ends."""
     with ExitStack() as stack:
-        settings = Settings(data_dir=tmp_path / "data", synchronous="normal")
+        settings = Settings(data_dir=data_dir, synchronous="normal")
         if backend == "postgres":
             settings = replace(settings, database_url=stack.enter_context(fresh_schema()))
         store = open_event_store(settings)
@@ -82,10 +83,9 @@ def serve_collector(backend: str, tmp_path: Path) -> Iterator[Collector]:
             children=extensions.children,
             close_store=True,
         )
-        server = LiveServer(app)
-        server.start()
-        stack.callback(server.stop)
-        running = Collector(server.url)
-        stack.callback(running.admin.close)
-        stack.callback(running.tracking.close)
-        yield running
+        server = stack.enter_context(LiveServer(app))
+        tracking = stack.enter_context(
+            httpx.Client(base_url=server.url, auth=(WRITE_KEY, ""), timeout=60)
+        )
+        admin = stack.enter_context(AdminApi(server.url, ADMIN_TOKEN, timeout=60))
+        yield ServedApp(server.url, tracking, admin)

@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from support.ports import free_port
 
 
 @dataclass
 class Received:
+    """One request the receiver accepted: its body and headers."""
+
     body: bytes
     headers: dict[str, str]
 
     @property
     def batch(self) -> list[dict[str, Any]]:
+        """The messages of the webhook batch."""
         return list(json.loads(self.body)["batch"])
 
 
@@ -30,11 +28,13 @@ class Received:
 class Receiver:
     """Records every request; answers the statuses queued in ``answers``, then 200.
 
-    With a ``gate``, every request waits until the gate opens before it is answered.
+    With a ``gate``, every request waits until the gate opens before it is answered. Answers
+    other than 200 carry ``retry_after`` as their ``Retry-After`` header when it is set.
     """
 
     port: int = field(default_factory=free_port)
     answers: list[int] = field(default_factory=list)
+    retry_after: str | None = None
     delay: float = 0.0
     gate: threading.Event | None = None
     requests: list[Received] = field(default_factory=list)
@@ -45,9 +45,11 @@ class Receiver:
 
     @property
     def url(self) -> str:
+        """Where the webhook posts: ``http://127.0.0.1:PORT/hook``."""
         return f"http://127.0.0.1:{self.port}/hook"
 
     def start(self) -> None:
+        """Listen (again) on ``port``; until then the port refuses connections."""
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -64,6 +66,8 @@ class Receiver:
                     if status == 200:
                         receiver.requests.append(Received(body, dict(self.headers.items())))
                 self.send_response(status)
+                if status != 200 and receiver.retry_after is not None:
+                    self.send_header("Retry-After", receiver.retry_after)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -76,6 +80,7 @@ class Receiver:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop listening; the port refuses connections again."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -85,5 +90,6 @@ class Receiver:
             self._thread = None
 
     def message_ids(self) -> list[str]:
+        """The ``messageId`` of every message accepted, in the order received."""
         with self._lock:
             return [message["messageId"] for request in self.requests for message in request.batch]
