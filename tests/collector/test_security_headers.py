@@ -8,7 +8,7 @@ import httpx
 import pytest
 from collector_support import ADMIN_TOKEN
 
-from audience.collector.security_headers import CONTENT_SECURITY_POLICY
+from audience.http.security_headers import CONTENT_SECURITY_POLICY
 from support import AudienceServer
 
 PAGES = ["/profiles", "/profiles/no-such-profile", "/live", "/sources", "/destinations"]

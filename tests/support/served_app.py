@@ -13,6 +13,7 @@ import httpx
 
 from audience.collector.app import build_parts, create_app
 from audience.config import Settings
+from audience.pages.login import login_page
 from audience.resolution.server import resolution_extensions
 from audience.storage.backend import open_event_store
 from postgres_db import fresh_schema
@@ -74,7 +75,7 @@ def serve_app(
             settings = replace(settings, database_url=stack.enter_context(fresh_schema()))
         store = open_event_store(settings)
         store.create_source("web", WRITE_KEY)
-        parts = build_parts(settings, store, admin_token=ADMIN_TOKEN)
+        parts = build_parts(settings, store, admin_token=ADMIN_TOKEN, login_page=login_page)
         extensions = resolution_extensions(parts)
         app = create_app(
             parts,

@@ -13,11 +13,11 @@ from urllib.parse import urlsplit
 import click
 import orjson
 
-from audience.collector.admin_token import ADMIN_TOKEN_KEY, rotate_admin_token
 from audience.collector.app import FirstStart, build_server_app, prepare_data
 from audience.collector.bundle import browser_snippets
 from audience.config import SETTINGS, Settings, load_settings
 from audience.errors import AudienceError
+from audience.http.admin_token import ADMIN_TOKEN_KEY, rotate_admin_token
 from audience.storage.backend import EventStore, event_store_exists, open_event_store
 from audience.storage.base import EventFilter
 
@@ -109,7 +109,7 @@ def serve(
     prints it; later starts say where it is kept (`audience admin token` prints it). Every
     start prints the write key of the first source and the browser snippet.
     """
-    from audience.collector import http_server  # the server's modules load only to serve
+    from audience.http import uvicorn_server  # the server's modules load only to serve
 
     given: dict[str, Any] = {
         "host": host,
@@ -164,9 +164,9 @@ def serve(
         for name, value in given.items():
             if value is not None:
                 os.environ[variables[name]] = str(value)
-        http_server.run("audience.collector.app:server_app", settings)
+        uvicorn_server.run("audience.collector.app:server_app", settings)
     else:
-        http_server.run(app, settings)
+        uvicorn_server.run(app, settings)
 
 
 def _token_notice(first: FirstStart, settings: Settings) -> str:

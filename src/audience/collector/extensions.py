@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from audience.collector.parts import Child, CollectorParts, Component, Extensions
+from audience.collector.parts import CollectorParts
 from audience.destinations.server import destination_extensions
+from audience.http.components import Child, Component, Extensions
 from audience.resolution.server import resolution_extensions
 
 

@@ -10,10 +10,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from audience.collector.auth import AdminGuard
 from audience.destinations.state import DeliveryStore
 from audience.destinations.status import DestinationStatus, destination_statuses
 from audience.eventlog import EventFeed
+from audience.http.admin_guard import AdminGuard
 from audience.pages.rendering import render
 
 

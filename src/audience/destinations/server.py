@@ -8,9 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from audience.collector.auth import AdminGuard
-from audience.collector.parts import Child, CollectorParts, Extensions
-from audience.collector.replies import JSONReply
+from audience.collector.parts import CollectorParts
 from audience.destinations.page import destinations_page
 from audience.destinations.postgres_choice import open_delivery_store
 from audience.destinations.state import DeliveryStore
@@ -18,6 +16,9 @@ from audience.destinations.status import destination_statuses
 from audience.destinations.worker import dispatcher_child
 from audience.errors import ConfigError
 from audience.eventlog import EventFeed
+from audience.http.admin_guard import AdminGuard
+from audience.http.components import Child, Extensions
+from audience.http.replies import JSONReply
 
 
 class DeliveryStoreComponent:

@@ -18,10 +18,10 @@ from starlette.routing import Route
 
 from audience.collector.bundle import snippet
 from audience.collector.parts import CollectorParts
-from audience.collector.query_params import MAX_TEXT_CHARS, QueryReader
-from audience.collector.replies import JSONReply, invalid_query_reply
 from audience.errors import QueryError
 from audience.eventlog import StoredEvent
+from audience.http.query_params import MAX_TEXT_CHARS, QueryReader
+from audience.http.replies import JSONReply, invalid_query_reply
 from audience.pages.journey import build_journey, next_anonymous_id, title_of
 from audience.pages.rendering import render
 from audience.paging import MAX_SEQ, Page, backward_page, forward_page

@@ -11,7 +11,7 @@
   ``query``, most recently active first.
 - ``GET /api/resolution`` -> the resolver's cursor, the newest stored event, and identity warnings.
 
-A malformed parameter gets 400 naming it (see :mod:`audience.collector.query_params`).
+A malformed parameter gets 400 naming it (see :mod:`audience.http.query_params`).
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from audience.collector.auth import AdminGuard
-from audience.collector.query_params import MAX_TEXT_CHARS, QueryReader
-from audience.collector.replies import JSONReply, error_reply, invalid_query_reply
 from audience.errors import QueryError
 from audience.eventlog import EventFeed
+from audience.http.admin_guard import AdminGuard
+from audience.http.query_params import MAX_TEXT_CHARS, QueryReader
+from audience.http.replies import JSONReply, error_reply, invalid_query_reply
 from audience.paging import (
     Page,
     Position,

@@ -6,7 +6,8 @@ from __future__ import annotations
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute
 
-from audience.collector.parts import Child, CollectorParts, Extensions
+from audience.collector.parts import CollectorParts
+from audience.http.components import Child, Extensions
 from audience.pages.views import WebPages
 from audience.resolution.api import ProfileApi
 from audience.resolution.backend import open_profile_store
