@@ -16,7 +16,7 @@ from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from audience.errors import ConfigError
-from audience.resolution.graph import DEFAULT_SHARED_AFTER
+from audience.identity.graph import DEFAULT_SHARED_AFTER
 from audience.tracking import MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MAX_REQUEST_BYTES
 
 Synchronous = Literal["full", "normal"]

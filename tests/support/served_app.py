@@ -14,7 +14,8 @@ import httpx
 from audience.collector.app import build_parts, create_app
 from audience.config import Settings
 from audience.pages.login import login_page
-from audience.resolution.server import resolution_extensions
+from audience.resolution.backend import open_profile_store
+from audience.serving.features import page_extensions, resolution_extensions
 from audience.storage.backend import open_event_store
 from postgres_db import fresh_schema
 from support.admin_api import AdminApi
@@ -76,7 +77,11 @@ def serve_app(
         store = open_event_store(settings)
         store.create_source("web", WRITE_KEY)
         parts = build_parts(settings, store, admin_token=ADMIN_TOKEN, login_page=login_page)
-        extensions = resolution_extensions(parts)
+        profiles = open_profile_store(settings)
+        pages = page_extensions(
+            settings, events=store, profiles=profiles, guard=parts.guard, proxies=parts.proxies
+        )
+        extensions = resolution_extensions(settings, profiles, store, parts.guard) + pages
         app = create_app(
             parts,
             routes=extensions.routes,

@@ -1,9 +1,9 @@
-"""The collector application: ``create_app`` composes it; ``build_server_app`` is ``serve``'s.
+"""The collector application: ``build_parts`` makes its parts, ``create_app`` composes it.
 
-``build_parts`` makes the collector's parts over an open store, ``create_app`` turns parts
-and extensions into a Starlette application, and ``build_server_app`` does both for
-``audience serve``: it opens the store in the data folder, makes sure a first source and
-an admin token exist, and adds ``server_extensions``.
+``build_parts`` makes the collector's parts over an open store, and ``create_app`` turns
+parts and extensions (routes, components, supervised children) into a Starlette application;
+``prepare_data`` makes sure a first source and an admin token exist. ``audience serve``
+composes it with the other features in :mod:`audience.serving`.
 
 The application's lifespan runs the supervised children (:mod:`audience.supervision`) and
 stops everything in the order and within the limits of :mod:`audience.http.shutdown`;
@@ -28,7 +28,6 @@ from audience.clock import Clock, IdFactory, SystemClock, UuidFactory
 from audience.collector.admin_api import AdminApi
 from audience.collector.bundle import BrowserBundle
 from audience.collector.cors import CorsMiddleware
-from audience.collector.extensions import server_extensions
 from audience.collector.ingest import Ingestor, Limits
 from audience.collector.metrics import Metrics, MetricsMiddleware
 from audience.collector.openapi import openapi_document
@@ -36,7 +35,7 @@ from audience.collector.parts import CollectorParts
 from audience.collector.settings_endpoint import SEGMENT_PREFIX, SettingsEndpoint
 from audience.collector.tracking_api import TrackingApi, TrackingEndpoints
 from audience.collector.write_keys import SourceResolver
-from audience.config import Settings, load_settings
+from audience.config import Settings
 from audience.errors import StorageError
 from audience.http.admin_guard import AdminGuard, Endpoint, LoginPage
 from audience.http.admin_sessions import AdminSessions
@@ -57,8 +56,7 @@ from audience.http.shutdown import (
     close_within,
     restarts_held_on_stop_signals,
 )
-from audience.pages.login import login_page
-from audience.storage.backend import EventStore, open_event_store
+from audience.storage.backend import EventStore
 from audience.storage.base import Source
 from audience.supervision import Supervisor
 
@@ -223,42 +221,6 @@ def create_app(
         lifespan=lifespan,
         exception_handlers={StorageError: _storage_unavailable},
     )
-
-
-def build_server_app(settings: Settings) -> tuple[Starlette, FirstStart]:
-    """The application ``audience serve`` runs: the collector plus ``server_extensions``."""
-    store = open_event_store(settings)
-    try:
-        first = prepare_data(store, settings)
-        parts = build_parts(
-            settings, store, admin_token=first.token_source(store), login_page=login_page
-        )
-        extensions = server_extensions(parts)
-        app = create_app(
-            parts,
-            routes=extensions.routes,
-            components=extensions.components,
-            children=extensions.children,
-            close_store=True,
-        )
-    except BaseException:
-        store.close()
-        raise
-    return app, first
-
-
-def server_app() -> Starlette:
-    """``build_server_app`` from the environment's settings: each worker of ``serve --workers``.
-
-    A worker is a fresh interpreter: it sets up logging as ``serve`` did, so that its
-    children's deaths and restarts are logged too.
-    """
-    settings = load_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    app, _ = build_server_app(settings)
-    return app
 
 
 def _healthz(store: EventStore) -> Endpoint:

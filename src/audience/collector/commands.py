@@ -13,11 +13,12 @@ from urllib.parse import urlsplit
 import click
 import orjson
 
-from audience.collector.app import FirstStart, build_server_app, prepare_data
+from audience.collector.app import FirstStart, prepare_data
 from audience.collector.bundle import browser_snippets
 from audience.config import SETTINGS, Settings, load_settings
 from audience.errors import AudienceError
 from audience.http.admin_token import ADMIN_TOKEN_KEY, rotate_admin_token
+from audience.serving.app import SERVER_APP, build_server_app
 from audience.storage.backend import EventStore, event_store_exists, open_event_store
 from audience.storage.base import EventFilter
 
@@ -164,7 +165,7 @@ def serve(
         for name, value in given.items():
             if value is not None:
                 os.environ[variables[name]] = str(value)
-        uvicorn_server.run("audience.collector.app:server_app", settings)
+        uvicorn_server.run(SERVER_APP, settings)
     else:
         uvicorn_server.run(app, settings)
 

@@ -15,10 +15,10 @@ from audience.clock import SystemClock, UuidFactory
 from audience.collector.ingest import Ingestor, Limits, Submission
 from audience.config import Settings, load_settings
 from audience.errors import AudienceError
-from audience.pages.journey import build_journey
+from audience.identity.identifiers import Identifier
+from audience.identity.journey import build_journey
+from audience.identity.profiles import Profile
 from audience.resolution.backend import open_profile_store
-from audience.resolution.identifiers import Identifier
-from audience.resolution.profiles import Profile
 from audience.resolution.resolver import Resolver
 from audience.resolution.sqlite import SQLiteProfileStore
 from audience.storage.backend import EventStore, event_store_exists, open_event_store
