@@ -399,8 +399,8 @@ def serve_collector_only(data: str, port: int, server: str) -> None:
     """
     import uvicorn
 
+    from audience.cli.serve import tune_garbage_collector
     from audience.collector.app import build_parts, create_app, prepare_data
-    from audience.collector.commands import tune_garbage_collector
     from audience.config import load_settings
     from audience.http import uvicorn_server
     from audience.pages.login import login_page
