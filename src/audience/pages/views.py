@@ -2,8 +2,10 @@
 
 Pages are rendered on the server with Jinja2 (``audience.pages.rendering``: autoescaping on,
 every identifier, trait and event name is user content) and need the admin login. The
-collector's security headers (a Content-Security-Policy allowing only this server's own scripts
-and styles, so even an unescaped value could not run) come with every page.
+application's security headers (:mod:`audience.http.security_headers`: a Content-Security-Policy
+allowing only this server's own scripts and styles, so even an unescaped value could not run)
+come with every page. The pages read the stores through the protocols of
+:mod:`audience.pages.reading`.
 """
 
 from __future__ import annotations
