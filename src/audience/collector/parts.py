@@ -23,6 +23,9 @@ class CollectorParts:
     after each commit. ``guard`` checks the admin token (``guard.protect`` for JSON routes,
     ``guard.protect_page`` for pages). ``ingestor`` is validate -> enrich -> commit without HTTP.
     ``proxies`` decides every forwarded header (the visitor's address, scheme and host).
+
+    Only the collector's own application is built from these; the other features are handed
+    the few parts each uses (the store, the guard, the proxies) by :mod:`audience.serving`.
     """
 
     settings: Settings
