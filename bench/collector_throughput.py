@@ -339,8 +339,8 @@ def protocol_cost(rounds: int = 5, connections: int = 64, requests: int = 300) -
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     from uvicorn.server import ServerState
 
-    from audience.collector.http_server import HttpLimits, LimitedHttpToolsProtocol
     from audience.config import Settings
+    from audience.http.uvicorn_server import HttpLimits, LimitedHttpToolsProtocol
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await receive()
@@ -394,24 +394,28 @@ SERVERS = ("plain", "limited")
 def serve_collector_only(data: str, port: int, server: str) -> None:
     """The collector alone (no resolver or destinations beside it), on uvloop and httptools.
 
-    ``server`` "limited" runs it as ``audience serve`` does (``http_server.run``); "plain"
+    ``server`` "limited" runs it as ``audience serve`` does (``uvicorn_server.run``); "plain"
     runs uvicorn's httptools protocol with no limits, as ``serve`` did before them.
     """
     import uvicorn
 
-    from audience.collector import http_server
+    from audience.cli.serve import tune_garbage_collector
     from audience.collector.app import build_parts, create_app, prepare_data
-    from audience.collector.commands import tune_garbage_collector
     from audience.config import load_settings
+    from audience.http import uvicorn_server
+    from audience.pages.login import login_page
     from audience.storage.sqlite import SqliteEventStore
 
     settings = load_settings(overrides={"data_dir": data, "port": port, "log_level": "warning"})
     store = SqliteEventStore.open(settings.database_path, synchronous=settings.synchronous)
     first = prepare_data(store, settings)
-    app = create_app(build_parts(settings, store, admin_token=first.admin_token), close_store=True)
+    app = create_app(
+        build_parts(settings, store, admin_token=first.admin_token, login_page=login_page),
+        close_store=True,
+    )
     tune_garbage_collector()  # as `audience serve` does
     if server == "limited":
-        http_server.run(app, settings)
+        uvicorn_server.run(app, settings)
         return
     uvicorn.run(
         app,

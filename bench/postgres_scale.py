@@ -51,12 +51,13 @@ def collector_app() -> Any:
     """The collector alone over the PostgreSQL store named by the environment (one worker)."""
     from audience.collector.app import build_parts, create_app
     from audience.config import load_settings
+    from audience.pages.login import login_page
     from audience.storage.postgres import PostgresEventStore
 
     settings = load_settings()
     assert settings.database_url is not None
     store = PostgresEventStore.open(settings.database_url)
-    parts = build_parts(settings, store, admin_token=ADMIN_TOKEN)
+    parts = build_parts(settings, store, admin_token=ADMIN_TOKEN, login_page=login_page)
     return create_app(parts, close_store=True)
 
 

@@ -32,7 +32,7 @@ import orjson
 from audience.config import Settings
 from audience.eventlog import StoredEvent
 from audience.resolution import Identifier, Resolver, SQLiteProfileStore
-from audience.resolution.worker import CHILD_NAME, resolver_child
+from audience.resolution.resolver_process import CHILD_NAME, resolver_child
 from audience.storage.base import EventRecord
 from audience.storage.sqlite import SqliteEventStore
 from audience.supervision import Supervisor

@@ -38,7 +38,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from audience.resolution import Identifier, SQLiteProfileStore
-from audience.resolution.worker import ResolverProcess
+from audience.resolution.resolver_process import ResolverProcess
 from audience.storage.backend import EventStore
 from audience.storage.postgres import PostgresEventStore
 from audience.storage.sqlite import SqliteEventStore

@@ -34,9 +34,9 @@ from typing import Any
 import httpx
 import orjson
 
-from audience.collector.shutdown import SHUTDOWN_BOUND
 from audience.destinations.base import DestinationConfig, DestinationPolicy
 from audience.destinations.state import SqliteDeliveryStore
+from audience.http.shutdown import SHUTDOWN_BOUND
 from audience.storage.sqlite import SqliteEventStore
 from audience.supervision.backoff import FIRST_DELAY
 

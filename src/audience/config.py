@@ -16,7 +16,7 @@ from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from audience.errors import ConfigError
-from audience.resolution.graph import DEFAULT_SHARED_AFTER
+from audience.identity.graph import DEFAULT_SHARED_AFTER
 from audience.tracking import MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MAX_REQUEST_BYTES
 
 Synchronous = Literal["full", "normal"]
@@ -148,7 +148,12 @@ def _token(text: str) -> str:
 
 
 SETTINGS: Final[tuple[Setting, ...]] = (
-    Setting("data_dir", "AUDIENCE_DATA_DIR", "Folder holding the SQLite event store.", Path),
+    Setting(
+        "data_dir",
+        "AUDIENCE_DATA_DIR",
+        "Folder holding the SQLite files: the events, the profiles and the delivery state.",
+        Path,
+    ),
     Setting("host", "AUDIENCE_HOST", "Address the collector listens on.", str),
     Setting("port", "AUDIENCE_PORT", "TCP port the collector listens on.", _port),
     Setting(

@@ -14,6 +14,7 @@ from collector_support import ADMIN_TOKEN, WRITE_KEY
 from audience.collector.app import build_parts, create_app
 from audience.collector.parts import CollectorParts
 from audience.config import Settings
+from audience.pages.login import login_page
 from audience.storage.sqlite import SqliteEventStore
 from audience.testing import CountingIds, FakeClock
 from support import LiveServer
@@ -31,7 +32,12 @@ def make_parts(store: SqliteEventStore, tmp_path: Path) -> Callable[..., Collect
     def make(**settings: Any) -> CollectorParts:
         configured = replace(Settings(data_dir=tmp_path), **settings)
         return build_parts(
-            configured, store, admin_token=ADMIN_TOKEN, clock=FakeClock(), ids=CountingIds()
+            configured,
+            store,
+            admin_token=ADMIN_TOKEN,
+            login_page=login_page,
+            clock=FakeClock(),
+            ids=CountingIds(),
         )
 
     return make

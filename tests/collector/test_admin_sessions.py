@@ -16,10 +16,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from audience.collector.admin_sessions import IDLE_SECONDS, LIFETIME_SECONDS
 from audience.collector.app import build_parts, create_app
-from audience.collector.auth import SESSION_COOKIE
 from audience.config import Settings
+from audience.http.admin_guard import SESSION_COOKIE
+from audience.http.admin_sessions import IDLE_SECONDS, LIFETIME_SECONDS
+from audience.pages.login import login_page
 from audience.storage.sqlite import SqliteEventStore
 from audience.testing import CountingIds, FakeClock
 from support import LiveServer
@@ -34,7 +35,12 @@ class Collector:
         self.store = store
         self.clock = clock
         parts = build_parts(
-            settings, store, admin_token=ADMIN_TOKEN, clock=clock, ids=CountingIds()
+            settings,
+            store,
+            admin_token=ADMIN_TOKEN,
+            login_page=login_page,
+            clock=clock,
+            ids=CountingIds(),
         )
 
         async def page(request: Request) -> Response:

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from collector_support import ADMIN_TOKEN
 
 from audience.cli import main
-from audience.collector.auth import SESSION_COOKIE
+from audience.http.admin_guard import SESSION_COOKIE
 from support import AudienceServer, free_port, wait_for
 
 AUDIENCE = str(Path(sys.executable).with_name("audience"))

@@ -9,10 +9,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from audience.collector.app import build_server_app, create_app
+from audience.collector.app import create_app
 from audience.collector.ingest import Submission
 from audience.collector.parts import CollectorParts
 from audience.config import Settings
+from audience.serving.app import build_server_app
 from support import LiveServer
 
 

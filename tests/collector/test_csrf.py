@@ -15,9 +15,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from audience.collector.app import build_parts, create_app
-from audience.collector.auth import SESSION_COOKIE
-from audience.collector.csrf import cross_site_refusal
 from audience.config import Settings
+from audience.http.admin_guard import SESSION_COOKIE
+from audience.http.csrf import cross_site_refusal
+from audience.pages.login import login_page
 from audience.storage.sqlite import SqliteEventStore
 from audience.testing import CountingIds, FakeClock
 from support import LiveServer
@@ -71,7 +72,12 @@ class Collector:
 
     def __init__(self, store: SqliteEventStore, settings: Settings) -> None:
         parts = build_parts(
-            settings, store, admin_token=ADMIN_TOKEN, clock=FakeClock(), ids=CountingIds()
+            settings,
+            store,
+            admin_token=ADMIN_TOKEN,
+            login_page=login_page,
+            clock=FakeClock(),
+            ids=CountingIds(),
         )
 
         async def change(request: Request) -> Response:

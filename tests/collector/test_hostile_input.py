@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from audience.collector.app import build_parts, create_app
 from audience.config import Settings
+from audience.pages.login import login_page
 from audience.storage.sqlite import SqliteEventStore
 from audience.testing import CountingIds, FakeClock
 from support import LiveServer
@@ -296,6 +297,7 @@ def fuzz_client() -> Iterator[httpx.Client]:
             replace(Settings(), data_dir=path),
             store,
             admin_token=ADMIN_TOKEN,
+            login_page=login_page,
             clock=FakeClock(),
             ids=CountingIds(),
         )

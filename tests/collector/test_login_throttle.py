@@ -8,7 +8,7 @@ import httpx
 import pytest
 from collector_support import ADMIN_TOKEN
 
-from audience.collector.login_throttle import (
+from audience.http.login_throttle import (
     FORGET_AFTER_SECONDS,
     FREE_FAILURES,
     MAX_LOCK_SECONDS,

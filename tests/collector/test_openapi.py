@@ -11,9 +11,9 @@ from openapi_spec_validator import validate
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from audience.collector.app import build_server_app
 from audience.collector.openapi import OPERATIONS, openapi_document, served_operations
 from audience.config import Settings
+from audience.serving.app import build_server_app
 from interop.harness import CIO_BROWSER_BUNDLE, SEGMENT_BROWSER_BUNDLE
 from support import LiveServer
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from collector_support import ADMIN_TOKEN, WRITE_KEY
 
-from audience.collector.proxies import TrustedProxies, VisitorView
+from audience.http.proxies import TrustedProxies, VisitorView
 from audience.storage.sqlite import SqliteEventStore
 from support import AudienceServer
 

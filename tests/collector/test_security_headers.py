@@ -8,7 +8,7 @@ import httpx
 import pytest
 from collector_support import ADMIN_TOKEN
 
-from audience.collector.security_headers import CONTENT_SECURITY_POLICY
+from audience.http.security_headers import CONTENT_SECURITY_POLICY, SECURITY_HEADERS
 from support import AudienceServer
 
 PAGES = ["/profiles", "/profiles/no-such-profile", "/live", "/sources", "/destinations"]
@@ -118,3 +118,14 @@ def test_pages_have_no_inline_script_or_style(admin: httpx.Client, server: Audie
         assert " style=" not in html
         assert " onclick=" not in html
         assert "<style" not in html
+
+
+def test_the_destinations_page_sends_every_security_header_the_other_pages_send(
+    admin: httpx.Client,
+) -> None:
+    destinations = admin.get("/destinations")
+    profiles = admin.get("/profiles")
+    assert destinations.status_code == profiles.status_code == 200
+    for name in SECURITY_HEADERS:
+        assert destinations.headers[name] == profiles.headers[name]
+    assert destinations.headers["cache-control"] == "no-store"

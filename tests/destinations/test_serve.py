@@ -7,10 +7,10 @@ from typing import Any
 
 import httpx
 
-from audience.collector.app import build_server_app
 from audience.config import load_settings
 from audience.destinations.base import DestinationConfig
 from audience.destinations.state import SqliteDeliveryStore
+from audience.serving.app import build_server_app
 from support import AdminApi, LiveServer, Receiver, wait_for
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from audience.collector.auth import SESSION_COOKIE
+from audience.http.admin_guard import SESSION_COOKIE
 from interop.fixtures import INTEROP_ADMIN_TOKEN, INTEROP_SOURCES
 from interop.harness import StaticSite
 from pages.support import login, screenshot

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from audience.collector.auth import SESSION_COOKIE
+from audience.http.admin_guard import SESSION_COOKIE
 from interop.fixtures import ServerFactory
 from postgres_db import fresh_schema
 from support import AudienceServer

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from audience.resolution.identifiers import Identifier
+from audience.identity.identifiers import Identifier
 from audience.resolution.postgres import PostgresProfileStore
 from audience.storage.postgres import PostgresEventStore
 from postgres_db import fresh_schema

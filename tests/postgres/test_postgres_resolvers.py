@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from audience.eventlog import StoredEvent
-from audience.resolution.identifiers import Identifier
+from audience.identity.identifiers import Identifier
 from audience.resolution.postgres import PostgresProfileStore
 from audience.resolution.resolver import Resolver
 from postgres_db import fresh_schema

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from audience.resolution.graph import identity_of, order_key
+from audience.identity.graph import identity_of, order_key
 
 
 @pytest.mark.parametrize(

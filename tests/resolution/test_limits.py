@@ -11,9 +11,9 @@ import pytest
 
 from audience.config import load_settings
 from audience.errors import ConfigError
+from audience.identity.graph import Limits
 from audience.resolution import Identifier, SQLiteProfileStore
 from audience.resolution.backend import open_profile_store
-from audience.resolution.graph import Limits
 from audience.resolution.postgres import PostgresProfileStore
 from audience.storage.postgres_migrations import migrations
 from postgres_db import fresh_schema

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audience.eventlog import StoredEvent
+from audience.identity.graph import Limits, identity_of, resolve_components
 from audience.resolution import Identifier, SQLiteProfileStore
-from audience.resolution.graph import Limits, identity_of, resolve_components
 from resolution.events import make_event
 
 ANONYMOUS = ["a1", "a2", "a3", "a4", "null"]

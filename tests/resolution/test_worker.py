@@ -7,7 +7,7 @@ from pathlib import Path
 from audience.config import Settings
 from audience.resolution import Identifier
 from audience.resolution.backend import open_profile_store
-from audience.resolution.worker import CHILD_NAME, resolver_child
+from audience.resolution.resolver_process import CHILD_NAME, resolver_child
 from audience.storage.backend import open_event_store
 from audience.supervision import Supervisor
 from resolution.events import FLOW

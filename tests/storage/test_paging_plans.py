@@ -20,8 +20,8 @@ import pytest
 import audience.resolution.postgres as postgres_profiles
 import audience.storage.postgres as postgres_events
 from audience.eventlog import StoredEvent
+from audience.identity.identifiers import Identifier
 from audience.resolution import SQLiteProfileStore
-from audience.resolution.identifiers import Identifier
 from audience.resolution.postgres import PostgresProfileStore
 from audience.storage.base import EventFilter, EventRecord
 from audience.storage.postgres import PostgresEventStore

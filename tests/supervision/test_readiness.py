@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from audience.collector.readiness import FAILURE_MEMORY, WRITER_STALL_LIMIT, LagSample, assess
+from audience.http.readiness import FAILURE_MEMORY, WRITER_STALL_LIMIT, LagSample, assess
 from audience.storage.writer import WriterHealth
 from audience.supervision import ChildExit, ChildState, ChildStatus
 

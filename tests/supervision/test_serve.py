@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from audience.collector.shutdown import SHUTDOWN_BOUND
 from audience.config import load_settings
 from audience.destinations.base import DestinationConfig, DestinationPolicy
 from audience.destinations.postgres_choice import open_delivery_store
+from audience.http.shutdown import SHUTDOWN_BOUND
 from audience.storage.backend import open_event_store
 from interop.fixtures import ServerFactory
 from support import AudienceServer, Receiver, wait_for

@@ -13,7 +13,9 @@ import httpx
 
 from audience.collector.app import build_parts, create_app
 from audience.config import Settings
-from audience.resolution.server import resolution_extensions
+from audience.pages.login import login_page
+from audience.resolution.backend import open_profile_store
+from audience.serving.features import page_extensions, resolution_extensions
 from audience.storage.backend import open_event_store
 from postgres_db import fresh_schema
 from support.admin_api import AdminApi
@@ -74,8 +76,12 @@ def serve_app(
             settings = replace(settings, database_url=stack.enter_context(fresh_schema()))
         store = open_event_store(settings)
         store.create_source("web", WRITE_KEY)
-        parts = build_parts(settings, store, admin_token=ADMIN_TOKEN)
-        extensions = resolution_extensions(parts)
+        parts = build_parts(settings, store, admin_token=ADMIN_TOKEN, login_page=login_page)
+        profiles = open_profile_store(settings)
+        pages = page_extensions(
+            settings, events=store, profiles=profiles, guard=parts.guard, proxies=parts.proxies
+        )
+        extensions = resolution_extensions(settings, profiles, store, parts.guard) + pages
         app = create_app(
             parts,
             routes=extensions.routes,

@@ -8,7 +8,7 @@
 - ``GET /api/sources`` -> ``{"sources": [{"name", "writeKey", "createdAt"}]}``.
 - ``GET /api/stats`` -> events stored, duplicates and drops by reason since the start.
 
-A malformed parameter gets 400 naming it (see :mod:`audience.collector.query_params`).
+A malformed parameter gets 400 naming it (see :mod:`audience.http.query_params`).
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from audience.collector.auth import AdminGuard
 from audience.collector.metrics import Metrics
-from audience.collector.query_params import QueryReader
-from audience.collector.replies import JSONReply, invalid_query_reply
 from audience.errors import QueryError
 from audience.eventlog import StoredEvent
+from audience.http.admin_guard import AdminGuard
+from audience.http.query_params import QueryReader
+from audience.http.replies import JSONReply, invalid_query_reply
 from audience.paging import Page, Position, backward_page, decode_cursor, forward_page, link_header
 from audience.storage.base import EventFilter, EventQuery, SourceRegistry
 from audience.tracking import MESSAGE_TYPES

@@ -1,13 +1,13 @@
-"""The collector application: ``create_app`` composes it; ``build_server_app`` is ``serve``'s.
+"""The collector application: ``build_parts`` makes its parts, ``create_app`` composes it.
 
-``build_parts`` makes the collector's parts over an open store, ``create_app`` turns parts
-and extensions into a Starlette application, and ``build_server_app`` does both for
-``audience serve``: it opens the store in the data folder, makes sure a first source and
-an admin token exist, and adds ``server_extensions``.
+``build_parts`` makes the collector's parts over an open store, and ``create_app`` turns
+parts and extensions (routes, components, supervised children) into a Starlette application;
+``prepare_data`` makes sure a first source and an admin token exist. ``audience serve``
+composes it with the other features in :mod:`audience.serving`.
 
 The application's lifespan runs the supervised children (:mod:`audience.supervision`) and
-stops everything in the order and within the limits of :mod:`audience.collector.shutdown`;
-``/readyz`` reports on them (:mod:`audience.collector.readiness`).
+stops everything in the order and within the limits of :mod:`audience.http.shutdown`;
+``/readyz`` reports on them (:mod:`audience.http.readiness`).
 """
 
 from __future__ import annotations
@@ -26,36 +26,37 @@ from starlette.routing import BaseRoute, Route
 
 from audience.clock import Clock, IdFactory, SystemClock, UuidFactory
 from audience.collector.admin_api import AdminApi
-from audience.collector.admin_sessions import AdminSessions
-from audience.collector.admin_token import (
+from audience.collector.bundle import BrowserBundle
+from audience.collector.cors import CorsMiddleware
+from audience.collector.ingest import Ingestor, Limits
+from audience.collector.metrics import Metrics, MetricsMiddleware
+from audience.collector.openapi import openapi_document
+from audience.collector.parts import CollectorParts
+from audience.collector.settings_endpoint import SEGMENT_PREFIX, SettingsEndpoint
+from audience.collector.tracking_api import TrackingApi, TrackingEndpoints
+from audience.collector.write_keys import SourceResolver
+from audience.config import Settings
+from audience.errors import StorageError
+from audience.http.admin_guard import AdminGuard, Endpoint, LoginPage
+from audience.http.admin_sessions import AdminSessions
+from audience.http.admin_token import (
     AdminTokenSource,
     FixedAdminToken,
     StoredAdminToken,
     settle_admin_token,
 )
-from audience.collector.auth import AdminGuard, Endpoint, SourceResolver
-from audience.collector.bundle import BrowserBundle
-from audience.collector.cors import CorsMiddleware
-from audience.collector.extensions import server_extensions
-from audience.collector.ingest import Ingestor, Limits
-from audience.collector.login_throttle import LoginThrottle
-from audience.collector.metrics import Metrics, MetricsMiddleware
-from audience.collector.openapi import openapi_document
-from audience.collector.parts import Child, CollectorParts, Component
-from audience.collector.proxies import TrustedProxies
-from audience.collector.readiness import LagSampler, assess
-from audience.collector.replies import JSONReply, error_reply
-from audience.collector.security_headers import SecurityHeaders
-from audience.collector.settings_endpoint import SEGMENT_PREFIX, SettingsEndpoint
-from audience.collector.shutdown import (
+from audience.http.components import Child, Component
+from audience.http.login_throttle import LoginThrottle
+from audience.http.proxies import TrustedProxies
+from audience.http.readiness import LagSampler, assess
+from audience.http.replies import JSONReply, error_reply
+from audience.http.security_headers import SecurityHeaders
+from audience.http.shutdown import (
     STORE_CLOSE_SECONDS,
     close_within,
     restarts_held_on_stop_signals,
 )
-from audience.collector.tracking_api import TrackingApi, TrackingEndpoints
-from audience.config import Settings, load_settings
-from audience.errors import StorageError
-from audience.storage.backend import EventStore, open_event_store
+from audience.storage.backend import EventStore
 from audience.storage.base import Source
 from audience.supervision import Supervisor
 
@@ -103,10 +104,14 @@ def build_parts(
     store: EventStore,
     *,
     admin_token: str | AdminTokenSource,
+    login_page: LoginPage,
     clock: Clock | None = None,
     ids: IdFactory | None = None,
 ) -> CollectorParts:
-    """The collector's parts over an open ``store``; a ``str`` admin token never changes."""
+    """The collector's parts over an open ``store``; a ``str`` admin token never changes.
+
+    ``login_page`` draws the admin guard's login form.
+    """
     clock = clock or SystemClock()
     ids = ids or UuidFactory()
     metrics = Metrics()
@@ -117,6 +122,7 @@ def build_parts(
         AdminSessions(store, clock),
         LoginThrottle(clock),
         proxies,
+        login_page,
         public_url=settings.public_url,
     )
     ingestor = Ingestor(
@@ -215,40 +221,6 @@ def create_app(
         lifespan=lifespan,
         exception_handlers={StorageError: _storage_unavailable},
     )
-
-
-def build_server_app(settings: Settings) -> tuple[Starlette, FirstStart]:
-    """The application ``audience serve`` runs: the collector plus ``server_extensions``."""
-    store = open_event_store(settings)
-    try:
-        first = prepare_data(store, settings)
-        parts = build_parts(settings, store, admin_token=first.token_source(store))
-        extensions = server_extensions(parts)
-        app = create_app(
-            parts,
-            routes=extensions.routes,
-            components=extensions.components,
-            children=extensions.children,
-            close_store=True,
-        )
-    except BaseException:
-        store.close()
-        raise
-    return app, first
-
-
-def server_app() -> Starlette:
-    """``build_server_app`` from the environment's settings: each worker of ``serve --workers``.
-
-    A worker is a fresh interpreter: it sets up logging as ``serve`` did, so that its
-    children's deaths and restarts are logged too.
-    """
-    settings = load_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    app, _ = build_server_app(settings)
-    return app
 
 
 def _healthz(store: EventStore) -> Endpoint:

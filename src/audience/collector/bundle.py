@@ -38,9 +38,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from audience.collector.auth import SourceResolver
-from audience.collector.replies import error_reply
+from audience.collector.write_keys import SourceResolver
 from audience.errors import AuthenticationError, ConfigError
+from audience.http.replies import error_reply
 
 ENTRY_SCRIPT: Final = "standalone.js"
 NPM_ENTRY_SCRIPT: Final = "index.js"

@@ -25,10 +25,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from audience.collector.auth import SourceResolver
-from audience.collector.proxies import TrustedProxies
-from audience.collector.replies import JSONReply, error_reply
+from audience.collector.write_keys import SourceResolver
 from audience.errors import AuthenticationError
+from audience.http.proxies import TrustedProxies
+from audience.http.replies import JSONReply, error_reply
 from audience.jsontypes import JSONObject
 
 INTEGRATION: Final = "Customer.io Data Pipelines"

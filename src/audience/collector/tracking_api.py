@@ -24,21 +24,21 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from audience.collector.auth import (
+from audience.collector.ingest import Ingestor, Prepared, Submission
+from audience.collector.write_keys import (
     SourceResolver,
     write_key_from_authorization,
     write_key_from_body,
 )
-from audience.collector.body import read_body
-from audience.collector.ingest import Ingestor, Prepared, Submission
-from audience.collector.proxies import TrustedProxies
-from audience.collector.replies import error_reply
 from audience.errors import (
     AuthenticationError,
     PayloadTooLargeError,
     StorageError,
     ValidationError,
 )
+from audience.http.body import read_body
+from audience.http.proxies import TrustedProxies
+from audience.http.replies import error_reply
 from audience.storage.base import Source
 from audience.tracking import MessageType
 

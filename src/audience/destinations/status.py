@@ -1,10 +1,12 @@
-"""Delivery status: where each destination stands, for the CLI and the admin API."""
+"""Delivery status: where each destination stands, for the CLI, the admin API, the pages and
+readiness."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
 from audience.destinations.state import DeliveryStore
+from audience.errors import ConfigError
 from audience.eventlog import EventFeed
 from audience.jsontypes import JSONObject
 
@@ -63,3 +65,14 @@ def destination_statuses(store: DeliveryStore, feed: EventFeed) -> list[Destinat
             )
         )
     return statuses
+
+
+def destination_lags(store: DeliveryStore, newest: int) -> dict[str, int]:
+    """Each destination's events behind its cursor, when ``newest`` is the newest position."""
+    lags: dict[str, int] = {}
+    for config in store.configs():
+        try:
+            lags[config.name] = max(0, newest - store.cursor(config.name))
+        except ConfigError:
+            continue  # removed meanwhile
+    return lags

@@ -3,7 +3,7 @@
 Every page (the login form, the collector's pages, the destinations page) is a template in
 ``templates/`` extending ``base.html``, rendered here with autoescaping on: identifiers, traits
 and event names are user content. The security headers come from the application's
-:class:`~audience.collector.security_headers.SecurityHeaders` middleware, not from each page.
+:class:`~audience.http.security_headers.SecurityHeaders` middleware, not from each page.
 """
 
 from __future__ import annotations

@@ -2,8 +2,10 @@
 
 Pages are rendered on the server with Jinja2 (``audience.pages.rendering``: autoescaping on,
 every identifier, trait and event name is user content) and need the admin login. The
-collector's security headers (a Content-Security-Policy allowing only this server's own scripts
-and styles, so even an unescaped value could not run) come with every page.
+application's security headers (:mod:`audience.http.security_headers`: a Content-Security-Policy
+allowing only this server's own scripts and styles, so even an unescaped value could not run)
+come with every page. The pages read the stores through the protocols of
+:mod:`audience.pages.reading`.
 """
 
 from __future__ import annotations
@@ -16,19 +18,19 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from audience.collector.bundle import snippet
-from audience.collector.parts import CollectorParts
-from audience.collector.query_params import MAX_TEXT_CHARS, QueryReader
-from audience.collector.replies import JSONReply, invalid_query_reply
 from audience.errors import QueryError
 from audience.eventlog import StoredEvent
-from audience.pages.journey import build_journey, next_anonymous_id, title_of
+from audience.http.admin_guard import AdminGuard
+from audience.http.proxies import TrustedProxies
+from audience.http.query_params import MAX_TEXT_CHARS, QueryReader
+from audience.http.replies import JSONReply, invalid_query_reply
+from audience.identity.identifiers import Identifier
+from audience.identity.journey import build_journey, next_anonymous_id, title_of
+from audience.identity.profiles import LinkedEvent, Profile
+from audience.identity.timeline import linked_events, linked_position, profile_event_cursor
+from audience.pages.reading import EventReader, ProfileReader, Snippet
 from audience.pages.rendering import render
 from audience.paging import MAX_SEQ, Page, backward_page, forward_page
-from audience.resolution.api import linked_events, linked_position, profile_event_cursor
-from audience.resolution.identifiers import Identifier
-from audience.resolution.profiles import LinkedEvent, Profile
-from audience.resolution.store import ProfileStore
 
 STATIC: Final = Path(__file__).parent / "static"
 STATIC_FILES: Final = {"style.css": "text/css", "live.js": "text/javascript"}
@@ -73,19 +75,31 @@ def live_row(event: StoredEvent) -> dict[str, Any]:
 class WebPages:
     """The routes of the pages; each needs the admin login (``/login`` is the collector's)."""
 
-    def __init__(self, parts: CollectorParts, profiles: ProfileStore) -> None:
-        self._parts = parts
+    def __init__(
+        self,
+        *,
+        guard: AdminGuard,
+        events: EventReader,
+        profiles: ProfileReader,
+        snippet: Snippet,
+        proxies: TrustedProxies,
+        public_url: str | None = None,
+    ) -> None:
+        self._guard = guard
+        self._events = events
         self._profiles = profiles
-        self._origin = parts.settings.public_url
+        self._snippet = snippet
+        self._proxies = proxies
+        self._origin = public_url
 
     def routes(self) -> list[Route]:
         """``/``, ``/sources``, ``/live`` + ``/live/events``, ``/profiles``, ``/profiles/{id}``."""
-        page = self._parts.guard.protect_page
+        page = self._guard.protect_page
         return [
             Route("/", page(self._home), methods=["GET"]),
             Route("/sources", page(self._sources), methods=["GET"]),
             Route("/live", page(self._live), methods=["GET"]),
-            Route("/live/events", self._parts.guard.protect(self._live_events), methods=["GET"]),
+            Route("/live/events", self._guard.protect(self._live_events), methods=["GET"]),
             Route("/profiles", page(self._search), methods=["GET"]),
             Route("/profiles/{id}", page(self._profile), methods=["GET"]),
             Route("/ui/{name}", self._static, methods=["GET"]),
@@ -104,11 +118,12 @@ class WebPages:
         )
 
     async def _sources(self, request: Request) -> Response:
-        sources = await run_in_threadpool(self._parts.store.list_sources)
-        visitor = self._parts.proxies.view_of(request)
+        sources = await run_in_threadpool(self._events.list_sources)
+        visitor = self._proxies.view_of(request)
         origin = self._origin or visitor.origin or f"{request.url.scheme}://{request.url.netloc}"
         rows = [
-            {"source": source, "snippet": snippet(source.write_key, origin)} for source in sources
+            {"source": source, "snippet": self._snippet(source.write_key, origin)}
+            for source in sources
         ]
         return render("sources.html", page="sources", rows=rows, origin=origin)
 
@@ -116,7 +131,7 @@ class WebPages:
         return render("live.html", page="live", backlog=LIVE_BACKLOG)
 
     async def _live_events(self, request: Request) -> Response:
-        store = self._parts.store
+        store = self._events
         query = QueryReader(request.query_params.multi_items())
         after = query.integer("after", default=-1, minimum=0, maximum=MAX_SEQ)
         try:
@@ -143,7 +158,7 @@ class WebPages:
             return invalid_query_page(exc, "/profiles")
         found = await run_in_threadpool(self._profiles.search, text, 50)
         cursor = await run_in_threadpool(self._profiles.cursor)
-        last_seq = await run_in_threadpool(self._parts.store.last_seq)
+        last_seq = await run_in_threadpool(self._events.last_seq)
         warnings = await run_in_threadpool(self._profiles.warnings, WARNINGS_SHOWN)
         return render(
             "profiles.html",
@@ -188,14 +203,14 @@ class WebPages:
         self, profile: Profile, after: tuple[str, int] | None, before: tuple[str, int] | None
     ) -> dict[str, Any]:
         page, earlier = self._journey_page(profile, after, before)
-        pairs = linked_events(self._parts.store, page.items)
+        pairs = linked_events(self._events, page.items)
         phases = build_journey(pairs)
         next_id = None
         next_profile = None
         if page.next is None and pairs and any(phase.kind != "anonymous" for phase in phases):
             last_seq = max(event.seq for event, _ in pairs)
             newest = max(pairs, key=lambda pair: pair[0].seq)[1]
-            later = [e.message for e in self._parts.store.read_after(last_seq, NEXT_ID_SCAN)]
+            later = [e.message for e in self._events.read_after(last_seq, NEXT_ID_SCAN)]
             known = {i.value for i in profile.identifiers}
             next_id = next_anonymous_id(newest, known, later)
             if next_id is not None:

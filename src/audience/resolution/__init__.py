@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from audience.resolution.identifiers import Identifier, is_junk
-from audience.resolution.profiles import (
+from audience.identity.identifiers import Identifier, is_junk
+from audience.identity.profiles import (
     GroupMembership,
     IdentityWarning,
     LinkedEvent,

@@ -11,7 +11,7 @@
   ``query``, most recently active first.
 - ``GET /api/resolution`` -> the resolver's cursor, the newest stored event, and identity warnings.
 
-A malformed parameter gets 400 naming it (see :mod:`audience.collector.query_params`).
+A malformed parameter gets 400 naming it (see :mod:`audience.http.query_params`).
 """
 
 from __future__ import annotations
@@ -23,21 +23,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from audience.collector.auth import AdminGuard
-from audience.collector.query_params import MAX_TEXT_CHARS, QueryReader
-from audience.collector.replies import JSONReply, error_reply, invalid_query_reply
 from audience.errors import QueryError
 from audience.eventlog import EventFeed
+from audience.http.admin_guard import AdminGuard
+from audience.http.query_params import MAX_TEXT_CHARS, QueryReader
+from audience.http.replies import JSONReply, error_reply, invalid_query_reply
+from audience.identity.identifiers import Identifier, IdentifierType, clean_email
+from audience.identity.profiles import IdentityWarning, LinkedEvent, MergeRecord, Profile
+from audience.identity.timeline import linked_events, linked_position, profile_event_cursor
 from audience.paging import (
     Page,
-    Position,
     backward_page,
-    decode_cursor,
     forward_page,
     link_header,
 )
-from audience.resolution.identifiers import Identifier, IdentifierType, clean_email
-from audience.resolution.profiles import IdentityWarning, LinkedEvent, MergeRecord, Profile
 from audience.resolution.store import ProfileStore
 
 MAX_LIMIT: Final = 1000
@@ -89,25 +88,6 @@ def warning_json(warning: IdentityWarning) -> dict[str, Any]:
         "messageId": warning.message_id,
         "detail": warning.detail,
     }
-
-
-def linked_events(
-    feed: EventFeed, linked: list[LinkedEvent]
-) -> list[tuple[LinkedEvent, dict[str, Any]]]:
-    """The stored messages of ``linked``, in the profile's time order."""
-    messages = {event.seq: event.message for event in feed.get_many([e.seq for e in linked])}
-    return [(event, messages[event.seq]) for event in linked if event.seq in messages]
-
-
-def linked_position(event: LinkedEvent) -> Position:
-    """Where an event stands in a profile's time order: its order key, then its ``seq``."""
-    return (event.order_key, event.seq)
-
-
-def profile_event_cursor(text: str) -> tuple[str, int]:
-    """The position a profile events cursor holds; ``ValueError`` when it is not one."""
-    order_key, seq = decode_cursor(text, (str, int))
-    return str(order_key), int(seq)
 
 
 def linked_event_json(event: LinkedEvent, message: dict[str, Any]) -> dict[str, Any]:

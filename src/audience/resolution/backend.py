@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from audience.config import Settings
-from audience.resolution.graph import Limits
+from audience.identity.graph import Limits
 from audience.resolution.sqlite import SQLiteProfileStore
 
 

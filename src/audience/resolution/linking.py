@@ -1,7 +1,7 @@
 """Applying links to the stored identity graph, one unit at a time, inside a batch's transaction.
 
 :class:`Linker` keeps the tables of :mod:`audience.resolution.schema` equal to what
-:func:`~audience.resolution.graph.resolve_components` gives for every link applied so far. What a
+:func:`~audience.identity.graph.resolve_components` gives for every link applied so far. What a
 link costs, cheapest first:
 
 * a repeat of a pair already linked, no earlier than the pair's first link: nothing to decide
@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from audience.errors import StorageError
+from audience.identity.graph import Limits, Link, edge_kind, join_in_order, link_order
+from audience.identity.identifiers import Identifier
+from audience.identity.profiles import best_identifier
 from audience.resolution import queries
-from audience.resolution.graph import Limits, Link, edge_kind, join_in_order, link_order
-from audience.resolution.identifiers import Identifier
-from audience.resolution.profiles import best_identifier
 
 LARGE_PROFILE: Final = 1000
 """Identifiers from which a profile is reported as too large (again at every power of ten)."""

@@ -30,8 +30,8 @@ import psycopg
 
 from audience.errors import StorageError
 from audience.eventlog import StoredEvent
-from audience.resolution.graph import Limits, identity_of
-from audience.resolution.identifiers import Identifier
+from audience.identity.graph import Limits, identity_of
+from audience.identity.identifiers import Identifier
 from audience.resolution.schema import TABLES
 from audience.resolution.sqlite import SQLiteProfileStore
 from audience.storage.postgres import connect

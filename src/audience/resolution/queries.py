@@ -1,7 +1,7 @@
 """Reading profiles out of the profile database: plain functions over one SQLite connection.
 
 Profiles are stored as their identifiers' parts; these functions fold the parts back into a
-:class:`~audience.resolution.profiles.Profile` when someone looks.
+:class:`~audience.identity.profiles.Profile` when someone looks.
 """
 
 from __future__ import annotations
@@ -10,10 +10,9 @@ import json
 import sqlite3
 from typing import Any, Final, cast
 
-from audience.jsontypes import JSON
-from audience.resolution.graph import edge_kind
-from audience.resolution.identifiers import Identifier, IdentifierType
-from audience.resolution.profiles import (
+from audience.identity.graph import edge_kind
+from audience.identity.identifiers import Identifier, IdentifierType
+from audience.identity.profiles import (
     GroupMembership,
     IdentityWarning,
     LinkedEvent,
@@ -23,6 +22,7 @@ from audience.resolution.profiles import (
     TraitValue,
     fold_traits,
 )
+from audience.jsontypes import JSON
 
 MAX_LISTED_IDENTIFIERS: Final = 1000
 """A profile lists at most this many identifiers (best first); ``identifier_count`` has them all."""

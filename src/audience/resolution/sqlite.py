@@ -6,7 +6,7 @@ own connections (WAL lets them read while the writer writes).
 
 The tables are described in :mod:`audience.resolution.schema`; links are applied by
 :class:`~audience.resolution.linking.Linker` (a bounded amount of work per event, see
-:mod:`audience.resolution.graph`); reads live in :mod:`audience.resolution.queries`.
+:mod:`audience.identity.graph`); reads live in :mod:`audience.resolution.queries`.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from typing import Any, Final
 
 from audience.errors import StorageError
 from audience.eventlog import StoredEvent
+from audience.identity.graph import EventIdentity, Limits, identity_of, link_order
+from audience.identity.identifiers import Identifier
+from audience.identity.profiles import IdentityWarning, LinkedEvent, MergeRecord, Profile
 from audience.resolution import queries
-from audience.resolution.graph import EventIdentity, Limits, identity_of, link_order
-from audience.resolution.identifiers import Identifier
 from audience.resolution.linking import Linker
-from audience.resolution.profiles import IdentityWarning, LinkedEvent, MergeRecord, Profile
 from audience.resolution.schema import OLD_TABLES, SCHEMA, SCHEMA_VERSION, TABLES
 
 logger = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ class SQLiteProfileStore:
     ``None``, the store uses the choice recorded by the last ``clear(link_email=...)`` (off until
     one is recorded), so every process that opens the file resolves by the same rules.
 
-    ``limits`` (:class:`~audience.resolution.graph.Limits`) are rules too: the store resolves by
+    ``limits`` (:class:`~audience.identity.graph.Limits`) are rules too: the store resolves by
     the limits recorded with its profiles. The given ones are recorded by the first batch of an
     empty store and by ``clear``; until then a store built with other limits keeps them (and says
     so in the log).

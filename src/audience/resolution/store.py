@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from audience.eventlog import StoredEvent
-from audience.resolution.identifiers import Identifier
-from audience.resolution.profiles import IdentityWarning, LinkedEvent, MergeRecord, Profile
+from audience.identity.identifiers import Identifier
+from audience.identity.profiles import IdentityWarning, LinkedEvent, MergeRecord, Profile
 
 
 class ProfileStore(Protocol):

@@ -8,14 +8,14 @@ import sys
 
 import pytest
 
-from audience.collector.http_server import (
+from audience.config import Settings, load_settings
+from audience.errors import ConfigError
+from audience.http.uvicorn_server import (
     ConnectionBook,
     HttpLimits,
     connection_cap,
     next_body_deadline,
 )
-from audience.config import Settings, load_settings
-from audience.errors import ConfigError
 
 LIMITS = HttpLimits(
     max_header_bytes=32768,
@@ -129,7 +129,7 @@ def test_the_soft_descriptor_limit_is_raised_to_the_hard_limit() -> None:
         [
             sys.executable,
             "-c",
-            "import resource; from audience.collector.http_server import raise_descriptor_limit;"
+            "import resource; from audience.http.uvicorn_server import raise_descriptor_limit;"
             "print(raise_descriptor_limit(), resource.getrlimit(resource.RLIMIT_NOFILE)[0])",
         ],
         capture_output=True,

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from audience.cli import main
@@ -49,16 +50,17 @@ def prepared_data(tmp_path: Path) -> Path:
     return data
 
 
+@pytest.mark.parametrize("command", [["replay"], ["events", "replay"]])
 def test_replay_imports_through_the_ingest_path_and_twice_stores_nothing_new(
-    tmp_path: Path,
+    tmp_path: Path, command: list[str]
 ) -> None:
     data = prepared_data(tmp_path)
     flow = write_flow(tmp_path / "flow.jsonl")
     runner = CliRunner()
-    first = runner.invoke(main, ["replay", str(flow), "--data", str(data)])
+    first = runner.invoke(main, [*command, str(flow), "--data", str(data)])
     assert first.exit_code == 0, first.output
     assert "stored 4, already stored 0, refused 1" in first.output
-    second = runner.invoke(main, ["replay", str(flow), "--data", str(data)])
+    second = runner.invoke(main, [*command, str(flow), "--data", str(data)])
     assert second.exit_code == 0, second.output
     assert "stored 0, already stored 4, refused 1" in second.output
     with SqliteEventStore.open(data / "events.sqlite3") as store:

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from audience.collector.query_params import QueryReader
 from audience.errors import QueryError
+from audience.http.query_params import QueryReader
 from audience.paging import decode_cursor, encode_cursor
 from support.served_app import ServedApp, serve_app
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from audience.resolution.graph import (
+from audience.identity.graph import (
     Limits,
     Link,
     Resolution,
@@ -9,7 +9,7 @@ from audience.resolution.graph import (
     order_key,
     resolve_components,
 )
-from audience.resolution.identifiers import Identifier
+from audience.identity.identifiers import Identifier
 
 U1 = Identifier("user_id", "u1")
 U2 = Identifier("user_id", "u2")

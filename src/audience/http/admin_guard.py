@@ -1,14 +1,13 @@
-"""Who may do what: write keys find a request's source; the admin token guards the admin API.
+"""The admin guard: the admin token guards the admin API, the login session the pages.
 
-Write keys arrive as HTTP Basic (the key as user name, with or without the colon),
-``Authorization: Bearer <key>``, ``writeKey`` in the body, or ``?writeKey=``, in that order
-of precedence. The admin token arrives as ``Authorization: Bearer <token>`` or, for web
-pages, once at ``POST /login``, which starts a server-side session
-(:mod:`audience.collector.admin_sessions`) whose id the session cookie carries.
+The admin token arrives as ``Authorization: Bearer <token>`` or, for web pages, once at
+``POST /login``, which starts a server-side session (:mod:`audience.http.admin_sessions`)
+whose id the session cookie carries. The login form itself is drawn by a ``LoginPage`` the
+application is built with, so this shell knows no templates.
 
 Around the admin surface: wrong tokens are throttled per client address
-(:mod:`audience.collector.login_throttle`), state-changing requests that a cookie
-authenticates are refused when they come from another site (:mod:`audience.collector.csrf`),
+(:mod:`audience.http.login_throttle`), state-changing requests that a cookie
+authenticates are refused when they come from another site (:mod:`audience.http.csrf`),
 and the cookie is ``Secure`` whenever the visitor uses https (the public URL, or a trusted
 proxy's ``X-Forwarded-Proto``). Bearer requests are not cookie-authenticated and skip the
 cross-site check.
@@ -16,12 +15,10 @@ cross-site check.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import hmac
-from collections.abc import Awaitable, Callable
-from typing import Final
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Final, Protocol
 from urllib.parse import parse_qs, quote, urlsplit
 
 from starlette.concurrency import run_in_threadpool
@@ -29,74 +26,31 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from audience.collector.admin_sessions import AdminSessions
-from audience.collector.admin_token import AdminTokenSource
-from audience.collector.csrf import cross_site_refusal
-from audience.collector.login_throttle import LoginThrottle
-from audience.collector.proxies import TrustedProxies, VisitorView, origin_of
-from audience.collector.replies import error_reply
-from audience.errors import AuthenticationError
-from audience.pages.rendering import render
-from audience.storage.base import Source, SourceRegistry
+from audience.http.admin_sessions import AdminSessions
+from audience.http.admin_token import AdminTokenSource
+from audience.http.csrf import cross_site_refusal
+from audience.http.login_throttle import LoginThrottle
+from audience.http.proxies import TrustedProxies, VisitorView, origin_of
+from audience.http.replies import error_reply
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 SESSION_COOKIE: Final = "audience_admin"
 
 
-def write_key_from_authorization(header: str | None) -> str | None:
-    """The write key carried by a Basic or Bearer ``Authorization`` header, if any."""
-    if not header:
-        return None
-    scheme, _, value = header.strip().partition(" ")
-    value = value.strip()
-    if scheme.lower() == "bearer":
-        return value or None
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(value, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise AuthenticationError("the Basic credentials are not base64 text") from None
-    user = decoded.partition(":")[0]
-    return user or None
+class LoginPage(Protocol):
+    """Draws the login form: ``target`` is where a successful login goes, ``message`` why the
+    form is shown again (empty the first time)."""
 
-
-def write_key_from_body(body: object) -> str | None:
-    """The ``writeKey`` field of a JSON body, if it is a non-empty string."""
-    if isinstance(body, dict):
-        key = body.get("writeKey")
-        if isinstance(key, str) and key:
-            return key
-    return None
-
-
-class SourceResolver:
-    """Finds the source of a write key, remembering the ones it has seen.
-
-    Sources are never renamed or deleted while the collector runs, so a key once found
-    stays valid; unknown keys are looked up each time, so a source created by
-    ``audience sources create`` is accepted at once.
-    """
-
-    def __init__(self, registry: SourceRegistry) -> None:
-        self._registry = registry
-        self._known: dict[str, Source] = {}
-
-    def resolve(self, write_key: str | None) -> Source:
-        """The source of ``write_key``; raises ``AuthenticationError`` when there is none."""
-        if not write_key:
-            raise AuthenticationError("no write key: use Basic auth, Bearer or writeKey")
-        source = self._known.get(write_key)
-        if source is not None:
-            return source
-        if len(write_key) > 200 or "\x00" in write_key:  # no store holds such a key
-            raise AuthenticationError("unknown write key")
-        source = self._registry.source_by_key(write_key)
-        if source is None:
-            raise AuthenticationError("unknown write key")
-        self._known[write_key] = source
-        return source
+    def __call__(
+        self,
+        target: str,
+        message: str = "",
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """The form as a reply with ``status`` and the extra ``headers``."""
+        ...
 
 
 class AdminGuard:
@@ -116,8 +70,10 @@ class AdminGuard:
         sessions: AdminSessions,
         throttle: LoginThrottle,
         proxies: TrustedProxies,
+        login_page: LoginPage,
         public_url: str | None = None,
     ) -> None:
+        self._login_page = login_page
         self._token = token
         self._sessions = sessions
         self._throttle = throttle
@@ -217,7 +173,7 @@ class AdminGuard:
         target = _safe_next(request.query_params.get("next"))
         if await self._has_session(request):
             return RedirectResponse(target, status_code=303)
-        return _login_page(target)
+        return self._login_page(target)
 
     async def _login(self, request: Request) -> Response:
         view = self._proxies.view_of(request)
@@ -228,7 +184,7 @@ class AdminGuard:
         target = _safe_next(form.get("next", "/"))
         wait = self._throttle.wait_seconds(view.address)
         if wait:
-            return _login_page(
+            return self._login_page(
                 target,
                 _locked_message(wait),
                 status=429,
@@ -236,13 +192,13 @@ class AdminGuard:
             )
         token = form.get("token", "").strip()
         if not token:
-            return _login_page(target, "Enter the admin token.", status=401)
+            return self._login_page(target, "Enter the admin token.", status=401)
         if not await self._is_token(token):
             locked = self._throttle.failed(view.address)
             message = "That token is not right."
             if locked:
                 message += " " + _locked_message(locked)
-            return _login_page(target, message, status=401)
+            return self._login_page(target, message, status=401)
         self._throttle.succeeded(view.address)
         previous = request.cookies.get(SESSION_COOKIE, "")
         if previous:
@@ -311,12 +267,6 @@ def _origin_of_url(url: str | None) -> str | None:
 
 def _locked_message(wait: int) -> str:
     return f"Too many wrong tokens from your address: try again in {wait} s."
-
-
-def _login_page(
-    target: str, message: str = "", status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    return render("login.html", status=status, headers=headers, next=target, message=message)
 
 
 async def _small_form(request: Request) -> dict[str, str]:

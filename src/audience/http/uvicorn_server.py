@@ -58,9 +58,9 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
-from audience.collector.shutdown import DRAIN_SECONDS, exit_cleanly_after_stop_signals
 from audience.config import Settings
 from audience.errors import PayloadTooLargeError
+from audience.http.shutdown import DRAIN_SECONDS, exit_cleanly_after_stop_signals
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
+from audience.identity.identifiers import Identifier
 from audience.jsontypes import JSON, JSONObject
-from audience.resolution.identifiers import Identifier
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,6 @@ import logging
 import secrets
 import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -16,64 +14,16 @@ from typing import Any
 
 import click
 
+from audience.cli.options import store_options
+from audience.cli.stores import delivery_stores
 from audience.clock import SystemClock
 from audience.config import load_settings
 from audience.destinations.base import DestinationConfig, DestinationKind, DestinationPolicy
 from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
-from audience.destinations.postgres_choice import open_delivery_store
 from audience.destinations.registry import require_driver
 from audience.destinations.state import DeliveryStore
 from audience.destinations.status import DestinationStatus, destination_statuses
 from audience.errors import AudienceError
-from audience.storage.backend import EventStore, open_event_store
-
-DATABASE_URL_KEY = "audience.database_url"
-
-
-def _keep_database_url(context: click.Context, parameter: click.Parameter, value: Any) -> None:
-    if value is not None:
-        context.meta[DATABASE_URL_KEY] = value
-
-
-def DATA_OPTION(function: Any) -> Any:  # noqa: N802 (used as the decorator it replaced)
-    """``--data`` and ``--database-url``: where the event log and the delivery state are."""
-    function = click.option(
-        "--database-url",
-        default=None,
-        expose_value=False,
-        callback=_keep_database_url,
-        help="postgresql://... to use PostgreSQL instead of the data folder "
-        "[env AUDIENCE_DATABASE_URL]",
-    )(function)
-    return click.option(
-        "--data",
-        "data_dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="Data folder (default: AUDIENCE_DATA_DIR or ./audience-data).",
-    )(function)
-
-
-@contextmanager
-def _stores(data_dir: Path | None) -> Iterator[tuple[DeliveryStore, EventStore]]:
-    try:
-        database_url = click.get_current_context().meta.get(DATABASE_URL_KEY)
-        settings = load_settings(overrides={"data_dir": data_dir, "database_url": database_url})
-        state = open_delivery_store(settings)
-        try:
-            events = open_event_store(settings)
-        except BaseException:
-            state.close()
-            raise
-    except AudienceError as exc:
-        raise click.ClickException(str(exc)) from exc
-    try:
-        yield state, events
-    except AudienceError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        events.close()
-        state.close()
 
 
 @click.group("destinations")
@@ -113,7 +63,7 @@ def destinations() -> None:
     show_default=True,
     help="Deliver the events already stored, or only those that arrive from now on.",
 )
-@DATA_OPTION
+@store_options
 def add(
     name: str,
     webhook_url: str | None,
@@ -130,6 +80,7 @@ def add(
     max_body_bytes: int,
     start: str,
     data_dir: Path | None,
+    database_url: str | None,
 ) -> None:
     """Add the destination NAME: one of --webhook, --postgres or --duckdb."""
     targets = [t for t in (webhook_url, postgres_url, duckdb_path) if t]
@@ -170,7 +121,7 @@ def add(
         require_driver(config)
     except AudienceError as exc:
         raise click.UsageError(str(exc)) from exc
-    with _stores(data_dir) as (state, events):
+    with delivery_stores(data_dir=data_dir, database_url=database_url) as (state, events):
         cursor = events.last_seq() if start == "now" else 0
         state.add(config, cursor, SystemClock().now().timestamp())
     click.echo(f"added {kind} destination {name}")
@@ -180,10 +131,10 @@ def add(
 
 @destinations.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@DATA_OPTION
-def list_(as_json: bool, data_dir: Path | None) -> None:
+@store_options
+def list_(as_json: bool, data_dir: Path | None, database_url: str | None) -> None:
     """List the destinations with their settings (secrets hidden)."""
-    with _stores(data_dir) as (state, _):
+    with delivery_stores(data_dir=data_dir, database_url=database_url) as (state, _):
         configs = [config.redacted() for config in state.configs()]
     if as_json:
         click.echo(json.dumps(configs, indent=2))
@@ -199,10 +150,10 @@ def list_(as_json: bool, data_dir: Path | None) -> None:
 
 @destinations.command("remove")
 @click.argument("name")
-@DATA_OPTION
-def remove(name: str, data_dir: Path | None) -> None:
+@store_options
+def remove(name: str, data_dir: Path | None, database_url: str | None) -> None:
     """Remove the destination NAME, with its cursor and dead letters."""
-    with _stores(data_dir) as (state, _):
+    with delivery_stores(data_dir=data_dir, database_url=database_url) as (state, _):
         state.remove(name)
     click.echo(f"removed destination {name}")
 
@@ -210,13 +161,15 @@ def remove(name: str, data_dir: Path | None) -> None:
 @destinations.command("status")
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@DATA_OPTION
-def status(name: str | None, as_json: bool, data_dir: Path | None) -> None:
+@store_options
+def status(
+    name: str | None, as_json: bool, data_dir: Path | None, database_url: str | None
+) -> None:
     """Show delivery progress: cursor, lag, pending and dead-lettered batches, last error.
 
     With NAME, also list that destination's dead-lettered batches.
     """
-    with _stores(data_dir) as (state, events):
+    with delivery_stores(data_dir=data_dir, database_url=database_url) as (state, events):
         statuses = [s for s in destination_statuses(state, events) if name in (None, s.name)]
         dead = state.dead_letters(name) if name is not None else []
     if name is not None and not statuses:
@@ -260,10 +213,16 @@ def _when(moment: float) -> str:
     help="Put the batches back in line for the running worker, with fresh retries, "
     "instead of sending them now.",
 )
-@DATA_OPTION
-def replay(name: str, batch_ids: tuple[int, ...], queue: bool, data_dir: Path | None) -> None:
+@store_options
+def replay(
+    name: str,
+    batch_ids: tuple[int, ...],
+    queue: bool,
+    data_dir: Path | None,
+    database_url: str | None,
+) -> None:
     """Send the dead-lettered batches of NAME again, now."""
-    with _stores(data_dir) as (state, events):
+    with delivery_stores(data_dir=data_dir, database_url=database_url) as (state, events):
         if queue:
             _requeue(state, name, batch_ids)
             return
@@ -302,8 +261,8 @@ def _requeue(state: DeliveryStore, name: str, batch_ids: tuple[int, ...]) -> Non
     show_default=True,
     help="Seconds between looks at the event log when there is nothing to do.",
 )
-@DATA_OPTION
-def run(idle_interval: float, data_dir: Path | None) -> None:
+@store_options
+def run(idle_interval: float, data_dir: Path | None, database_url: str | None) -> None:
     """Deliver to every destination until stopped (SIGINT or SIGTERM).
 
     `audience serve` runs the same worker in the background; this runs it on its own.
@@ -315,11 +274,11 @@ def run(idle_interval: float, data_dir: Path | None) -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    settings = load_settings(overrides={"data_dir": data_dir})
+    settings = load_settings(overrides={"data_dir": data_dir, "database_url": database_url})
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    with _stores(data_dir) as (state, events):
+    with delivery_stores(data_dir=data_dir, database_url=database_url) as (state, events):
         worker = BackgroundDispatcher(
             Dispatcher(events, state, SystemClock()), idle_interval=idle_interval
         )

@@ -27,8 +27,8 @@ from datetime import datetime
 from typing import Final
 
 from audience.clock import Clock
-from audience.collector.parts import LagProbe
 from audience.eventlog import EventFeed
+from audience.http.components import LagProbe
 from audience.jsontypes import JSON, JSONObject
 from audience.storage.writer import WriterHealth
 from audience.supervision import ChildStatus

@@ -1,4 +1,8 @@
-"""The ``audience`` command line: one group whose commands live beside the parts they drive."""
+"""The ``audience`` command line: one group, one module of this package per command group.
+
+The commands' modules are imported only when they run, so ``audience --help`` stays fast and
+the SDK-only install runs the CLI without the server packages.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,14 @@ from importlib.metadata import version
 import click
 
 COMMANDS: dict[str, str] = {
-    "serve": "audience.collector.commands:serve",
-    "sources": "audience.collector.commands:sources",
-    "events": "audience.collector.commands:events",
-    "admin": "audience.collector.commands:admin",
-    "destinations": "audience.destinations.commands:destinations",
-    "profiles": "audience.resolution.commands:profiles",
-    "replay": "audience.resolution.commands:replay",
-    "resolve": "audience.resolution.commands:resolve",
+    "serve": "audience.cli.serve:serve",
+    "sources": "audience.cli.sources:sources",
+    "events": "audience.cli.events:events",
+    "admin": "audience.cli.admin:admin",
+    "destinations": "audience.cli.destinations:destinations",
+    "profiles": "audience.cli.profiles:profiles",
+    "replay": "audience.cli.events:replay",
+    "resolve": "audience.cli.resolve:resolve",
 }
 """Command name -> ``module:attribute`` of its click command, imported only when used."""
 

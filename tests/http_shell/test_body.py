@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Iterable
 
 import pytest
 
-from audience.collector.body import read_body
 from audience.errors import PayloadTooLargeError, ValidationError
+from audience.http.body import read_body
 
 
 async def stream(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from audience.resolution.identifiers import clean_email, clean_id, is_junk
+from audience.identity.identifiers import clean_email, clean_id, is_junk
 
 
 @pytest.mark.parametrize(

@@ -10,14 +10,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from audience.collector.auth import AdminGuard
-from audience.destinations.state import DeliveryStore
-from audience.destinations.status import DestinationStatus, destination_statuses
-from audience.eventlog import EventFeed
+from audience.http.admin_guard import AdminGuard
+from audience.pages.reading import DestinationReport, DestinationReports
 from audience.pages.rendering import render
 
 
-def page_row(status: DestinationStatus) -> dict[str, Any]:
+def page_row(status: DestinationReport) -> dict[str, Any]:
     """What one table row shows: times in UTC for people to read, the target without secrets."""
     options = status.settings["options"]
     return {
@@ -34,11 +32,11 @@ def _when(moment: float | None) -> str:
     return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def destinations_page(store: DeliveryStore, feed: EventFeed, guard: AdminGuard) -> Route:
-    """``GET /destinations``: the page (``templates/destinations.html`` of the web pages)."""
+def destinations_page(reports: DestinationReports, guard: AdminGuard) -> Route:
+    """``GET /destinations``: the page (``templates/destinations.html``)."""
 
     async def show(request: Request) -> Response:
-        statuses = await run_in_threadpool(destination_statuses, store, feed)
+        statuses = await run_in_threadpool(reports)
         return render(
             "destinations.html", page="destinations", rows=[page_row(s) for s in statuses]
         )

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from typing import Final, Generic, Literal, TypeAlias, TypeVar
 
 from audience.errors import ConfigError, ValidationError
+from audience.identity.identifiers import Identifier, clean_email, clean_id
 from audience.jsontypes import JSON, JSONObject
-from audience.resolution.identifiers import Identifier, clean_email, clean_id
 from audience.tracking import format_timestamp, parse_timestamp
 
 LinkKind: TypeAlias = Literal["identify", "alias"]

@@ -8,9 +8,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypeAlias
 
+from audience.identity.identifiers import clean_id
+from audience.identity.profiles import LinkedEvent
 from audience.jsontypes import JSONObject
-from audience.resolution.identifiers import clean_id
-from audience.resolution.profiles import LinkedEvent
 
 PhaseKind: TypeAlias = Literal["anonymous", "identify", "identified", "after_logout"]
 

@@ -1,0 +1,81 @@
+"""The application ``audience serve`` runs: the collector with resolution, the destinations and
+the pages beside it.
+
+``build_server_app`` opens the event store the settings name, makes sure a first source and
+an admin token exist, builds the collector's parts, opens the profile store and the delivery
+state, and adds each feature's routes, components and supervised children (the resolver and
+the dispatcher, each in a process of its own). ``server_app`` does the same from the
+environment in each worker process of ``serve --workers``.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import ExitStack
+
+from starlette.applications import Starlette
+
+from audience.collector.app import FirstStart, build_parts, create_app, prepare_data
+from audience.config import Settings, load_settings
+from audience.destinations.postgres_choice import open_delivery_store
+from audience.pages.login import login_page
+from audience.resolution.backend import open_profile_store
+from audience.serving.features import (
+    destination_extensions,
+    page_extensions,
+    resolution_extensions,
+)
+from audience.storage.backend import open_event_store
+
+SERVER_APP: str = "audience.serving.app:server_app"
+"""Where each worker process of ``serve --workers`` finds its application."""
+
+
+def build_server_app(settings: Settings) -> tuple[Starlette, FirstStart]:
+    """The application ``audience serve`` runs, and what its first start made."""
+    with ExitStack() as opened:
+        store = open_event_store(settings)
+        opened.callback(store.close)
+        first = prepare_data(store, settings)
+        parts = build_parts(
+            settings, store, admin_token=first.token_source(store), login_page=login_page
+        )
+        profiles = open_profile_store(settings)
+        opened.callback(profiles.close)
+        deliveries = open_delivery_store(settings)
+        opened.callback(deliveries.close)
+        extensions = (
+            destination_extensions(settings, deliveries, store, parts.guard)
+            + resolution_extensions(settings, profiles, store, parts.guard)
+            + page_extensions(
+                settings,
+                events=store,
+                profiles=profiles,
+                guard=parts.guard,
+                proxies=parts.proxies,
+                deliveries=deliveries,
+            )
+        )
+        app = create_app(
+            parts,
+            routes=extensions.routes,
+            components=extensions.components,
+            children=extensions.children,
+            close_store=True,
+        )
+        opened.pop_all()  # the application closes them when it stops
+    return app, first
+
+
+def server_app() -> Starlette:
+    """``build_server_app`` from the environment's settings: each worker of ``serve --workers``.
+
+    A worker is a fresh interpreter: it sets up logging as ``serve`` did, so that its
+    children's deaths and restarts are logged too.
+    """
+    settings = load_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app, _ = build_server_app(settings)
+    return app
