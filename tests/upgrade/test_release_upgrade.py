@@ -1,0 +1,121 @@
+"""Stores written by an earlier release open with this code, are upgraded, and keep everything.
+
+``data/0.1.0`` was written by release 0.1.0 (``make_release_data.py``): a data folder, a
+``pg_dump`` of a PostgreSQL schema filled the same way, and what both held, read back by that
+release.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from audience.config import Settings
+from audience.destinations.postgres_choice import open_delivery_store
+from audience.identity.identifiers import Identifier
+from audience.resolution.backend import open_profile_store
+from audience.storage.backend import open_event_store
+from audience.storage.base import EventRecord
+from postgres_db import fresh_schema
+from support.store_contents import store_contents
+
+RELEASE = Path(__file__).parent / "data" / "0.1.0"
+SESSION_HASH = "9f2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c"
+DUMPED_SCHEMA = "release_data"
+
+
+def release_contents() -> dict[str, Any]:
+    contents: dict[str, Any] = json.loads((RELEASE / "contents.json").read_text())
+    return contents
+
+
+def restored_data_folder(into: Path) -> Path:
+    with tarfile.open(RELEASE / "data.tar.gz") as archive:
+        archive.extractall(into, filter="data")
+    return into / "data"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def release_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """The settings that open the release's stores, restored on one backend."""
+    if request.param == "sqlite":
+        yield Settings(data_dir=restored_data_folder(tmp_path))
+        return
+    with fresh_schema() as url:
+        schema = url.rsplit("%3D", 1)[1]
+        dump = (RELEASE / "postgres.sql").read_text()
+        dump = dump.replace(f"CREATE SCHEMA {DUMPED_SCHEMA};", "")
+        dump = dump.replace(f"{DUMPED_SCHEMA}.", f'"{schema}".')
+        subprocess.run(
+            ["psql", "--quiet", "-v", "ON_ERROR_STOP=1", url.split("?")[0]],
+            input=dump,
+            text=True,
+            check=True,
+            capture_output=True,
+        )
+        yield Settings(data_dir=tmp_path, database_url=url)
+
+
+def contents_now(settings: Settings) -> dict[str, Any]:
+    events = open_event_store(settings)
+    profiles = open_profile_store(settings)
+    deliveries = open_delivery_store(settings)
+    try:
+        return store_contents(events, profiles, deliveries, [SESSION_HASH])
+    finally:
+        deliveries.close()
+        profiles.close()
+        events.close()
+
+
+def test_stores_made_by_0_1_0_open_upgrade_and_keep_every_event_profile_and_delivery(
+    release_settings: Settings,
+) -> None:
+    assert contents_now(release_settings) == release_contents()
+    # Opening the upgraded stores again changes nothing either.
+    assert contents_now(release_settings) == release_contents()
+
+
+def test_stores_made_by_0_1_0_keep_resolving_and_delivering_after_the_upgrade(
+    release_settings: Settings,
+) -> None:
+    before = release_contents()
+    events = open_event_store(release_settings)
+    profiles = open_profile_store(release_settings)
+    deliveries = open_delivery_store(release_settings)
+    try:
+        message = {
+            "type": "identify",
+            "messageId": "after-upgrade",
+            "anonymousId": "anon-4",
+            "userId": "dave",
+            "timestamp": "2026-12-01T00:00:00.000Z",
+            "receivedAt": "2026-12-01T00:00:00.000Z",
+        }
+        record = EventRecord(
+            "web", "after-upgrade", "identify", "dave", "anon-4", None,
+            message["timestamp"], message["timestamp"], None, orjson.dumps(message),
+        )  # fmt: skip
+        assert events.append([record]).result().stored == 1
+        profiles.apply(events.read_after(profiles.cursor(), 100))
+        dave = profiles.lookup(Identifier("user_id", "dave"))
+        assert dave is not None
+        earlier = profiles.get(before["lookups"]["anonymous_id:anon-4"])
+        assert earlier is not None
+        assert earlier.id == dave.id
+        assert Identifier("email", "dave@example.com") in dave.identifiers
+        [dead] = deliveries.dead_letters("crm")
+        deliveries.requeue(dead, 1_796_000_100.0)
+        assert deliveries.dead_letters("crm") == []
+        assert deliveries.stats("crm").pending_batches == 2
+    finally:
+        deliveries.close()
+        profiles.close()
+        events.close()
