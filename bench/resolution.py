@@ -12,26 +12,33 @@ Three measurements, each printed beside the peer figure or bound it is compared 
    then profile lookups by user id and by anonymous id: p50 / p99.
 
     .venv/bin/python bench/resolution.py [--events 1000000] [--rates 3000,11350] [--seconds 20]
+        [--postgres postgresql://postgres@127.0.0.1:5432/test]
+
+``--postgres`` also runs the throughput measurement with the PostgreSQL profile store.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
+import psycopg
 
 from audience.config import Settings
 from audience.eventlog import StoredEvent
-from audience.resolution import Identifier, Resolver, SQLiteProfileStore
+from audience.resolution import Identifier, ProfileStore, Resolver, SQLiteProfileStore
+from audience.resolution.backend import open_profile_store
 from audience.resolution.resolver_process import CHILD_NAME, resolver_child
 from audience.storage.base import EventRecord
 from audience.storage.sqlite import SqliteEventStore
@@ -134,10 +141,14 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def bench_throughput(folder: Path, count: int) -> None:
+def bench_throughput(folder: Path, count: int, postgres: str | None = None) -> None:
     with SqliteEventStore.open(folder / "events.sqlite3", synchronous="normal") as events:
         fill_event_store(events, workload(count))
-        profiles = SQLiteProfileStore(folder / "profiles.sqlite3")
+        profiles: ProfileStore = (
+            SQLiteProfileStore(folder / "profiles.sqlite3")
+            if postgres is None
+            else open_profile_store(Settings(data_dir=folder, database_url=postgres))
+        )
         try:
             resolver = Resolver(events, profiles)
             started = time.perf_counter()
@@ -146,7 +157,8 @@ def bench_throughput(folder: Path, count: int) -> None:
             found = len(profiles.search("", limit=10**9))
         finally:
             profiles.close()
-    print(f"1. throughput: {applied} events resolved in {elapsed:.1f} s")
+    where = "SQLite" if postgres is None else "PostgreSQL"
+    print(f"1. throughput ({where} profile store): {applied} events resolved in {elapsed:.1f} s")
     rates = f"{applied / elapsed:,.0f} events/s, {found / elapsed:,.0f} new profiles/s"
     print(f"   {rates} ({found} profiles in all)")
     print(
@@ -267,6 +279,19 @@ def bench_lookup(folder: Path, count: int, lookups: int) -> None:
     print("   bound: an interactive page wants < 100 ms; PostHog/Segment publish no lookup latency")
 
 
+@contextmanager
+def postgres_schema(url: str) -> Iterator[str]:
+    """A fresh schema in the database at ``url``: the URL that selects it, dropped afterwards."""
+    name = f"bench_resolution_{os.getpid()}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{name}"')
+    try:
+        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{name}"
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="events behind the lookups")
@@ -282,12 +307,22 @@ def main() -> None:
     parser.add_argument(
         "--in-process", action="store_true", help="follow the log from a thread, not a process"
     )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="also measure the throughput with the PostgreSQL profile store, in a schema of its "
+        "own made in this database and dropped afterwards",
+    )
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="audience-bench-resolution-") as temporary:
         root = Path(temporary)
         (root / "throughput").mkdir()
         (root / "lookup").mkdir()
         bench_throughput(root / "throughput", arguments.throughput_events)
+        if arguments.postgres:
+            (root / "throughput-postgres").mkdir()
+            with postgres_schema(arguments.postgres) as url:
+                bench_throughput(root / "throughput-postgres", arguments.throughput_events, url)
         for rate in (int(part) for part in arguments.rates.split(",")):
             (root / f"lag-{rate}").mkdir()
             bench_lag(root / f"lag-{rate}", rate, arguments.seconds, arguments.in_process)
