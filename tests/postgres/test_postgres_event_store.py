@@ -11,8 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
+from audience.errors import StorageError
+from audience.storage.migration_files import migrations
 from audience.storage.postgres import PostgresEventStore
-from audience.storage.postgres_migrations import applied, migrate, migrations
+from audience.storage.postgres_migrations import applied, migrate
 from postgres_db import fresh_schema
 
 APPENDERS = 3
@@ -87,12 +89,28 @@ def test_migrations_are_applied_once_even_when_processes_start_together(database
     with ThreadPoolExecutor(max_workers=6) as pool:
         list(pool.map(open_and_close, range(6)))
     with psycopg.connect(database, autocommit=True) as connection:
-        versions = [migration.version for migration in migrations("events")]
+        versions = [migration.version for migration in migrations("events", "postgres")]
         assert applied(connection, "events") == versions
         assert migrate(connection, "events") == []
         rows = connection.execute("SELECT count(*) FROM schema_migrations").fetchone()
         assert rows is not None
         assert rows[0] == len(versions)
+
+
+def test_a_schema_newer_than_the_code_is_refused_and_left_as_it_is(database: str) -> None:
+    PostgresEventStore.open(database).close()
+    with psycopg.connect(database, autocommit=True) as connection:
+        connection.execute(
+            "INSERT INTO schema_migrations (component, version, name) "
+            "VALUES ('events', 99, '0099_later.sql')"
+        )
+        latest = migrations("events", "postgres")[-1].version
+        with pytest.raises(
+            StorageError,
+            match=f"events schema is at version 99, newer than this audience's {latest}",
+        ):
+            PostgresEventStore.open(database)
+        assert applied(connection, "events")[-1] == 99
 
 
 def test_the_same_message_sent_to_two_stores_is_kept_once(database: str) -> None:

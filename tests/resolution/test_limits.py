@@ -15,7 +15,7 @@ from audience.identity.graph import Limits
 from audience.resolution import Identifier, SQLiteProfileStore
 from audience.resolution.backend import open_profile_store
 from audience.resolution.postgres import PostgresProfileStore
-from audience.storage.postgres_migrations import migrations
+from audience.storage.migration_files import migrations
 from postgres_db import fresh_schema
 from resolution.events import make_event
 
@@ -165,7 +165,7 @@ def test_a_profile_file_of_the_older_layout_is_rebuilt_keeping_its_choices(
 
 def test_a_postgres_profile_schema_of_the_first_layout_is_rebuilt_keeping_its_choices() -> None:
     with fresh_schema() as url, psycopg.connect(url, autocommit=True) as admin:
-        first = migrations("profiles")[0]
+        first = migrations("profiles", "postgres")[0]
         admin.execute(first.sql.encode())
         admin.execute(
             "CREATE TABLE schema_migrations (component text NOT NULL, version integer NOT NULL,"

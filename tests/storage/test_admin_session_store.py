@@ -68,7 +68,9 @@ def test_an_existing_sqlite_store_gains_the_sessions_table_when_opened(tmp_path:
     with SqliteEventStore.open(path):
         pass
     with sqlite3.connect(path) as connection:
+        # The file as the release before sessions left it.
         connection.execute("DROP TABLE admin_sessions")
+        connection.execute("PRAGMA user_version = 1")
     with SqliteEventStore.open(path) as reopened:
         reopened.add_admin_session(AdminSession("after-upgrade", 1.0, 1.0))
         assert reopened.admin_session("after-upgrade") is not None

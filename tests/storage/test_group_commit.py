@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from audience.storage.base import EventRecord
-from audience.storage.schema import SCHEMA
+from audience.storage.sqlite_migrations import migrate
 from audience.storage.writer import ROWS_PER_STATEMENT, GroupCommitWriter
 
 
@@ -31,7 +31,7 @@ def record(message_id: str, source: str = "web") -> EventRecord:
 @pytest.fixture
 def connection(tmp_path: Path) -> Iterator[sqlite3.Connection]:
     opened = sqlite3.connect(tmp_path / "events.sqlite3", isolation_level=None)
-    opened.executescript(SCHEMA)
+    migrate(opened, "events", tmp_path / "events.sqlite3")
     yield opened
     opened.close()
 

@@ -8,6 +8,7 @@ release.
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import tarfile
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psycopg
 import pytest
 
 from audience.config import Settings
@@ -23,12 +25,20 @@ from audience.identity.identifiers import Identifier
 from audience.resolution.backend import open_profile_store
 from audience.storage.backend import open_event_store
 from audience.storage.base import EventRecord
+from audience.storage.migration_files import migrations
+from audience.storage.postgres_migrations import applied
+from audience.storage.sqlite_migrations import schema_version
 from postgres_db import fresh_schema
 from support.store_contents import store_contents
 
 RELEASE = Path(__file__).parent / "data" / "0.1.0"
 SESSION_HASH = "9f2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c"
 DUMPED_SCHEMA = "release_data"
+FILES = {
+    "events": "events.sqlite3",
+    "profiles": "profiles.sqlite3",
+    "deliveries": "destinations.sqlite3",
+}
 
 
 def release_contents() -> dict[str, Any]:
@@ -75,10 +85,27 @@ def contents_now(settings: Settings) -> dict[str, Any]:
         events.close()
 
 
+def schema_versions(settings: Settings) -> dict[str, list[int]]:
+    """The migrations each store has had applied, by component."""
+    if settings.database_url:
+        with psycopg.connect(settings.database_url, autocommit=True) as connection:
+            return {component: applied(connection, component) for component in FILES}
+    found = {}
+    for component, name in FILES.items():
+        with sqlite3.connect(settings.data_dir / name) as connection:
+            found[component] = list(range(1, schema_version(connection) + 1))
+    return found
+
+
 def test_stores_made_by_0_1_0_open_upgrade_and_keep_every_event_profile_and_delivery(
     release_settings: Settings,
 ) -> None:
     assert contents_now(release_settings) == release_contents()
+    backend = "postgres" if release_settings.database_url else "sqlite"
+    assert schema_versions(release_settings) == {
+        component: [migration.version for migration in migrations(component, backend)]
+        for component in FILES
+    }
     # Opening the upgraded stores again changes nothing either.
     assert contents_now(release_settings) == release_contents()
 

@@ -25,6 +25,7 @@ from typing import IO, Any, ClassVar, Final, Literal, Protocol
 
 from audience.destinations.base import DestinationConfig
 from audience.errors import ConfigError, StorageError
+from audience.storage.sqlite_migrations import migrate
 
 FILE_NAME: Final = "destinations.sqlite3"
 """The state database's file name inside the data folder."""
@@ -138,38 +139,6 @@ class DeliveryStore(Protocol):
         """Close the database."""
         ...
 
-
-SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS destinations (
-    name TEXT PRIMARY KEY,
-    config TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS cursors (
-    destination TEXT PRIMARY KEY,
-    seq INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS batches (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    destination TEXT NOT NULL,
-    seqs TEXT NOT NULL,
-    events INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL NOT NULL,
-    last_error TEXT,
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS batches_by_destination ON batches (destination, state, id);
-CREATE TABLE IF NOT EXISTS outcomes (
-    destination TEXT PRIMARY KEY,
-    delivered_events INTEGER NOT NULL DEFAULT 0,
-    last_delivered_at REAL,
-    last_error TEXT,
-    last_error_at REAL
-);
-"""
 
 _BATCH_COLUMNS: Final = (
     "id, destination, seqs, state, attempts, next_attempt_at, last_error, created_at"
@@ -319,12 +288,18 @@ class SqliteDeliveryStore(SqlDeliveryStore):
             connection = sqlite3.connect(
                 path, isolation_level=None, check_same_thread=False, timeout=10
             )
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open the destinations state {path}: {exc}") from exc
+        try:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")
             connection.execute("PRAGMA busy_timeout=10000")
-            connection.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot open the destinations state {path}: {exc}") from exc
+            migrate(connection, "deliveries", path)
+        except BaseException as exc:
+            connection.close()
+            if isinstance(exc, sqlite3.Error):
+                raise StorageError(f"cannot open the destinations state {path}: {exc}") from exc
+            raise
         return cls(connection, path)
 
     @classmethod

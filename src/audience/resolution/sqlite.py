@@ -27,7 +27,8 @@ from audience.identity.identifiers import Identifier
 from audience.identity.profiles import IdentityWarning, LinkedEvent, MergeRecord, Profile
 from audience.resolution import queries
 from audience.resolution.linking import Linker
-from audience.resolution.schema import OLD_TABLES, SCHEMA, SCHEMA_VERSION, TABLES
+from audience.resolution.schema import REBUILDING_MIGRATION, TABLES
+from audience.storage.sqlite_migrations import migrate
 
 logger = logging.getLogger(__name__)
 
@@ -188,43 +189,18 @@ class SQLiteProfileStore:
         """Create the tables, or bring a file of an older layout to this one.
 
         Profiles are derived from the event log: an older file keeps its recorded choices and
-        forgets its profiles, so the resolver rebuilds them from the first event.
+        forgets its profiles (migration ``profiles/0002``), so the resolver rebuilds them from
+        the first event.
         """
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            version = int(db.execute("PRAGMA user_version").fetchone()[0])
-            if version > SCHEMA_VERSION:
-                raise StorageError(
-                    f"{self.path} was written by a newer audience (layout {version})"
-                )
-            if version < SCHEMA_VERSION:
-                found = {
-                    row[0]
-                    for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-                }
-                for table in (*TABLES, *OLD_TABLES):
-                    if table in found and table != "state":
-                        db.execute(f"DROP TABLE {table}")
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                if found:
-                    db.execute("DELETE FROM state WHERE name = 'cursor'")
-                    db.execute(
-                        "INSERT INTO state (name, value) VALUES ('generation', 1) "
-                        "ON CONFLICT (name) DO UPDATE SET value = value + 1"
-                    )
-                    logger.warning(
-                        "the profile store %s had an older layout: its profiles are rebuilt "
-                        "from the event log",
-                        self.path,
-                    )
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
+        existing = db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'")
+        had_tables = bool(existing.fetchone()[0])
+        applied = migrate(db, "profiles", self.path)
+        if had_tables and REBUILDING_MIGRATION in applied:
+            logger.warning(
+                "the profile store %s had an older layout: its profiles are rebuilt from the "
+                "event log",
+                self.path,
+            )
 
     @contextmanager
     def _reader(self) -> Iterator[sqlite3.Connection]:

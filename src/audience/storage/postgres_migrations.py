@@ -1,52 +1,25 @@
 """Versioned PostgreSQL migrations: numbered ``.sql`` files applied once, in order, per component.
 
-Each component (``events``, ``profiles``, ``deliveries``) keeps its files in a folder of
-``audience.storage.migrations`` named after it: ``0001_first.sql``, ``0002_next.sql`` ... A file
-runs in one transaction together with the row that records it in ``schema_migrations``, so a
-file is applied whole or not at all. Several processes may start at once: they take a
-transaction-scoped advisory lock on (component, schema) first, so exactly one applies what is
-missing and the others then find it recorded.
+Each component (``events``, ``profiles``, ``deliveries``) keeps its files in
+``audience/storage/migrations/<component>/postgres/`` (see
+:mod:`audience.storage.migration_files`). A file runs in one transaction together with the row
+that records it in ``schema_migrations``, so a file is applied whole or not at all. Several
+processes may start at once: they take a transaction-scoped advisory lock on (component, schema)
+first, so exactly one applies what is missing and the others then find it recorded. A schema
+with a version newer than this code's last migration is refused, never changed.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from importlib import resources
 from typing import Any, Final
 
 import psycopg
 
 from audience.errors import StorageError
+from audience.storage.migration_files import migrations
 
 MIGRATION_LOCK: Final = 0x617564
 """First half of the advisory lock key that serialises migrations (the second is per schema)."""
-
-_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-
-
-@dataclass(frozen=True)
-class Migration:
-    """One numbered file of a component."""
-
-    version: int
-    name: str
-    sql: str
-
-
-def migrations(component: str) -> list[Migration]:
-    """The migration files of ``component``, oldest first."""
-    folder = resources.files("audience.storage.migrations").joinpath(component)
-    found: list[Migration] = []
-    for entry in folder.iterdir():
-        match = _NAME.match(entry.name)
-        if match:
-            found.append(Migration(int(match.group(1)), entry.name, entry.read_text("utf-8")))
-    found.sort(key=lambda migration: migration.version)
-    versions = [migration.version for migration in found]
-    if len(set(versions)) != len(versions):
-        raise StorageError(f"two {component} migrations share a number")
-    return found
 
 
 def migrate(connection: psycopg.Connection[Any], component: str) -> list[int]:
@@ -72,7 +45,15 @@ def migrate(connection: psycopg.Connection[Any], component: str) -> list[int]:
                     "SELECT version FROM schema_migrations WHERE component = %s", (component,)
                 )
             }
-            for migration in migrations(component):
+            files = migrations(component, "postgres")
+            latest = files[-1].version
+            if done and max(done) > latest:
+                raise StorageError(
+                    f"the {component} schema is at version {max(done)}, newer than this "
+                    f"audience's {latest}: it was written by a newer release; run that release "
+                    "(or newer) on it"
+                )
+            for migration in files:
                 if migration.version in done:
                     continue
                 with connection.transaction():

@@ -16,9 +16,9 @@ from pathlib import Path
 from audience.clock import Clock
 from audience.errors import StorageError
 from audience.storage.checkpointer import Checkpointer
-from audience.storage.schema import SCHEMA, SCHEMA_VERSION
 from audience.storage.sources import RegistryDialect
 from audience.storage.sql_store import SqlEventStore
+from audience.storage.sqlite_migrations import migrate
 from audience.storage.writer import GroupCommitWriter
 
 BUSY_TIMEOUT_MS = 10_000
@@ -51,21 +51,17 @@ class SqliteEventStore(SqlEventStore):
     def open(
         cls, path: Path, *, synchronous: str = "full", clock: Clock | None = None
     ) -> SqliteEventStore:
-        """Open (creating when needed) the store at ``path`` and apply the schema."""
+        """Open (creating when needed) the store at ``path`` and apply its missing migrations."""
         store = cls(path, synchronous=synchronous, clock=clock)
         path.parent.mkdir(parents=True, exist_ok=True)
         connection = store._connect()
         try:
             connection.execute("PRAGMA journal_mode=WAL")
-            connection.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
-            connection.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
-                (str(SCHEMA_VERSION),),
-            )
+            migrate(connection, "events", path)
         except sqlite3.Error as exc:
-            connection.close()
             raise StorageError(f"cannot open the event store {path}: {exc}") from exc
-        connection.close()
+        finally:
+            connection.close()
         return store
 
     def _connect(self) -> sqlite3.Connection:

@@ -1,12 +1,6 @@
-"""The SQLite schema of the event store, applied idempotently when a store opens."""
-
-from __future__ import annotations
-
-from typing import Final
-
-SCHEMA_VERSION: Final = 1
-
-SCHEMA: Final = """
+-- The event log on SQLite: sources, the append-only events table, settings kept with the data.
+-- Files written before versioned migrations are at version 0 and hold these tables already:
+-- IF NOT EXISTS brings them to version 1 as they are.
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -16,8 +10,8 @@ CREATE TABLE IF NOT EXISTS sources (
     write_key  TEXT NOT NULL UNIQUE,
     created_at TEXT NOT NULL
 );
--- The append-only event log. seq is the rowid: one writer assigns it in commit order,
--- so a reader that remembers the last seq it handled resumes exactly there.
+-- seq is the rowid: one writer assigns it in commit order, so a reader that remembers the last
+-- seq it handled resumes exactly there.
 CREATE TABLE IF NOT EXISTS events (
     seq          INTEGER PRIMARY KEY,
     source       TEXT NOT NULL,
@@ -33,10 +27,3 @@ CREATE TABLE IF NOT EXISTS events (
 );
 -- Deduplication: a message id is stored once per source, whenever it is resent.
 CREATE UNIQUE INDEX IF NOT EXISTS events_by_message_id ON events (source, message_id);
--- Admin login sessions (audience.storage.admin_sessions): only a hash of each session id.
-CREATE TABLE IF NOT EXISTS admin_sessions (
-    id_hash      TEXT PRIMARY KEY,
-    created_at   REAL NOT NULL,
-    last_seen_at REAL NOT NULL
-);
-"""
