@@ -35,7 +35,7 @@ import httpx
 import orjson
 
 from audience.destinations.base import DestinationConfig, DestinationPolicy
-from audience.destinations.state import SqliteDeliveryStore
+from audience.destinations.sqlite_deliveries import SqliteDeliveryStore
 from audience.http.shutdown import SHUTDOWN_BOUND
 from audience.storage.sqlite import SqliteEventStore
 from audience.supervision.backoff import FIRST_DELAY

@@ -27,7 +27,7 @@ import psycopg
 from audience.clock import SystemClock
 from audience.destinations.base import DestinationConfig, DestinationPolicy
 from audience.destinations.dispatcher import Dispatcher
-from audience.destinations.state import SqliteDeliveryStore
+from audience.destinations.sqlite_deliveries import SqliteDeliveryStore
 from audience.storage import EventRecord, SqliteEventStore
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"

@@ -9,8 +9,9 @@ import orjson
 import psycopg
 import pytest
 
-from audience.destinations.postgres_state import PostgresDeliveryStore
-from audience.destinations.state import DeliveryStore, SqliteDeliveryStore
+from audience.destinations.delivery_store import DeliveryStore
+from audience.destinations.postgres_deliveries import PostgresDeliveryStore
+from audience.destinations.sqlite_deliveries import SqliteDeliveryStore
 from audience.storage import EventRecord, SqliteEventStore
 from audience.storage.backend import EventStore
 from audience.storage.postgres import PostgresEventStore

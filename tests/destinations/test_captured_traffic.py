@@ -18,8 +18,8 @@ import pytest
 from audience.clock import SystemClock, UuidFactory
 from audience.collector.ingest import Ingestor, Submission
 from audience.destinations.base import DestinationConfig
+from audience.destinations.delivery_store import DeliveryStore
 from audience.destinations.dispatcher import Dispatcher
-from audience.destinations.state import DeliveryStore
 from audience.storage.backend import EventStore
 from audience.tracking import MessageType
 from support import Receiver

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from audience.destinations.base import DestinationConfig
-from audience.destinations.postgres_state import PostgresDeliveryStore
-from audience.destinations.state import DeliveryStore, SqliteDeliveryStore
+from audience.destinations.delivery_store import DeliveryStore
+from audience.destinations.postgres_deliveries import PostgresDeliveryStore
+from audience.destinations.sqlite_deliveries import SqliteDeliveryStore
 from audience.errors import ConfigError
 from postgres_db import fresh_schema
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from audience.cli import main
-from audience.destinations.state import DeliveryStore
+from audience.destinations.delivery_store import DeliveryStore
 
 from .conftest import Append, track
 

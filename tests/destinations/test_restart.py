@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from audience.destinations.base import DestinationConfig, DestinationPolicy
-from audience.destinations.state import DeliveryStore
+from audience.destinations.delivery_store import DeliveryStore
 from support import Receiver, wait_for
 
 from .conftest import Append, track

@@ -9,7 +9,7 @@ import httpx
 
 from audience.config import load_settings
 from audience.destinations.base import DestinationConfig
-from audience.destinations.state import SqliteDeliveryStore
+from audience.destinations.sqlite_deliveries import SqliteDeliveryStore
 from audience.serving.app import build_server_app
 from support import AdminApi, LiveServer, Receiver, wait_for
 

@@ -15,8 +15,8 @@ import pytest
 
 from audience.clock import SystemClock
 from audience.destinations.base import DestinationConfig
+from audience.destinations.delivery_store import DeliveryStore
 from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
-from audience.destinations.state import DeliveryStore
 from audience.storage.backend import EventStore
 from support import wait_for
 

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from audience.cli import main
 from audience.clock import SystemClock
 from audience.destinations.base import DestinationConfig, DestinationPolicy
+from audience.destinations.delivery_store import DeliveryStore
 from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
-from audience.destinations.state import DeliveryStore
 from audience.destinations.webhook import sign, verify_signature, without_context_traits
 from audience.eventlog import StoredEvent
 from audience.storage.backend import EventStore

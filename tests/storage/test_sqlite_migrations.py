@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from audience.destinations.state import SqliteDeliveryStore
+from audience.destinations.sqlite_deliveries import SqliteDeliveryStore
 from audience.errors import StorageError
 from audience.resolution import SQLiteProfileStore
 from audience.storage.migration_files import Migration, migrations

@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from audience.config import load_settings
+from audience.destinations.backend import open_delivery_store
 from audience.destinations.base import DestinationConfig, DestinationPolicy
-from audience.destinations.postgres_choice import open_delivery_store
 from audience.http.shutdown import SHUTDOWN_BOUND
 from audience.storage.backend import open_event_store
 from interop.fixtures import ServerFactory

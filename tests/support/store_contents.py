@@ -10,7 +10,7 @@ import dataclasses
 import json
 from typing import Any
 
-from audience.destinations.state import DeliveryStore
+from audience.destinations.delivery_store import DeliveryStore
 from audience.resolution.store import ProfileStore
 from audience.storage.backend import EventStore
 

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from audience.config import Settings
-from audience.destinations.postgres_choice import open_delivery_store
+from audience.destinations.backend import open_delivery_store
 from audience.identity.identifiers import Identifier
 from audience.resolution.backend import open_profile_store
 from audience.storage.backend import open_event_store

@@ -19,9 +19,9 @@ from audience.cli.stores import delivery_stores
 from audience.clock import SystemClock
 from audience.config import load_settings
 from audience.destinations.base import DestinationConfig, DestinationKind, DestinationPolicy
+from audience.destinations.delivery_store import DeliveryStore
 from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
 from audience.destinations.registry import require_driver
-from audience.destinations.state import DeliveryStore
 from audience.destinations.status import DestinationStatus, destination_statuses
 from audience.errors import AudienceError
 

@@ -9,8 +9,8 @@ from typing import Any
 import click
 
 from audience.config import Settings, load_settings
-from audience.destinations.postgres_choice import open_delivery_store
-from audience.destinations.state import DeliveryStore
+from audience.destinations.backend import open_delivery_store
+from audience.destinations.delivery_store import DeliveryStore
 from audience.errors import AudienceError
 from audience.resolution.backend import open_profile_store
 from audience.resolution.sqlite import SQLiteProfileStore

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from audience.destinations.state import DeliveryStore
+from audience.destinations.delivery_store import DeliveryStore
 from audience.destinations.status import destination_statuses
 from audience.eventlog import EventFeed
 from audience.http.admin_guard import AdminGuard

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 from audience.clock import Clock
 from audience.destinations.base import Destination, DestinationConfig
+from audience.destinations.delivery_store import Batch, DeliveryStore
 from audience.destinations.registry import open_destination
-from audience.destinations.state import Batch, DeliveryStore
 from audience.errors import (
     ConfigError,
     DeliveryError,

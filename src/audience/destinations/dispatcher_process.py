@@ -16,8 +16,8 @@ from typing import Final
 
 from audience.clock import SystemClock
 from audience.config import Settings
+from audience.destinations.backend import open_delivery_store
 from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
-from audience.destinations.postgres_choice import open_delivery_store
 from audience.storage.backend import open_event_store
 from audience.supervision import ChildLink, ChildSpec
 

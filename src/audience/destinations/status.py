@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from audience.destinations.state import DeliveryStore
+from audience.destinations.delivery_store import DeliveryStore
 from audience.errors import ConfigError
 from audience.eventlog import EventFeed
 from audience.jsontypes import JSONObject

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 
 from audience.collector.app import FirstStart, build_parts, create_app, prepare_data
 from audience.config import Settings, load_settings
-from audience.destinations.postgres_choice import open_delivery_store
+from audience.destinations.backend import open_delivery_store
 from audience.pages.login import login_page
 from audience.resolution.backend import open_profile_store
 from audience.serving.features import (

@@ -6,8 +6,8 @@ from __future__ import annotations
 from audience.collector.bundle import snippet
 from audience.config import Settings
 from audience.destinations.api import destinations_route
+from audience.destinations.delivery_store import DeliveryStore
 from audience.destinations.dispatcher_process import dispatcher_child
-from audience.destinations.state import DeliveryStore
 from audience.destinations.status import destination_lags, destination_statuses
 from audience.eventlog import EventFeed
 from audience.http.admin_guard import AdminGuard

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from audience.errors import StorageError
-from audience.storage.sources import RegistryDialect
+from audience.storage.dialect import SqlDialect
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class SqlAdminSessions:
     ``_query`` (rows of one statement, driver errors as ``StorageError``).
     """
 
-    _dialect: ClassVar[RegistryDialect]
+    _dialect: ClassVar[SqlDialect]
 
     def _reader(self) -> AbstractContextManager[Any]:
         raise NotImplementedError

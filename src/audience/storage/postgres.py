@@ -26,8 +26,8 @@ from audience.clock import Clock
 from audience.errors import StorageError
 from audience.eventlog import StoredEvent
 from audience.storage.base import AppendResult
+from audience.storage.dialect import SqlDialect
 from audience.storage.postgres_migrations import migrate
-from audience.storage.sources import RegistryDialect
 from audience.storage.sql_store import SqlEventStore, stored_event
 from audience.storage.writer import GroupCommitQueue, PendingAppend
 
@@ -55,6 +55,19 @@ INSERT_EVENTS: Final = (
     f"INSERT INTO events ({COLUMNS}) SELECT {COLUMNS} FROM incoming "
     "ON CONFLICT (source, message_id) DO NOTHING RETURNING seq, source, message_id"
 )
+
+POSTGRES: Final = SqlDialect(
+    name="postgres",
+    mark="%s",
+    least_function="LEAST",
+    greatest_function="GREATEST",
+    like="ILIKE",
+    descending="DESC NULLS LAST",
+    insertion_order="id",
+    duplicate=psycopg.errors.UniqueViolation,
+    failure=psycopg.Error,
+)
+"""PostgreSQL's spelling of the fragments that differ from SQLite's (see ``storage.dialect``)."""
 
 MAX_ROWS_PER_COMMIT: Final = 20_000
 """Bounds one transaction, and so how long one process holds the commit lock."""
@@ -144,12 +157,7 @@ class PostgresEventStore(SqlEventStore):
     hear of this process's commits only; readers in other processes poll.
     """
 
-    _dialect = RegistryDialect(
-        mark="%s",
-        insertion_order="id",
-        duplicate=psycopg.errors.UniqueViolation,
-        failure=psycopg.Error,
-    )
+    _dialect = POSTGRES
 
     def __init__(self, url: str, *, clock: Clock | None = None) -> None:
         super().__init__(clock=clock)

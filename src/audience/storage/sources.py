@@ -1,8 +1,8 @@
 """The source registry: sources with write keys, and the settings kept beside them.
 
 Both event stores keep the same ``sources`` and ``meta`` tables and run the same statements
-on them; :class:`SqlSourceRegistry` holds those statements once, and each store names the
-few things that differ between its database drivers in a :class:`RegistryDialect`.
+on them; :class:`SqlSourceRegistry` holds those statements once, spelled with the store's
+:class:`~audience.storage.dialect.SqlDialect`.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from audience.clock import Clock
 from audience.errors import StorageError, ValidationError
 from audience.storage.base import Source
+from audience.storage.dialect import SqlDialect
 from audience.tracking import format_timestamp
 
 WRITE_KEY_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-:.")
@@ -34,20 +34,6 @@ def check_write_key(write_key: str) -> str:
     return write_key
 
 
-@dataclass(frozen=True)
-class RegistryDialect:
-    """What the registry's statements need to know about one database driver."""
-
-    mark: str
-    """The driver's parameter placeholder (``?`` or ``%s``)."""
-    insertion_order: str
-    """The column that orders sources oldest first."""
-    duplicate: type[Exception]
-    """The driver's error for a name or write key that is already taken."""
-    failure: type[Exception]
-    """The driver's base error class."""
-
-
 class SqlSourceRegistry:
     """``SourceRegistry`` and the ``meta`` settings on a store's own connections.
 
@@ -55,7 +41,7 @@ class SqlSourceRegistry:
     connection) and ``_query`` (rows of one statement, driver errors as ``StorageError``).
     """
 
-    _dialect: ClassVar[RegistryDialect]
+    _dialect: ClassVar[SqlDialect]
     _clock: Clock
 
     def _reader(self) -> AbstractContextManager[Any]:

@@ -2,7 +2,7 @@
 
 :class:`SqlEventStore` holds the lifecycle, the ``EventSink`` hand-off to a
 :class:`~audience.storage.writer.GroupCommitQueue` and the ``EventFeed``/``EventQuery``
-statements once, written with the store's :class:`~audience.storage.sources.RegistryDialect`
+statements once, written with the store's :class:`~audience.storage.dialect.SqlDialect`
 placeholder. Each backend supplies only what differs: how a reader connection opens, how its
 writer is built, and its own extras.
 """

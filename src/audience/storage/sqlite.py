@@ -16,7 +16,7 @@ from pathlib import Path
 from audience.clock import Clock
 from audience.errors import StorageError
 from audience.storage.checkpointer import Checkpointer
-from audience.storage.sources import RegistryDialect
+from audience.storage.dialect import SQLITE
 from audience.storage.sql_store import SqlEventStore
 from audience.storage.sqlite_migrations import migrate
 from audience.storage.writer import GroupCommitWriter
@@ -32,12 +32,7 @@ class SqliteEventStore(SqlEventStore):
     context manager). The writer thread starts on the first ``append``.
     """
 
-    _dialect = RegistryDialect(
-        mark="?",
-        insertion_order="rowid",
-        duplicate=sqlite3.IntegrityError,
-        failure=sqlite3.Error,
-    )
+    _dialect = SQLITE
 
     def __init__(
         self, path: Path, *, synchronous: str = "full", clock: Clock | None = None

@@ -1,4 +1,4 @@
--- Delivery state on PostgreSQL: the tables of audience.destinations.state.
+-- Delivery state on PostgreSQL: the tables of audience.destinations.delivery_store.
 CREATE TABLE destinations (
     name text PRIMARY KEY,
     config text NOT NULL,

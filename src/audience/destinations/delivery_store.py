@@ -1,4 +1,4 @@
-"""Delivery state: each destination's settings, cursor, open batch and dead letters, kept durably.
+"""The delivery store: each destination's settings, cursor, open batch and dead letters, durably.
 
 The dispatcher moves a destination forward in two durable steps. ``claim`` records a batch
 (the positions of its events) and advances the cursor past it in one transaction; after the
@@ -6,29 +6,25 @@ batch is sent, ``delivered`` removes it. A process that dies between the two fin
 still open when it restarts and sends it again: nothing is lost, and nothing is sent twice
 except that one batch, whose events keep their ``messageId``.
 
-``DeliveryStore`` is the contract; ``SqliteDeliveryStore`` keeps it in its own SQLite file
-(``destinations.sqlite3`` in the data folder). A PostgreSQL store meets the same contract;
-both run the statements of ``SqlDeliveryStore``, spelled with their driver's placeholder.
+``DeliveryStore`` is the contract. :class:`SqlDeliveryStore` holds its statements once, spelled
+with the store's :class:`~audience.storage.dialect.SqlDialect`; its two backends supply the
+connection, the transaction and the one-dispatcher claim:
+:class:`~audience.destinations.sqlite_deliveries.SqliteDeliveryStore` (``destinations.sqlite3``
+in the data folder) and :class:`~audience.destinations.postgres_deliveries.PostgresDeliveryStore`.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
-import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Any, ClassVar, Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 from audience.destinations.base import DestinationConfig
 from audience.errors import ConfigError, StorageError
-from audience.storage.sqlite_migrations import migrate
-
-FILE_NAME: Final = "destinations.sqlite3"
-"""The state database's file name inside the data folder."""
+from audience.storage.dialect import SqlConnection, SqlDialect
 
 BatchState = Literal["pending", "dead"]
 
@@ -146,23 +142,82 @@ _BATCH_COLUMNS: Final = (
 
 
 class SqlDeliveryStore:
-    """The ``DeliveryStore`` statements both SQL stores share, spelled with their ``_mark``.
+    """``DeliveryStore`` on one SQL connection guarded by a lock, shared by the dispatcher's
+    threads, the admin API and the CLI.
 
-    A store supplies ``_mark`` (its driver's parameter placeholder), ``_transaction`` (one
-    transaction on its connection) and ``_rows`` (the rows of one statement), both raising
-    ``StorageError`` for driver errors, and adds ``add``, ``claim`` and the worker claim.
+    A backend passes its connection and dialect, and supplies ``_in_transaction`` (one
+    transaction on the connection), ``acquire_worker`` and ``release_worker``; it may
+    override ``_serialise_adds``.
     """
 
-    _mark: ClassVar[str]
+    def __init__(self, connection: SqlConnection, dialect: SqlDialect) -> None:
+        self._db = connection
+        self._dialect = dialect
+        self._lock = threading.Lock()
 
-    def _transaction(self) -> AbstractContextManager[Any]:
+    # -- what a backend supplies -----------------------------------------------------------
+
+    def _in_transaction(self) -> AbstractContextManager[None]:
+        """One transaction on the connection: committed when the block ends, else rolled back."""
         raise NotImplementedError
+
+    def _serialise_adds(self, db: SqlConnection) -> None:
+        """Make concurrent ``add`` transactions wait for one another (inside the transaction)."""
+
+    def acquire_worker(self) -> bool:
+        raise NotImplementedError
+
+    def release_worker(self) -> None:
+        raise NotImplementedError
+
+    # -- running statements ----------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[SqlConnection]:
+        with self._lock:
+            try:
+                with self._in_transaction():
+                    yield self._db
+            except self._dialect.failure as exc:
+                raise StorageError(f"destinations state: {exc}") from exc
 
     def _rows(self, sql: str, parameters: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
+        with self._lock:
+            try:
+                return self._db.execute(sql, parameters).fetchall()
+            except self._dialect.failure as exc:
+                raise StorageError(f"destinations state: {exc}") from exc
+
+    def close(self) -> None:
+        self.release_worker()
+        with self._lock:
+            self._db.close()
+
+    # -- DeliveryStore ---------------------------------------------------------------------
+
+    def add(self, config: DestinationConfig, cursor: int, now: float) -> None:
+        m = self._dialect.mark
+        with self._transaction() as db:
+            self._serialise_adds(db)
+            if db.execute(
+                f"SELECT 1 FROM destinations WHERE name = {m}", (config.name,)
+            ).fetchone():
+                raise ConfigError(f"a destination named {config.name!r} already exists")
+            db.execute(
+                "INSERT INTO destinations (name, config, position, created_at) "
+                f"SELECT {m}, {m}, coalesce(max(position), 0) + 1, {m} FROM destinations",
+                (config.name, json.dumps(config.to_json()), now),
+            )
+            db.execute(
+                f"INSERT INTO cursors (destination, seq) VALUES ({m}, {m}) "
+                "ON CONFLICT (destination) DO UPDATE SET seq = excluded.seq",
+                (config.name, cursor),
+            )
+            db.execute(f"DELETE FROM outcomes WHERE destination = {m}", (config.name,))
+            db.execute(f"INSERT INTO outcomes (destination) VALUES ({m})", (config.name,))
 
     def remove(self, name: str) -> None:
-        m = self._mark
+        m = self._dialect.mark
         with self._transaction() as db:
             if db.execute(f"DELETE FROM destinations WHERE name = {m}", (name,)).rowcount == 0:
                 raise ConfigError(f"no destination is named {name!r}")
@@ -174,27 +229,51 @@ class SqlDeliveryStore:
         return [DestinationConfig.from_json(json.loads(str(row[0]))) for row in rows]
 
     def config(self, name: str) -> DestinationConfig:
-        rows = self._rows(f"SELECT config FROM destinations WHERE name = {self._mark}", (name,))
+        m = self._dialect.mark
+        rows = self._rows(f"SELECT config FROM destinations WHERE name = {m}", (name,))
         if not rows:
             raise ConfigError(f"no destination is named {name!r}")
         return DestinationConfig.from_json(json.loads(str(rows[0][0])))
 
     def cursor(self, name: str) -> int:
-        rows = self._rows(f"SELECT seq FROM cursors WHERE destination = {self._mark}", (name,))
+        m = self._dialect.mark
+        rows = self._rows(f"SELECT seq FROM cursors WHERE destination = {m}", (name,))
         if not rows:
             raise ConfigError(f"no destination is named {name!r}")
         return int(str(rows[0][0]))
 
     def next_batch(self, name: str) -> Batch | None:
         rows = self._rows(
-            f"SELECT {_BATCH_COLUMNS} FROM batches WHERE destination = {self._mark} "
+            f"SELECT {_BATCH_COLUMNS} FROM batches WHERE destination = {self._dialect.mark} "
             "AND state = 'pending' ORDER BY id LIMIT 1",
             (name,),
         )
         return _batch(rows[0]) if rows else None
 
+    def claim(
+        self, name: str, cursor: int, new_cursor: int, seqs: Sequence[int], now: float
+    ) -> Batch | None:
+        m = self._dialect.mark
+        with self._transaction() as db:
+            # A compare-and-swap on the cursor: two dispatchers that read the same cursor
+            # cannot both claim the same events.
+            moved = db.execute(
+                f"UPDATE cursors SET seq = {m} WHERE destination = {m} AND seq = {m}",
+                (new_cursor, name, cursor),
+            )
+            if moved.rowcount != 1 or not seqs:
+                return None
+            rows = db.execute(
+                "INSERT INTO batches (destination, seqs, events, state, next_attempt_at, "
+                f"created_at) VALUES ({m}, {m}, {m}, 'pending', {m}, {m}) RETURNING id",
+                (name, json.dumps(list(seqs)), len(seqs), now, now),
+            ).fetchall()
+        if not rows:
+            raise StorageError("a claimed batch got no id")
+        return Batch(int(rows[0][0]), name, tuple(seqs), "pending", 0, now, None, now)
+
     def delivered(self, batch: Batch, now: float) -> None:
-        m = self._mark
+        m = self._dialect.mark
         with self._transaction() as db:
             db.execute(f"DELETE FROM batches WHERE id = {m}", (batch.id,))
             db.execute(
@@ -206,7 +285,7 @@ class SqlDeliveryStore:
     def failed(
         self, batch: Batch, error: str, now: float, next_attempt_at: float, dead: bool
     ) -> None:
-        m = self._mark
+        m = self._dialect.mark
         with self._transaction() as db:
             db.execute(
                 f"UPDATE batches SET attempts = attempts + 1, last_error = {m}, "
@@ -221,14 +300,14 @@ class SqlDeliveryStore:
 
     def dead_letters(self, name: str) -> list[Batch]:
         rows = self._rows(
-            f"SELECT {_BATCH_COLUMNS} FROM batches WHERE destination = {self._mark} "
+            f"SELECT {_BATCH_COLUMNS} FROM batches WHERE destination = {self._dialect.mark} "
             "AND state = 'dead' ORDER BY id",
             (name,),
         )
         return [_batch(row) for row in rows]
 
     def requeue(self, batch: Batch, now: float) -> None:
-        m = self._mark
+        m = self._dialect.mark
         with self._transaction() as db:
             db.execute(
                 f"UPDATE batches SET state = 'pending', attempts = 0, next_attempt_at = {m} "
@@ -237,18 +316,19 @@ class SqlDeliveryStore:
             )
 
     def stats(self, name: str) -> DeliveryStats:
+        m = self._dialect.mark
         cursor = self.cursor(name)
         counts = {
             str(state): (int(str(batches)), int(str(events or 0)))
             for state, batches, events in self._rows(
-                "SELECT state, count(*), sum(events) FROM batches "
-                f"WHERE destination = {self._mark} GROUP BY state",
+                f"SELECT state, count(*), sum(events) FROM batches WHERE destination = {m} "
+                "GROUP BY state",
                 (name,),
             )
         }
         outcome = self._rows(
             "SELECT delivered_events, last_delivered_at, last_error, last_error_at "
-            f"FROM outcomes WHERE destination = {self._mark}",
+            f"FROM outcomes WHERE destination = {m}",
             (name,),
         )
         delivered, delivered_at, error, error_at = outcome[0] if outcome else (0, None, None, None)
@@ -263,128 +343,6 @@ class SqlDeliveryStore:
             last_error=None if error is None else str(error),
             last_error_at=_float_or_none(error_at),
         )
-
-
-class SqliteDeliveryStore(SqlDeliveryStore):
-    """``DeliveryStore`` in a SQLite file (WAL, full sync: a claim survives power loss).
-
-    One connection guarded by a lock, so the dispatcher thread, the admin API and the CLI
-    can share it; other processes may open the same file.
-    """
-
-    _mark = "?"
-
-    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
-        self._connection = connection
-        self._lock = threading.Lock()
-        self._worker_file: IO[bytes] | None = None
-        self.path = path
-
-    @classmethod
-    def open(cls, path: Path) -> SqliteDeliveryStore:
-        """Open (creating when needed) the state database at ``path``."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            connection = sqlite3.connect(
-                path, isolation_level=None, check_same_thread=False, timeout=10
-            )
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot open the destinations state {path}: {exc}") from exc
-        try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=FULL")
-            connection.execute("PRAGMA busy_timeout=10000")
-            migrate(connection, "deliveries", path)
-        except BaseException as exc:
-            connection.close()
-            if isinstance(exc, sqlite3.Error):
-                raise StorageError(f"cannot open the destinations state {path}: {exc}") from exc
-            raise
-        return cls(connection, path)
-
-    @classmethod
-    def in_data_dir(cls, data_dir: Path) -> SqliteDeliveryStore:
-        """The state database of the data folder ``data_dir``."""
-        return cls.open(data_dir / FILE_NAME)
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._connection.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._connection
-                except BaseException:
-                    self._connection.execute("ROLLBACK")
-                    raise
-                self._connection.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StorageError(f"destinations state: {exc}") from exc
-
-    def _rows(self, sql: str, parameters: Sequence[object] = ()) -> list[tuple[object, ...]]:
-        with self._lock:
-            try:
-                return self._connection.execute(sql, parameters).fetchall()
-            except sqlite3.Error as exc:
-                raise StorageError(f"destinations state: {exc}") from exc
-
-    def add(self, config: DestinationConfig, cursor: int, now: float) -> None:
-        with self._transaction() as db:
-            if db.execute("SELECT 1 FROM destinations WHERE name = ?", (config.name,)).fetchone():
-                raise ConfigError(f"a destination named {config.name!r} already exists")
-            position = db.execute("SELECT coalesce(max(position), 0) + 1 FROM destinations")
-            db.execute(
-                "INSERT INTO destinations (name, config, position, created_at) VALUES (?,?,?,?)",
-                (config.name, json.dumps(config.to_json()), position.fetchone()[0], now),
-            )
-            db.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", (config.name, cursor))
-            db.execute("INSERT OR REPLACE INTO outcomes (destination) VALUES (?)", (config.name,))
-
-    def claim(
-        self, name: str, cursor: int, new_cursor: int, seqs: Sequence[int], now: float
-    ) -> Batch | None:
-        with self._transaction() as db:
-            moved = db.execute(
-                "UPDATE cursors SET seq = ? WHERE destination = ? AND seq = ?",
-                (new_cursor, name, cursor),
-            )
-            if moved.rowcount != 1 or not seqs:
-                return None
-            inserted = db.execute(
-                "INSERT INTO batches (destination, seqs, events, state, next_attempt_at, "
-                "created_at) VALUES (?, ?, ?, 'pending', ?, ?)",
-                (name, json.dumps(list(seqs)), len(seqs), now, now),
-            )
-            batch_id = inserted.lastrowid
-        if batch_id is None:
-            raise StorageError("a claimed batch got no id")
-        return Batch(batch_id, name, tuple(seqs), "pending", 0, now, None, now)
-
-    def acquire_worker(self) -> bool:
-        # An advisory file lock: the kernel drops it when the process dies, even by SIGKILL.
-        with self._lock:
-            if self._worker_file is not None:
-                return True
-            handle = self.path.with_name(self.path.name + ".worker").open("ab")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                handle.close()
-                return False
-            self._worker_file = handle
-            return True
-
-    def release_worker(self) -> None:
-        with self._lock:
-            handle, self._worker_file = self._worker_file, None
-        if handle is not None:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            handle.close()
-
-    def close(self) -> None:
-        self.release_worker()
-        with self._lock:
-            self._connection.close()
 
 
 def _batch(row: tuple[object, ...]) -> Batch:
