@@ -153,7 +153,7 @@ def stores(backend: str, folder: Path) -> Iterator[tuple[EventStore, SQLiteProfi
             finally:
                 profiles.close()
         return
-    from audience.resolution.postgres import PostgresProfileStore
+    from audience.resolution.postgres_profiles import PostgresProfileStore
 
     schema = f"bench_adv_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(POSTGRES, autocommit=True) as admin:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from audience.identity.identifiers import Identifier
-from audience.resolution.postgres import PostgresProfileStore
+from audience.resolution.postgres_profiles import PostgresProfileStore
 from audience.storage.postgres import PostgresEventStore
 from postgres_db import fresh_schema
 from support import AudienceServer, wait_for

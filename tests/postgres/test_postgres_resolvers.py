@@ -9,7 +9,7 @@ import pytest
 
 from audience.eventlog import StoredEvent
 from audience.identity.identifiers import Identifier
-from audience.resolution.postgres import PostgresProfileStore
+from audience.resolution.postgres_profiles import PostgresProfileStore
 from audience.resolution.resolver import Resolver
 from postgres_db import fresh_schema
 from resolution.events import make_event

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from audience.resolution import SQLiteProfileStore
-from audience.resolution.postgres import PostgresProfileStore
+from audience.resolution.postgres_profiles import PostgresProfileStore
 from audience.storage.backend import EventStore
 from audience.storage.postgres import PostgresEventStore
 from audience.storage.sqlite import SqliteEventStore

@@ -14,7 +14,7 @@ from audience.errors import ConfigError
 from audience.identity.graph import Limits
 from audience.resolution import Identifier, SQLiteProfileStore
 from audience.resolution.backend import open_profile_store
-from audience.resolution.postgres import PostgresProfileStore
+from audience.resolution.postgres_profiles import PostgresProfileStore
 from audience.storage.migration_files import migrations
 from postgres_db import fresh_schema
 from resolution.events import make_event

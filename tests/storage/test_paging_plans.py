@@ -17,12 +17,12 @@ import orjson
 import psycopg
 import pytest
 
-import audience.resolution.postgres as postgres_profiles
+import audience.resolution.postgres_profiles as postgres_profiles
 import audience.storage.postgres as postgres_events
 from audience.eventlog import StoredEvent
 from audience.identity.identifiers import Identifier
 from audience.resolution import SQLiteProfileStore
-from audience.resolution.postgres import PostgresProfileStore
+from audience.resolution.postgres_profiles import PostgresProfileStore
 from audience.storage.base import EventFilter, EventRecord
 from audience.storage.postgres import PostgresEventStore
 from audience.storage.sqlite import SqliteEventStore

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from audience.destinations.delivery_store import DeliveryStore
-from audience.resolution.store import ProfileStore
+from audience.resolution.profile_store import ProfileStore
 from audience.storage.backend import EventStore
 
 ADMIN_META_KEYS = ("admin_token",)

@@ -13,7 +13,7 @@ from audience.destinations.backend import open_delivery_store
 from audience.destinations.delivery_store import DeliveryStore
 from audience.errors import AudienceError
 from audience.resolution.backend import open_profile_store
-from audience.resolution.sqlite import SQLiteProfileStore
+from audience.resolution.profile_store import SqlProfileStore
 from audience.storage.backend import EventStore, event_store_exists, open_event_store
 
 
@@ -26,7 +26,7 @@ def open_events(settings: Settings) -> EventStore:
 
 
 @contextmanager
-def profile_stores(settings: Settings) -> Iterator[tuple[EventStore, SQLiteProfileStore]]:
+def profile_stores(settings: Settings) -> Iterator[tuple[EventStore, SqlProfileStore]]:
     """The existing event store and the profile store beside it, closed at the end."""
     if not event_store_exists(settings):
         raise click.ClickException(f"no event store in {settings.data_dir}")

@@ -10,9 +10,9 @@ from audience.identity.profiles import (
     MergeRecord,
     Profile,
 )
+from audience.resolution.profile_store import ProfileStore
 from audience.resolution.resolver import Resolver
-from audience.resolution.sqlite import SQLiteProfileStore
-from audience.resolution.store import ProfileStore
+from audience.resolution.sqlite_profiles import SQLiteProfileStore
 
 __all__ = [
     "GroupMembership",

@@ -37,7 +37,7 @@ from audience.paging import (
     forward_page,
     link_header,
 )
-from audience.resolution.store import ProfileStore
+from audience.resolution.profile_store import ProfileStore
 
 MAX_LIMIT: Final = 1000
 LOOKUP_PARAMETERS: Final[dict[str, IdentifierType]] = {

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from audience.config import Settings
 from audience.identity.graph import Limits
-from audience.resolution.sqlite import SQLiteProfileStore
+from audience.resolution.profile_store import SqlProfileStore
+from audience.resolution.sqlite_profiles import SQLiteProfileStore
 
 
-def open_profile_store(settings: Settings, *, link_email: bool | None = None) -> SQLiteProfileStore:
+def open_profile_store(settings: Settings, *, link_email: bool | None = None) -> SqlProfileStore:
     """The profile store ``settings`` name: ``database_url`` when set, else the SQLite file.
 
-    The PostgreSQL store is a :class:`SQLiteProfileStore` in type only: it runs the same rules
-    through PostgreSQL. ``identifier_user_limit`` is recorded by the store's first batch or its
+    ``identifier_user_limit`` is recorded by the store's first batch or its
     next ``clear``; a store keeps resolving by the limits its profiles were built with.
     """
     limits = Limits(shared_after=settings.identifier_user_limit)
     if settings.database_url:
-        from audience.resolution.postgres import PostgresProfileStore
+        from audience.resolution.postgres_profiles import PostgresProfileStore
 
         return PostgresProfileStore(settings.database_url, link_email=link_email, limits=limits)
     return SQLiteProfileStore.in_directory(settings.data_dir, link_email=link_email, limits=limits)

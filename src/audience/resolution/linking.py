@@ -21,7 +21,6 @@ unit. So no event recomputes more than ``unit_links`` links.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -30,6 +29,7 @@ from audience.identity.graph import Limits, Link, edge_kind, join_in_order, link
 from audience.identity.identifiers import Identifier
 from audience.identity.profiles import best_identifier
 from audience.resolution import queries
+from audience.storage.dialect import SqlDialect, SqlSession
 
 LARGE_PROFILE: Final = 1000
 """Identifiers from which a profile is reported as too large (again at every power of ten)."""
@@ -80,11 +80,11 @@ _SIDES: Final = (
     "u.links, u.members, u.person, pu.profile, u.contested, u.split, e.id, e.ord "
     "FROM identifiers i JOIN profiles p ON p.id = i.profile "
     "LEFT JOIN units u ON u.id = i.unit LEFT JOIN identifiers pu ON pu.id = u.person "
-    "LEFT JOIN edges e ON e.a = ? AND e.b = ? "
-    "WHERE i.id IN (?, ?)"
+    "LEFT JOIN edges e ON e.a = {m} AND e.b = {m} "
+    "WHERE i.id IN ({m}, {m})"
 )
 """Both sides of a link in one read: each identifier with its profile and its unit, and the
-edge of the pair if it is linked already."""
+edge of the pair if it is linked already (the dialect's placeholder still to put in)."""
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ class _Ids:
     table, read once per batch, is the last one anybody drew.
     """
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: SqlSession) -> None:
         self._db = db
         self._last: dict[str, int] = {}
 
@@ -147,8 +147,12 @@ class Linker:
     Whatever reads those rows from the database flushes first.
     """
 
-    def __init__(self, db: sqlite3.Connection, limits: Limits, warnings: list[Warning]) -> None:
+    def __init__(
+        self, db: SqlSession, dialect: SqlDialect, limits: Limits, warnings: list[Warning]
+    ) -> None:
         self.db = db
+        self.dialect = dialect
+        self._sides_statement = _SIDES.format(m=dialect.mark)
         self.limits = limits
         self.warnings = warnings
         self._marked: dict[int, tuple[int, str]] = {}
@@ -163,15 +167,16 @@ class Linker:
     def create(self, identifier: Identifier) -> int:
         """A new identifier row with a profile of its own and, unless it is a user id, a unit of
         its own named by its id (the unit's row is written once it has links to count)."""
+        m = self.dialect.mark
         node, profile = self._ids.draw("identifiers"), self._ids.draw("profiles")
         self.db.execute(
             "INSERT INTO profiles (id, public_id, anchor_type, anchor_value, size) "
-            "VALUES (?, ?, ?, ?, 1)",
+            f"VALUES ({m}, {m}, {m}, {m}, 1)",
             (profile, identifier.key, identifier.type, identifier.value),
         )
         self.db.execute(
             "INSERT INTO identifiers (id, type, value, key, profile, unit) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            f"VALUES ({m}, {m}, {m}, {m}, {m}, {m})",
             (
                 node,
                 identifier.type,
@@ -209,10 +214,11 @@ class Linker:
 
     def _flush(self) -> None:
         """Write the rows kept in memory (see the class docstring)."""
+        m = self.dialect.mark
         db = self.db
         db.executemany(
-            "UPDATE profiles SET public_id = ?, anchor_type = ?, anchor_value = ?, size = ?, "
-            "last_seen = ? WHERE id = ?",
+            f"UPDATE profiles SET public_id = {m}, anchor_type = {m}, anchor_value = {m}, "
+            f"size = {m}, last_seen = {m} WHERE id = {m}",
             [
                 (p.anchor.key, p.anchor.type, p.anchor.value, p.size, p.last_seen, p.id)
                 for p in self._profile_rows.values()
@@ -220,7 +226,8 @@ class Linker:
         )
         db.executemany(
             "INSERT INTO units (id, links, members, person, contested, split) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET links = excluded.links, "
+            f"VALUES ({m}, {m}, {m}, {m}, {m}, {m}) "
+            "ON CONFLICT (id) DO UPDATE SET links = excluded.links, "
             "members = excluded.members, person = excluded.person, "
             "contested = excluded.contested, split = excluded.split",
             [
@@ -229,7 +236,7 @@ class Linker:
             ],
         )
         db.executemany(
-            "UPDATE identifiers SET user_links = ? WHERE id = ?",
+            f"UPDATE identifiers SET user_links = {m} WHERE id = {m}",
             [(count, node) for node, count in self._user_links.items()],
         )
         self._profile_rows.clear()
@@ -240,6 +247,7 @@ class Linker:
 
     def link(self, seq: int, link: Link, a: int, b: int, timestamp: str) -> None:
         """Record ``link`` between rows ``a`` and ``b`` and bring the profiles up to date."""
+        m = self.dialect.mark
         self._event = (seq, link.message_id)
         kind = edge_kind(link.a, link.b)
         order = link_order(link)
@@ -247,21 +255,21 @@ class Linker:
             first, second = (b, a) if link.a.type == "user_id" else (a, b)
         else:
             first, second = min(a, b), max(a, b)
-        rows = self.db.execute(_SIDES, (first, second, first, second)).fetchall()
+        rows = self.db.execute(self._sides_statement, (first, second, first, second)).fetchall()
         edge, known = rows[0][17], rows[0][18]
         new = edge is None
         earlier = known is not None and order < known
         if edge is None:
             edge = self._ids.draw("edges")
             self.db.execute(
-                "INSERT INTO edges (id, a, b, kind, ord) VALUES (?, ?, ?, ?, ?)",
+                f"INSERT INTO edges (id, a, b, kind, ord) VALUES ({m}, {m}, {m}, {m}, {m})",
                 (edge, first, second, kind, order),
             )
         elif earlier:
-            self.db.execute("UPDATE edges SET ord = ? WHERE id = ?", (order, edge))
+            self.db.execute(f"UPDATE edges SET ord = {m} WHERE id = {m}", (order, edge))
         self.db.execute(
             "INSERT INTO links (seq, a, b, kind, ord, timestamp, message_id, edge) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            f"VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m}, {m})",
             (seq, a, b, link.kind, order, timestamp, link.message_id, edge),
         )
         if not (new or earlier):
@@ -325,6 +333,7 @@ class Linker:
 
         A part not yet over its cap is decided alone first when the whole will be over it.
         """
+        m = self.dialect.mark
         if first.id == second.id:
             return first
         one, two = first, second
@@ -345,8 +354,8 @@ class Linker:
             keep.person, keep.person_profile = drop.person, drop.person_profile
         keep.links += drop.links
         keep.members += drop.members
-        self.db.execute("UPDATE identifiers SET unit = ? WHERE unit = ?", (keep.id, drop.id))
-        self.db.execute("DELETE FROM units WHERE id = ?", (drop.id,))
+        self.db.execute(f"UPDATE identifiers SET unit = {m} WHERE unit = {m}", (keep.id, drop.id))
+        self.db.execute(f"DELETE FROM units WHERE id = {m}", (drop.id,))
         self._unit_rows.pop(drop.id, None)
         marked = self._marked.pop(drop.id, None)
         if marked is not None and not keep.split:
@@ -376,16 +385,18 @@ class Linker:
         self._flush()
 
     def _members(self, unit: int) -> list[_Member]:
+        m = self.dialect.mark
         self._flush()
         return [
             _Member(id_, queries.identifier(type_, value), profile, anchor == "user_id", size, seen)
             for id_, type_, value, profile, anchor, size, seen in self.db.execute(
-                f"{_MEMBERS} WHERE i.unit = ? AND i.shared = 0", (unit,)
+                f"{_MEMBERS} WHERE i.unit = {m} AND i.shared = 0", (unit,)
             )
         ]
 
     def _recompute(self, unit: int) -> None:
         """Decide a unit from its own links, taken in order, each person acting as one node."""
+        m = self.dialect.mark
         members = self._members(unit)
         inside = {member.id for member in members}
         links: list[tuple[str, int | _Person, int | _Person]] = [
@@ -393,7 +404,7 @@ class Linker:
             for free, order, profile in self.db.execute(
                 "SELECT e.a, e.ord, u.profile FROM identifiers i "
                 "JOIN edges e ON e.a = i.id AND e.kind = 'claim' "
-                "JOIN identifiers u ON u.id = e.b WHERE i.unit = ? AND i.shared = 0",
+                f"JOIN identifiers u ON u.id = e.b WHERE i.unit = {m} AND i.shared = 0",
                 (unit,),
             )
         ]
@@ -402,7 +413,7 @@ class Linker:
             for a, b, order in self.db.execute(
                 "SELECT e.a, e.b, e.ord FROM identifiers i "
                 "JOIN edges e ON e.a = i.id AND e.kind = 'email' "
-                "WHERE i.unit = ? AND i.shared = 0",
+                f"WHERE i.unit = {m} AND i.shared = 0",
                 (unit,),
             )
             if b in inside
@@ -433,22 +444,25 @@ class Linker:
 
     def _decide_all_alone(self, unit: int) -> None:
         """Place every member of a unit by its own earliest claim (a unit over its cap)."""
+        m = self.dialect.mark
         members = self._members(unit)
-        claims = self._first_claims("i.unit = ?", unit)
+        claims = self._first_claims(f"i.unit = {m}", unit)
         self._place(members, {m.id: claims.get(m.id, _Alone(m.id)) for m in members})
 
     def _decide_alone(self, node: int) -> None:
         """Place one member of a unit over its cap by its earliest claim."""
+        m = self.dialect.mark
         members = self._members_by_id(node)
-        claims = self._first_claims("i.id = ?", node)
+        claims = self._first_claims(f"i.id = {m}", node)
         self._place(members, {node: claims.get(node, _Alone(node))})
 
     def _members_by_id(self, node: int) -> list[_Member]:
+        m = self.dialect.mark
         self._flush()
         return [
             _Member(id_, queries.identifier(type_, value), profile, anchor == "user_id", size, seen)
             for id_, type_, value, profile, anchor, size, seen in self.db.execute(
-                f"{_MEMBERS} WHERE i.id = ?", (node,)
+                f"{_MEMBERS} WHERE i.id = {m}", (node,)
             )
         ]
 
@@ -461,6 +475,7 @@ class Linker:
         a profile never spans units, and a shared identifier is alone), so those profiles can be
         rebuilt; one that already holds exactly its group is left as it is.
         """
+        m = self.dialect.mark
         db = self.db
         groups: dict[int, list[_Member]] = {}
         for member in members:
@@ -485,7 +500,7 @@ class Linker:
         if not moved:
             return
         dropped = {m.profile for m in moved if not m.personal}
-        db.executemany("DELETE FROM profiles WHERE id = ?", [(p,) for p in dropped])
+        db.executemany(f"DELETE FROM profiles WHERE id = {m}", [(p,) for p in dropped])
         lost: dict[int, int] = {}
         gained: dict[int, list[_Member]] = {}
         for member in moved:
@@ -503,28 +518,32 @@ class Linker:
             row = self._ids.draw("profiles")
             db.execute(
                 "INSERT INTO profiles (id, public_id, anchor_type, anchor_value, size, last_seen) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                f"VALUES ({m}, {m}, {m}, {m}, {m}, {m})",
                 (row, anchor.key, anchor.type, anchor.value, len(group), seen),
             )
             updates.extend((row, m.id) for m in group)
         for profile, group in gained.items():
             updates.extend((profile, m.id) for m in group)
-        db.executemany("UPDATE identifiers SET profile = ? WHERE id = ?", updates)
+        db.executemany(f"UPDATE identifiers SET profile = {m} WHERE id = {m}", updates)
         for profile in {*lost, *gained}:
-            before = db.execute("SELECT size FROM profiles WHERE id = ?", (profile,)).fetchone()[0]
+            before = db.execute(f"SELECT size FROM profiles WHERE id = {m}", (profile,)).fetchone()[
+                0
+            ]
             after = before - lost.get(profile, 0) + len(gained.get(profile, []))
             seen = db.execute(
-                "SELECT max(last_seen) FROM identifiers WHERE profile = ?", (profile,)
+                f"SELECT max(last_seen) FROM identifiers WHERE profile = {m}", (profile,)
             ).fetchone()[0]
             db.execute(
-                "UPDATE profiles SET size = ?, last_seen = ? WHERE id = ?", (after, seen, profile)
+                f"UPDATE profiles SET size = {m}, last_seen = {m} WHERE id = {m}",
+                (after, seen, profile),
             )
             self._warn_if_large(before, after, profile)
 
     def _share(self, free: _Side, unit: _Unit) -> None:
         """Make ``free`` shared: it leaves its profile for one of its own and links nobody."""
+        m = self.dialect.mark
         free.shared = True
-        self.db.execute("UPDATE identifiers SET shared = 1 WHERE id = ?", (free.id,))
+        self.db.execute(f"UPDATE identifiers SET shared = 1 WHERE id = {m}", (free.id,))
         if free.profile.size > 1:
             self._leave(free)
             if not unit.split:
@@ -540,6 +559,7 @@ class Linker:
 
     def _leave(self, free: _Side) -> None:
         """Move ``free`` out of its profile into a profile of its own."""
+        m = self.dialect.mark
         self._flush()
         db = self.db
         old = free.profile
@@ -551,34 +571,35 @@ class Linker:
             anchor = best_identifier(
                 queries.identifier(type_, value)
                 for type_, value in db.execute(
-                    "SELECT type, value FROM identifiers WHERE profile = ? AND id <> ?",
+                    f"SELECT type, value FROM identifiers WHERE profile = {m} AND id <> {m}",
                     (old.id, free.id),
                 )
             )
         seen_before = db.execute(
-            "SELECT last_seen FROM identifiers WHERE id = ?", (free.id,)
+            f"SELECT last_seen FROM identifiers WHERE id = {m}", (free.id,)
         ).fetchone()[0]
         seen = db.execute(
-            "SELECT max(last_seen) FROM identifiers WHERE profile = ? AND id <> ?",
+            f"SELECT max(last_seen) FROM identifiers WHERE profile = {m} AND id <> {m}",
             (old.id, free.id),
         ).fetchone()[0]
         # The old row gives up the key before the new row takes it.
         db.execute(
-            "UPDATE profiles SET public_id = ?, anchor_type = ?, anchor_value = ?, size = ?, "
-            "last_seen = ? WHERE id = ?",
+            f"UPDATE profiles SET public_id = {m}, anchor_type = {m}, anchor_value = {m}, "
+            f"size = {m}, last_seen = {m} WHERE id = {m}",
             (anchor.key, anchor.type, anchor.value, old.size - 1, seen, old.id),
         )
         profile = self._ids.draw("profiles")
         db.execute(
             "INSERT INTO profiles (id, public_id, anchor_type, anchor_value, size, last_seen) "
-            "VALUES (?, ?, ?, ?, 1, ?)",
+            f"VALUES ({m}, {m}, {m}, {m}, 1, {m})",
             (profile, identifier.key, identifier.type, identifier.value, seen_before),
         )
-        db.execute("UPDATE identifiers SET profile = ? WHERE id = ?", (profile, free.id))
+        db.execute(f"UPDATE identifiers SET profile = {m} WHERE id = {m}", (profile, free.id))
         free.profile = _ProfileRow(profile, identifier, 1, seen_before)
 
     def _join(self, first: _ProfileRow, second: _ProfileRow) -> None:
         """Join two profiles, the smaller moving into the larger."""
+        m = self.dialect.mark
         if first.id == second.id:
             return
         keep, drop = (first, second) if first.size >= second.size else (second, first)
@@ -586,8 +607,8 @@ class Linker:
         seen = max((p.last_seen for p in (first, second) if p.last_seen is not None), default=None)
         size = first.size + second.size
         db = self.db
-        db.execute("UPDATE identifiers SET profile = ? WHERE profile = ?", (keep.id, drop.id))
-        db.execute("DELETE FROM profiles WHERE id = ?", (drop.id,))
+        db.execute(f"UPDATE identifiers SET profile = {m} WHERE profile = {m}", (keep.id, drop.id))
+        db.execute(f"DELETE FROM profiles WHERE id = {m}", (drop.id,))
         self._profile_rows.pop(drop.id, None)
         self._profile_rows[keep.id] = _ProfileRow(keep.id, anchor, size, seen)
         self._warn_if_large(keep.size, size, keep.id, anchor)
@@ -598,6 +619,7 @@ class Linker:
         self, before: int, after: int, profile: int, anchor: Identifier | None = None
     ) -> None:
         """Warn when a profile reaches LARGE_PROFILE identifiers, or a power of ten above it."""
+        m = self.dialect.mark
         threshold = LARGE_PROFILE
         while threshold * 10 <= after:
             threshold *= 10
@@ -605,7 +627,7 @@ class Linker:
             return
         if anchor is None:
             type_, value = self.db.execute(
-                "SELECT anchor_type, anchor_value FROM profiles WHERE id = ?", (profile,)
+                f"SELECT anchor_type, anchor_value FROM profiles WHERE id = {m}", (profile,)
             ).fetchone()
             anchor = queries.identifier(type_, value)
         detail = (

@@ -1,4 +1,7 @@
-"""Reading profiles out of the profile database: plain functions over one SQLite connection.
+"""Reading profiles out of the profile database: plain functions over one connection.
+
+Each takes the connection and its :class:`~audience.storage.dialect.SqlDialect`, so the same
+statements read SQLite and PostgreSQL.
 
 Profiles are stored as their identifiers' parts; these functions fold the parts back into a
 :class:`~audience.identity.profiles.Profile` when someone looks.
@@ -7,7 +10,6 @@ Profiles are stored as their identifiers' parts; these functions fold the parts 
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any, Final, cast
 
 from audience.identity.graph import edge_kind
@@ -23,6 +25,7 @@ from audience.identity.profiles import (
     fold_traits,
 )
 from audience.jsontypes import JSON
+from audience.storage.dialect import SqlDialect, SqlSession
 
 MAX_LISTED_IDENTIFIERS: Final = 1000
 """A profile lists at most this many identifiers (best first); ``identifier_count`` has them all."""
@@ -50,18 +53,22 @@ def identifier(type_: str, value: str) -> Identifier:
     return Identifier(cast(IdentifierType, type_), value)
 
 
-def internal_id(db: sqlite3.Connection, profile_id: str) -> int | None:
+def internal_id(db: SqlSession, dialect: SqlDialect, profile_id: str) -> int | None:
     """The row of a profile by its id, or by an id it had before a merge."""
-    row = db.execute("SELECT id FROM profiles WHERE public_id = ?", (profile_id,)).fetchone()
+    m = dialect.mark
+    row = db.execute(f"SELECT id FROM profiles WHERE public_id = {m}", (profile_id,)).fetchone()
     if row is None:
-        row = db.execute("SELECT profile FROM identifiers WHERE key = ?", (profile_id,)).fetchone()
+        row = db.execute(
+            f"SELECT profile FROM identifiers WHERE key = {m}", (profile_id,)
+        ).fetchone()
     return int(row[0]) if row else None
 
 
-def holder(db: sqlite3.Connection, wanted: Identifier) -> int | None:
+def holder(db: SqlSession, dialect: SqlDialect, wanted: Identifier) -> int | None:
     """The row of the profile holding ``wanted``; an email is also found through the trait."""
+    m = dialect.mark
     row = db.execute(
-        "SELECT profile FROM identifiers WHERE type = ? AND value = ?",
+        f"SELECT profile FROM identifiers WHERE type = {m} AND value = {m}",
         (wanted.type, wanted.value),
     ).fetchone()
     if row is None and wanted.type == "email":
@@ -69,19 +76,20 @@ def holder(db: sqlite3.Connection, wanted: Identifier) -> int | None:
         row = db.execute(
             "SELECT i.profile FROM identifier_traits t "
             "JOIN identifiers i ON i.id = t.identifier "
-            "WHERE t.name = 'email' AND lower(t.value) = ? ORDER BY t.ord DESC LIMIT 1",
+            f"WHERE t.name = 'email' AND lower(t.value) = {m} ORDER BY t.ord DESC LIMIT 1",
             (dumps(wanted.value.lower()),),
         ).fetchone()
     return int(row[0]) if row else None
 
 
-def _groups(db: sqlite3.Connection, internal: int) -> tuple[GroupMembership, ...]:
+def _groups(db: SqlSession, dialect: SqlDialect, internal: int) -> tuple[GroupMembership, ...]:
+    m = dialect.mark
     group_ids = sorted(
         {
             row[0]
             for row in db.execute(
                 "SELECT g.group_id FROM identifier_groups g "
-                "JOIN identifiers i ON i.id = g.identifier WHERE i.profile = ?",
+                f"JOIN identifiers i ON i.id = g.identifier WHERE i.profile = {m}",
                 (internal,),
             )
         }
@@ -92,7 +100,7 @@ def _groups(db: sqlite3.Connection, internal: int) -> tuple[GroupMembership, ...
             {
                 name: value
                 for name, raw in db.execute(
-                    "SELECT name, value FROM group_traits WHERE group_id = ? ORDER BY name",
+                    f"SELECT name, value FROM group_traits WHERE group_id = {m} ORDER BY name",
                     (group_id,),
                 )
                 if (value := json.loads(raw)) is not None
@@ -102,26 +110,27 @@ def _groups(db: sqlite3.Connection, internal: int) -> tuple[GroupMembership, ...
     )
 
 
-def profile(db: sqlite3.Connection, internal: int) -> Profile:
+def profile(db: SqlSession, dialect: SqlDialect, internal: int) -> Profile:
     """The whole profile at row ``internal``, its parts folded together."""
-    public_id = db.execute("SELECT public_id FROM profiles WHERE id = ?", (internal,)).fetchone()
+    m = dialect.mark
+    public_id = db.execute(f"SELECT public_id FROM profiles WHERE id = {m}", (internal,)).fetchone()
     identifiers = [
         identifier(type_, value)
         for type_, value in db.execute(
-            "SELECT type, value FROM identifiers WHERE profile = ?", (internal,)
+            f"SELECT type, value FROM identifiers WHERE profile = {m}", (internal,)
         )
     ]
     identifiers.sort(key=lambda item: item.rank)
     first_seen, last_seen, count = db.execute(
         "SELECT min(first_seen), max(last_seen), coalesce(sum(event_count), 0) "
-        "FROM identifiers WHERE profile = ?",
+        f"FROM identifiers WHERE profile = {m}",
         (internal,),
     ).fetchone()
     traits = fold_traits(
         TraitValue(name, json.loads(value), ord_)
         for name, value, ord_ in db.execute(
             "SELECT t.name, t.value, t.ord FROM identifier_traits t "
-            "JOIN identifiers i ON i.id = t.identifier WHERE i.profile = ?",
+            f"JOIN identifiers i ON i.id = t.identifier WHERE i.profile = {m}",
             (internal,),
         )
     )
@@ -130,7 +139,7 @@ def profile(db: sqlite3.Connection, internal: int) -> Profile:
         identifiers=tuple(identifiers[:MAX_LISTED_IDENTIFIERS]),
         identifier_count=len(identifiers),
         traits=traits,
-        groups=_groups(db, internal),
+        groups=_groups(db, dialect, internal),
         first_seen=first_seen,
         last_seen=last_seen,
         event_count=int(count),
@@ -139,8 +148,9 @@ def profile(db: sqlite3.Connection, internal: int) -> Profile:
 
 _LINKED_SELECT: Final = (
     "SELECT e.seq, i.type, i.value, e.timestamp, e.ord FROM event_links e "
-    "JOIN identifiers i ON i.id = e.identifier WHERE i.profile = ?"
+    "JOIN identifiers i ON i.id = e.identifier WHERE i.profile = {m}"
 )
+"""A profile's linked events, with the dialect's placeholder still to put in (``.format``)."""
 
 
 def _linked(rows: Any) -> list[LinkedEvent]:
@@ -151,7 +161,11 @@ def _linked(rows: Any) -> list[LinkedEvent]:
 
 
 def linked_events(
-    db: sqlite3.Connection, internal: int, limit: int, after: tuple[str, int] | None = None
+    db: SqlSession,
+    dialect: SqlDialect,
+    internal: int,
+    limit: int,
+    after: tuple[str, int] | None = None,
 ) -> list[LinkedEvent]:
     """The profile's events in time order (order key, then ``seq``), those after ``after`` only
     when given, with the identifier that linked each.
@@ -159,46 +173,53 @@ def linked_events(
     Each of the profile's identifiers is read from the ``event_links_identifier`` index from
     the position on, never from an offset.
     """
+    m = dialect.mark
     if after is None:
-        rows = db.execute(f"{_LINKED_SELECT} ORDER BY e.ord, e.seq LIMIT ?", (internal, limit))
+        rows = db.execute(
+            f"{_LINKED_SELECT.format(m=m)} ORDER BY e.ord, e.seq LIMIT {m}", (internal, limit)
+        )
     else:
         rows = db.execute(
-            f"{_LINKED_SELECT} AND e.ord >= ? AND (e.ord, e.seq) > (?, ?) "
-            "ORDER BY e.ord, e.seq LIMIT ?",
+            f"{_LINKED_SELECT.format(m=m)} AND e.ord >= {m} AND (e.ord, e.seq) > ({m}, {m}) "
+            f"ORDER BY e.ord, e.seq LIMIT {m}",
             (internal, after[0], after[0], after[1], limit),
         )
     return _linked(rows)
 
 
 def linked_events_before(
-    db: sqlite3.Connection, internal: int, before: tuple[str, int], limit: int
+    db: SqlSession, dialect: SqlDialect, internal: int, before: tuple[str, int], limit: int
 ) -> list[LinkedEvent]:
     """The profile's events just before ``before``, nearest first (reverse time order)."""
+    m = dialect.mark
     rows = db.execute(
-        f"{_LINKED_SELECT} AND e.ord <= ? AND (e.ord, e.seq) < (?, ?) "
-        "ORDER BY e.ord DESC, e.seq DESC LIMIT ?",
+        f"{_LINKED_SELECT.format(m=m)} AND e.ord <= {m} AND (e.ord, e.seq) < ({m}, {m}) "
+        f"ORDER BY e.ord DESC, e.seq DESC LIMIT {m}",
         (internal, before[0], before[0], before[1], limit),
     )
     return _linked(rows)
 
 
-def search(db: sqlite3.Connection, query: str, limit: int) -> list[int]:
+def search(db: SqlSession, dialect: SqlDialect, query: str, limit: int) -> list[int]:
     """Rows of profiles with an identifier or trait value containing ``query``, newest first."""
+    m = dialect.mark
     text = query.strip()
     if not text:
         rows = db.execute(
-            "SELECT id FROM profiles ORDER BY last_seen DESC, id DESC LIMIT ?", (limit,)
+            f"SELECT id FROM profiles ORDER BY last_seen {dialect.descending}, id DESC LIMIT {m}",
+            (limit,),
         ).fetchall()
         return [int(row[0]) for row in rows]
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     pattern = f"%{escaped}%"
     rows = db.execute(
         "SELECT p.id FROM profiles p WHERE p.id IN ("
-        " SELECT profile FROM identifiers WHERE value = ? OR value LIKE ? ESCAPE '\\'"
+        f" SELECT profile FROM identifiers WHERE value = {m}"
+        f" OR value {dialect.like} {m} ESCAPE '\\'"
         " UNION SELECT i.profile FROM identifier_traits t"
         " JOIN identifiers i ON i.id = t.identifier"
-        " WHERE t.value LIKE ? ESCAPE '\\') "
-        "ORDER BY p.last_seen DESC, p.id DESC LIMIT ?",
+        f" WHERE t.value {dialect.like} {m} ESCAPE '\\') "
+        f"ORDER BY p.last_seen {dialect.descending}, p.id DESC LIMIT {m}",
         (text, pattern, pattern, limit),
     ).fetchall()
     return [int(row[0]) for row in rows]
@@ -215,31 +236,33 @@ def _merge_record(row: tuple[Any, ...]) -> MergeRecord:
     return MergeRecord(a, b, kind, status, timestamp, message_id, seq, cause)
 
 
-def merges(db: sqlite3.Connection, internal: int) -> list[MergeRecord]:
+def merges(db: SqlSession, dialect: SqlDialect, internal: int) -> list[MergeRecord]:
     """Joins and refused joins touching the profile at row ``internal``, in time order."""
+    m = dialect.mark
     rows = db.execute(
         f"{_MERGE_SELECT} WHERE (ia.profile <> ib.profile OR l.ord = e.ord) AND l.id IN ("
-        " SELECT l2.id FROM links l2 JOIN identifiers i ON i.id = l2.a WHERE i.profile = ?"
+        f" SELECT l2.id FROM links l2 JOIN identifiers i ON i.id = l2.a WHERE i.profile = {m}"
         " UNION SELECT l3.id FROM links l3 JOIN identifiers i ON i.id = l3.b"
-        " WHERE i.profile = ?) ORDER BY l.ord",
+        f" WHERE i.profile = {m}) ORDER BY l.ord",
         (internal, internal),
     ).fetchall()
     return [_merge_record(row) for row in rows]
 
 
-def warnings(db: sqlite3.Connection, limit: int) -> list[IdentityWarning]:
+def warnings(db: SqlSession, dialect: SqlDialect, limit: int) -> list[IdentityWarning]:
     """Refused merges and unusable identifiers, newest first."""
+    m = dialect.mark
     refused = [
         _merge_record(row)
         for row in db.execute(
-            f"{_MERGE_SELECT} WHERE ia.profile <> ib.profile ORDER BY l.seq DESC LIMIT ?",
+            f"{_MERGE_SELECT} WHERE ia.profile <> ib.profile ORDER BY l.seq DESC LIMIT {m}",
             (limit,),
         )
     ]
     others = [
         IdentityWarning(kind, seq, message_id, detail)
         for kind, seq, message_id, detail in db.execute(
-            "SELECT kind, seq, message_id, detail FROM warnings ORDER BY seq DESC LIMIT ?",
+            f"SELECT kind, seq, message_id, detail FROM warnings ORDER BY seq DESC LIMIT {m}",
             (limit,),
         )
     ]

@@ -8,7 +8,7 @@ from typing import Final
 
 from audience.errors import AudienceError
 from audience.eventlog import EventFeed
-from audience.resolution.store import ProfileStore
+from audience.resolution.profile_store import ProfileStore
 
 logger = logging.getLogger(__name__)
 

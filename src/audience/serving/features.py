@@ -17,8 +17,8 @@ from audience.pages.destinations import destinations_page
 from audience.pages.reading import DestinationReport, EventReader
 from audience.pages.views import WebPages
 from audience.resolution.api import ProfileApi
+from audience.resolution.profile_store import ProfileStore
 from audience.resolution.resolver_process import resolver_child
-from audience.resolution.store import ProfileStore
 
 
 def resolution_extensions(

@@ -9,13 +9,13 @@ those need no fragment. :data:`SQLITE` is here; ``audience.storage.postgres.POST
 the PostgreSQL driver, which an installation without the ``postgres`` extra lacks.
 
 :class:`SqlConnection` is what a store's shared statements run on: a ``sqlite3.Connection``
-and a ``psycopg.Connection`` both are one.
+and a ``psycopg.Connection`` both are one. :class:`SqlSession` adds ``executemany``.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -36,6 +36,10 @@ class SqlRows(Protocol):
         """The remaining rows."""
         ...
 
+    def __iter__(self) -> Iterator[Any]:
+        """Each remaining row."""
+        ...
+
 
 class SqlConnection(Protocol):
     """A connection the shared statements run on (``sqlite3`` or ``psycopg``, autocommit)."""
@@ -46,6 +50,22 @@ class SqlConnection(Protocol):
 
     def close(self) -> None:
         """Close the connection."""
+        ...
+
+
+class SqlSession(Protocol):
+    """A connection that runs statements one at a time or once per row of parameters.
+
+    ``sqlite3.Connection`` is one; psycopg keeps ``executemany`` on its cursors, so the
+    PostgreSQL profile store wraps its connection in one.
+    """
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> SqlRows:
+        """Run one statement with its parameters."""
+        ...
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> object:
+        """Run one statement once per row of parameters."""
         ...
 
 

@@ -1,10 +1,15 @@
-"""The SQLite profile store: the identity graph in its own database file, ``profiles.sqlite3``.
+"""The profile store: where resolution keeps the identity graph and its cursor.
 
-One writer (the resolver) applies batches of events; each batch and the cursor that records it
-commit in one transaction, so a restart resumes exactly after the last batch. Readers use their
-own connections (WAL lets them read while the writer writes).
+:class:`ProfileStore` is the contract. :class:`SqlProfileStore` applies events and reads
+profiles with statements written once, spelled with the store's
+:class:`~audience.storage.dialect.SqlDialect`; its two backends supply only connections, the
+transaction and its locking, and how the tables are emptied:
+:class:`~audience.resolution.sqlite_profiles.SQLiteProfileStore` (``profiles.sqlite3`` in the
+data folder) and :class:`~audience.resolution.postgres_profiles.PostgresProfileStore`.
 
-The tables are described in :mod:`audience.resolution.schema`; links are applied by
+One writer at a time applies a batch of events; each batch and the cursor that records it commit
+in one transaction, so a restart resumes exactly after the last batch. The tables are described
+in :mod:`audience.resolution.schema`; links are applied by
 :class:`~audience.resolution.linking.Linker` (a bounded amount of work per event, see
 :mod:`audience.identity.graph`); reads live in :mod:`audience.resolution.queries`.
 """
@@ -12,37 +17,82 @@ The tables are described in :mod:`audience.resolution.schema`; links are applied
 from __future__ import annotations
 
 import logging
-import queue
-import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any, Final
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Final, Protocol
 
-from audience.errors import StorageError
 from audience.eventlog import StoredEvent
 from audience.identity.graph import EventIdentity, Limits, identity_of, link_order
 from audience.identity.identifiers import Identifier
 from audience.identity.profiles import IdentityWarning, LinkedEvent, MergeRecord, Profile
 from audience.resolution import queries
 from audience.resolution.linking import Linker
-from audience.resolution.schema import REBUILDING_MIGRATION, TABLES
-from audience.storage.sqlite_migrations import migrate
+from audience.storage.dialect import SqlDialect, SqlSession
 
 logger = logging.getLogger(__name__)
-
-FILENAME: Final = "profiles.sqlite3"
-"""The file name of the profile database inside the data directory."""
-
-WRITER_CACHE_KIB: Final = 128 * 1024
-"""Page cache of the writer connection (SQLite's default is 2 MiB)."""
 
 NODE_CACHE: Final = 500_000
 """Identifier row ids the writer remembers (ids never change until the store is cleared)."""
 
 LOOKUP_CHUNK: Final = 500
 """Identifier keys looked up per query at the start of a batch."""
+
+
+class ProfileStore(Protocol):
+    """Profiles built from the event log, plus the position in the log they reflect."""
+
+    def cursor(self) -> int:
+        """The ``seq`` of the last event applied; 0 before the first."""
+        ...
+
+    def apply(self, events: Sequence[StoredEvent]) -> None:
+        """Apply events in ``seq`` order and move the cursor past them, all in one transaction.
+
+        Events at or below the cursor are skipped, so applying a batch twice changes nothing.
+        """
+        ...
+
+    def clear(self) -> None:
+        """Forget every profile and reset the cursor to 0 (for a rebuild)."""
+        ...
+
+    def lookup(self, identifier: Identifier) -> Profile | None:
+        """The profile holding this identifier, if any."""
+        ...
+
+    def get(self, profile_id: str) -> Profile | None:
+        """A profile by id; an id the profile had before a merge still finds it."""
+        ...
+
+    def events(
+        self, profile_id: str, limit: int = 1000, after: tuple[str, int] | None = None
+    ) -> list[LinkedEvent]:
+        """The profile's events in time order, each with the identifier that linked it; only
+        those after the position ``(order_key, seq)`` when ``after`` is given."""
+        ...
+
+    def events_before(
+        self, profile_id: str, before: tuple[str, int], limit: int
+    ) -> list[LinkedEvent]:
+        """The profile's events just before the position ``before``, nearest first."""
+        ...
+
+    def search(self, query: str, limit: int = 50) -> list[Profile]:
+        """Profiles whose identifier or trait value contains ``query``; newest activity first."""
+        ...
+
+    def merges(self, profile_id: str) -> list[MergeRecord]:
+        """The joins and refused joins that touch this profile, in time order."""
+        ...
+
+    def warnings(self, limit: int = 100) -> list[IdentityWarning]:
+        """Refused merges and unusable identifiers, newest first."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
 
 
 class _Batch:
@@ -81,85 +131,79 @@ class _Batch:
                 for name, value in identity.group_traits.items()
             )
 
-    def write(self, db: sqlite3.Connection) -> None:
+    def write(self, db: SqlSession, dialect: SqlDialect) -> None:
         """Write everything recorded, inside the batch's transaction."""
+        m = dialect.mark
+        earliest = dialect.least(f"coalesce(first_seen, {m})", m)
+        latest = dialect.greatest(f"coalesce(last_seen, {m})", m)
         db.executemany(
-            "INSERT OR IGNORE INTO event_links (seq, identifier, ord, timestamp) "
-            "VALUES (?, ?, ?, ?)",
+            "INSERT INTO event_links (seq, identifier, ord, timestamp) "
+            f"VALUES ({m}, {m}, {m}, {m}) ON CONFLICT DO NOTHING",
             self.event_links,
         )
         db.executemany(
-            "UPDATE identifiers SET event_count = event_count + ?, "
-            "first_seen = min(coalesce(first_seen, ?), ?), "
-            "last_seen = max(coalesce(last_seen, ?), ?) WHERE id = ?",
+            f"UPDATE identifiers SET event_count = event_count + {m}, "
+            f"first_seen = {earliest}, last_seen = {latest} WHERE id = {m}",
             [
                 (count, first, first, last, last, node)
                 for node, (count, first, last) in self.activity.items()
             ],
         )
         db.executemany(
-            "UPDATE profiles SET last_seen = max(coalesce(last_seen, ?), ?) "
-            "WHERE id = (SELECT profile FROM identifiers WHERE id = ?)",
+            f"UPDATE profiles SET last_seen = {latest} "
+            f"WHERE id = (SELECT profile FROM identifiers WHERE id = {m})",
             [(last, last, node) for node, (_, _, last) in self.activity.items()],
         )
         db.executemany(
-            "INSERT INTO identifier_traits (identifier, name, value, ord) VALUES (?, ?, ?, ?) "
+            "INSERT INTO identifier_traits (identifier, name, value, ord) "
+            f"VALUES ({m}, {m}, {m}, {m}) "
             "ON CONFLICT (identifier, name) DO UPDATE SET value = excluded.value, "
             "ord = excluded.ord WHERE (excluded.ord, excluded.value) > "
             "(identifier_traits.ord, identifier_traits.value)",
             self.traits,
         )
         db.executemany(
-            "INSERT INTO identifier_groups (identifier, group_id, ord) VALUES (?, ?, ?) "
-            "ON CONFLICT (identifier, group_id) DO UPDATE SET ord = max(ord, excluded.ord)",
+            f"INSERT INTO identifier_groups (identifier, group_id, ord) VALUES ({m}, {m}, {m}) "
+            "ON CONFLICT (identifier, group_id) DO UPDATE SET "
+            f"ord = {dialect.greatest('identifier_groups.ord', 'excluded.ord')}",
             self.groups,
         )
         db.executemany(
-            "INSERT INTO group_traits (group_id, name, value, ord) VALUES (?, ?, ?, ?) "
+            f"INSERT INTO group_traits (group_id, name, value, ord) VALUES ({m}, {m}, {m}, {m}) "
             "ON CONFLICT (group_id, name) DO UPDATE SET value = excluded.value, "
             "ord = excluded.ord WHERE (excluded.ord, excluded.value) > "
             "(group_traits.ord, group_traits.value)",
             self.group_traits,
         )
         db.executemany(
-            "INSERT INTO warnings (seq, kind, message_id, detail) VALUES (?, ?, ?, ?)",
+            f"INSERT INTO warnings (seq, kind, message_id, detail) VALUES ({m}, {m}, {m}, {m})",
             self.warnings,
         )
 
 
-class SQLiteProfileStore:
-    """:class:`~audience.resolution.store.ProfileStore` on one SQLite file.
+class SqlProfileStore:
+    """:class:`ProfileStore` on a SQL database: the rules and every statement, once.
 
     ``link_email`` makes identify traits' ``email`` an identifier that links profiles. Left as
     ``None``, the store uses the choice recorded by the last ``clear(link_email=...)`` (off until
-    one is recorded), so every process that opens the file resolves by the same rules.
+    one is recorded), so every process that opens the store resolves by the same rules.
 
     ``limits`` (:class:`~audience.identity.graph.Limits`) are rules too: the store resolves by
     the limits recorded with its profiles. The given ones are recorded by the first batch of an
     empty store and by ``clear``; until then a store built with other limits keeps them (and says
     so in the log).
+
+    A backend calls this constructor, opens its connections, then calls ``_check_generation``
+    on its writer; it supplies ``_reader`` (a connection for one read), ``apply`` and ``clear``
+    (the transaction and its locks, around ``_apply_batch`` and ``_clear_tables``),
+    ``_empty_tables`` and ``close``.
     """
 
     def __init__(
-        self, path: Path | str, *, link_email: bool | None = None, limits: Limits | None = None
+        self, dialect: SqlDialect, *, link_email: bool | None = None, limits: Limits | None = None
     ) -> None:
-        self.path = Path(path)
-        self._take_rules(link_email, limits)
+        self._dialect = dialect
         self._write_lock = threading.Lock()
-        self._connections_lock = threading.Lock()
-        self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
-        self._all: list[sqlite3.Connection] = []
-        self._closed = False
-        try:
-            self._writer = self._connect()
-            # The writer walks the identifier indexes for every event: keep them in memory.
-            self._writer.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
-            self._prepare(self._writer)
-            self._check_generation(self._writer)
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot open the profile store {self.path}: {exc}") from exc
-
-    def _take_rules(self, link_email: bool | None, limits: Limits | None) -> None:
         self._link_email_given = link_email
         self.link_email = bool(link_email)
         self._limits_given = limits
@@ -168,61 +212,30 @@ class SQLiteProfileStore:
         self._node_ids: dict[Identifier, int] = {}
         self._seen_generation = -1
 
-    @classmethod
-    def in_directory(
-        cls, data_dir: Path | str, *, link_email: bool | None = None, limits: Limits | None = None
-    ) -> SQLiteProfileStore:
-        """The store in its own file inside the data directory."""
-        directory = Path(data_dir)
-        directory.mkdir(parents=True, exist_ok=True)
-        return cls(directory / FILENAME, link_email=link_email, limits=limits)
+    # -- what a backend supplies -----------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        connection.execute("PRAGMA busy_timeout=10000")
-        self._all.append(connection)
-        return connection
+    def _reader(self) -> AbstractContextManager[SqlSession]:
+        """A connection for one read, driver errors raised as ``StorageError``."""
+        raise NotImplementedError
 
-    def _prepare(self, db: sqlite3.Connection) -> None:
-        """Create the tables, or bring a file of an older layout to this one.
+    def _empty_tables(self, db: SqlSession) -> None:
+        """Delete every row of every table, inside the caller's transaction."""
+        raise NotImplementedError
 
-        Profiles are derived from the event log: an older file keeps its recorded choices and
-        forgets its profiles (migration ``profiles/0002``), so the resolver rebuilds them from
-        the first event.
+    def apply(self, events: Sequence[StoredEvent]) -> None:
+        """See ``ProfileStore.apply``: ``_apply_batch`` in one transaction, under the locks."""
+        raise NotImplementedError
+
+    def clear(self, *, link_email: bool | None = None) -> None:
+        """Forget every profile; ``link_email`` also records whether emails link from now on.
+
+        The limits given to this store are recorded too (the recorded ones when none were).
         """
-        existing = db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'")
-        had_tables = bool(existing.fetchone()[0])
-        applied = migrate(db, "profiles", self.path)
-        if had_tables and REBUILDING_MIGRATION in applied:
-            logger.warning(
-                "the profile store %s had an older layout: its profiles are rebuilt from the "
-                "event log",
-                self.path,
-            )
-
-    @contextmanager
-    def _reader(self) -> Iterator[sqlite3.Connection]:
-        try:
-            connection = self._readers.get_nowait()
-        except queue.Empty:
-            with self._connections_lock:
-                connection = self._connect()
-        try:
-            yield connection
-        finally:
-            self._readers.put(connection)
+        raise NotImplementedError
 
     def close(self) -> None:
         """Close every connection this store opened."""
-        if self._closed:
-            return
-        self._closed = True
-        with self._write_lock, self._connections_lock:
-            for connection in self._all:
-                connection.close()
-            self._all.clear()
+        raise NotImplementedError
 
     # -- the write side -------------------------------------------------------------------
 
@@ -231,31 +244,15 @@ class SQLiteProfileStore:
             row = db.execute("SELECT value FROM state WHERE name = 'cursor'").fetchone()
         return int(row[0]) if row else 0
 
-    def apply(self, events: Sequence[StoredEvent]) -> None:
-        if not events:
-            return
-        with self._write_lock:
-            db = self._writer
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                self._apply_batch(db, events)
-                db.execute("COMMIT")
-            except BaseException as exc:
-                self._node_ids.clear()
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise StorageError(f"cannot apply events to the profile store: {exc}") from exc
-                raise
-
-    def _apply_batch(self, db: sqlite3.Connection, events: Sequence[StoredEvent]) -> None:
+    def _apply_batch(self, db: SqlSession, events: Sequence[StoredEvent]) -> None:
         """Apply the events past the cursor and move it, inside the caller's transaction."""
+        m = self._dialect.mark
         row = db.execute("SELECT value FROM state WHERE name = 'cursor'").fetchone()
         cursor = int(row[0]) if row else 0
         self._check_generation(db)
         self._record_limits(db)
         batch = _Batch()
-        linker = Linker(db, self.limits, batch.warnings)
+        linker = Linker(db, self._dialect, self.limits, batch.warnings)
         pending = [
             (event, identity_of(event.message, link_email=self.link_email))
             for event in sorted(events, key=lambda e: e.seq)
@@ -266,31 +263,23 @@ class SQLiteProfileStore:
             self._apply_event(db, event, identity, batch, linker)
             cursor = event.seq
         linker.settle()
-        batch.write(db)
+        batch.write(db, self._dialect)
         db.execute(
-            "INSERT INTO state (name, value) VALUES ('cursor', ?) "
+            f"INSERT INTO state (name, value) VALUES ('cursor', {m}) "
             "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
             (cursor,),
         )
 
-    def clear(self, *, link_email: bool | None = None) -> None:
-        """Forget every profile; ``link_email`` also records whether emails link from now on.
+    def _clear_tables(self, db: SqlSession, link_email: bool | None) -> None:
+        """Empty every table and write back the rules and a new generation (inside the caller's
+        transaction)."""
+        m = self._dialect.mark
+        db.executemany(
+            f"INSERT INTO state (name, value) VALUES ({m}, {m})",
+            self._cleared_state(db, link_email),
+        )
 
-        The limits given to this store are recorded too (the recorded ones when none were).
-        """
-        with self._write_lock:
-            db = self._writer
-            db.execute("BEGIN IMMEDIATE")
-            db.executemany(
-                "INSERT INTO state (name, value) VALUES (?, ?)", self._cleared_state(db, link_email)
-            )
-            db.execute("COMMIT")
-            self._node_ids.clear()
-            self._check_generation(db)
-
-    def _cleared_state(
-        self, db: sqlite3.Connection, link_email: bool | None
-    ) -> list[tuple[str, int]]:
+    def _cleared_state(self, db: SqlSession, link_email: bool | None) -> list[tuple[str, int]]:
         """Empty every table and return the state rows to write back: the rules and generation."""
         generation = self._generation(db) + 1
         recorded = self._state(db, "link_email")
@@ -303,20 +292,15 @@ class SQLiteProfileStore:
             ("unit_links", limits.unit_links),
         ]
 
-    def _empty_tables(self, db: sqlite3.Connection) -> None:
-        for table in TABLES:
-            db.execute(f"DELETE FROM {table}")
-
-    @staticmethod
-    def _state(db: sqlite3.Connection, name: str) -> int:
-        row = db.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
+    def _state(self, db: SqlSession, name: str) -> int:
+        m = self._dialect.mark
+        row = db.execute(f"SELECT value FROM state WHERE name = {m}", (name,)).fetchone()
         return int(row[0]) if row else 0
 
-    @classmethod
-    def _generation(cls, db: sqlite3.Connection) -> int:
-        return cls._state(db, "generation")
+    def _generation(self, db: SqlSession) -> int:
+        return self._state(db, "generation")
 
-    def _check_generation(self, db: sqlite3.Connection) -> None:
+    def _check_generation(self, db: SqlSession) -> None:
         """Catch up with a ``clear`` made through another handle since the last batch: forget
         remembered row ids and take up the recorded ``link_email`` choice and limits."""
         generation = self._generation(db)
@@ -344,12 +328,13 @@ class SQLiteProfileStore:
                 self.limits = recorded
                 self._limits_recorded = True
 
-    def _record_limits(self, db: sqlite3.Connection) -> None:
+    def _record_limits(self, db: SqlSession) -> None:
         """Record the limits in force if the store has none recorded yet (inside a batch)."""
+        m = self._dialect.mark
         if self._limits_recorded:
             return
         db.executemany(
-            "INSERT INTO state (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+            f"INSERT INTO state (name, value) VALUES ({m}, {m}) ON CONFLICT (name) DO NOTHING",
             [("shared_after", self.limits.shared_after), ("unit_links", self.limits.unit_links)],
         )
         # Another process may have recorded first: resolve by what is recorded.
@@ -357,7 +342,7 @@ class SQLiteProfileStore:
 
     def _apply_event(
         self,
-        db: sqlite3.Connection,
+        db: SqlSession,
         event: StoredEvent,
         identity: EventIdentity,
         batch: _Batch,
@@ -378,7 +363,7 @@ class SQLiteProfileStore:
         for link in sorted(identity.links, key=link_order):
             linker.link(event.seq, link, nodes[link.a], nodes[link.b], identity.timestamp)
 
-    def _look_up(self, db: sqlite3.Connection, identifiers: set[Identifier]) -> None:
+    def _look_up(self, db: SqlSession, identifiers: set[Identifier]) -> None:
         """Remember the row ids of the batch's identifiers that exist, a few queries in all."""
         wanted = {i.key: i for i in identifiers if i not in self._node_ids}
         if len(self._node_ids) + len(wanted) > NODE_CACHE:
@@ -387,7 +372,7 @@ class SQLiteProfileStore:
         keys = list(wanted)
         for start in range(0, len(keys), LOOKUP_CHUNK):
             chunk = keys[start : start + LOOKUP_CHUNK]
-            marks = ", ".join("?" * len(chunk))
+            marks = self._dialect.marks(len(chunk))
             for node, key in db.execute(
                 f"SELECT id, key FROM identifiers WHERE key IN ({marks})", chunk
             ):
@@ -400,46 +385,49 @@ class SQLiteProfileStore:
             known = self._node_ids[identifier] = linker.create(identifier)
         return known
 
-    # -- the read side: each method borrows a reader connection for one query module call --
+    # -- the read side: each method borrows a reader connection for one query module call -
 
     def lookup(self, identifier: Identifier) -> Profile | None:
         """The profile holding ``identifier``; an email also finds a profile by its trait."""
         with self._reader() as db:
-            internal = queries.holder(db, identifier)
-            return queries.profile(db, internal) if internal is not None else None
+            internal = queries.holder(db, self._dialect, identifier)
+            return queries.profile(db, self._dialect, internal) if internal is not None else None
 
     def get(self, profile_id: str) -> Profile | None:
         with self._reader() as db:
-            internal = queries.internal_id(db, profile_id)
-            return queries.profile(db, internal) if internal is not None else None
+            internal = queries.internal_id(db, self._dialect, profile_id)
+            return queries.profile(db, self._dialect, internal) if internal is not None else None
 
     def events(
         self, profile_id: str, limit: int = 1000, after: tuple[str, int] | None = None
     ) -> list[LinkedEvent]:
         with self._reader() as db:
-            internal = queries.internal_id(db, profile_id)
+            internal = queries.internal_id(db, self._dialect, profile_id)
             if internal is None:
                 return []
-            return queries.linked_events(db, internal, limit, after)
+            return queries.linked_events(db, self._dialect, internal, limit, after)
 
     def events_before(
         self, profile_id: str, before: tuple[str, int], limit: int
     ) -> list[LinkedEvent]:
         with self._reader() as db:
-            internal = queries.internal_id(db, profile_id)
+            internal = queries.internal_id(db, self._dialect, profile_id)
             if internal is None:
                 return []
-            return queries.linked_events_before(db, internal, before, limit)
+            return queries.linked_events_before(db, self._dialect, internal, before, limit)
 
     def search(self, query: str, limit: int = 50) -> list[Profile]:
         with self._reader() as db:
-            return [queries.profile(db, internal) for internal in queries.search(db, query, limit)]
+            return [
+                queries.profile(db, self._dialect, internal)
+                for internal in queries.search(db, self._dialect, query, limit)
+            ]
 
     def merges(self, profile_id: str) -> list[MergeRecord]:
         with self._reader() as db:
-            internal = queries.internal_id(db, profile_id)
-            return queries.merges(db, internal) if internal is not None else []
+            internal = queries.internal_id(db, self._dialect, profile_id)
+            return queries.merges(db, self._dialect, internal) if internal is not None else []
 
     def warnings(self, limit: int = 100) -> list[IdentityWarning]:
         with self._reader() as db:
-            return queries.warnings(db, limit)
+            return queries.warnings(db, self._dialect, limit)

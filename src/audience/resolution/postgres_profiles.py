@@ -1,10 +1,10 @@
-"""The PostgreSQL profile store: the identity graph shared by resolvers in many processes.
+"""The profile store on PostgreSQL: the identity graph shared by resolvers in many processes.
 
-It keeps the same tables as the SQLite store (migrations ``profiles/0001`` and ``0002``) and
-applies events with the same rules: the SQLite store's statements run through :class:`Dialect`,
-which turns SQLite's spelling (``?`` marks, ``INSERT OR IGNORE``, two-argument ``min``/``max``)
-into PostgreSQL's. A batch runs in pipeline mode: the store draws its own row ids and reads once
-per link, so its writes never wait for a round trip each.
+It keeps the same tables as the SQLite store (migrations ``profiles/postgres/``) and applies
+events by the same statements (:class:`~audience.resolution.profile_store.SqlProfileStore`,
+spelled with :data:`~audience.storage.postgres.POSTGRES`). A batch runs in pipeline mode: the
+store draws its own row ids and reads once per link, so its writes never wait for a round trip
+each.
 
 Serialisation. Each ``apply`` is one transaction that first takes a transaction-scoped advisory
 lock on the store (its cursor is one row, so batches apply one at a time, in log order, which also
@@ -17,14 +17,11 @@ cursor under the lock and skips events another resolver has already applied, so 
 
 from __future__ import annotations
 
-import functools
-import re
-import sqlite3
 import threading
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import psycopg
 
@@ -32,9 +29,10 @@ from audience.errors import StorageError
 from audience.eventlog import StoredEvent
 from audience.identity.graph import Limits, identity_of
 from audience.identity.identifiers import Identifier
+from audience.resolution.profile_store import SqlProfileStore
 from audience.resolution.schema import TABLES
-from audience.resolution.sqlite import SQLiteProfileStore
-from audience.storage.postgres import connect
+from audience.storage.dialect import SqlSession
+from audience.storage.postgres import POSTGRES, connect
 from audience.storage.postgres_migrations import migrate
 
 APPLY_LOCK: Final = 0x617566
@@ -43,59 +41,26 @@ APPLY_LOCK: Final = 0x617566
 IDENTIFIER_LOCK: Final = 0x617567
 """First half of the per-identifier advisory lock keys (the second is a hash of the key)."""
 
-_INSERT_OR_IGNORE = re.compile(r"INSERT OR IGNORE INTO")
 
+class PostgresSession:
+    """A psycopg connection as the profile store's statements use it (a ``SqlSession``).
 
-@functools.lru_cache(maxsize=256)
-def translate(sql: str) -> str:
-    """PostgreSQL's spelling of one SQLite statement.
-
-    The store draws its own row ids (see :mod:`audience.resolution.linking`), so no insert asks
-    for one back, and in pipeline mode no write waits for its answer.
+    ``execute`` is the connection's own; ``executemany`` goes through a cursor, where psycopg
+    keeps it (in pipeline mode it sends every row without waiting).
     """
-    text = sql.replace("%", "%%").replace("?", "%s")
-    ignore = bool(_INSERT_OR_IGNORE.search(text))
-    text = _INSERT_OR_IGNORE.sub("INSERT INTO", text)
-    text = re.sub(r"\bmin\(coalesce\(", "LEAST(coalesce(", text)
-    text = re.sub(r"\bmax\(coalesce\(", "GREATEST(coalesce(", text)
-    text = text.replace("max(ord, excluded.ord)", "GREATEST(identifier_groups.ord, excluded.ord)")
-    text = text.replace("last_seen DESC", "last_seen DESC NULLS LAST")
-    text = text.replace(" LIKE ", " ILIKE ")  # SQLite's LIKE ignores ASCII case
-    if ignore:
-        text += " ON CONFLICT DO NOTHING"
-    return text
-
-
-class _Result:
-    """The part of a ``sqlite3.Cursor`` the profile store uses."""
-
-    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
-        self._cursor = cursor
-
-    def fetchone(self) -> Any:
-        return self._cursor.fetchone()
-
-    def fetchall(self) -> list[Any]:
-        return self._cursor.fetchall()
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self._cursor.fetchall())
-
-
-class Dialect:
-    """A PostgreSQL connection that answers ``execute``/``executemany`` as ``sqlite3`` does."""
 
     def __init__(self, connection: psycopg.Connection[Any]) -> None:
         self.connection = connection
 
-    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> _Result:
-        return _Result(self.connection.execute(translate(sql).encode(), parameters))
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[Any]:
+        return self.connection.execute(sql, parameters)
 
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> None:
+        rows = list(rows)
         if not rows:
             return
         with self.connection.cursor() as cursor:
-            cursor.executemany(translate(sql).encode(), rows)
+            cursor.executemany(sql, rows)
 
 
 def _identifier_key(identifier: Identifier) -> int:
@@ -103,25 +68,25 @@ def _identifier_key(identifier: Identifier) -> int:
     return zlib.crc32(identifier.key.encode()) - 2**31
 
 
-class PostgresProfileStore(SQLiteProfileStore):
-    """:class:`~audience.resolution.store.ProfileStore` on PostgreSQL, shared by many processes."""
+class PostgresProfileStore(SqlProfileStore):
+    """:class:`~audience.resolution.profile_store.ProfileStore` on PostgreSQL, shared by many
+    processes."""
 
     def __init__(
         self, url: str, *, link_email: bool | None = None, limits: Limits | None = None
     ) -> None:
+        super().__init__(POSTGRES, link_email=link_email, limits=limits)
         self.url = url
-        self._take_rules(link_email, limits)
-        self._write_lock = threading.Lock()
         self._connections_lock = threading.Lock()
         self._idle: list[psycopg.Connection[Any]] = []
         self._open: list[psycopg.Connection[Any]] = []
         self._closed = False
         writer = connect(url)
         self._open.append(writer)
-        self._pg_writer = writer
+        self._writer = writer
         try:
             migrate(writer, "profiles")
-            self._check_generation(self._sqlite_view(Dialect(writer)))
+            self._check_generation(PostgresSession(writer))
         except psycopg.Error as exc:
             self.close()
             raise StorageError(f"cannot open the profile store: {exc}") from exc
@@ -129,13 +94,8 @@ class PostgresProfileStore(SQLiteProfileStore):
             self.close()
             raise
 
-    @staticmethod
-    def _sqlite_view(dialect: Dialect) -> sqlite3.Connection:
-        # The shared statements are typed for sqlite3; Dialect answers the calls they make.
-        return cast(sqlite3.Connection, dialect)
-
     @contextmanager
-    def _reader(self) -> Iterator[sqlite3.Connection]:
+    def _reader(self) -> Iterator[SqlSession]:
         with self._connections_lock:
             if self._closed:
                 raise StorageError("the profile store is closed")
@@ -145,7 +105,7 @@ class PostgresProfileStore(SQLiteProfileStore):
             with self._connections_lock:
                 self._open.append(connection)
         try:
-            yield self._sqlite_view(Dialect(connection))
+            yield PostgresSession(connection)
         except psycopg.Error as exc:
             raise StorageError(f"reading the profile store failed: {exc}") from exc
         finally:
@@ -177,8 +137,7 @@ class PostgresProfileStore(SQLiteProfileStore):
         }
         keys = sorted({_identifier_key(identifier) for identifier in touched})
         with self._write_lock:
-            connection = self._pg_writer
-            db = self._sqlite_view(Dialect(connection))
+            connection = self._writer
             try:
                 # In pipeline mode a statement whose result is never read (most writes) does
                 # not wait for its round trip; a read waits for everything before it.
@@ -192,33 +151,30 @@ class PostgresProfileStore(SQLiteProfileStore):
                         "ORDER BY k",
                         (IDENTIFIER_LOCK, keys),
                     )
-                    self._apply_batch(db, ordered)
+                    self._apply_batch(PostgresSession(connection), ordered)
             except BaseException as exc:
                 self._node_ids.clear()
                 if isinstance(exc, psycopg.Error):
                     raise StorageError(f"cannot apply events to the profile store: {exc}") from exc
                 raise
 
-    def _empty_tables(self, db: sqlite3.Connection) -> None:
-        self._pg_writer.execute(("TRUNCATE " + ", ".join(TABLES) + " RESTART IDENTITY").encode())
-
     def clear(self, *, link_email: bool | None = None) -> None:
         """Forget every profile; ``link_email`` also records whether emails link from now on."""
         with self._write_lock:
-            connection = self._pg_writer
-            db = self._sqlite_view(Dialect(connection))
+            connection = self._writer
+            db = PostgresSession(connection)
             try:
                 with connection.transaction():
                     connection.execute(
                         "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))",
                         (APPLY_LOCK,),
                     )
-                    db.executemany(
-                        "INSERT INTO state (name, value) VALUES (?, ?)",
-                        self._cleared_state(db, link_email),
-                    )
+                    self._clear_tables(db, link_email)
             except psycopg.Error as exc:
                 raise StorageError(f"cannot clear the profile store: {exc}") from exc
             finally:
                 self._node_ids.clear()
             self._check_generation(db)
+
+    def _empty_tables(self, db: SqlSession) -> None:
+        db.execute("TRUNCATE " + ", ".join(TABLES) + " RESTART IDENTITY")

@@ -1,0 +1,147 @@
+"""The profile store in a SQLite file of the data folder, ``profiles.sqlite3``.
+
+One writer connection applies batches (SQLite's write lock lets one process at a time); readers
+use connections of their own, which WAL lets read while the writer writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Final
+
+from audience.errors import StorageError
+from audience.eventlog import StoredEvent
+from audience.identity.graph import Limits
+from audience.resolution.profile_store import SqlProfileStore
+from audience.resolution.schema import REBUILDING_MIGRATION, TABLES
+from audience.storage.dialect import SQLITE, SqlSession
+from audience.storage.sqlite_migrations import migrate
+
+logger = logging.getLogger(__name__)
+
+FILENAME: Final = "profiles.sqlite3"
+"""The file name of the profile database inside the data directory."""
+
+WRITER_CACHE_KIB: Final = 128 * 1024
+"""Page cache of the writer connection (SQLite's default is 2 MiB)."""
+
+
+class SQLiteProfileStore(SqlProfileStore):
+    """:class:`~audience.resolution.profile_store.ProfileStore` on one SQLite file.
+
+    ``link_email`` and ``limits``: see :class:`~audience.resolution.profile_store.SqlProfileStore`.
+    """
+
+    def __init__(
+        self, path: Path | str, *, link_email: bool | None = None, limits: Limits | None = None
+    ) -> None:
+        super().__init__(SQLITE, link_email=link_email, limits=limits)
+        self.path = Path(path)
+        self._connections_lock = threading.Lock()
+        self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._all: list[sqlite3.Connection] = []
+        self._closed = False
+        try:
+            self._writer = self._connect()
+            # The writer walks the identifier indexes for every event: keep them in memory.
+            self._writer.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
+            self._prepare(self._writer)
+            self._check_generation(self._writer)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open the profile store {self.path}: {exc}") from exc
+
+    @classmethod
+    def in_directory(
+        cls, data_dir: Path | str, *, link_email: bool | None = None, limits: Limits | None = None
+    ) -> SQLiteProfileStore:
+        """The store in its own file inside the data directory."""
+        directory = Path(data_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        return cls(directory / FILENAME, link_email=link_email, limits=limits)
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute("PRAGMA busy_timeout=10000")
+        self._all.append(connection)
+        return connection
+
+    def _prepare(self, db: sqlite3.Connection) -> None:
+        """Create the tables, or bring a file of an older layout to this one.
+
+        Profiles are derived from the event log: an older file keeps its recorded choices and
+        forgets its profiles (migration ``profiles/0002``), so the resolver rebuilds them from
+        the first event.
+        """
+        existing = db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'")
+        had_tables = bool(existing.fetchone()[0])
+        applied = migrate(db, "profiles", self.path)
+        if had_tables and REBUILDING_MIGRATION in applied:
+            logger.warning(
+                "the profile store %s had an older layout: its profiles are rebuilt from the "
+                "event log",
+                self.path,
+            )
+
+    @contextmanager
+    def _reader(self) -> Iterator[SqlSession]:
+        try:
+            connection = self._readers.get_nowait()
+        except queue.Empty:
+            with self._connections_lock:
+                connection = self._connect()
+        try:
+            yield connection
+        finally:
+            self._readers.put(connection)
+
+    def close(self) -> None:
+        """Close every connection this store opened."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._write_lock, self._connections_lock:
+            for connection in self._all:
+                connection.close()
+            self._all.clear()
+
+    def apply(self, events: Sequence[StoredEvent]) -> None:
+        if not events:
+            return
+        with self._write_lock:
+            db = self._writer
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                self._apply_batch(db, events)
+                db.execute("COMMIT")
+            except BaseException as exc:
+                self._node_ids.clear()
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StorageError(f"cannot apply events to the profile store: {exc}") from exc
+                raise
+
+    def clear(self, *, link_email: bool | None = None) -> None:
+        """Forget every profile; ``link_email`` also records whether emails link from now on.
+
+        The limits given to this store are recorded too (the recorded ones when none were).
+        """
+        with self._write_lock:
+            db = self._writer
+            db.execute("BEGIN IMMEDIATE")
+            self._clear_tables(db, link_email)
+            db.execute("COMMIT")
+            self._node_ids.clear()
+            self._check_generation(db)
+
+    def _empty_tables(self, db: SqlSession) -> None:
+        for table in TABLES:
+            db.execute(f"DELETE FROM {table}")
