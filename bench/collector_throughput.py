@@ -186,7 +186,7 @@ def drive(
 def sqlite_bound(folder: Path, seconds: float, synchronous: str) -> float:
     """Events/s appending prebuilt records (100 a call, one caller) through the store."""
     from audience.storage.base import EventRecord
-    from audience.storage.sqlite import SqliteEventStore
+    from audience.storage.sqlite_events import SqliteEventStore
 
     with SqliteEventStore.open(folder / "bound.sqlite3", synchronous=synchronous) as store:
         stored = 0
@@ -231,7 +231,7 @@ def hot_path(folder: Path) -> dict[str, float]:
 
     from audience.clock import SystemClock, UuidFactory
     from audience.collector.ingest import Ingestor, Submission
-    from audience.storage.sqlite import SqliteEventStore
+    from audience.storage.sqlite_events import SqliteEventStore
     from audience.storage.writer import PendingAppend, _insert_group
 
     def best(run: Any, events: int) -> float:
@@ -404,7 +404,7 @@ def serve_collector_only(data: str, port: int, server: str) -> None:
     from audience.config import load_settings
     from audience.http import uvicorn_server
     from audience.pages.login import login_page
-    from audience.storage.sqlite import SqliteEventStore
+    from audience.storage.sqlite_events import SqliteEventStore
 
     settings = load_settings(overrides={"data_dir": data, "port": port, "log_level": "warning"})
     store = SqliteEventStore.open(settings.database_path, synchronous=settings.synchronous)

@@ -52,7 +52,7 @@ def collector_app() -> Any:
     from audience.collector.app import build_parts, create_app
     from audience.config import load_settings
     from audience.pages.login import login_page
-    from audience.storage.postgres import PostgresEventStore
+    from audience.storage.postgres_events import PostgresEventStore
 
     settings = load_settings()
     assert settings.database_url is not None
@@ -111,7 +111,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def fresh_schema(admin: psycopg.Connection[Any]) -> str:
-    from audience.storage.postgres import PostgresEventStore
+    from audience.storage.postgres_events import PostgresEventStore
 
     name = f"bench_{uuid.uuid4().hex[:10]}"
     admin.execute(f'CREATE SCHEMA "{name}"')
@@ -144,7 +144,7 @@ def preload(admin: psycopg.Connection[Any], schema: str, count: int) -> float:
 def database_bound(schema: str, seconds: float) -> float:
     """The same rows appended by the store in one process with no HTTP: events/s."""
     from audience.storage.base import EventRecord
-    from audience.storage.postgres import PostgresEventStore
+    from audience.storage.postgres_events import PostgresEventStore
 
     events = 0
     with PostgresEventStore.open(schema_url(schema)) as store:

@@ -37,11 +37,11 @@ import psycopg
 
 from audience.config import Settings
 from audience.eventlog import StoredEvent
-from audience.resolution import Identifier, ProfileStore, Resolver, SQLiteProfileStore
+from audience.resolution import Identifier, ProfileStore, Resolver, SqliteProfileStore
 from audience.resolution.backend import open_profile_store
 from audience.resolution.resolver_process import CHILD_NAME, resolver_child
 from audience.storage.base import EventRecord
-from audience.storage.sqlite import SqliteEventStore
+from audience.storage.sqlite_events import SqliteEventStore
 from audience.supervision import Supervisor
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -145,7 +145,7 @@ def bench_throughput(folder: Path, count: int, postgres: str | None = None) -> N
     with SqliteEventStore.open(folder / "events.sqlite3", synchronous="normal") as events:
         fill_event_store(events, workload(count))
         profiles: ProfileStore = (
-            SQLiteProfileStore(folder / "profiles.sqlite3")
+            SqliteProfileStore(folder / "profiles.sqlite3")
             if postgres is None
             else open_profile_store(Settings(data_dir=folder, database_url=postgres))
         )
@@ -169,7 +169,7 @@ def bench_throughput(folder: Path, count: int, postgres: str | None = None) -> N
 
 def bench_lag(folder: Path, rate: int, seconds: float, in_process: bool) -> None:
     with SqliteEventStore.open(folder / "events.sqlite3", synchronous="normal") as events:
-        profiles = SQLiteProfileStore(folder / "profiles.sqlite3")
+        profiles = SqliteProfileStore(folder / "profiles.sqlite3")
         follower: Resolver | Supervisor
         if in_process:
             follower = Resolver(events, profiles)
@@ -231,7 +231,7 @@ def bench_lag(folder: Path, rate: int, seconds: float, in_process: bool) -> None
 
 
 def bench_lookup(folder: Path, count: int, lookups: int) -> None:
-    profiles = SQLiteProfileStore(folder / "profiles.sqlite3")
+    profiles = SqliteProfileStore(folder / "profiles.sqlite3")
     try:
         started = time.perf_counter()
         batch: list[StoredEvent] = []

@@ -37,11 +37,11 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from audience.resolution import Identifier, SQLiteProfileStore
+from audience.resolution import Identifier, SqliteProfileStore
 from audience.resolution.resolver_process import ResolverProcess
 from audience.storage.backend import EventStore
-from audience.storage.postgres import PostgresEventStore
-from audience.storage.sqlite import SqliteEventStore
+from audience.storage.postgres_events import PostgresEventStore
+from audience.storage.sqlite_events import SqliteEventStore
 from resolution import record, workload
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
@@ -133,7 +133,7 @@ def other_person() -> Messages:
     return [identify, track]
 
 
-def jane_is_up_to_date(profiles: SQLiteProfileStore) -> bool:
+def jane_is_up_to_date(profiles: SqliteProfileStore) -> bool:
     profile = profiles.lookup(Identifier("user_id", "jane"))
     return (
         profile is not None
@@ -143,11 +143,11 @@ def jane_is_up_to_date(profiles: SQLiteProfileStore) -> bool:
 
 
 @contextmanager
-def stores(backend: str, folder: Path) -> Iterator[tuple[EventStore, SQLiteProfileStore, str]]:
+def stores(backend: str, folder: Path) -> Iterator[tuple[EventStore, SqliteProfileStore, str]]:
     """A fresh event store and profile store, and how the resolver process finds them."""
     if backend == "sqlite":
         with SqliteEventStore.open(folder / "events.sqlite3", synchronous="normal") as events:
-            profiles = SQLiteProfileStore(folder / "profiles.sqlite3")
+            profiles = SqliteProfileStore(folder / "profiles.sqlite3")
             try:
                 yield events, profiles, ""
             finally:

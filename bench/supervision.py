@@ -37,7 +37,7 @@ import orjson
 from audience.destinations.base import DestinationConfig, DestinationPolicy
 from audience.destinations.sqlite_deliveries import SqliteDeliveryStore
 from audience.http.shutdown import SHUTDOWN_BOUND
-from audience.storage.sqlite import SqliteEventStore
+from audience.storage.sqlite_events import SqliteEventStore
 from audience.supervision.backoff import FIRST_DELAY
 
 WRITE_KEY = "wk_bench_supervision"

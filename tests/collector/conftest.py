@@ -15,7 +15,7 @@ from audience.collector.app import build_parts, create_app
 from audience.collector.parts import CollectorParts
 from audience.config import Settings
 from audience.pages.login import login_page
-from audience.storage.sqlite import SqliteEventStore
+from audience.storage.sqlite_events import SqliteEventStore
 from audience.testing import CountingIds, FakeClock
 from support import LiveServer
 

@@ -19,7 +19,7 @@ from audience.config import Settings
 from audience.http.admin_guard import SESSION_COOKIE
 from audience.http.csrf import cross_site_refusal
 from audience.pages.login import login_page
-from audience.storage.sqlite import SqliteEventStore
+from audience.storage.sqlite_events import SqliteEventStore
 from audience.testing import CountingIds, FakeClock
 from support import LiveServer
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 from collector_support import ADMIN_TOKEN
 
-from audience.storage.sqlite import SqliteEventStore
+from audience.storage.sqlite_events import SqliteEventStore
 from support import AudienceServer
 
 CLIENTS = 8

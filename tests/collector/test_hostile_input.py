@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from audience.collector.app import build_parts, create_app
 from audience.config import Settings
 from audience.pages.login import login_page
-from audience.storage.sqlite import SqliteEventStore
+from audience.storage.sqlite_events import SqliteEventStore
 from audience.testing import CountingIds, FakeClock
 from support import LiveServer
 

@@ -9,7 +9,7 @@ import pytest
 from collector_support import ADMIN_TOKEN, WRITE_KEY
 
 from audience.http.proxies import TrustedProxies, VisitorView
-from audience.storage.sqlite import SqliteEventStore
+from audience.storage.sqlite_events import SqliteEventStore
 from support import AudienceServer
 
 

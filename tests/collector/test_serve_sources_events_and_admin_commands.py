@@ -12,7 +12,7 @@ from audience.cli import main
 from audience.collector.app import prepare_data
 from audience.config import Settings
 from audience.storage.base import EventRecord
-from audience.storage.sqlite import SqliteEventStore
+from audience.storage.sqlite_events import SqliteEventStore
 from support import AudienceServer
 
 ENVIRONMENT_TOKEN = "an-admin-token-from-the-environment-of-40"

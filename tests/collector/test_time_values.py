@@ -11,7 +11,7 @@ import orjson
 import pytest
 from collector_support import WRITE_KEY
 
-from audience.storage.sqlite import SqliteEventStore
+from audience.storage.sqlite_events import SqliteEventStore
 
 BASIC = {"Authorization": "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()}
 STRICT = {**BASIC, "X-Strict-Mode": "1"}

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from collector_support import ADMIN_TOKEN, WRITE_KEY
 
-from audience.storage.sqlite import SqliteEventStore
+from audience.storage.sqlite_events import SqliteEventStore
 
 Stored = Callable[..., list[dict[str, Any]]]
 

@@ -14,7 +14,7 @@ from audience.destinations.postgres_deliveries import PostgresDeliveryStore
 from audience.destinations.sqlite_deliveries import SqliteDeliveryStore
 from audience.storage import EventRecord, SqliteEventStore
 from audience.storage.backend import EventStore
-from audience.storage.postgres import PostgresEventStore
+from audience.storage.postgres_events import PostgresEventStore
 from postgres_db import fresh_schema
 from support import Receiver
 

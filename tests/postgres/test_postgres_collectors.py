@@ -12,7 +12,7 @@ import pytest
 
 from audience.identity.identifiers import Identifier
 from audience.resolution.postgres_profiles import PostgresProfileStore
-from audience.storage.postgres import PostgresEventStore
+from audience.storage.postgres_events import PostgresEventStore
 from postgres_db import fresh_schema
 from support import AudienceServer, wait_for
 

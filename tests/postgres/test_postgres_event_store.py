@@ -13,7 +13,7 @@ import pytest
 
 from audience.errors import StorageError
 from audience.storage.migration_files import migrations
-from audience.storage.postgres import PostgresEventStore
+from audience.storage.postgres_events import PostgresEventStore
 from audience.storage.postgres_migrations import applied, migrate
 from postgres_db import fresh_schema
 
@@ -26,7 +26,7 @@ APPENDER = textwrap.dedent(
     import sys
     import orjson
     from audience.storage.base import EventRecord
-    from audience.storage.postgres import PostgresEventStore
+    from audience.storage.postgres_events import PostgresEventStore
 
     url, name, batches, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from audience.resolution import SQLiteProfileStore
+from audience.resolution import SqliteProfileStore
 from audience.resolution.postgres_profiles import PostgresProfileStore
 from audience.storage.backend import EventStore
-from audience.storage.postgres import PostgresEventStore
-from audience.storage.sqlite import SqliteEventStore
+from audience.storage.postgres_events import PostgresEventStore
+from audience.storage.sqlite_events import SqliteEventStore
 from postgres_db import fresh_schema
 
 
@@ -32,17 +32,17 @@ def database_url(backend: str) -> Iterator[str | None]:
 
 
 @pytest.fixture
-def store_factory(tmp_path: Path, backend: str) -> Iterator[Callable[..., SQLiteProfileStore]]:
-    opened: list[SQLiteProfileStore] = []
+def store_factory(tmp_path: Path, backend: str) -> Iterator[Callable[..., SqliteProfileStore]]:
+    opened: list[SqliteProfileStore] = []
     counter = iter(range(1_000_000))
     with ExitStack() as schemas:
 
-        def build(**options: Any) -> SQLiteProfileStore:
-            store: SQLiteProfileStore
+        def build(**options: Any) -> SqliteProfileStore:
+            store: SqliteProfileStore
             if backend == "postgres":
                 store = PostgresProfileStore(schemas.enter_context(fresh_schema()), **options)
             else:
-                store = SQLiteProfileStore(
+                store = SqliteProfileStore(
                     tmp_path / f"profiles-{next(counter)}.sqlite3", **options
                 )
             opened.append(store)
@@ -54,11 +54,11 @@ def store_factory(tmp_path: Path, backend: str) -> Iterator[Callable[..., SQLite
 
 
 @pytest.fixture
-def profile_store(store_factory: Callable[..., SQLiteProfileStore]) -> SQLiteProfileStore:
+def profile_store(store_factory: Callable[..., SqliteProfileStore]) -> SqliteProfileStore:
     return store_factory()
 
 
-OpenProfiles = Callable[[], SQLiteProfileStore]
+OpenProfiles = Callable[[], SqliteProfileStore]
 
 
 @pytest.fixture
@@ -76,9 +76,9 @@ def events(tmp_path: Path, database_url: str | None) -> Iterator[EventStore]:
 def open_profiles(tmp_path: Path, database_url: str | None) -> OpenProfiles:
     """Open (again) the one profile store of the test, as a restarted process would."""
 
-    def opened() -> SQLiteProfileStore:
+    def opened() -> SqliteProfileStore:
         if database_url:
             return PostgresProfileStore(database_url)
-        return SQLiteProfileStore.in_directory(tmp_path)
+        return SqliteProfileStore.in_directory(tmp_path)
 
     return opened

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from audience.resolution import Identifier, Resolver, SQLiteProfileStore
+from audience.resolution import Identifier, Resolver, SqliteProfileStore
 from audience.storage.backend import EventStore
 from resolution.events import record
 
@@ -107,7 +107,7 @@ def user(value: str) -> Identifier:
     return Identifier("user_id", value)
 
 
-def check_out_of_order_identifies(profiles: SQLiteProfileStore, messages: Messages) -> None:
+def check_out_of_order_identifies(profiles: SqliteProfileStore, messages: Messages) -> None:
     """Merge protection holds: the earliest identify of ``shared`` wins it, alice keeps hers."""
     shared = [m for m in messages if m["anonymousId"] == "shared"]
     winner = min(shared, key=lambda m: m["timestamp"])["userId"]
@@ -127,7 +127,7 @@ def check_out_of_order_identifies(profiles: SQLiteProfileStore, messages: Messag
     assert {m.cause for m in refused} == {"different_people"}
 
 
-def check_alias_chain(profiles: SQLiteProfileStore, messages: Messages) -> None:
+def check_alias_chain(profiles: SqliteProfileStore, messages: Messages) -> None:
     """Every user id of the chain is one person, with each previousId as an anonymous id too."""
     person = profiles.lookup(user("chain-0"))
     assert person is not None
@@ -136,7 +136,7 @@ def check_alias_chain(profiles: SQLiteProfileStore, messages: Messages) -> None:
     assert any(w.kind == "large_profile" for w in profiles.warnings())
 
 
-def check_shared_anonymous_id(profiles: SQLiteProfileStore, messages: Messages) -> None:
+def check_shared_anonymous_id(profiles: SqliteProfileStore, messages: Messages) -> None:
     """The kiosk links nobody; every cashier keeps a profile of their own; one warning says so."""
     kiosk = profiles.lookup(Identifier("anonymous_id", "kiosk"))
     assert kiosk is not None
@@ -150,7 +150,7 @@ def check_shared_anonymous_id(profiles: SQLiteProfileStore, messages: Messages) 
     assert "'kiosk'" in shared[0].detail
 
 
-GRAPHS: dict[str, tuple[Callable[[], Messages], Callable[[SQLiteProfileStore, Messages], None]]] = {
+GRAPHS: dict[str, tuple[Callable[[], Messages], Callable[[SqliteProfileStore, Messages], None]]] = {
     "out-of-order identifies around two user ids": (
         lambda: out_of_order_identifies(3000),
         check_out_of_order_identifies,
@@ -163,7 +163,7 @@ GRAPHS: dict[str, tuple[Callable[[], Messages], Callable[[SQLiteProfileStore, Me
 }
 
 
-def jane_is_up_to_date(profiles: SQLiteProfileStore) -> bool:
+def jane_is_up_to_date(profiles: SqliteProfileStore) -> bool:
     profile = profiles.lookup(user("jane"))
     return (
         profile is not None
@@ -174,7 +174,7 @@ def jane_is_up_to_date(profiles: SQLiteProfileStore) -> bool:
 
 @pytest.mark.parametrize("graph", list(GRAPHS))
 def test_another_person_is_up_to_date_soon_after_commit_behind_an_adversarial_graph(
-    graph: str, events: EventStore, open_profiles: Callable[[], SQLiteProfileStore]
+    graph: str, events: EventStore, open_profiles: Callable[[], SqliteProfileStore]
 ) -> None:
     make, check = GRAPHS[graph]
     messages = make()

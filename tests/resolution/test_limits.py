@@ -12,7 +12,7 @@ import pytest
 from audience.config import load_settings
 from audience.errors import ConfigError
 from audience.identity.graph import Limits
-from audience.resolution import Identifier, SQLiteProfileStore
+from audience.resolution import Identifier, SqliteProfileStore
 from audience.resolution.backend import open_profile_store
 from audience.resolution.postgres_profiles import PostgresProfileStore
 from audience.storage.migration_files import migrations
@@ -27,7 +27,7 @@ def user(value: str) -> Identifier:
 
 
 def test_an_anonymous_id_identified_as_too_many_users_is_shared_and_leaves_its_profile(
-    store_factory: Callable[..., SQLiteProfileStore],
+    store_factory: Callable[..., SqliteProfileStore],
 ) -> None:
     """Past the limit a shop's kiosk belongs to nobody, and the warning says why."""
     store = store_factory(limits=Limits(shared_after=3))
@@ -62,7 +62,7 @@ def test_an_anonymous_id_identified_as_too_many_users_is_shared_and_leaves_its_p
 
 
 def test_email_links_no_longer_join_in_a_unit_over_its_cap(
-    store_factory: Callable[..., SQLiteProfileStore],
+    store_factory: Callable[..., SqliteProfileStore],
 ) -> None:
     """An email typed on more anonymous ids than the cap allows keeps only its own user id."""
     events = [
@@ -93,19 +93,19 @@ def test_email_links_no_longer_join_in_a_unit_over_its_cap(
 
 
 @pytest.fixture
-def reopen(tmp_path: Path, database_url: str | None) -> Callable[..., SQLiteProfileStore]:
+def reopen(tmp_path: Path, database_url: str | None) -> Callable[..., SqliteProfileStore]:
     """Open (again) the one profile store of the test, as another process would."""
 
-    def opened(limits: Limits | None = None) -> SQLiteProfileStore:
+    def opened(limits: Limits | None = None) -> SqliteProfileStore:
         if database_url:
             return PostgresProfileStore(database_url, limits=limits)
-        return SQLiteProfileStore.in_directory(tmp_path, limits=limits)
+        return SqliteProfileStore.in_directory(tmp_path, limits=limits)
 
     return opened
 
 
 def test_the_limits_the_profiles_were_built_with_hold_until_a_rebuild_records_new_ones(
-    reopen: Callable[..., SQLiteProfileStore],
+    reopen: Callable[..., SqliteProfileStore],
 ) -> None:
     """Two processes given different limits still resolve by one rule: the recorded one."""
     first = reopen(limits=Limits(shared_after=2))
@@ -153,7 +153,7 @@ def test_a_profile_file_of_the_older_layout_is_rebuilt_keeping_its_choices(
             "CREATE TABLE state (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
             "INSERT INTO state VALUES ('cursor', 40), ('link_email', 1), ('generation', 3);"
         )
-    store = SQLiteProfileStore(path)
+    store = SqliteProfileStore(path)
     try:
         assert store.cursor() == 0
         assert store.link_email

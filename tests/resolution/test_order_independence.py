@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from audience.eventlog import StoredEvent
 from audience.identity.graph import Limits, identity_of, resolve_components
-from audience.resolution import Identifier, SQLiteProfileStore
+from audience.resolution import Identifier, SqliteProfileStore
 from resolution.events import make_event
 
 ANONYMOUS = ["a1", "a2", "a3", "a4", "null"]
@@ -59,7 +59,7 @@ def stored(spec: list[dict[str, Any]], order: list[int]) -> list[StoredEvent]:
     return events
 
 
-def snapshot(store: SQLiteProfileStore) -> tuple[Any, ...]:
+def snapshot(store: SqliteProfileStore) -> tuple[Any, ...]:
     profiles = sorted(
         (
             p.id,
@@ -91,7 +91,7 @@ def by_the_rule(
     )
 
 
-def stored_profiles(store: SQLiteProfileStore) -> list[frozenset[Identifier]]:
+def stored_profiles(store: SqliteProfileStore) -> list[frozenset[Identifier]]:
     return sorted(
         (frozenset(p.identifiers) for p in store.search("", limit=1000)), key=lambda c: sorted(c)
     )
@@ -104,7 +104,7 @@ def stored_profiles(store: SQLiteProfileStore) -> list[frozenset[Identifier]]:
 )
 @given(spec=messages(), data=st.data())
 def test_any_permutation_of_the_same_events_gives_the_same_profiles(
-    store_factory: Callable[..., SQLiteProfileStore],
+    store_factory: Callable[..., SqliteProfileStore],
     spec: list[dict[str, Any]],
     data: st.DataObject,
 ) -> None:
@@ -131,7 +131,7 @@ def test_any_permutation_of_the_same_events_gives_the_same_profiles(
 
 
 def test_ten_thousand_anonymous_ids_arriving_out_of_order_still_make_one_profile(
-    profile_store: SQLiteProfileStore,
+    profile_store: SqliteProfileStore,
 ) -> None:
     spec = []
     for i in range(10_000):
@@ -151,7 +151,7 @@ def test_ten_thousand_anonymous_ids_arriving_out_of_order_still_make_one_profile
 
 
 def test_a_late_identify_moves_a_shared_anonymous_id_to_its_first_user(
-    profile_store: SQLiteProfileStore,
+    profile_store: SqliteProfileStore,
 ) -> None:
     """Out of order: bob's identify came first, alice's earlier identify arrives later."""
     profile_store.apply(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from audience.resolution import Identifier, SQLiteProfileStore
+from audience.resolution import Identifier, SqliteProfileStore
 from resolution.events import make_event
 
 USER = Identifier("user_id", "user_123")
@@ -25,7 +25,7 @@ def seed_journey() -> list:
 
 
 def test_identify_joins_anonymous_and_identified_activity_in_one_profile(
-    profile_store: SQLiteProfileStore,
+    profile_store: SqliteProfileStore,
 ) -> None:
     profile_store.apply(seed_journey())
     profile = profile_store.lookup(USER)
@@ -38,7 +38,7 @@ def test_identify_joins_anonymous_and_identified_activity_in_one_profile(
 
 
 def test_the_anonymous_id_after_reset_starts_a_new_anonymous_profile(
-    profile_store: SQLiteProfileStore,
+    profile_store: SqliteProfileStore,
 ) -> None:
     profile_store.apply(seed_journey())
     after_reset = profile_store.lookup(anon("a2"))
@@ -49,7 +49,7 @@ def test_the_anonymous_id_after_reset_starts_a_new_anonymous_profile(
 
 
 def test_the_next_anonymous_id_joins_the_person_when_they_identify_again(
-    profile_store: SQLiteProfileStore,
+    profile_store: SqliteProfileStore,
 ) -> None:
     profile_store.apply(
         [*seed_journey(), make_event(7, "identify", anonymous_id="a2", user_id="user_123")]
@@ -61,7 +61,7 @@ def test_the_next_anonymous_id_joins_the_person_when_they_identify_again(
 
 
 def test_each_event_is_marked_with_the_identifier_that_linked_it(
-    profile_store: SQLiteProfileStore,
+    profile_store: SqliteProfileStore,
 ) -> None:
     profile_store.apply(seed_journey())
     profile = profile_store.lookup(USER)
@@ -71,7 +71,7 @@ def test_each_event_is_marked_with_the_identifier_that_linked_it(
 
 
 def test_one_anonymous_id_identified_as_two_users_never_welds_the_users(
-    profile_store: SQLiteProfileStore,
+    profile_store: SqliteProfileStore,
 ) -> None:
     """Merge protection: the second identify is kept, counted for its user, and warned about."""
     profile_store.apply(
@@ -96,7 +96,7 @@ def test_one_anonymous_id_identified_as_two_users_never_welds_the_users(
 
 
 def test_the_earliest_identify_wins_a_shared_anonymous_id_whatever_the_arrival_order(
-    store_factory: Callable[..., SQLiteProfileStore],
+    store_factory: Callable[..., SqliteProfileStore],
 ) -> None:
     events = [
         make_event(1, "identify", minute=1, anonymous_id="shared", user_id="alice"),
@@ -116,7 +116,7 @@ def test_the_earliest_identify_wins_a_shared_anonymous_id_whatever_the_arrival_o
         assert Identifier("user_id", "alice") in owner.identifiers
 
 
-def test_junk_ids_never_link_anyone(profile_store: SQLiteProfileStore) -> None:
+def test_junk_ids_never_link_anyone(profile_store: SqliteProfileStore) -> None:
     junk = ["null", "undefined", "0", "anonymous", "[object Object]", " ", "'null'", "NaN"]
     profile_store.apply(
         [
@@ -132,7 +132,7 @@ def test_junk_ids_never_link_anyone(profile_store: SQLiteProfileStore) -> None:
 
 
 def test_an_event_with_only_junk_ids_is_kept_with_a_warning(
-    profile_store: SQLiteProfileStore,
+    profile_store: SqliteProfileStore,
 ) -> None:
     profile_store.apply([make_event(1, user_id="undefined", anonymous_id="null")])
     assert profile_store.search("") == []
@@ -140,7 +140,7 @@ def test_an_event_with_only_junk_ids_is_kept_with_a_warning(
     assert "no_identifier" in {w.kind for w in profile_store.warnings()}
 
 
-def test_traits_merge_by_event_timestamp_not_arrival(profile_store: SQLiteProfileStore) -> None:
+def test_traits_merge_by_event_timestamp_not_arrival(profile_store: SqliteProfileStore) -> None:
     profile_store.apply(
         [
             make_event(1, "identify", minute=10, user_id="u", traits={"plan": "pro"}),
@@ -153,7 +153,7 @@ def test_traits_merge_by_event_timestamp_not_arrival(profile_store: SQLiteProfil
 
 
 def test_a_trait_set_to_null_by_the_latest_identify_is_removed(
-    profile_store: SQLiteProfileStore,
+    profile_store: SqliteProfileStore,
 ) -> None:
     profile_store.apply(
         [
@@ -165,7 +165,7 @@ def test_a_trait_set_to_null_by_the_latest_identify_is_removed(
 
 
 def test_anonymous_traits_join_the_person_with_the_latest_value_winning(
-    profile_store: SQLiteProfileStore,
+    profile_store: SqliteProfileStore,
 ) -> None:
     profile_store.apply(
         [
@@ -177,7 +177,7 @@ def test_anonymous_traits_join_the_person_with_the_latest_value_winning(
     assert profile_store.lookup(anon("a")).traits == {"color": "blue", "size": "l"}  # type: ignore[union-attr]
 
 
-def test_groups_are_listed_with_their_latest_traits(profile_store: SQLiteProfileStore) -> None:
+def test_groups_are_listed_with_their_latest_traits(profile_store: SqliteProfileStore) -> None:
     profile_store.apply(
         [
             make_event(1, "group", user_id="u", groupId="acme", traits={"plan": "team"}),
@@ -190,7 +190,7 @@ def test_groups_are_listed_with_their_latest_traits(profile_store: SQLiteProfile
     assert [(g.group_id, g.traits) for g in profile.groups] == [("acme", {"plan": "enterprise"})]
 
 
-def test_first_and_last_seen_come_from_event_timestamps(profile_store: SQLiteProfileStore) -> None:
+def test_first_and_last_seen_come_from_event_timestamps(profile_store: SqliteProfileStore) -> None:
     profile_store.apply(
         [
             make_event(1, minute=30, anonymous_id="a"),
@@ -207,7 +207,7 @@ def test_first_and_last_seen_come_from_event_timestamps(profile_store: SQLitePro
 
 
 def test_an_alias_chain_forms_one_person_in_any_order(
-    store_factory: Callable[..., SQLiteProfileStore],
+    store_factory: Callable[..., SqliteProfileStore],
 ) -> None:
     chain = [
         ("a", "b", 1),
@@ -235,7 +235,7 @@ def test_an_alias_chain_forms_one_person_in_any_order(
 
 
 def test_alias_from_an_anonymous_id_brings_its_activity_to_the_user(
-    profile_store: SQLiteProfileStore,
+    profile_store: SqliteProfileStore,
 ) -> None:
     profile_store.apply(
         [
@@ -251,7 +251,7 @@ def test_alias_from_an_anonymous_id_brings_its_activity_to_the_user(
 
 
 def test_ten_thousand_anonymous_ids_identifying_to_one_user_make_one_profile(
-    profile_store: SQLiteProfileStore,
+    profile_store: SqliteProfileStore,
 ) -> None:
     events = []
     for i in range(10_000):
@@ -269,7 +269,7 @@ def test_ten_thousand_anonymous_ids_identifying_to_one_user_make_one_profile(
     assert "10,000 identifiers" in large[0].detail
 
 
-def test_applying_the_same_batch_twice_changes_nothing(profile_store: SQLiteProfileStore) -> None:
+def test_applying_the_same_batch_twice_changes_nothing(profile_store: SqliteProfileStore) -> None:
     profile_store.apply(seed_journey())
     before = profile_store.lookup(USER)
     profile_store.apply(seed_journey())
@@ -278,10 +278,10 @@ def test_applying_the_same_batch_twice_changes_nothing(profile_store: SQLiteProf
 
 
 def test_a_reopened_store_resumes_from_its_cursor(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    first = SQLiteProfileStore.in_directory(tmp_path)
+    first = SqliteProfileStore.in_directory(tmp_path)
     first.apply(seed_journey()[:3])
     first.close()
-    second = SQLiteProfileStore.in_directory(tmp_path)
+    second = SqliteProfileStore.in_directory(tmp_path)
     try:
         assert second.cursor() == 3
         second.apply(seed_journey())
@@ -291,7 +291,7 @@ def test_a_reopened_store_resumes_from_its_cursor(tmp_path) -> None:  # type: ig
 
 
 def test_a_profile_keeps_answering_to_the_id_it_had_before_a_merge(
-    profile_store: SQLiteProfileStore,
+    profile_store: SqliteProfileStore,
 ) -> None:
     profile_store.apply([make_event(1, "page", anonymous_id="a1")])
     anonymous_profile_id = profile_store.lookup(anon("a1")).id  # type: ignore[union-attr]
@@ -302,7 +302,7 @@ def test_a_profile_keeps_answering_to_the_id_it_had_before_a_merge(
 
 
 def test_search_finds_profiles_by_identifier_or_trait_value(
-    profile_store: SQLiteProfileStore,
+    profile_store: SqliteProfileStore,
 ) -> None:
     profile_store.apply(
         [
@@ -317,7 +317,7 @@ def test_search_finds_profiles_by_identifier_or_trait_value(
 
 
 def test_email_links_profiles_only_when_enabled(
-    store_factory: Callable[..., SQLiteProfileStore],
+    store_factory: Callable[..., SqliteProfileStore],
 ) -> None:
     events = [
         make_event(1, "identify", anonymous_id="laptop", traits={"email": "Jo@Example.com"}),
@@ -334,7 +334,7 @@ def test_email_links_profiles_only_when_enabled(
 
 
 def test_a_shared_email_does_not_weld_two_users(
-    store_factory: Callable[..., SQLiteProfileStore],
+    store_factory: Callable[..., SqliteProfileStore],
 ) -> None:
     store = store_factory(link_email=True)
     store.apply(

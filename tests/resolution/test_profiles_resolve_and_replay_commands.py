@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from audience.cli import main
-from audience.storage.sqlite import SqliteEventStore
+from audience.storage.sqlite_events import SqliteEventStore
 
 
 def write_flow(path: Path) -> Path:

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from audience.resolution import Identifier, Resolver, SQLiteProfileStore
+from audience.resolution import Identifier, Resolver, SqliteProfileStore
 from audience.storage.backend import EventStore
 from resolution.events import FLOW
 
-OpenProfiles = Callable[[], SQLiteProfileStore]
+OpenProfiles = Callable[[], SqliteProfileStore]
 
 
 def test_the_resolver_follows_commits_on_its_thread(

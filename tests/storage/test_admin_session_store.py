@@ -9,8 +9,8 @@ import pytest
 
 from audience.storage.admin_sessions import AdminSession
 from audience.storage.backend import EventStore
-from audience.storage.postgres import PostgresEventStore
-from audience.storage.sqlite import SqliteEventStore
+from audience.storage.postgres_events import PostgresEventStore
+from audience.storage.sqlite_events import SqliteEventStore
 from postgres_db import fresh_schema
 
 

@@ -18,14 +18,14 @@ import psycopg
 import pytest
 
 import audience.resolution.postgres_profiles as postgres_profiles
-import audience.storage.postgres as postgres_events
+import audience.storage.postgres_events as postgres_events
 from audience.eventlog import StoredEvent
 from audience.identity.identifiers import Identifier
-from audience.resolution import SQLiteProfileStore
+from audience.resolution import SqliteProfileStore
 from audience.resolution.postgres_profiles import PostgresProfileStore
 from audience.storage.base import EventFilter, EventRecord
-from audience.storage.postgres import PostgresEventStore
-from audience.storage.sqlite import SqliteEventStore
+from audience.storage.postgres_events import PostgresEventStore
+from audience.storage.sqlite_events import SqliteEventStore
 from postgres_db import fresh_schema
 
 EVENTS = 3000
@@ -166,12 +166,12 @@ def test_profile_event_pages_start_from_the_cursor_in_the_identifier_index(
         for n, message in enumerate(messages * 5)
     ]
     with ExitStack() as stack:
-        profiles: SQLiteProfileStore
+        profiles: SqliteProfileStore
         if database == "postgres":
             url = stack.enter_context(fresh_schema())
             profiles = PostgresProfileStore(url)
         else:
-            profiles = SQLiteProfileStore(tmp_path / "profiles.sqlite3")
+            profiles = SqliteProfileStore(tmp_path / "profiles.sqlite3")
         stack.callback(profiles.close)
         stored = [StoredEvent(n + 1, "web", m) for n, m in enumerate(messages + others)]
         for start in range(0, len(stored), 500):  # in batches, as the resolver applies them

@@ -12,14 +12,14 @@ import pytest
 
 from audience.destinations.sqlite_deliveries import SqliteDeliveryStore
 from audience.errors import StorageError
-from audience.resolution import SQLiteProfileStore
+from audience.resolution import SqliteProfileStore
 from audience.storage.migration_files import Migration, migrations
-from audience.storage.sqlite import SqliteEventStore
+from audience.storage.sqlite_events import SqliteEventStore
 from audience.storage.sqlite_migrations import apply_migrations, schema_version
 
 OPENERS: dict[str, Callable[[Path], Any]] = {
     "events": SqliteEventStore.open,
-    "profiles": SQLiteProfileStore,
+    "profiles": SqliteProfileStore,
     "deliveries": SqliteDeliveryStore.open,
 }
 

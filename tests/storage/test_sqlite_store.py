@@ -14,8 +14,8 @@ from audience.errors import StorageError, ValidationError
 from audience.eventlog import EventFeed
 from audience.storage.backend import EventStore
 from audience.storage.base import EventFilter, EventRecord
-from audience.storage.postgres import PostgresEventStore
-from audience.storage.sqlite import SqliteEventStore
+from audience.storage.postgres_events import PostgresEventStore
+from audience.storage.sqlite_events import SqliteEventStore
 from postgres_db import fresh_schema
 
 Opener = Callable[[], EventStore]

@@ -12,7 +12,7 @@ from audience.identity.profiles import (
 )
 from audience.resolution.profile_store import ProfileStore
 from audience.resolution.resolver import Resolver
-from audience.resolution.sqlite_profiles import SQLiteProfileStore
+from audience.resolution.sqlite_profiles import SqliteProfileStore
 
 __all__ = [
     "GroupMembership",
@@ -23,6 +23,6 @@ __all__ = [
     "Profile",
     "ProfileStore",
     "Resolver",
-    "SQLiteProfileStore",
+    "SqliteProfileStore",
     "is_junk",
 ]

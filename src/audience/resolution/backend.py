@@ -5,7 +5,7 @@ from __future__ import annotations
 from audience.config import Settings
 from audience.identity.graph import Limits
 from audience.resolution.profile_store import SqlProfileStore
-from audience.resolution.sqlite_profiles import SQLiteProfileStore
+from audience.resolution.sqlite_profiles import SqliteProfileStore
 
 
 def open_profile_store(settings: Settings, *, link_email: bool | None = None) -> SqlProfileStore:
@@ -19,4 +19,4 @@ def open_profile_store(settings: Settings, *, link_email: bool | None = None) ->
         from audience.resolution.postgres_profiles import PostgresProfileStore
 
         return PostgresProfileStore(settings.database_url, link_email=link_email, limits=limits)
-    return SQLiteProfileStore.in_directory(settings.data_dir, link_email=link_email, limits=limits)
+    return SqliteProfileStore.in_directory(settings.data_dir, link_email=link_email, limits=limits)

@@ -4,7 +4,7 @@
 profiles with statements written once, spelled with the store's
 :class:`~audience.storage.dialect.SqlDialect`; its two backends supply only connections, the
 transaction and its locking, and how the tables are emptied:
-:class:`~audience.resolution.sqlite_profiles.SQLiteProfileStore` (``profiles.sqlite3`` in the
+:class:`~audience.resolution.sqlite_profiles.SqliteProfileStore` (``profiles.sqlite3`` in the
 data folder) and :class:`~audience.resolution.postgres_profiles.PostgresProfileStore`.
 
 One writer at a time applies a batch of events; each batch and the cursor that records it commit

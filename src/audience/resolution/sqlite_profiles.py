@@ -32,7 +32,7 @@ WRITER_CACHE_KIB: Final = 128 * 1024
 """Page cache of the writer connection (SQLite's default is 2 MiB)."""
 
 
-class SQLiteProfileStore(SqlProfileStore):
+class SqliteProfileStore(SqlProfileStore):
     """:class:`~audience.resolution.profile_store.ProfileStore` on one SQLite file.
 
     ``link_email`` and ``limits``: see :class:`~audience.resolution.profile_store.SqlProfileStore`.
@@ -59,7 +59,7 @@ class SQLiteProfileStore(SqlProfileStore):
     @classmethod
     def in_directory(
         cls, data_dir: Path | str, *, link_email: bool | None = None, limits: Limits | None = None
-    ) -> SQLiteProfileStore:
+    ) -> SqliteProfileStore:
         """The store in its own file inside the data directory."""
         directory = Path(data_dir)
         directory.mkdir(parents=True, exist_ok=True)

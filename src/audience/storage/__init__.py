@@ -11,7 +11,7 @@ from audience.storage.base import (
     Source,
     SourceRegistry,
 )
-from audience.storage.sqlite import SqliteEventStore
+from audience.storage.sqlite_events import SqliteEventStore
 
 __all__ = [
     "AppendResult",

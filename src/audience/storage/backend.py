@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TypeAlias
 
 from audience.config import Settings
-from audience.storage.sqlite import SqliteEventStore
+from audience.storage.sqlite_events import SqliteEventStore
 
 if TYPE_CHECKING:
-    from audience.storage.postgres import PostgresEventStore
+    from audience.storage.postgres_events import PostgresEventStore
 
 EventStore: TypeAlias = "SqliteEventStore | PostgresEventStore"
 """Either event store: both implement ``EventSink``, ``EventFeed``, ``EventQuery`` and
@@ -22,7 +22,7 @@ EventStore: TypeAlias = "SqliteEventStore | PostgresEventStore"
 def open_event_store(settings: Settings) -> EventStore:
     """The event store ``settings`` name: ``database_url`` when set, else the SQLite file."""
     if settings.database_url:
-        from audience.storage.postgres import PostgresEventStore
+        from audience.storage.postgres_events import PostgresEventStore
 
         return PostgresEventStore.open(settings.database_url)
     return SqliteEventStore.open(settings.database_path, synchronous=settings.synchronous)

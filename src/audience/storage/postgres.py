@@ -1,60 +1,18 @@
-"""The PostgreSQL event store: the same contracts as the SQLite store, shared by many processes.
+"""PostgreSQL for every store: connecting, and the dialect of its shared statements.
 
-``PostgresEventStore`` implements ``EventSink``, ``EventFeed``, ``EventQuery`` and
-``SourceRegistry`` on one PostgreSQL database, so any number of collector processes on any
-number of hosts can write to it and any reader can follow it.
-
-Commit order. A ``bigserial`` drawn at insert time is not commit-ordered: a transaction that
-drew seq 10 may commit before one that drew seq 9, and a reader that saw 10 would then skip 9
-for ever. Here every appending transaction first takes one transaction-scoped advisory lock
-(per schema) and only then draws its seqs; the lock is released after the commit is visible.
-Appends therefore commit one after another in seq order, and a reader that has seen seq N has
-seen every smaller seq. Each process commits many requests per transaction (group commit), so
-the serialised step is one multi-row insert and one WAL flush per group, not per request.
+The event, profile and delivery stores on PostgreSQL all connect through :func:`connect` and
+spell their statements with :data:`POSTGRES` (see :mod:`audience.storage.dialect`). Only an
+installation with the ``postgres`` extra imports this module.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-from collections.abc import Sequence
 from typing import Any, Final
 
 import psycopg
 
-from audience.clock import Clock
 from audience.errors import StorageError
-from audience.eventlog import StoredEvent
-from audience.storage.base import AppendResult
 from audience.storage.dialect import SqlDialect
-from audience.storage.postgres_migrations import migrate
-from audience.storage.sql_store import SqlEventStore, stored_event
-from audience.storage.writer import GroupCommitQueue, PendingAppend
-
-logger = logging.getLogger(__name__)
-
-COMMIT_LOCK: Final = 0x617565
-"""First half of the advisory lock key that orders appends (the second is per schema)."""
-
-COLUMNS: Final = (
-    "source, message_id, type, user_id, anonymous_id, event, received_at, timestamp, "
-    "request_ip, message"
-)
-
-CREATE_INCOMING: Final = (
-    "CREATE TEMPORARY TABLE IF NOT EXISTS incoming (source text, message_id text, type text, "
-    "user_id text, anonymous_id text, event text, received_at text, timestamp text, "
-    "request_ip text, message bytea) ON COMMIT DELETE ROWS"
-)
-"""Each writer connection's staging table: COPY fills it, one INSERT moves it (about twice as
-fast as a multi-row INSERT with bound parameters), and the commit empties it."""
-
-COPY_INCOMING: Final = f"COPY incoming ({COLUMNS}) FROM STDIN"
-
-INSERT_EVENTS: Final = (
-    f"INSERT INTO events ({COLUMNS}) SELECT {COLUMNS} FROM incoming "
-    "ON CONFLICT (source, message_id) DO NOTHING RETURNING seq, source, message_id"
-)
 
 POSTGRES: Final = SqlDialect(
     name="postgres",
@@ -69,9 +27,6 @@ POSTGRES: Final = SqlDialect(
 )
 """PostgreSQL's spelling of the fragments that differ from SQLite's (see ``storage.dialect``)."""
 
-MAX_ROWS_PER_COMMIT: Final = 20_000
-"""Bounds one transaction, and so how long one process holds the commit lock."""
-
 
 def connect(url: str) -> psycopg.Connection[Any]:
     """An autocommit connection to ``url``; raises ``StorageError`` when it cannot be made."""
@@ -79,118 +34,3 @@ def connect(url: str) -> psycopg.Connection[Any]:
         return psycopg.connect(url, autocommit=True)
     except psycopg.Error as exc:
         raise StorageError(f"cannot connect to PostgreSQL: {exc}") from exc
-
-
-class PostgresWriter(GroupCommitQueue):
-    """This process's appender: one thread, one connection, many requests per transaction.
-
-    It takes queued appends through :class:`~audience.storage.writer.GroupCommitQueue`, as
-    the SQLite writer does, and commits each group under the commit lock, so seqs follow
-    commit order across processes.
-    """
-
-    max_rows_per_commit = MAX_ROWS_PER_COMMIT
-
-    def __init__(self, connection: psycopg.Connection[Any]) -> None:
-        self._connection = connection
-        self._staged = False
-        super().__init__("audience-postgres-writer")
-
-    def _close_connection(self) -> None:
-        self._connection.close()
-
-    def _commit(self, group: list[PendingAppend]) -> None:
-        records = [record for item in group for record in item.records]
-        connection = self._connection
-        try:
-            inserted = []
-            if records:
-                if not self._staged:
-                    connection.execute(CREATE_INCOMING)
-                    self._staged = True
-                with connection.transaction():
-                    with connection.cursor() as cursor, cursor.copy(COPY_INCOMING) as copy:
-                        for record in records:
-                            copy.write_row(record)
-                    # From here to the commit, no other appender draws a seq.
-                    connection.execute(
-                        "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))",
-                        (COMMIT_LOCK,),
-                    )
-                    inserted = connection.execute(INSERT_EVENTS).fetchall()
-        except Exception as exc:  # keep the writer alive: callers must never wait forever
-            logger.exception("committing %d appends failed", len(group))
-            if self._connection.broken:
-                self._reconnect()
-            error = StorageError(f"could not commit events: {exc}")
-            self._resolve(group, [error] * len(group))
-            return
-        new = {(source, message_id) for _, source, message_id in inserted}
-        results: list[AppendResult] = []
-        for item in group:
-            stored = 0
-            for record in item.records:
-                key = (record.source, record.message_id)
-                if key in new:
-                    new.discard(key)
-                    stored += 1
-            results.append(AppendResult(stored, len(item.records) - stored))
-        self._resolve(group, results)
-        if inserted:
-            self._tell_listeners(max(int(row[0]) for row in inserted))
-
-    def _reconnect(self) -> None:
-        info = self._connection.info
-        with contextlib.suppress(psycopg.Error):
-            self._connection.close()
-        try:
-            self._connection = psycopg.connect(info.dsn, password=info.password, autocommit=True)
-            self._staged = False
-        except psycopg.Error:
-            logger.exception("reconnecting the event writer failed; the next commit retries")
-
-
-class PostgresEventStore(SqlEventStore):
-    """The event store on PostgreSQL; open it with ``PostgresEventStore.open(url)`` and close it.
-
-    The same methods as :class:`~audience.storage.sqlite.SqliteEventStore`. Commit listeners
-    hear of this process's commits only; readers in other processes poll.
-    """
-
-    _dialect = POSTGRES
-
-    def __init__(self, url: str, *, clock: Clock | None = None) -> None:
-        super().__init__(clock=clock)
-        self.url = url
-
-    @classmethod
-    def open(cls, url: str, *, clock: Clock | None = None) -> PostgresEventStore:
-        """Connect to ``url`` and apply the event store's missing migrations."""
-        store = cls(url, clock=clock)
-        with connect(url) as connection:
-            migrate(connection, "events")
-        return store
-
-    # -- what differs from the shared store ------------------------------------------------
-
-    def _open_reader(self) -> psycopg.Connection[Any]:
-        return connect(self.url)
-
-    def _new_writer(self) -> PostgresWriter:
-        return PostgresWriter(connect(self.url))
-
-    def _reusable(self, connection: Any) -> bool:
-        return not connection.broken
-
-    # -- EventFeed -------------------------------------------------------------------------
-
-    def get_many(self, seqs: Sequence[int]) -> list[StoredEvent]:
-        """The events at these positions, in ``seq`` order; unknown ones are left out."""
-        wanted = sorted(set(seqs))
-        if not wanted:
-            return []
-        rows = self._query(
-            "SELECT seq, source, message FROM events WHERE seq = ANY(%s::bigint[]) ORDER BY seq",
-            (wanted,),
-        )
-        return [stored_event(row) for row in rows]

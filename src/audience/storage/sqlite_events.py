@@ -17,7 +17,7 @@ from audience.clock import Clock
 from audience.errors import StorageError
 from audience.storage.checkpointer import Checkpointer
 from audience.storage.dialect import SQLITE
-from audience.storage.sql_store import SqlEventStore
+from audience.storage.event_store import SqlEventStore
 from audience.storage.sqlite_migrations import migrate
 from audience.storage.writer import GroupCommitWriter
 
