@@ -20,25 +20,62 @@ from audience.clock import SystemClock
 from audience.config import load_settings
 from audience.destinations.base import DestinationConfig, DestinationKind, DestinationPolicy
 from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
+from audience.destinations.filters import EventFilter
 from audience.destinations.registry import require_driver
+from audience.destinations.relay import MAX_BATCH_BYTES, relay_url
 from audience.destinations.state import DeliveryStore
 from audience.destinations.status import DestinationStatus, destination_statuses
+from audience.destinations.transforms import load_transform
 from audience.errors import AudienceError
+from audience.tracking import MESSAGE_TYPES
 
 
 @click.group("destinations")
 def destinations() -> None:
-    """Warehouse tables and webhooks the committed events are delivered to."""
+    """Warehouse tables, webhooks and tracking APIs the committed events are delivered to."""
 
 
 @destinations.command("add")
 @click.argument("name")
 @click.option("--webhook", "webhook_url", help="POST signed batches to this URL.")
 @click.option("--secret", help="HMAC-SHA256 key of the webhook (default: generated, shown once).")
+@click.option(
+    "--relay",
+    "relay_target",
+    help="Forward events to a tracking API: an http(s) URL (a collector's root or its "
+    "/v1/batch), or segment, customerio-us, customerio-eu, rudderstack:<data plane URL>.",
+)
+@click.option("--relay-key", help="The write key the relay authenticates with at the receiver.")
 @click.option("--postgres", "postgres_url", help="Load tables into this PostgreSQL database.")
 @click.option("--duckdb", "duckdb_path", help="Load tables into this DuckDB file.")
 @click.option("--schema", help="Warehouse schema (default: one schema per source, named after it).")
 @click.option("--source", help="Only the events of this source (default: every source).")
+@click.option("--only-source", multiple=True, help="Only events of this source (repeatable).")
+@click.option("--except-source", multiple=True, help="Skip events of this source (repeatable).")
+@click.option(
+    "--only-type",
+    multiple=True,
+    type=click.Choice(MESSAGE_TYPES),
+    help="Only events of this type (repeatable).",
+)
+@click.option(
+    "--except-type",
+    multiple=True,
+    type=click.Choice(MESSAGE_TYPES),
+    help="Skip events of this type (repeatable).",
+)
+@click.option(
+    "--only-event",
+    multiple=True,
+    help="Only tracks with this event name; other types pass (repeatable).",
+)
+@click.option(
+    "--except-event", multiple=True, help="Skip tracks with this event name (repeatable)."
+)
+@click.option(
+    "--transform",
+    help="package.module:function that changes, splits or drops each event first.",
+)
 @click.option(
     "--batch-size",
     type=click.IntRange(1, 10_000),
@@ -52,9 +89,9 @@ def destinations() -> None:
 @click.option(
     "--max-body-bytes",
     type=click.IntRange(1024),
-    default=500 * 1024,
-    show_default=True,
-    help="Webhook: split a batch into requests no larger than this.",
+    default=None,
+    help="Webhook, relay: split a batch into requests no larger than this "
+    "(default: 500 KB for a webhook, 475,000 bytes for a relay).",
 )
 @click.option(
     "--start",
@@ -68,24 +105,35 @@ def add(
     name: str,
     webhook_url: str | None,
     secret: str | None,
+    relay_target: str | None,
+    relay_key: str | None,
     postgres_url: str | None,
     duckdb_path: str | None,
     schema: str | None,
     source: str | None,
+    only_source: tuple[str, ...],
+    except_source: tuple[str, ...],
+    only_type: tuple[str, ...],
+    except_type: tuple[str, ...],
+    only_event: tuple[str, ...],
+    except_event: tuple[str, ...],
+    transform: str | None,
     batch_size: int | None,
     max_attempts: int,
     initial_backoff: float,
     max_backoff: float,
     timeout: float,
-    max_body_bytes: int,
+    max_body_bytes: int | None,
     start: str,
     data_dir: Path | None,
     database_url: str | None,
 ) -> None:
-    """Add the destination NAME: one of --webhook, --postgres or --duckdb."""
-    targets = [t for t in (webhook_url, postgres_url, duckdb_path) if t]
+    """Add the destination NAME: one of --webhook, --relay, --postgres or --duckdb."""
+    targets = [t for t in (webhook_url, relay_target, postgres_url, duckdb_path) if t]
     if len(targets) != 1:
-        raise click.UsageError("give exactly one of --webhook, --postgres or --duckdb")
+        raise click.UsageError("give exactly one of --webhook, --relay, --postgres or --duckdb")
+    if relay_key and not relay_target:
+        raise click.UsageError("--relay-key goes with --relay")
     kind: DestinationKind
     options: dict[str, Any]
     generated = False
@@ -97,13 +145,27 @@ def add(
             "url": webhook_url,
             "secret": secret,
             "timeout": timeout,
-            "max_body_bytes": max_body_bytes,
+            "max_body_bytes": max_body_bytes or 500 * 1024,
+        }
+    elif relay_target:
+        if not relay_key:
+            raise click.UsageError("--relay needs --relay-key, the receiver's write key")
+        try:
+            url = relay_url(relay_target)
+        except AudienceError as exc:
+            raise click.UsageError(str(exc)) from exc
+        kind = "relay"
+        options = {
+            "url": url,
+            "write_key": relay_key,
+            "timeout": timeout,
+            "max_body_bytes": max_body_bytes or MAX_BATCH_BYTES,
         }
     elif postgres_url:
         kind, options = "postgres", {"url": postgres_url}
     else:
         kind, options = "duckdb", {"path": str(Path(str(duckdb_path)).resolve())}
-    if schema and kind != "webhook":
+    if schema and kind in ("postgres", "duckdb"):
         options["schema"] = schema
     try:
         config = DestinationConfig(
@@ -115,10 +177,21 @@ def add(
                 max_attempts,
                 initial_backoff,
                 max_backoff,
-                batch_size or (100 if kind == "webhook" else 1000),
+                batch_size or (100 if kind in ("webhook", "relay") else 1000),
             ),
+            filters=EventFilter.of(
+                only_sources=only_source,
+                except_sources=except_source,
+                only_types=only_type,
+                except_types=except_type,
+                only_events=only_event,
+                except_events=except_event,
+            ),
+            transform=transform,
         )
         require_driver(config)
+        if transform is not None:
+            load_transform(transform)
     except AudienceError as exc:
         raise click.UsageError(str(exc)) from exc
     with delivery_stores(data_dir=data_dir, database_url=database_url) as (state, events):
@@ -145,7 +218,13 @@ def list_(as_json: bool, data_dir: Path | None, database_url: str | None) -> Non
         options = config["options"]
         target = options.get("url") or options.get("path")
         source = config["source"] or "every source"
-        click.echo(f"{config['name']}\t{config['kind']}\t{target}\t{source}")
+        line = f"{config['name']}\t{config['kind']}\t{target}\t{source}"
+        rules = "; ".join(f"{rule} {','.join(names)}" for rule, names in config["filters"].items())
+        if rules:
+            line += f"\t{rules}"
+        if config["transform"]:
+            line += f"\ttransform {config['transform']}"
+        click.echo(line)
 
 
 @destinations.command("remove")

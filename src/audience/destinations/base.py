@@ -8,17 +8,20 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Final, Literal, Protocol, get_args
 
+from audience.destinations.filters import EventFilter
 from audience.errors import ConfigError
 from audience.eventlog import StoredEvent
 from audience.jsontypes import JSON, JSONObject
 from audience.retry import RetryPolicy
 
-DestinationKind = Literal["webhook", "postgres", "duckdb"]
-"""``webhook`` POSTs signed batches to a URL; ``postgres`` and ``duckdb`` load warehouse tables."""
+DestinationKind = Literal["webhook", "relay", "postgres", "duckdb"]
+"""``webhook`` POSTs signed batches to a URL; ``relay`` forwards them to another tracking API;
+``postgres`` and ``duckdb`` load warehouse tables."""
 
 KINDS: Final[tuple[str, ...]] = get_args(DestinationKind)
 
 _HIDDEN: Final = "***"
+_SECRET_OPTIONS: Final = ("secret", "previous_secret", "write_key")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -102,9 +105,12 @@ class DestinationPolicy:
 class DestinationConfig:
     """One configured destination.
 
-    ``source`` limits it to the events of one source (``None``: every source).
+    ``source`` limits it to the events of one source (``None``: every source), and
+    ``filters`` to the sources, types and event names they name. ``transform`` is the
+    ``package.module:function`` that changes its events first (``None``: none).
     ``options`` hold what its kind needs: ``url`` and ``secret`` (webhook), ``url`` and
-    optionally ``schema`` (postgres), ``path`` and optionally ``schema`` (duckdb).
+    ``write_key`` (relay), ``url`` and optionally ``schema`` (postgres), ``path`` and
+    optionally ``schema`` (duckdb).
     """
 
     name: str
@@ -112,13 +118,20 @@ class DestinationConfig:
     options: Mapping[str, JSON] = field(default_factory=dict)
     source: str | None = None
     delivery: DestinationPolicy = field(default_factory=DestinationPolicy)
+    filters: EventFilter = field(default_factory=EventFilter)
+    transform: str | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
             raise ConfigError(f"destination name {self.name!r} must be 1-64 of [A-Za-z0-9_.-]")
         if self.kind not in KINDS:
             raise ConfigError(f"destination kind {self.kind!r} is not one of {', '.join(KINDS)}")
-        required = {"webhook": ("url", "secret"), "postgres": ("url",), "duckdb": ("path",)}
+        required = {
+            "webhook": ("url", "secret"),
+            "relay": ("url", "write_key"),
+            "postgres": ("url",),
+            "duckdb": ("path",),
+        }
         for option in required[self.kind]:
             if not self.options.get(option):
                 raise ConfigError(f"a {self.kind} destination needs the option {option!r}")
@@ -126,14 +139,22 @@ class DestinationConfig:
     def accepts(self, event: StoredEvent) -> bool:
         """Whether this destination receives ``event``.
 
-        A warehouse stores every event of its source. A webhook also follows the event's
-        ``integrations`` object, as downstream tools do in Segment and Customer.io.
+        Every destination follows its ``source`` and ``filters``. A warehouse then stores
+        every event. A webhook also follows the event's ``integrations`` object, as downstream
+        tools do in Segment and Customer.io. A relay skips only the events whose
+        ``integrations`` turn its own name off (``{"segment": false}``): the rest of the object
+        is for the receiving pipeline's destinations, and travels with the event.
         """
         if self.source is not None and event.source != self.source:
             return False
-        if self.kind != "webhook":
-            return True
-        return integration_enabled(event.message.get("integrations"), self.name)
+        if not self.filters.accepts(event.source, event.message):
+            return False
+        integrations = event.message.get("integrations")
+        if self.kind == "webhook":
+            return integration_enabled(integrations, self.name)
+        if self.kind == "relay" and isinstance(integrations, Mapping):
+            return integrations.get(self.name, True) is not False
+        return True
 
     def to_json(self) -> JSONObject:
         """The settings as a JSON object (for the state database and the admin API)."""
@@ -148,6 +169,8 @@ class DestinationConfig:
                 "max_backoff": self.delivery.max_backoff,
                 "batch_size": self.delivery.batch_size,
             },
+            "filters": self.filters.to_json(),
+            "transform": self.transform,
         }
 
     @classmethod
@@ -160,14 +183,17 @@ class DestinationConfig:
             source=data.get("source"),
             options=dict(data.get("options") or {}),
             delivery=DestinationPolicy(**delivery),
+            filters=EventFilter.from_json(data.get("filters")),
+            transform=data.get("transform"),
         )
 
     def redacted(self) -> JSONObject:
         """``to_json`` without secrets, for listings and the admin API."""
         shown = self.to_json()
         options = shown["options"]
-        if "secret" in options:
-            options["secret"] = _HIDDEN
+        for option in _SECRET_OPTIONS:
+            if option in options:
+                options[option] = _HIDDEN
         if isinstance(options.get("url"), str):
             options["url"] = re.sub(r"//([^:/@]+):[^@/]*@", rf"//\1:{_HIDDEN}@", options["url"])
         return shown

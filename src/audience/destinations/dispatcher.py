@@ -1,9 +1,12 @@
 """The dispatcher: a worker that moves every destination along the event log, batch by batch.
 
 For each destination it either retries the open batch once its backoff has passed, or claims
-the next batch after the destination's cursor (see ``state``), then delivers it. A batch
+the next batch after the destination's cursor (see ``state``), then delivers it: the events
+its filters accept, through its transformation when it has one (``transforms``). A batch
 that keeps failing is dead-lettered after ``DestinationPolicy.max_attempts`` and the destination
-moves on; ``replay`` sends dead letters again. Destinations are read from the store on every
+moves on; ``replay`` sends dead letters again. Events refused alone (a transformation that
+raised, an event the receiver refused) are dead-lettered alone, each in a batch of its own,
+and the rest of their batch is closed. Destinations are read from the store on every
 pass, so ones added or removed by the CLI take effect while the dispatcher runs.
 
 One dispatcher works on a state database at a time: ``BackgroundDispatcher`` waits until
@@ -22,10 +25,12 @@ from audience.clock import Clock
 from audience.destinations.base import Destination, DestinationConfig
 from audience.destinations.registry import open_destination
 from audience.destinations.state import Batch, DeliveryStore
+from audience.destinations.transforms import Transform, load_transform, transform_events
 from audience.errors import (
     ConfigError,
     DeliveryError,
     PermanentDeliveryError,
+    RefusedEventsError,
     RetryableDeliveryError,
 )
 from audience.eventlog import EventFeed, StoredEvent
@@ -68,11 +73,24 @@ class Dispatcher:
         self._read_limit = read_limit
         self._open: dict[str, tuple[DestinationConfig, Destination]] = {}
         self._open_lock = threading.Lock()
+        self._transforms: dict[str, Transform] = {}
 
     @property
     def store(self) -> DeliveryStore:
         """The delivery state this dispatcher works on."""
         return self._store
+
+    def problems(self) -> list[str]:
+        """What keeps destinations from delivering as configured: transformations that cannot be
+        imported, one line each (empty when all is well)."""
+        problems = []
+        for config in self._store.configs():
+            try:
+                if config.transform is not None:
+                    self._transform(config.transform)
+            except ConfigError as exc:
+                problems.append(f"destination {config.name}: {exc}")
+        return problems
 
     def step(self) -> bool:
         """One pass over every destination; ``True`` when any of them made progress."""
@@ -121,6 +139,9 @@ class Dispatcher:
         if error is None:
             self._store.delivered(batch, now)
             return True
+        if isinstance(error, RefusedEventsError):
+            self._set_apart(config, batch, error, now)
+            return True
         attempts = batch.attempts + 1
         dead = isinstance(error, PermanentDeliveryError) or config.delivery.is_exhausted(attempts)
         next_attempt = now + config.delivery.delay(attempts, requested_wait(error))
@@ -135,13 +156,39 @@ class Dispatcher:
             )
         return True
 
+    def _set_apart(
+        self, config: DestinationConfig, batch: Batch, error: RefusedEventsError, now: float
+    ) -> None:
+        """Dead-letter the refused events of ``batch`` alone and close the rest of it."""
+        logger.warning("destination %s: batch %s: %s", config.name, batch.id, error)
+        if set(batch.seqs) <= set(error.refused):
+            self._store.failed(batch, str(error), now, now, dead=True)
+            return
+        cursor = self._store.cursor(config.name)
+        for seq, reason in error.refused.items():
+            # A batch of one, opened where the cursor already is: the cursor does not move.
+            alone = self._store.claim(config.name, cursor, cursor, [seq], now)
+            if alone is not None:
+                self._store.failed(alone, reason, now, now, dead=True)
+        self._store.delivered(batch, now)
+
     def _deliver(
         self, config: DestinationConfig, batch: Batch, events: Sequence[StoredEvent]
     ) -> DeliveryError | None:
-        if not events:
-            return None
+        failed: dict[int, str] = {}
+        if config.transform is not None and events:
+            try:
+                transformed = transform_events(self._transform(config.transform), events)
+            except ConfigError as exc:
+                # The module may come back (a deployment in progress): retried, then dead.
+                logger.error("destination %s: %s", config.name, exc)
+                return RetryableDeliveryError(str(exc))
+            events, failed = transformed.events, transformed.failed
         try:
-            self._destination(config).deliver(events, str(batch.id))
+            if events:
+                self._destination(config).deliver(events, str(batch.id))
+        except RefusedEventsError as exc:
+            failed.update(exc.refused)
         except DeliveryError as exc:
             logger.info("destination %s: batch %s failed: %s", config.name, batch.id, exc)
             return exc
@@ -150,7 +197,14 @@ class Dispatcher:
             logger.exception("destination %s: batch %s raised", config.name, batch.id)
             self._forget(config.name)
             return RetryableDeliveryError(f"{type(exc).__name__}: {exc}")
-        return None
+        return RefusedEventsError(failed) if failed else None
+
+    def _transform(self, path: str) -> Transform:
+        """The transformation ``path`` names, imported once (a failed import is tried again)."""
+        function = self._transforms.get(path)
+        if function is None:
+            function = self._transforms[path] = load_transform(path)
+        return function
 
     def replay(self, name: str, batch_ids: Sequence[int] = ()) -> list[ReplayResult]:
         """Send the destination's dead-lettered batches again (only ``batch_ids`` if given).
@@ -168,6 +222,8 @@ class Dispatcher:
             now = self._now()
             if error is None:
                 self._store.delivered(batch, now)
+            elif isinstance(error, RefusedEventsError):
+                self._set_apart(config, batch, error, now)
             else:
                 self._store.failed(batch, str(error), now, now, dead=True)
             message = None if error is None else str(error)
@@ -241,7 +297,14 @@ class BackgroundDispatcher:
         self._thread = threading.Thread(target=self._supervise, name="audience-destinations")
 
     def start(self) -> None:
-        """Start delivering."""
+        """Start delivering; log what keeps a destination from delivering as configured."""
+        try:
+            problems = self._dispatcher.problems()
+        except Exception:
+            logger.exception("reading the destinations failed")
+            problems = []
+        for problem in problems:
+            logger.error("%s", problem)
         self._thread.start()
 
     def wake(self, _last_seq: int = 0) -> None:

@@ -29,6 +29,16 @@ def open_destination(config: DestinationConfig, clock: Clock) -> Destination:
             timeout=float(options.get("timeout", 10.0)),
             max_body_bytes=int(options.get("max_body_bytes", MAX_BODY_BYTES)),
         )
+    if config.kind == "relay":
+        from audience.destinations.relay import MAX_BATCH_BYTES, RelayDestination
+
+        return RelayDestination(
+            str(options["url"]),
+            str(options["write_key"]),
+            clock,
+            timeout=float(options.get("timeout", 10.0)),
+            max_batch_bytes=int(options.get("max_body_bytes", MAX_BATCH_BYTES)),
+        )
     if config.kind == "postgres":
         from audience.destinations.loaders import PostgresWarehouse
 
