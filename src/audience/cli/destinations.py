@@ -23,6 +23,8 @@ from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
 from audience.destinations.filters import EventFilter
 from audience.destinations.registry import require_driver
 from audience.destinations.relay import MAX_BATCH_BYTES, relay_url
+from audience.destinations.rotation import replace_config, rotated
+from audience.destinations.standard_webhooks import secret_of
 from audience.destinations.state import DeliveryStore
 from audience.destinations.status import DestinationStatus, destination_statuses
 from audience.destinations.transforms import load_transform
@@ -140,7 +142,7 @@ def add(
     if webhook_url:
         kind = "webhook"
         generated = secret is None
-        secret = secret or secrets.token_hex(32)
+        secret = secret or new_secret()
         options = {
             "url": webhook_url,
             "secret": secret,
@@ -178,6 +180,8 @@ def add(
                 initial_backoff,
                 max_backoff,
                 batch_size or (100 if kind in ("webhook", "relay") else 1000),
+                # Many senders share a webhook's or a tracking API's receiver: spread retries.
+                jitter="equal" if kind in ("webhook", "relay") else "none",
             ),
             filters=EventFilter.of(
                 only_sources=only_source,
@@ -198,6 +202,47 @@ def add(
         cursor = events.last_seq() if start == "now" else 0
         state.add(config, cursor, SystemClock().now().timestamp())
     click.echo(f"added {kind} destination {name}")
+    if generated:
+        click.echo(f"signing secret (shown once): {secret}")
+
+
+def new_secret() -> str:
+    """A new signing secret: 32 random bytes in the Standard Webhooks form, ``whsec_<base64>``."""
+    return secret_of(secrets.token_bytes(32))
+
+
+@destinations.command("rotate-secret")
+@click.argument("name")
+@click.option(
+    "--overlap",
+    type=click.FloatRange(0),
+    default=24.0,
+    show_default=True,
+    help="Hours during which the old secret signs too (0: the new one alone, at once).",
+)
+@click.option("--secret", help="The new secret (default: generated, shown once).")
+@store_options
+def rotate_secret(
+    name: str,
+    overlap: float,
+    secret: str | None,
+    data_dir: Path | None,
+    database_url: str | None,
+) -> None:
+    """Give the webhook NAME a new signing secret; the old one keeps signing for --overlap hours."""
+    generated = secret is None
+    secret = secret or new_secret()
+    now = SystemClock().now().timestamp()
+    with delivery_stores(data_dir=data_dir, database_url=database_url) as (state, _):
+        try:
+            replace_config(state, rotated(state.config(name), secret, now, overlap * 3600))
+        except AudienceError as exc:
+            raise click.UsageError(str(exc)) from exc
+    if overlap:
+        until = _when(now + overlap * 3600)
+        click.echo(f"{name} signs with the new and the old secret until {until}")
+    else:
+        click.echo(f"{name} signs with the new secret only")
     if generated:
         click.echo(f"signing secret (shown once): {secret}")
 

@@ -12,7 +12,7 @@ from audience.destinations.filters import EventFilter
 from audience.errors import ConfigError
 from audience.eventlog import StoredEvent
 from audience.jsontypes import JSON, JSONObject
-from audience.retry import RetryPolicy
+from audience.retry import JITTERS, Jitter, RetryPolicy
 
 DestinationKind = Literal["webhook", "relay", "postgres", "duckdb"]
 """``webhook`` POSTs signed batches to a URL; ``relay`` forwards them to another tracking API;
@@ -63,9 +63,11 @@ class DestinationPolicy:
     """How a destination's batches are formed and retried.
 
     A failed batch is tried again after ``initial_backoff`` seconds, doubling up to
-    ``max_backoff`` (no jitter: one worker sends to a destination, so there is no crowd to
-    spread); after ``max_attempts`` failed attempts it is dead-lettered and the destination
-    moves on. A receiver's ``Retry-After`` lengthens the wait, never shortens it, and never past
+    ``max_backoff``, spread by ``jitter`` (``"equal"``: between half of it and all of it, so
+    the many senders of a shared receiver, a webhook's or a tracking API's, do not come back at
+    the same moment; ``"none"``, the default, for a warehouse only this worker writes to).
+    After ``max_attempts`` failed attempts it is dead-lettered and the destination moves on.
+    A receiver's ``Retry-After`` lengthens the wait, never shortens it, and never past
     ``max_backoff``. The rule is ``audience.retry``'s.
     """
 
@@ -73,8 +75,11 @@ class DestinationPolicy:
     initial_backoff: float = 1.0
     max_backoff: float = 300.0
     batch_size: int = 100
+    jitter: Jitter = "none"
 
     def __post_init__(self) -> None:
+        if self.jitter not in JITTERS:
+            raise ConfigError(f"jitter must be one of {', '.join(JITTERS)}")
         if self.max_attempts < 1:
             raise ConfigError("max_attempts must be at least 1")
         if self.batch_size < 1:
@@ -89,12 +94,13 @@ class DestinationPolicy:
             base=self.initial_backoff,
             cap=self.max_backoff,
             max_retry_after=self.max_backoff,
-            jitter="none",
+            jitter=self.jitter,
         )
 
-    def delay(self, attempts: int, retry_after: float | None = None) -> float:
-        """Seconds to wait after the ``attempts``-th failed attempt."""
-        return self.retry.delay(attempts, retry_after)
+    def delay(self, attempts: int, retry_after: float | None = None, draw: float = 1.0) -> float:
+        """Seconds to wait after the ``attempts``-th failed attempt; ``draw`` in [0, 1] is the
+        random draw the jitter spreads the wait by."""
+        return self.retry.delay(attempts, retry_after, draw=draw)
 
     def is_exhausted(self, attempts: int) -> bool:
         """Whether a batch that failed ``attempts`` times goes to the dead letters."""
@@ -168,6 +174,7 @@ class DestinationConfig:
                 "initial_backoff": self.delivery.initial_backoff,
                 "max_backoff": self.delivery.max_backoff,
                 "batch_size": self.delivery.batch_size,
+                "jitter": self.delivery.jitter,
             },
             "filters": self.filters.to_json(),
             "transform": self.transform,

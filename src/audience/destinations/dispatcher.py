@@ -17,6 +17,7 @@ serve`` and an ``audience destinations run`` on the same data folder never both 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -56,7 +57,10 @@ class ReplayResult:
 
 
 class Dispatcher:
-    """Delivers the event log to every configured destination, durably and in order."""
+    """Delivers the event log to every configured destination, durably and in order.
+
+    ``draw`` gives the random numbers in [0, 1] the destinations' retry jitter uses.
+    """
 
     def __init__(
         self,
@@ -65,12 +69,14 @@ class Dispatcher:
         clock: Clock,
         factory: DestinationFactory = open_destination,
         read_limit: int = READ_LIMIT,
+        draw: Callable[[], float] = random.random,
     ) -> None:
         self._feed = feed
         self._store = store
         self._clock = clock
         self._factory = factory
         self._read_limit = read_limit
+        self._draw = draw
         self._open: dict[str, tuple[DestinationConfig, Destination]] = {}
         self._open_lock = threading.Lock()
         self._transforms: dict[str, Transform] = {}
@@ -144,7 +150,8 @@ class Dispatcher:
             return True
         attempts = batch.attempts + 1
         dead = isinstance(error, PermanentDeliveryError) or config.delivery.is_exhausted(attempts)
-        next_attempt = now + config.delivery.delay(attempts, requested_wait(error))
+        wait = config.delivery.delay(attempts, requested_wait(error), draw=self._draw())
+        next_attempt = now + wait
         self._store.failed(batch, str(error), now, next_attempt, dead)
         if dead:
             logger.warning(
