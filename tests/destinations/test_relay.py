@@ -142,6 +142,7 @@ def test_an_event_over_32_kb_is_dead_lettered_alone_and_the_others_are_relayed(
     stats = delivery_store.stats("fwd")
     assert stats.pending_events == 0
     assert stats.cursor == 3
+    assert stats.delivered_events == 2
 
 
 def refuses_bad_events(request: Received) -> int:
@@ -170,7 +171,10 @@ def test_a_400_is_split_until_the_refused_event_is_alone_and_only_it_is_dead_let
     assert dead.seqs == (7,)
     assert dead.last_error is not None
     assert "answered 400" in dead.last_error
-    assert delivery_store.stats("fwd").pending_events == 0
+    stats = delivery_store.stats("fwd")
+    assert stats.pending_events == 0
+    assert stats.delivered_events == 19
+    assert stats.dead_events == 1
 
 
 def test_a_wrong_write_key_dead_letters_the_whole_batch(

@@ -138,6 +138,9 @@ def test_a_transformation_changes_splits_and_drops_events_and_dead_letters_only_
     (dead,) = delivery_store.dead_letters("crm")
     assert dead.seqs == (4,)
     assert dead.last_error == "transform failed: ValueError: cannot shape an event marked poison"
+    stats = delivery_store.stats("crm")
+    assert stats.delivered_events == 4  # the heartbeat, dropped, counts as delivered
+    assert stats.dead_events == 1
 
 
 def test_a_fixed_transformation_delivers_its_dead_letters_on_replay(

@@ -23,9 +23,10 @@ from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
 from audience.destinations.filters import EventFilter
 from audience.destinations.registry import require_driver
 from audience.destinations.relay import MAX_BATCH_BYTES, relay_url
-from audience.destinations.rotation import replace_config, rotated
+from audience.destinations.rotation import rotated
 from audience.destinations.standard_webhooks import secret_of
 from audience.destinations.state import DeliveryStore
+from audience.destinations.state_updates import replace_config
 from audience.destinations.status import DestinationStatus, destination_statuses
 from audience.destinations.transforms import load_transform
 from audience.errors import AudienceError

@@ -26,6 +26,7 @@ from audience.clock import Clock
 from audience.destinations.base import Destination, DestinationConfig
 from audience.destinations.registry import open_destination
 from audience.destinations.state import Batch, DeliveryStore
+from audience.destinations.state_updates import set_apart
 from audience.destinations.transforms import Transform, load_transform, transform_events
 from audience.errors import (
     ConfigError,
@@ -171,13 +172,7 @@ class Dispatcher:
         if set(batch.seqs) <= set(error.refused):
             self._store.failed(batch, str(error), now, now, dead=True)
             return
-        cursor = self._store.cursor(config.name)
-        for seq, reason in error.refused.items():
-            # A batch of one, opened where the cursor already is: the cursor does not move.
-            alone = self._store.claim(config.name, cursor, cursor, [seq], now)
-            if alone is not None:
-                self._store.failed(alone, reason, now, now, dead=True)
-        self._store.delivered(batch, now)
+        set_apart(self._store, batch, error.refused, now)
 
     def _deliver(
         self, config: DestinationConfig, batch: Batch, events: Sequence[StoredEvent]

@@ -1,4 +1,5 @@
 """Rotating a webhook's signing secret: a new secret, and the old one still signing for a while.
+Pure: the time comes in as an argument; ``state_updates.replace_config`` stores the result.
 
 During the overlap every request carries two signatures in each signature header, the new
 secret's first, so a receiver can switch to the new secret whenever it likes; afterwards only
@@ -7,11 +8,9 @@ the new one signs. The destination keeps its cursor, open batch and dead letters
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
 from audience.destinations.base import DestinationConfig
-from audience.destinations.state import DeliveryStore, SqlDeliveryStore
 from audience.errors import ConfigError
 
 
@@ -34,18 +33,3 @@ def rotated(
         options["previous_secret_until"] = now + overlap
     options["secret"] = new_secret
     return replace(config, options=options)
-
-
-def replace_config(store: DeliveryStore, config: DestinationConfig) -> None:
-    """Store ``config`` as the settings of the destination of its name, keeping its cursor,
-    batches and dead letters; the dispatcher uses it from its next batch on."""
-    if not isinstance(store, SqlDeliveryStore):
-        raise ConfigError(f"{type(store).__name__} cannot change a destination's settings")
-    mark = store._mark
-    with store._transaction() as db:
-        changed = db.execute(
-            f"UPDATE destinations SET config = {mark} WHERE name = {mark}",
-            (json.dumps(config.to_json()), config.name),
-        )
-        if changed.rowcount == 0:
-            raise ConfigError(f"no destination is named {config.name!r}")
