@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from audience.cli import main
 from audience.destinations.base import DestinationConfig, DestinationPolicy
 from audience.destinations.dispatcher import Dispatcher
 from audience.destinations.relay import MAX_BATCH_BYTES, relay_url
@@ -262,3 +265,27 @@ def test_a_relay_skips_only_the_events_whose_integrations_turn_its_own_name_off(
 
     assert receiver.message_ids() == ["m-2", "m-3"]
     assert receiver.requests[0].batch[0]["integrations"] == only_crm
+
+
+def test_destinations_add_relay_stores_the_presets_endpoint_and_hides_the_write_key(
+    location: list[str],
+) -> None:
+    def run(*arguments: str) -> Any:
+        return CliRunner().invoke(main, ["destinations", *arguments, *location])
+
+    added = run("add", "seg", "--relay", "segment", "--relay-key", "sk-secret")
+    assert added.exit_code == 0, added.output
+    assert added.output == "added relay destination seg\n"
+    (config,) = json.loads(run("list", "--json").output)
+    assert config["kind"] == "relay"
+    assert config["options"]["url"] == "https://api.segment.io/v1/batch"
+    assert config["options"]["write_key"] == "***"
+    assert config["options"]["max_body_bytes"] == MAX_BATCH_BYTES
+    assert config["delivery"]["batch_size"] == 100
+
+    no_key = run("add", "other", "--relay", "customerio-eu")
+    assert no_key.exit_code == 2
+    assert "--relay needs --relay-key" in no_key.output
+    typo = run("add", "other", "--relay", "segmnet", "--relay-key", "k")
+    assert typo.exit_code == 2
+    assert "neither an http(s) URL nor one of segment, customerio-us" in typo.output
