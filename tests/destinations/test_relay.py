@@ -282,6 +282,7 @@ def test_destinations_add_relay_stores_the_presets_endpoint_and_hides_the_write_
     assert config["options"]["write_key"] == "***"
     assert config["options"]["max_body_bytes"] == MAX_BATCH_BYTES
     assert config["delivery"]["batch_size"] == 100
+    assert config["options"]["gzip"] is True
 
     no_key = run("add", "other", "--relay", "customerio-eu")
     assert no_key.exit_code == 2
@@ -289,3 +290,24 @@ def test_destinations_add_relay_stores_the_presets_endpoint_and_hides_the_write_
     typo = run("add", "other", "--relay", "segmnet", "--relay-key", "k")
     assert typo.exit_code == 2
     assert "neither an http(s) URL nor one of segment, customerio-us" in typo.output
+
+
+def test_a_relay_without_gzip_posts_plain_json(
+    receiver: Receiver,
+    append: Append,
+    delivery_store: DeliveryStore,
+    dispatcher: Dispatcher,
+) -> None:
+    receiver.start()
+    append([track(1)])
+    config = relay(receiver.url)
+    plain = DestinationConfig(
+        config.name, "relay", {**config.options, "gzip": False}, delivery=config.delivery
+    )
+    delivery_store.add(plain, 0, 0.0)
+
+    drain(dispatcher)
+
+    (request,) = receiver.requests
+    assert "Content-Encoding" not in request.headers
+    assert receiver.message_ids() == ["m-1"]

@@ -49,6 +49,13 @@ def destinations() -> None:
     "/v1/batch), or segment, customerio-us, customerio-eu, rudderstack:<data plane URL>.",
 )
 @click.option("--relay-key", help="The write key the relay authenticates with at the receiver.")
+@click.option(
+    "--gzip/--no-gzip",
+    "compress",
+    default=True,
+    show_default=True,
+    help="Relay: compress each request (Content-Encoding: gzip).",
+)
 @click.option("--postgres", "postgres_url", help="Load tables into this PostgreSQL database.")
 @click.option("--duckdb", "duckdb_path", help="Load tables into this DuckDB file.")
 @click.option("--schema", help="Warehouse schema (default: one schema per source, named after it).")
@@ -110,6 +117,7 @@ def add(
     secret: str | None,
     relay_target: str | None,
     relay_key: str | None,
+    compress: bool,
     postgres_url: str | None,
     duckdb_path: str | None,
     schema: str | None,
@@ -161,6 +169,7 @@ def add(
         options = {
             "url": url,
             "write_key": relay_key,
+            "gzip": compress,
             "timeout": timeout,
             "max_body_bytes": max_body_bytes or MAX_BATCH_BYTES,
         }

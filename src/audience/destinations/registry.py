@@ -40,6 +40,7 @@ def open_destination(config: DestinationConfig, clock: Clock) -> Destination:
             clock,
             timeout=float(options.get("timeout", 10.0)),
             max_batch_bytes=int(options.get("max_body_bytes", MAX_BATCH_BYTES)),
+            compress=options.get("gzip", True) is not False,
         )
     if config.kind == "postgres":
         from audience.destinations.loaders import PostgresWarehouse
