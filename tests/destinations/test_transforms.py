@@ -228,15 +228,20 @@ def event(seq: int, **fields: object) -> StoredEvent:
     return StoredEvent(seq, "web", {**track(seq), **fields})
 
 
-def test_a_return_value_other_than_a_dict_a_list_of_dicts_or_none_fails_that_event() -> None:
+def test_a_return_value_other_than_events_with_a_type_and_a_message_id_fails_that_event() -> None:
     transformed = transform_events(lambda message: 42, [event(1)])
     listed = transform_events(lambda message: [message, "x"], [event(2)])
-    unserializable = transform_events(lambda message: {"at": {1, 2}}, [event(3)])
+    unserializable = transform_events(lambda message: {**message, "at": {1, 2}}, [event(3)])
+    anonymous = transform_events(lambda message: {"type": "track"}, [event(4)])
     expected = "transform failed: TypeError: returned int; expected a dict, a list of dicts or None"
     assert transformed.failed == {1: expected}
     assert list(listed.failed) == [2]
     assert list(unserializable.failed) == [3]
-    assert transformed.events == listed.events == unserializable.events == []
+    assert anonymous.failed == {
+        4: "transform failed: ValueError: returned an event without a messageId (a non-empty "
+        "string)"
+    }
+    assert transformed.events == listed.events == unserializable.events == anonymous.events == []
 
 
 def test_a_transformation_gets_its_own_copy_of_each_event() -> None:
@@ -244,11 +249,11 @@ def test_a_transformation_gets_its_own_copy_of_each_event() -> None:
 
     def clear(message: dict[str, object]) -> dict[str, object]:
         message.clear()
-        message["type"] = "track"
+        message.update(type="track", messageId="m-1")
         return message
 
     transformed = transform_events(clear, [original])
-    assert transformed.events == [StoredEvent(1, "web", {"type": "track"})]
+    assert transformed.events == [StoredEvent(1, "web", {"type": "track", "messageId": "m-1"})]
     assert original.message["messageId"] == "m-1"
 
 

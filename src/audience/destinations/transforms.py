@@ -9,8 +9,9 @@ its own copy), and it returns
 - a list of dicts: these events instead (an empty list drops it);
 - ``None``: nothing (the event is dropped, and counts as delivered).
 
-Anything the function raises, or a return value of another kind or one JSON cannot hold, counts
-that one event as failed: it is dead-lettered alone with the error text and the others go on.
+Every event returned must keep a ``type`` and a ``messageId`` (non-empty strings). Anything the
+function raises, or a return value of another kind, without those, or that JSON cannot hold,
+counts that one event as failed: it is dead-lettered alone with the error text and the others go on.
 The function runs again on every retry and replay, so it should give the same answer for the
 same event. The module is imported with the dispatcher's ``sys.path`` (install it, or put its
 folder on ``PYTHONPATH``); a path that cannot be imported, or names no callable, is a
@@ -33,6 +34,9 @@ from audience.jsontypes import JSONObject
 
 Transform = Callable[[JSONObject], Any]
 """The user's function: an event in; a dict, a list of dicts, or ``None`` out."""
+
+REQUIRED_FIELDS: Final = ("type", "messageId")
+"""What every event a transformation returns must keep: every destination relies on them."""
 
 _PATH: Final = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
@@ -86,10 +90,16 @@ def _results(returned: object) -> list[JSONObject]:
     """The events a transformation returned, as detached JSON objects."""
     if returned is None:
         return []
-    items = returned if isinstance(returned, list) else [returned]
-    if not all(isinstance(item, dict) for item in items):
+    items: list[object] = returned if isinstance(returned, list) else [returned]
+    events: list[dict[str, object]] = [item for item in items if isinstance(item, dict)]
+    if len(events) != len(items):
         raise TypeError(
             f"returned {type(returned).__name__}; expected a dict, a list of dicts or None"
         )
+    for item in events:
+        for field in REQUIRED_FIELDS:
+            value = item.get(field)
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"returned an event without a {field} (a non-empty string)")
     # A round trip through JSON proves each event can be sent and detaches it from the caller.
-    return [orjson.loads(orjson.dumps(item)) for item in items]
+    return [orjson.loads(orjson.dumps(item)) for item in events]
