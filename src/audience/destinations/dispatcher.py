@@ -127,18 +127,36 @@ class Dispatcher:
                 return False
             return self._send(config, batch, self._feed.get_many(batch.seqs))
         cursor = self._store.cursor(config.name)
-        events = self._feed.read_after(cursor, max(self._read_limit, config.delivery.batch_size))
-        if not events:
+        last_read, chosen = self._next_events(config, cursor)
+        if last_read == cursor:
             return False
-        chosen = [event for event in events if config.accepts(event)]
-        chosen = chosen[: config.delivery.batch_size]
-        full = len(chosen) == config.delivery.batch_size
-        new_cursor = chosen[-1].seq if full else events[-1].seq
         seqs = [event.seq for event in chosen]
-        claimed = self._store.claim(config.name, cursor, new_cursor, seqs, self._now())
+        claimed = self._store.claim(config.name, cursor, last_read, seqs, self._now())
         if claimed is not None:
             self._send(config, claimed, chosen)
         return True
+
+    def _next_events(self, config: DestinationConfig, cursor: int) -> tuple[int, list[StoredEvent]]:
+        """The events of the destination's next batch after ``cursor``, and the position of the
+        last event looked at (``cursor`` when there is none).
+
+        The log is read only as far as the batch needs: as many events as places are left in
+        it, again while the filters leave places, up to ``read_limit`` events in all. So the
+        cursor stops right after the batch's last event, or after the events skipped.
+        """
+        size = config.delivery.batch_size
+        chosen: list[StoredEvent] = []
+        last_read, looked_at = cursor, 0
+        while len(chosen) < size and looked_at < max(self._read_limit, size):
+            wanted = size - len(chosen)
+            page = self._feed.read_after(last_read, wanted)
+            if not page:
+                break
+            chosen.extend(event for event in page if config.accepts(event))
+            last_read, looked_at = page[-1].seq, looked_at + len(page)
+            if len(page) < wanted:
+                break
+        return last_read, chosen
 
     def _send(self, config: DestinationConfig, batch: Batch, events: Sequence[StoredEvent]) -> bool:
         error = self._deliver(config, batch, events)
