@@ -14,6 +14,7 @@
     └── DeliveryError          sending events to a collector or destination failed
         ├── RetryableDeliveryError   network errors, 429 and 5xx: try again later
         └── PermanentDeliveryError   other 4xx: trying again cannot help
+            └── RefusedEventsError   some events of a batch refused, the others delivered
 """
 
 from __future__ import annotations
@@ -95,3 +96,17 @@ class RetryableDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """A failure that sending again cannot fix: a 4xx other than 408 and 429."""
+
+
+class RefusedEventsError(PermanentDeliveryError):
+    """Some events of a batch were refused for good; every other event was delivered.
+
+    ``refused`` maps the log position (``seq``) of each refused event to the reason. The
+    dispatcher dead-letters those events alone and closes the rest of the batch.
+    """
+
+    def __init__(self, refused: dict[int, str], status: int | None = None) -> None:
+        shown = "; ".join(f"event {seq}: {reason}" for seq, reason in list(refused.items())[:3])
+        more = f" (and {len(refused) - 3} more)" if len(refused) > 3 else ""
+        super().__init__(f"{len(refused)} event(s) refused: {shown}{more}", status)
+        self.refused = refused

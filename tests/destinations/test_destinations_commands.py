@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +25,8 @@ def test_adding_a_webhook_shows_its_generated_secret_once_and_lists_it_hidden(
     added = run(location, "add", "crm", "--webhook", "https://hooks.example.com/in")
     assert added.exit_code == 0, added.output
     secret = added.output.split("signing secret (shown once): ")[1].strip()
-    assert len(secret) == 64
+    assert secret.startswith("whsec_")
+    assert len(base64.b64decode(secret.removeprefix("whsec_"))) == 32
 
     listed = run(location, "list", "--json")
     (config,) = json.loads(listed.output)

@@ -110,6 +110,11 @@ class AudienceServer:
                 f"audience {' '.join(args)} exited with {completed.returncode}\n{self.log()}"
             )
 
+    def run_command(self, args: Sequence[str]) -> None:
+        """Run ``audience ARGS`` with this server's environment, its output in the log; fail
+        with the log when it exits non-zero."""
+        self._run_cli(args)
+
     def create_sources(self) -> None:
         """Create every source in ``sources`` with its fixed write key (once per data folder)."""
         if self.sources:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -13,7 +15,7 @@ from support.ports import free_port
 
 @dataclass
 class Received:
-    """One request the receiver accepted: its body and headers."""
+    """One request the receiver accepted: its body (inflated when it came gzipped) and headers."""
 
     body: bytes
     headers: dict[str, str]
@@ -29,7 +31,9 @@ class Receiver:
     """Records every request; answers the statuses queued in ``answers``, then 200.
 
     With a ``gate``, every request waits until the gate opens before it is answered. Answers
-    other than 200 carry ``retry_after`` as their ``Retry-After`` header when it is set.
+    other than 200 carry ``retry_after`` as their ``Retry-After`` header when it is set. A
+    ``judge`` answers each request the queued answers leave to 200, from what it holds: the
+    status it returns is sent instead (and only 200s are recorded).
     """
 
     port: int = field(default_factory=free_port)
@@ -37,6 +41,7 @@ class Receiver:
     retry_after: str | None = None
     delay: float = 0.0
     gate: threading.Event | None = None
+    judge: Callable[[Received], int] | None = None
     requests: list[Received] = field(default_factory=list)
     started: int = 0
     _server: ThreadingHTTPServer | None = None
@@ -57,14 +62,19 @@ class Receiver:
                 with receiver._lock:
                     receiver.started += 1
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                received = Received(body, dict(self.headers.items()))
                 if receiver.delay:
                     threading.Event().wait(receiver.delay)
                 if receiver.gate is not None:
                     receiver.gate.wait(60)
                 with receiver._lock:
                     status = receiver.answers.pop(0) if receiver.answers else 200
+                    if status == 200 and receiver.judge is not None:
+                        status = receiver.judge(received)
                     if status == 200:
-                        receiver.requests.append(Received(body, dict(self.headers.items())))
+                        receiver.requests.append(received)
                 self.send_response(status)
                 if status != 200 and receiver.retry_after is not None:
                     self.send_header("Retry-After", receiver.retry_after)

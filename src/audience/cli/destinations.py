@@ -21,24 +21,70 @@ from audience.config import load_settings
 from audience.destinations.base import DestinationConfig, DestinationKind, DestinationPolicy
 from audience.destinations.delivery_store import DeliveryStore
 from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
+from audience.destinations.filters import EventFilter
 from audience.destinations.registry import require_driver
+from audience.destinations.relay import MAX_BATCH_BYTES, relay_url
+from audience.destinations.rotation import rotated
+from audience.destinations.standard_webhooks import secret_of
 from audience.destinations.status import DestinationStatus, destination_statuses
+from audience.destinations.transforms import load_transform
 from audience.errors import AudienceError
+from audience.tracking import MESSAGE_TYPES
 
 
 @click.group("destinations")
 def destinations() -> None:
-    """Warehouse tables and webhooks the committed events are delivered to."""
+    """Warehouse tables, webhooks and tracking APIs the committed events are delivered to."""
 
 
 @destinations.command("add")
 @click.argument("name")
 @click.option("--webhook", "webhook_url", help="POST signed batches to this URL.")
 @click.option("--secret", help="HMAC-SHA256 key of the webhook (default: generated, shown once).")
+@click.option(
+    "--relay",
+    "relay_target",
+    help="Forward events to a tracking API: an http(s) URL (a collector's root or its "
+    "/v1/batch), or segment, customerio-us, customerio-eu, rudderstack:<data plane URL>.",
+)
+@click.option("--relay-key", help="The write key the relay authenticates with at the receiver.")
+@click.option(
+    "--gzip/--no-gzip",
+    "compress",
+    default=True,
+    show_default=True,
+    help="Relay: compress each request (Content-Encoding: gzip).",
+)
 @click.option("--postgres", "postgres_url", help="Load tables into this PostgreSQL database.")
 @click.option("--duckdb", "duckdb_path", help="Load tables into this DuckDB file.")
 @click.option("--schema", help="Warehouse schema (default: one schema per source, named after it).")
 @click.option("--source", help="Only the events of this source (default: every source).")
+@click.option("--only-source", multiple=True, help="Only events of this source (repeatable).")
+@click.option("--except-source", multiple=True, help="Skip events of this source (repeatable).")
+@click.option(
+    "--only-type",
+    multiple=True,
+    type=click.Choice(MESSAGE_TYPES),
+    help="Only events of this type (repeatable).",
+)
+@click.option(
+    "--except-type",
+    multiple=True,
+    type=click.Choice(MESSAGE_TYPES),
+    help="Skip events of this type (repeatable).",
+)
+@click.option(
+    "--only-event",
+    multiple=True,
+    help="Only tracks with this event name; other types pass (repeatable).",
+)
+@click.option(
+    "--except-event", multiple=True, help="Skip tracks with this event name (repeatable)."
+)
+@click.option(
+    "--transform",
+    help="package.module:function that changes, splits or drops each event first.",
+)
 @click.option(
     "--batch-size",
     type=click.IntRange(1, 10_000),
@@ -52,9 +98,9 @@ def destinations() -> None:
 @click.option(
     "--max-body-bytes",
     type=click.IntRange(1024),
-    default=500 * 1024,
-    show_default=True,
-    help="Webhook: split a batch into requests no larger than this.",
+    default=None,
+    help="Webhook, relay: split a batch into requests no larger than this "
+    "(default: 500 KB for a webhook, 475,000 bytes for a relay).",
 )
 @click.option(
     "--start",
@@ -68,42 +114,69 @@ def add(
     name: str,
     webhook_url: str | None,
     secret: str | None,
+    relay_target: str | None,
+    relay_key: str | None,
+    compress: bool,
     postgres_url: str | None,
     duckdb_path: str | None,
     schema: str | None,
     source: str | None,
+    only_source: tuple[str, ...],
+    except_source: tuple[str, ...],
+    only_type: tuple[str, ...],
+    except_type: tuple[str, ...],
+    only_event: tuple[str, ...],
+    except_event: tuple[str, ...],
+    transform: str | None,
     batch_size: int | None,
     max_attempts: int,
     initial_backoff: float,
     max_backoff: float,
     timeout: float,
-    max_body_bytes: int,
+    max_body_bytes: int | None,
     start: str,
     data_dir: Path | None,
     database_url: str | None,
 ) -> None:
-    """Add the destination NAME: one of --webhook, --postgres or --duckdb."""
-    targets = [t for t in (webhook_url, postgres_url, duckdb_path) if t]
+    """Add the destination NAME: one of --webhook, --relay, --postgres or --duckdb."""
+    targets = [t for t in (webhook_url, relay_target, postgres_url, duckdb_path) if t]
     if len(targets) != 1:
-        raise click.UsageError("give exactly one of --webhook, --postgres or --duckdb")
+        raise click.UsageError("give exactly one of --webhook, --relay, --postgres or --duckdb")
+    if relay_key and not relay_target:
+        raise click.UsageError("--relay-key goes with --relay")
     kind: DestinationKind
     options: dict[str, Any]
     generated = False
     if webhook_url:
         kind = "webhook"
         generated = secret is None
-        secret = secret or secrets.token_hex(32)
+        secret = secret or new_secret()
         options = {
             "url": webhook_url,
             "secret": secret,
             "timeout": timeout,
-            "max_body_bytes": max_body_bytes,
+            "max_body_bytes": max_body_bytes or 500 * 1024,
+        }
+    elif relay_target:
+        if not relay_key:
+            raise click.UsageError("--relay needs --relay-key, the receiver's write key")
+        try:
+            url = relay_url(relay_target)
+        except AudienceError as exc:
+            raise click.UsageError(str(exc)) from exc
+        kind = "relay"
+        options = {
+            "url": url,
+            "write_key": relay_key,
+            "gzip": compress,
+            "timeout": timeout,
+            "max_body_bytes": max_body_bytes or MAX_BATCH_BYTES,
         }
     elif postgres_url:
         kind, options = "postgres", {"url": postgres_url}
     else:
         kind, options = "duckdb", {"path": str(Path(str(duckdb_path)).resolve())}
-    if schema and kind != "webhook":
+    if schema and kind in ("postgres", "duckdb"):
         options["schema"] = schema
     try:
         config = DestinationConfig(
@@ -115,16 +188,70 @@ def add(
                 max_attempts,
                 initial_backoff,
                 max_backoff,
-                batch_size or (100 if kind == "webhook" else 1000),
+                batch_size or (100 if kind in ("webhook", "relay") else 1000),
+                # Many senders share a webhook's or a tracking API's receiver: spread retries.
+                jitter="equal" if kind in ("webhook", "relay") else "none",
             ),
+            filters=EventFilter.of(
+                only_sources=only_source,
+                except_sources=except_source,
+                only_types=only_type,
+                except_types=except_type,
+                only_events=only_event,
+                except_events=except_event,
+            ),
+            transform=transform,
         )
         require_driver(config)
+        if transform is not None:
+            load_transform(transform)
     except AudienceError as exc:
         raise click.UsageError(str(exc)) from exc
     with delivery_stores(data_dir=data_dir, database_url=database_url) as (state, events):
         cursor = events.last_seq() if start == "now" else 0
         state.add(config, cursor, SystemClock().now().timestamp())
     click.echo(f"added {kind} destination {name}")
+    if generated:
+        click.echo(f"signing secret (shown once): {secret}")
+
+
+def new_secret() -> str:
+    """A new signing secret: 32 random bytes in the Standard Webhooks form, ``whsec_<base64>``."""
+    return secret_of(secrets.token_bytes(32))
+
+
+@destinations.command("rotate-secret")
+@click.argument("name")
+@click.option(
+    "--overlap",
+    type=click.FloatRange(0),
+    default=24.0,
+    show_default=True,
+    help="Hours during which the old secret signs too (0: the new one alone, at once).",
+)
+@click.option("--secret", help="The new secret (default: generated, shown once).")
+@store_options
+def rotate_secret(
+    name: str,
+    overlap: float,
+    secret: str | None,
+    data_dir: Path | None,
+    database_url: str | None,
+) -> None:
+    """Give the webhook NAME a new signing secret; the old one keeps signing for --overlap hours."""
+    generated = secret is None
+    secret = secret or new_secret()
+    now = SystemClock().now().timestamp()
+    with delivery_stores(data_dir=data_dir, database_url=database_url) as (state, _):
+        try:
+            state.replace_config(rotated(state.config(name), secret, now, overlap * 3600))
+        except AudienceError as exc:
+            raise click.UsageError(str(exc)) from exc
+    if overlap:
+        until = _when(now + overlap * 3600)
+        click.echo(f"{name} signs with the new and the old secret until {until}")
+    else:
+        click.echo(f"{name} signs with the new secret only")
     if generated:
         click.echo(f"signing secret (shown once): {secret}")
 
@@ -145,7 +272,13 @@ def list_(as_json: bool, data_dir: Path | None, database_url: str | None) -> Non
         options = config["options"]
         target = options.get("url") or options.get("path")
         source = config["source"] or "every source"
-        click.echo(f"{config['name']}\t{config['kind']}\t{target}\t{source}")
+        line = f"{config['name']}\t{config['kind']}\t{target}\t{source}"
+        rules = "; ".join(f"{rule} {','.join(names)}" for rule, names in config["filters"].items())
+        if rules:
+            line += f"\t{rules}"
+        if config["transform"]:
+            line += f"\ttransform {config['transform']}"
+        click.echo(line)
 
 
 @destinations.command("remove")

@@ -8,17 +8,20 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Final, Literal, Protocol, get_args
 
+from audience.destinations.filters import EventFilter
 from audience.errors import ConfigError
 from audience.eventlog import StoredEvent
 from audience.jsontypes import JSON, JSONObject
-from audience.retry import RetryPolicy
+from audience.retry import JITTERS, Jitter, RetryPolicy
 
-DestinationKind = Literal["webhook", "postgres", "duckdb"]
-"""``webhook`` POSTs signed batches to a URL; ``postgres`` and ``duckdb`` load warehouse tables."""
+DestinationKind = Literal["webhook", "relay", "postgres", "duckdb"]
+"""``webhook`` POSTs signed batches to a URL; ``relay`` forwards them to another tracking API;
+``postgres`` and ``duckdb`` load warehouse tables."""
 
 KINDS: Final[tuple[str, ...]] = get_args(DestinationKind)
 
 _HIDDEN: Final = "***"
+_SECRET_OPTIONS: Final = ("secret", "previous_secret", "write_key")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -60,9 +63,11 @@ class DestinationPolicy:
     """How a destination's batches are formed and retried.
 
     A failed batch is tried again after ``initial_backoff`` seconds, doubling up to
-    ``max_backoff`` (no jitter: one worker sends to a destination, so there is no crowd to
-    spread); after ``max_attempts`` failed attempts it is dead-lettered and the destination
-    moves on. A receiver's ``Retry-After`` lengthens the wait, never shortens it, and never past
+    ``max_backoff``, spread by ``jitter`` (``"equal"``: between half of it and all of it, so
+    the many senders of a shared receiver, a webhook's or a tracking API's, do not come back at
+    the same moment; ``"none"``, the default, for a warehouse only this worker writes to).
+    After ``max_attempts`` failed attempts it is dead-lettered and the destination moves on.
+    A receiver's ``Retry-After`` lengthens the wait, never shortens it, and never past
     ``max_backoff``. The rule is ``audience.retry``'s.
     """
 
@@ -70,8 +75,11 @@ class DestinationPolicy:
     initial_backoff: float = 1.0
     max_backoff: float = 300.0
     batch_size: int = 100
+    jitter: Jitter = "none"
 
     def __post_init__(self) -> None:
+        if self.jitter not in JITTERS:
+            raise ConfigError(f"jitter must be one of {', '.join(JITTERS)}")
         if self.max_attempts < 1:
             raise ConfigError("max_attempts must be at least 1")
         if self.batch_size < 1:
@@ -86,12 +94,13 @@ class DestinationPolicy:
             base=self.initial_backoff,
             cap=self.max_backoff,
             max_retry_after=self.max_backoff,
-            jitter="none",
+            jitter=self.jitter,
         )
 
-    def delay(self, attempts: int, retry_after: float | None = None) -> float:
-        """Seconds to wait after the ``attempts``-th failed attempt."""
-        return self.retry.delay(attempts, retry_after)
+    def delay(self, attempts: int, retry_after: float | None = None, draw: float = 1.0) -> float:
+        """Seconds to wait after the ``attempts``-th failed attempt; ``draw`` in [0, 1] is the
+        random draw the jitter spreads the wait by."""
+        return self.retry.delay(attempts, retry_after, draw=draw)
 
     def is_exhausted(self, attempts: int) -> bool:
         """Whether a batch that failed ``attempts`` times goes to the dead letters."""
@@ -102,9 +111,12 @@ class DestinationPolicy:
 class DestinationConfig:
     """One configured destination.
 
-    ``source`` limits it to the events of one source (``None``: every source).
+    ``source`` limits it to the events of one source (``None``: every source), and
+    ``filters`` to the sources, types and event names they name. ``transform`` is the
+    ``package.module:function`` that changes its events first (``None``: none).
     ``options`` hold what its kind needs: ``url`` and ``secret`` (webhook), ``url`` and
-    optionally ``schema`` (postgres), ``path`` and optionally ``schema`` (duckdb).
+    ``write_key`` (relay), ``url`` and optionally ``schema`` (postgres), ``path`` and
+    optionally ``schema`` (duckdb).
     """
 
     name: str
@@ -112,13 +124,20 @@ class DestinationConfig:
     options: Mapping[str, JSON] = field(default_factory=dict)
     source: str | None = None
     delivery: DestinationPolicy = field(default_factory=DestinationPolicy)
+    filters: EventFilter = field(default_factory=EventFilter)
+    transform: str | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
             raise ConfigError(f"destination name {self.name!r} must be 1-64 of [A-Za-z0-9_.-]")
         if self.kind not in KINDS:
             raise ConfigError(f"destination kind {self.kind!r} is not one of {', '.join(KINDS)}")
-        required = {"webhook": ("url", "secret"), "postgres": ("url",), "duckdb": ("path",)}
+        required = {
+            "webhook": ("url", "secret"),
+            "relay": ("url", "write_key"),
+            "postgres": ("url",),
+            "duckdb": ("path",),
+        }
         for option in required[self.kind]:
             if not self.options.get(option):
                 raise ConfigError(f"a {self.kind} destination needs the option {option!r}")
@@ -126,14 +145,22 @@ class DestinationConfig:
     def accepts(self, event: StoredEvent) -> bool:
         """Whether this destination receives ``event``.
 
-        A warehouse stores every event of its source. A webhook also follows the event's
-        ``integrations`` object, as downstream tools do in Segment and Customer.io.
+        Every destination follows its ``source`` and ``filters``. A warehouse then stores
+        every event. A webhook also follows the event's ``integrations`` object, as downstream
+        tools do in Segment and Customer.io. A relay skips only the events whose
+        ``integrations`` turn its own name off (``{"segment": false}``): the rest of the object
+        is for the receiving pipeline's destinations, and travels with the event.
         """
         if self.source is not None and event.source != self.source:
             return False
-        if self.kind != "webhook":
-            return True
-        return integration_enabled(event.message.get("integrations"), self.name)
+        if not self.filters.accepts(event.source, event.message):
+            return False
+        integrations = event.message.get("integrations")
+        if self.kind == "webhook":
+            return integration_enabled(integrations, self.name)
+        if self.kind == "relay" and isinstance(integrations, Mapping):
+            return integrations.get(self.name, True) is not False
+        return True
 
     def to_json(self) -> JSONObject:
         """The settings as a JSON object (for the state database and the admin API)."""
@@ -147,7 +174,10 @@ class DestinationConfig:
                 "initial_backoff": self.delivery.initial_backoff,
                 "max_backoff": self.delivery.max_backoff,
                 "batch_size": self.delivery.batch_size,
+                "jitter": self.delivery.jitter,
             },
+            "filters": self.filters.to_json(),
+            "transform": self.transform,
         }
 
     @classmethod
@@ -160,14 +190,17 @@ class DestinationConfig:
             source=data.get("source"),
             options=dict(data.get("options") or {}),
             delivery=DestinationPolicy(**delivery),
+            filters=EventFilter.from_json(data.get("filters")),
+            transform=data.get("transform"),
         )
 
     def redacted(self) -> JSONObject:
         """``to_json`` without secrets, for listings and the admin API."""
         shown = self.to_json()
         options = shown["options"]
-        if "secret" in options:
-            options["secret"] = _HIDDEN
+        for option in _SECRET_OPTIONS:
+            if option in options:
+                options[option] = _HIDDEN
         if isinstance(options.get("url"), str):
             options["url"] = re.sub(r"//([^:/@]+):[^@/]*@", rf"//\1:{_HIDDEN}@", options["url"])
         return shown

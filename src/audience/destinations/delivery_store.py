@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
@@ -118,6 +118,18 @@ class DeliveryStore(Protocol):
 
     def stats(self, name: str) -> DeliveryStats:
         """The destination's cursor, open and dead batches, and last outcome."""
+        ...
+
+    def replace_config(self, config: DestinationConfig) -> None:
+        """Store ``config`` as the settings of the destination of its name (a rotated secret),
+        keeping its cursor, open batch and dead letters; the dispatcher uses them from its next
+        batch on. ``ConfigError`` when no destination has that name."""
+        ...
+
+    def set_apart(self, batch: Batch, refused: Mapping[int, str], now: float) -> None:
+        """Close ``batch`` in one transaction: each refused event (log position -> reason)
+        becomes a dead letter of its own, and only the others count as delivered. Every event
+        of ``refused`` belongs to the batch."""
         ...
 
     def acquire_worker(self) -> bool:
@@ -296,6 +308,35 @@ class SqlDeliveryStore:
                 f"UPDATE outcomes SET last_error = {m}, last_error_at = {m} "
                 f"WHERE destination = {m}",
                 (error, now, batch.destination),
+            )
+
+    def replace_config(self, config: DestinationConfig) -> None:
+        m = self._dialect.mark
+        with self._transaction() as db:
+            changed = db.execute(
+                f"UPDATE destinations SET config = {m} WHERE name = {m}",
+                (json.dumps(config.to_json()), config.name),
+            )
+            if changed.rowcount == 0:
+                raise ConfigError(f"no destination is named {config.name!r}")
+
+    def set_apart(self, batch: Batch, refused: Mapping[int, str], now: float) -> None:
+        kept = len(batch.seqs) - len(set(refused) & set(batch.seqs))
+        m = self._dialect.mark
+        with self._transaction() as db:
+            for seq, reason in refused.items():
+                db.execute(
+                    "INSERT INTO batches (destination, seqs, events, state, attempts, "
+                    f"next_attempt_at, last_error, created_at) VALUES ({m}, {m}, 1, 'dead', 1, "
+                    f"{m}, {m}, {m})",
+                    (batch.destination, json.dumps([seq]), now, reason, now),
+                )
+            db.execute(f"DELETE FROM batches WHERE id = {m}", (batch.id,))
+            db.execute(
+                f"UPDATE outcomes SET delivered_events = delivered_events + {m}, "
+                f"last_delivered_at = {m}, last_error = {m}, last_error_at = {m} "
+                f"WHERE destination = {m}",
+                (kept, now, next(iter(refused.values())), now, batch.destination),
             )
 
     def dead_letters(self, name: str) -> list[Batch]:

@@ -1,9 +1,12 @@
 """The dispatcher: a worker that moves every destination along the event log, batch by batch.
 
 For each destination it either retries the open batch once its backoff has passed, or claims
-the next batch after the destination's cursor (see ``state``), then delivers it. A batch
+the next batch after the destination's cursor (see ``state``), then delivers it: the events
+its filters accept, through its transformation when it has one (``transforms``). A batch
 that keeps failing is dead-lettered after ``DestinationPolicy.max_attempts`` and the destination
-moves on; ``replay`` sends dead letters again. Destinations are read from the store on every
+moves on; ``replay`` sends dead letters again. Events refused alone (a transformation that
+raised, an event the receiver refused) are dead-lettered alone, each in a batch of its own,
+and the rest of their batch is closed. Destinations are read from the store on every
 pass, so ones added or removed by the CLI take effect while the dispatcher runs.
 
 One dispatcher works on a state database at a time: ``BackgroundDispatcher`` waits until
@@ -14,6 +17,7 @@ serve`` and an ``audience destinations run`` on the same data folder never both 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,10 +26,12 @@ from audience.clock import Clock
 from audience.destinations.base import Destination, DestinationConfig
 from audience.destinations.delivery_store import Batch, DeliveryStore
 from audience.destinations.registry import open_destination
+from audience.destinations.transforms import Transform, load_transform, transform_events
 from audience.errors import (
     ConfigError,
     DeliveryError,
     PermanentDeliveryError,
+    RefusedEventsError,
     RetryableDeliveryError,
 )
 from audience.eventlog import EventFeed, StoredEvent
@@ -51,7 +57,10 @@ class ReplayResult:
 
 
 class Dispatcher:
-    """Delivers the event log to every configured destination, durably and in order."""
+    """Delivers the event log to every configured destination, durably and in order.
+
+    ``draw`` gives the random numbers in [0, 1] the destinations' retry jitter uses.
+    """
 
     def __init__(
         self,
@@ -60,19 +69,34 @@ class Dispatcher:
         clock: Clock,
         factory: DestinationFactory = open_destination,
         read_limit: int = READ_LIMIT,
+        draw: Callable[[], float] = random.random,
     ) -> None:
         self._feed = feed
         self._store = store
         self._clock = clock
         self._factory = factory
         self._read_limit = read_limit
+        self._draw = draw
         self._open: dict[str, tuple[DestinationConfig, Destination]] = {}
         self._open_lock = threading.Lock()
+        self._transforms: dict[str, Transform] = {}
 
     @property
     def store(self) -> DeliveryStore:
         """The delivery state this dispatcher works on."""
         return self._store
+
+    def problems(self) -> list[str]:
+        """What keeps destinations from delivering as configured: transformations that cannot be
+        imported, one line each (empty when all is well)."""
+        problems = []
+        for config in self._store.configs():
+            try:
+                if config.transform is not None:
+                    self._transform(config.transform)
+            except ConfigError as exc:
+                problems.append(f"destination {config.name}: {exc}")
+        return problems
 
     def step(self) -> bool:
         """One pass over every destination; ``True`` when any of them made progress."""
@@ -102,18 +126,36 @@ class Dispatcher:
                 return False
             return self._send(config, batch, self._feed.get_many(batch.seqs))
         cursor = self._store.cursor(config.name)
-        events = self._feed.read_after(cursor, max(self._read_limit, config.delivery.batch_size))
-        if not events:
+        last_read, chosen = self._next_events(config, cursor)
+        if last_read == cursor:
             return False
-        chosen = [event for event in events if config.accepts(event)]
-        chosen = chosen[: config.delivery.batch_size]
-        full = len(chosen) == config.delivery.batch_size
-        new_cursor = chosen[-1].seq if full else events[-1].seq
         seqs = [event.seq for event in chosen]
-        claimed = self._store.claim(config.name, cursor, new_cursor, seqs, self._now())
+        claimed = self._store.claim(config.name, cursor, last_read, seqs, self._now())
         if claimed is not None:
             self._send(config, claimed, chosen)
         return True
+
+    def _next_events(self, config: DestinationConfig, cursor: int) -> tuple[int, list[StoredEvent]]:
+        """The events of the destination's next batch after ``cursor``, and the position of the
+        last event looked at (``cursor`` when there is none).
+
+        The log is read only as far as the batch needs: as many events as places are left in
+        it, again while the filters leave places, up to ``read_limit`` events in all. So the
+        cursor stops right after the batch's last event, or after the events skipped.
+        """
+        size = config.delivery.batch_size
+        chosen: list[StoredEvent] = []
+        last_read, looked_at = cursor, 0
+        while len(chosen) < size and looked_at < max(self._read_limit, size):
+            wanted = size - len(chosen)
+            page = self._feed.read_after(last_read, wanted)
+            if not page:
+                break
+            chosen.extend(event for event in page if config.accepts(event))
+            last_read, looked_at = page[-1].seq, looked_at + len(page)
+            if len(page) < wanted:
+                break
+        return last_read, chosen
 
     def _send(self, config: DestinationConfig, batch: Batch, events: Sequence[StoredEvent]) -> bool:
         error = self._deliver(config, batch, events)
@@ -121,9 +163,13 @@ class Dispatcher:
         if error is None:
             self._store.delivered(batch, now)
             return True
+        if isinstance(error, RefusedEventsError):
+            self._set_apart(config, batch, error, now)
+            return True
         attempts = batch.attempts + 1
         dead = isinstance(error, PermanentDeliveryError) or config.delivery.is_exhausted(attempts)
-        next_attempt = now + config.delivery.delay(attempts, requested_wait(error))
+        wait = config.delivery.delay(attempts, requested_wait(error), draw=self._draw())
+        next_attempt = now + wait
         self._store.failed(batch, str(error), now, next_attempt, dead)
         if dead:
             logger.warning(
@@ -135,13 +181,33 @@ class Dispatcher:
             )
         return True
 
+    def _set_apart(
+        self, config: DestinationConfig, batch: Batch, error: RefusedEventsError, now: float
+    ) -> None:
+        """Dead-letter the refused events of ``batch`` alone and close the rest of it."""
+        logger.warning("destination %s: batch %s: %s", config.name, batch.id, error)
+        if set(batch.seqs) <= set(error.refused):
+            self._store.failed(batch, str(error), now, now, dead=True)
+            return
+        self._store.set_apart(batch, error.refused, now)
+
     def _deliver(
         self, config: DestinationConfig, batch: Batch, events: Sequence[StoredEvent]
     ) -> DeliveryError | None:
-        if not events:
-            return None
+        failed: dict[int, str] = {}
+        if config.transform is not None and events:
+            try:
+                transformed = transform_events(self._transform(config.transform), events)
+            except ConfigError as exc:
+                # The module may come back (a deployment in progress): retried, then dead.
+                logger.error("destination %s: %s", config.name, exc)
+                return RetryableDeliveryError(str(exc))
+            events, failed = transformed.events, transformed.failed
         try:
-            self._destination(config).deliver(events, str(batch.id))
+            if events:
+                self._destination(config).deliver(events, str(batch.id))
+        except RefusedEventsError as exc:
+            failed.update(exc.refused)
         except DeliveryError as exc:
             logger.info("destination %s: batch %s failed: %s", config.name, batch.id, exc)
             return exc
@@ -150,7 +216,14 @@ class Dispatcher:
             logger.exception("destination %s: batch %s raised", config.name, batch.id)
             self._forget(config.name)
             return RetryableDeliveryError(f"{type(exc).__name__}: {exc}")
-        return None
+        return RefusedEventsError(failed) if failed else None
+
+    def _transform(self, path: str) -> Transform:
+        """The transformation ``path`` names, imported once (a failed import is tried again)."""
+        function = self._transforms.get(path)
+        if function is None:
+            function = self._transforms[path] = load_transform(path)
+        return function
 
     def replay(self, name: str, batch_ids: Sequence[int] = ()) -> list[ReplayResult]:
         """Send the destination's dead-lettered batches again (only ``batch_ids`` if given).
@@ -168,6 +241,8 @@ class Dispatcher:
             now = self._now()
             if error is None:
                 self._store.delivered(batch, now)
+            elif isinstance(error, RefusedEventsError):
+                self._set_apart(config, batch, error, now)
             else:
                 self._store.failed(batch, str(error), now, now, dead=True)
             message = None if error is None else str(error)
@@ -241,7 +316,14 @@ class BackgroundDispatcher:
         self._thread = threading.Thread(target=self._supervise, name="audience-destinations")
 
     def start(self) -> None:
-        """Start delivering."""
+        """Start delivering; log what keeps a destination from delivering as configured."""
+        try:
+            problems = self._dispatcher.problems()
+        except Exception:
+            logger.exception("reading the destinations failed")
+            problems = []
+        for problem in problems:
+            logger.error("%s", problem)
         self._thread.start()
 
     def wake(self, _last_seq: int = 0) -> None:

@@ -28,6 +28,19 @@ def open_destination(config: DestinationConfig, clock: Clock) -> Destination:
             clock,
             timeout=float(options.get("timeout", 10.0)),
             max_body_bytes=int(options.get("max_body_bytes", MAX_BODY_BYTES)),
+            previous_secret=str(options.get("previous_secret") or "") or None,
+            previous_until=float(options.get("previous_secret_until") or 0.0),
+        )
+    if config.kind == "relay":
+        from audience.destinations.relay import MAX_BATCH_BYTES, RelayDestination
+
+        return RelayDestination(
+            str(options["url"]),
+            str(options["write_key"]),
+            clock,
+            timeout=float(options.get("timeout", 10.0)),
+            max_batch_bytes=int(options.get("max_body_bytes", MAX_BATCH_BYTES)),
+            compress=options.get("gzip", True) is not False,
         )
     if config.kind == "postgres":
         from audience.destinations.loaders import PostgresWarehouse

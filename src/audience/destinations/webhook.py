@@ -7,8 +7,15 @@ The request::
     X-Audience-Timestamp: 1767225600
     X-Audience-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" keyed by the secret>
     X-Audience-Batch: <destination>-<batch id>      (the same on every retry of a batch)
+    webhook-id: <destination>-<batch id>            (Standard Webhooks, see standard_webhooks)
+    webhook-timestamp: 1767225600
+    webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">
 
     {"batch": [<message>, ...]}
+
+While a secret is being rotated (``previous_secret`` until ``previous_until``), both
+signature headers carry the signature of the new secret and then of the old one, separated by a
+space, so receivers holding either verify.
 
 A batch whose body would pass ``max_body_bytes`` (500 KB by default) goes out in several
 requests, named ``<destination>-<batch id>.1``, ``.2`` ...
@@ -36,6 +43,7 @@ import httpx
 import orjson
 
 from audience.clock import Clock
+from audience.destinations import standard_webhooks
 from audience.eventlog import StoredEvent
 from audience.jsontypes import JSON, JSONObject
 from audience.retry import classify, no_answer
@@ -99,14 +107,31 @@ def verify_signature(
     now: float,
     tolerance: float = SIGNATURE_TOLERANCE,
 ) -> bool:
-    """Whether a received request was signed with ``secret`` within ``tolerance`` seconds."""
+    """Whether a received request was signed with ``secret`` within ``tolerance`` seconds.
+
+    ``signature`` may hold several space-separated signatures (during a rotation): one match
+    is enough.
+    """
     try:
         sent = int(timestamp)
     except ValueError:
         return False
     if abs(now - sent) > tolerance:
         return False
-    return hmac.compare_digest(sign(secret, sent, body), signature)
+    expected = sign(secret, sent, body)
+    return any(hmac.compare_digest(expected, offered) for offered in signature.split(" "))
+
+
+def signing_headers(
+    secrets: Sequence[str], request_id: str, timestamp: int, body: bytes
+) -> dict[str, str]:
+    """The signature headers of one request, both schemes, a signature per secret (newest
+    first): ``X-Audience-Timestamp``, ``X-Audience-Signature`` and the Standard Webhooks three."""
+    return {
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: " ".join(sign(secret, timestamp, body) for secret in secrets),
+        **standard_webhooks.headers(secrets, request_id, timestamp, body),
+    }
 
 
 class WebhookDestination:
@@ -121,10 +146,14 @@ class WebhookDestination:
         timeout: float = 10.0,
         max_body_bytes: int = MAX_BODY_BYTES,
         transport: httpx.BaseTransport | None = None,
+        previous_secret: str | None = None,
+        previous_until: float = 0.0,
     ) -> None:
         self._name = name
         self._url = url
         self._secret = secret
+        self._previous_secret = previous_secret
+        self._previous_until = previous_until
         self._clock = clock
         self._max_body_bytes = max_body_bytes
         self._client = httpx.Client(timeout=timeout, transport=transport)
@@ -140,13 +169,18 @@ class WebhookDestination:
             name = f"{self._name}-{batch_id}"
             self._post(body, name if len(bodies) == 1 else f"{name}.{number}")
 
+    def _secrets(self, now: float) -> list[str]:
+        """The secrets to sign with: the current one, and the previous during its overlap."""
+        if self._previous_secret and now < self._previous_until:
+            return [self._secret, self._previous_secret]
+        return [self._secret]
+
     def _post(self, body: bytes, batch_name: str) -> None:
         now = self._clock.now()
         timestamp = int(now.timestamp())
         headers = {
             "Content-Type": "application/json",
-            TIMESTAMP_HEADER: str(timestamp),
-            SIGNATURE_HEADER: sign(self._secret, timestamp, body),
+            **signing_headers(self._secrets(now.timestamp()), batch_name, timestamp, body),
             BATCH_HEADER: batch_name,
             "User-Agent": "audience-webhook",
         }

@@ -16,14 +16,28 @@ from audience.pages.rendering import render
 
 
 def page_row(status: DestinationReport) -> dict[str, Any]:
-    """What one table row shows: times in UTC for people to read, the target without secrets."""
+    """What one table row shows: times in UTC for people to read, the target without secrets,
+    the filters and the transformation in words."""
     options = status.settings["options"]
     return {
         **status.to_json(),
         "target": options.get("url") or options.get("path") or "",
+        "rules": _rules(status.settings),
         "last_delivered_at": _when(status.last_delivered_at),
         "last_error_at": _when(status.last_error_at),
     }
+
+
+def _rules(settings: dict[str, Any]) -> str:
+    """``only types track, identify; transform shop:for_crm`` (empty when every event goes as
+    it is)."""
+    rules = [
+        f"{rule.replace('_', ' ')} {', '.join(names)}"
+        for rule, names in (settings.get("filters") or {}).items()
+    ]
+    if settings.get("transform"):
+        rules.append(f"transform {settings['transform']}")
+    return "; ".join(rules)
 
 
 def _when(moment: float | None) -> str:
