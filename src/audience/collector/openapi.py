@@ -557,7 +557,7 @@ def _script(summary: str, parameter: dict[str, Any]) -> dict[str, Any]:
         "tags": ["browser"],
         "parameters": [parameter],
         "responses": {
-            "200": {"description": "The script (gzip when accepted).", "content": script},
+            "200": {"description": "The script (brotli or gzip when accepted).", "content": script},
             "304": {"description": "The browser's copy (If-None-Match) is current."},
             "404": _json(ERROR, "No such script, or no source has this write key."),
         },
