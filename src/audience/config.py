@@ -20,6 +20,7 @@ from audience.identity.graph import DEFAULT_SHARED_AFTER
 from audience.tracking import MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MAX_REQUEST_BYTES
 
 Synchronous = Literal["full", "normal"]
+LogFormat = Literal["plain", "json"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Settings:
     max_batch_events: int = MAX_BATCH_EVENTS
     synchronous: Synchronous = "full"
     log_level: str = "info"
+    log_format: LogFormat = "plain"
     database_url: str | None = None
     workers: int = 1
     http_max_header_bytes: int = 32768
@@ -130,6 +132,15 @@ def _log_level(text: str) -> str:
     return value
 
 
+def _log_format(text: str) -> LogFormat:
+    value = text.strip().lower()
+    if value == "plain":
+        return "plain"
+    if value == "json":
+        return "json"
+    raise ValueError(f"{text!r} is not plain or json")
+
+
 MIN_ADMIN_TOKEN_LENGTH: Final = 32
 """An admin token shorter than this is refused: 32 random characters are beyond any guessing."""
 
@@ -210,6 +221,13 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         _synchronous,
     ),
     Setting("log_level", "AUDIENCE_LOG_LEVEL", "debug, info, warning or error.", _log_level),
+    Setting(
+        "log_format",
+        "AUDIENCE_LOG_FORMAT",
+        "plain (lines for people) or json (one object a line, for a log collector), in every "
+        "process: the collectors, the resolver and the dispatcher.",
+        _log_format,
+    ),
     Setting(
         "database_url",
         "AUDIENCE_DATABASE_URL",

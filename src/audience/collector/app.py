@@ -50,6 +50,7 @@ from audience.http.login_throttle import LoginThrottle
 from audience.http.proxies import TrustedProxies
 from audience.http.readiness import LagSampler, assess
 from audience.http.replies import JSONReply, error_reply
+from audience.http.request_ids import RequestIds
 from audience.http.security_headers import SecurityHeaders
 from audience.http.shutdown import (
     STORE_CLOSE_SECONDS,
@@ -212,6 +213,7 @@ def create_app(
     return Starlette(
         routes=all_routes,
         middleware=[
+            Middleware(RequestIds),
             Middleware(MetricsMiddleware, metrics=parts.metrics),
             Middleware(CorsMiddleware, prefixes=("/v1/", SEGMENT_PREFIX + "/v1/")),
             Middleware(TrackingEndpoints, api=tracking),
