@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from audience import __version__
 from audience.clock import Clock, IdFactory, SystemClock, UuidFactory
 from audience.collector.admin_api import AdminApi
 from audience.collector.bundle import BrowserBundle
@@ -228,7 +229,7 @@ def create_app(
 def _healthz(store: EventStore) -> Endpoint:
     async def healthz(request: Request) -> Response:
         last_seq = await run_in_threadpool(store.last_seq)
-        return JSONReply({"status": "ok", "lastSeq": last_seq})
+        return JSONReply({"status": "ok", "version": __version__, "lastSeq": last_seq})
 
     return healthz
 
