@@ -50,6 +50,7 @@ class Settings:
     http_max_connections: int | None = None
     identifier_user_limit: int = DEFAULT_SHARED_AFTER
     child_down_limit: float = 30.0
+    metrics_token: str | None = None
 
     @property
     def database_path(self) -> Path:
@@ -129,6 +130,18 @@ def _log_level(text: str) -> str:
     value = text.strip().lower()
     if value not in ("debug", "info", "warning", "error", "critical"):
         raise ValueError(f"{text!r} is not debug, info, warning, error or critical")
+    return value
+
+
+def _metrics_token(text: str) -> str:
+    value = text.strip()
+    if len(value) < MIN_ADMIN_TOKEN_LENGTH:
+        raise ValueError(
+            f"a metrics token needs at least {MIN_ADMIN_TOKEN_LENGTH} characters, this one has "
+            f"{len(value)}; make one with `openssl rand -base64 32`"
+        )
+    if any(character.isspace() or not character.isprintable() for character in value):
+        raise ValueError("a metrics token cannot hold spaces or control characters")
     return value
 
 
@@ -294,6 +307,13 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "AUDIENCE_CHILD_DOWN_LIMIT",
         "Seconds the resolver or the dispatcher child may stay down before /readyz answers 503.",
         _seconds,
+    ),
+    Setting(
+        "metrics_token",
+        "AUDIENCE_METRICS_TOKEN",
+        "Bearer token /metrics requires, at least 32 characters, for a scraper that reaches the "
+        "collector over a network. Default: none, /metrics is open.",
+        _metrics_token,
     ),
 )
 

@@ -13,6 +13,7 @@ stops everything in the order and within the limits of :mod:`audience.http.shutd
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from audience.collector.admin_api import AdminApi
 from audience.collector.bundle import BrowserBundle
 from audience.collector.cors import CorsMiddleware
 from audience.collector.ingest import Ingestor, Limits
-from audience.collector.metrics import Metrics, MetricsMiddleware
+from audience.collector.metrics import Metrics, MetricsMiddleware, render_state
 from audience.collector.openapi import openapi_document
 from audience.collector.parts import CollectorParts
 from audience.collector.settings_endpoint import SEGMENT_PREFIX, SettingsEndpoint
@@ -181,7 +182,7 @@ def create_app(
         *parts.guard.routes(),
         Route("/healthz", _healthz(parts.store), methods=["GET"]),
         Route("/readyz", _readyz(parts, supervisor, sampler), methods=["GET"]),
-        Route("/metrics", _metrics(parts.metrics), methods=["GET"]),
+        Route("/metrics", _metrics(parts, supervisor, sampler), methods=["GET"]),
         Route("/openapi.json", _openapi, methods=["GET"]),
     ]
     if settings.browser_bundle:
@@ -253,11 +254,33 @@ def _readyz(parts: CollectorParts, supervisor: Supervisor, sampler: LagSampler) 
     return readyz
 
 
-def _metrics(metrics: Metrics) -> Endpoint:
+def _metrics(parts: CollectorParts, supervisor: Supervisor, sampler: LagSampler) -> Endpoint:
+    """``GET /metrics``: the Prometheus text; with ``metrics_token`` set, only for its bearer."""
+    token = parts.settings.metrics_token
+
     async def render(request: Request) -> Response:
-        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+        if token is not None and not _bears(request, token):
+            return error_reply(
+                401,
+                "unauthorized",
+                "/metrics needs Authorization: Bearer <AUDIENCE_METRICS_TOKEN>",
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
+        text = parts.metrics.render() + render_state(
+            parts.store.writer_health(), supervisor.statuses(), sampler.latest
+        )
+        return PlainTextResponse(
+            text, media_type="text/plain; version=0.0.4", headers={"Cache-Control": "no-store"}
+        )
 
     return render
+
+
+def _bears(request: Request, token: str) -> bool:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    )
 
 
 async def _storage_unavailable(request: Request, exc: Exception) -> Response:
