@@ -1,9 +1,7 @@
-"""A small shop whose pages run the browser source and whose views send server-side events, both
-on one visitor identity through ``audience.web.IdentityMiddleware``.
-
-The journey: visit -> page (browser) -> add to cart (browser track, then a server-side track in
-the cart view) -> log in (server-side identify) -> checkout (browser) -> order completed
-(server-side track) -> log out (server-side reset, and reset in the page) -> anonymous again.
+"""A small Starlette shop whose pages run the browser source and whose views send server-side
+events, both on one visitor identity through ``audience.web.IdentityMiddleware``. The pages and
+the journey are in ``shop_pages.py``; ``fastapi_shop.py``, ``flask_shop.py`` and
+``django_shop.py`` are the same shop in FastAPI, Flask and Django.
 
 Run it next to ``audience serve --browser-bundle ...``::
 
@@ -13,36 +11,18 @@ Run it next to ``audience serve --browser-bundle ...``::
 
 from __future__ import annotations
 
-import html
 import itertools
-import json
 import os
 from typing import Any
 from urllib.parse import parse_qs
 
+from shop_pages import PRODUCTS, ShopPages
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from audience.collector.bundle import snippet
 from audience.web import IdentityMiddleware, Visitor
-
-PRODUCTS = {"tee": ("Audience tee", 25.0), "mug": ("Pipeline mug", 12.5)}
-
-
-def _page(title: str, body: str, tag: str) -> HTMLResponse:
-    document = f"""<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><link rel="icon" href="data:,"><title>{html.escape(title)}</title>
-{tag}
-</head>
-<body>
-<h1>{html.escape(title)}</h1>
-{body}
-</body>
-</html>"""
-    return HTMLResponse(document)
 
 
 def create_app(
@@ -51,13 +31,7 @@ def create_app(
     """The shop: server-side events go to the source of ``write_key``, the browser's to the
     source of ``browser_write_key``, both at ``audience_url``; ``identity`` holds the
     middleware's other keyword arguments (cookie settings, ``storage_dir``...)."""
-    standard = snippet(browser_write_key, audience_url)
-    # After a server-side log-out, the page logs the browser source out too (its localStorage
-    # would otherwise bring the old ids back), then records the page on the new anonymous id.
-    signed_out = standard.replace(
-        "analytics.page();",
-        "analytics.ready(() => { window.cioanalytics.reset(); window.cioanalytics.page(); });",
-    )
+    pages = ShopPages(audience_url, browser_write_key)
     order_numbers = itertools.count(1001)
 
     def visitor(request: Request) -> Visitor:
@@ -65,27 +39,11 @@ def create_app(
         return client
 
     async def home(request: Request) -> Response:
-        links = "".join(
-            f'<li><a href="/products/{sku}">{html.escape(name)}</a></li>'
-            for sku, (name, _) in PRODUCTS.items()
-        )
-        return _page("Shop", f'<ul>{links}</ul><a id="login" href="/login">Log in</a>', standard)
+        return HTMLResponse(pages.home())
 
     async def product(request: Request) -> Response:
-        sku = request.path_params["sku"]
-        if sku not in PRODUCTS:
-            return _page("Not found", "<p>No such product.</p>", standard)
-        name, price = PRODUCTS[sku]
-        added = json.dumps({"sku": sku, "name": name, "price": price})
-        script = f"""<script>
-function addToCart() {{
-  cioanalytics.track("Product Added", {added});
-  return fetch("/cart", {{method: "POST", body: "sku={sku}",
-    headers: {{"Content-Type": "application/x-www-form-urlencoded"}}}}).then((r) => r.json());
-}}
-</script>"""
-        body = f'<p>{price:.2f}</p><button id="add" onclick="addToCart()">Add to cart</button>'
-        return _page(name, script + body, standard)
+        page = pages.product(request.path_params["sku"])
+        return HTMLResponse(pages.not_found(), 404) if page is None else HTMLResponse(page)
 
     async def cart(request: Request) -> Response:
         sku = parse_qs((await request.body()).decode()).get("sku", [""])[0]
@@ -97,11 +55,7 @@ function addToCart() {{
 
     async def login(request: Request) -> Response:
         if request.method == "GET":
-            form = (
-                '<form method="post" action="/login"><input id="user" name="user">'
-                '<button id="submit">Log in</button></form>'
-            )
-            return _page("Log in", form, standard)
+            return HTMLResponse(pages.login())
         user = parse_qs((await request.body()).decode()).get("user", [""])[0].strip()
         if not user:
             return RedirectResponse("/login", status_code=303)
@@ -109,15 +63,7 @@ function addToCart() {{
         return RedirectResponse("/checkout", status_code=303)
 
     async def checkout(request: Request) -> Response:
-        script = """<script>
-function placeOrder() {
-  cioanalytics.track("Checkout Started", {total: 25.0});
-  return fetch("/orders", {method: "POST"}).then((r) => r.json());
-}
-</script>"""
-        body = '<button id="order" onclick="placeOrder()">Place order</button>'
-        body += ' <a id="logout" href="/logout">Log out</a>'
-        return _page("Checkout", script + body, standard)
+        return HTMLResponse(pages.checkout())
 
     async def orders(request: Request) -> Response:
         order_id = f"o-{next(order_numbers)}"
@@ -126,7 +72,7 @@ function placeOrder() {
 
     async def logout(request: Request) -> Response:
         visitor(request).reset()
-        return _page("Signed out", '<a id="home" href="/">Back to the shop</a>', signed_out)
+        return HTMLResponse(pages.signed_out())
 
     app = Starlette(
         routes=[

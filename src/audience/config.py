@@ -20,6 +20,7 @@ from audience.identity.graph import DEFAULT_SHARED_AFTER
 from audience.tracking import MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MAX_REQUEST_BYTES
 
 Synchronous = Literal["full", "normal"]
+LogFormat = Literal["plain", "json"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Settings:
     max_batch_events: int = MAX_BATCH_EVENTS
     synchronous: Synchronous = "full"
     log_level: str = "info"
+    log_format: LogFormat = "plain"
     database_url: str | None = None
     workers: int = 1
     http_max_header_bytes: int = 32768
@@ -48,6 +50,7 @@ class Settings:
     http_max_connections: int | None = None
     identifier_user_limit: int = DEFAULT_SHARED_AFTER
     child_down_limit: float = 30.0
+    metrics_token: str | None = None
 
     @property
     def database_path(self) -> Path:
@@ -128,6 +131,27 @@ def _log_level(text: str) -> str:
     if value not in ("debug", "info", "warning", "error", "critical"):
         raise ValueError(f"{text!r} is not debug, info, warning, error or critical")
     return value
+
+
+def _metrics_token(text: str) -> str:
+    value = text.strip()
+    if len(value) < MIN_ADMIN_TOKEN_LENGTH:
+        raise ValueError(
+            f"a metrics token needs at least {MIN_ADMIN_TOKEN_LENGTH} characters, this one has "
+            f"{len(value)}; make one with `openssl rand -base64 32`"
+        )
+    if any(character.isspace() or not character.isprintable() for character in value):
+        raise ValueError("a metrics token cannot hold spaces or control characters")
+    return value
+
+
+def _log_format(text: str) -> LogFormat:
+    value = text.strip().lower()
+    if value == "plain":
+        return "plain"
+    if value == "json":
+        return "json"
+    raise ValueError(f"{text!r} is not plain or json")
 
 
 MIN_ADMIN_TOKEN_LENGTH: Final = 32
@@ -211,6 +235,13 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     ),
     Setting("log_level", "AUDIENCE_LOG_LEVEL", "debug, info, warning or error.", _log_level),
     Setting(
+        "log_format",
+        "AUDIENCE_LOG_FORMAT",
+        "plain (lines for people) or json (one object a line, for a log collector), in every "
+        "process: the collectors, the resolver and the dispatcher.",
+        _log_format,
+    ),
+    Setting(
         "database_url",
         "AUDIENCE_DATABASE_URL",
         "postgresql://user@host:5432/db: keep events, profiles and deliveries in PostgreSQL, "
@@ -276,6 +307,13 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "AUDIENCE_CHILD_DOWN_LIMIT",
         "Seconds the resolver or the dispatcher child may stay down before /readyz answers 503.",
         _seconds,
+    ),
+    Setting(
+        "metrics_token",
+        "AUDIENCE_METRICS_TOKEN",
+        "Bearer token /metrics requires, at least 32 characters, for a scraper that reaches the "
+        "collector over a network. Default: none, /metrics is open.",
+        _metrics_token,
     ),
 )
 

@@ -8,6 +8,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import brotli
 import httpx
 import pytest
 from collector_support import WRITE_KEY
@@ -18,8 +19,8 @@ from audience.collector.bundle import (
     IMMUTABLE_CACHE,
     SEGMENT,
     SHORT_CACHE,
-    accepts_gzip,
     browser_snippets,
+    choose_encoding,
     load_bundle,
 )
 from audience.config import load_settings
@@ -129,7 +130,7 @@ def test_browsers_accepting_gzip_get_the_packaged_twin_and_revalidate_with_its_e
 ) -> None:
     path = "/v1/analytics-js/auto-track.js"
     plain = both.get(path, headers=PLAIN)
-    with both.stream("GET", path, headers={"Accept-Encoding": "gzip, deflate, br"}) as zipped:
+    with both.stream("GET", path, headers={"Accept-Encoding": "gzip, deflate"}) as zipped:
         raw = b"".join(zipped.iter_raw())
     assert zipped.headers["content-encoding"] == "gzip"
     assert raw == (CIO_BUNDLE / "auto-track.js.gz").read_bytes()
@@ -148,16 +149,64 @@ def test_browsers_accepting_gzip_get_the_packaged_twin_and_revalidate_with_its_e
     assert stale.status_code == 200
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/v1/analytics-js/snippet/{WRITE_KEY}/analytics.min.js",
+        f"/analytics.js/v1/{WRITE_KEY}/analytics.min.js",
+        "/v1/analytics-js/auto-track.js",
+        "/analytics-next/bundles/ajs-destination.bundle.js",
+    ],
+)
+def test_browsers_accepting_brotli_get_each_script_in_brotli_with_an_etag_of_its_own(
+    both: httpx.Client, path: str
+) -> None:
+    if path.endswith("ajs-destination.bundle.js"):
+        name = next(p.name for p in chunk_files(SEGMENT_BUNDLE) if "ajs-destination" in p.name)
+        path = path.replace("ajs-destination.bundle.js", name)
+    plain = both.get(path, headers=PLAIN)
+    with both.stream("GET", path, headers={"Accept-Encoding": "gzip, deflate, br"}) as reply:
+        raw = b"".join(reply.iter_raw())
+    assert reply.status_code == 200
+    assert reply.headers["content-encoding"] == "br"
+    assert brotli.decompress(raw) == plain.content
+    assert len(raw) < len(plain.content) / 2
+    assert reply.headers["etag"] not in (plain.headers["etag"], "")
+    assert reply.headers["cache-control"] == plain.headers["cache-control"]
+    again = both.get(
+        path, headers={"Accept-Encoding": "br", "If-None-Match": reply.headers["etag"]}
+    )
+    assert (again.status_code, again.content) == (304, b"")
+    other_form = both.get(path, headers={**PLAIN, "If-None-Match": reply.headers["etag"]})
+    assert other_form.status_code == 200
+
+
+def test_a_script_the_package_ships_no_twin_for_is_compressed_at_startup(
+    tmp_path: Path, make_client: MakeClient
+) -> None:
+    folder = shutil.copytree(CIO_BUNDLE, tmp_path / "umd")
+    (folder / "auto-track.js.gz").unlink()
+    client = make_client(browser_bundle=(folder,))
+    with client.stream(
+        "GET", "/v1/analytics-js/auto-track.js", headers={"Accept-Encoding": "gzip"}
+    ) as reply:
+        raw = b"".join(reply.iter_raw())
+    assert reply.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(raw) == (folder / "auto-track.js").read_bytes()
+
+
 def test_a_gzip_twin_that_is_not_its_script_compressed_is_never_served(
     tmp_path: Path, make_client: MakeClient
 ) -> None:
     folder = shutil.copytree(CIO_BUNDLE, tmp_path / "umd")
     (folder / "auto-track.js.gz").write_bytes(gzip.compress(b"console.log('stale')"))
     client = make_client(browser_bundle=(folder,))
-    with client.stream("GET", "/v1/analytics-js/auto-track.js") as reply:
+    with client.stream(
+        "GET", "/v1/analytics-js/auto-track.js", headers={"Accept-Encoding": "gzip"}
+    ) as reply:
         raw = b"".join(reply.iter_raw())
-    assert "content-encoding" not in reply.headers
-    assert raw == (folder / "auto-track.js").read_bytes()
+    assert reply.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(raw) == (folder / "auto-track.js").read_bytes()
 
 
 @pytest.mark.parametrize(
@@ -188,19 +237,25 @@ def test_without_a_bundle_no_script_is_served(client: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize(
-    ("header", "accepted"),
+    ("header", "chosen"),
     [
-        ("gzip, deflate, br", True),
-        ("br;q=1.0, gzip;q=0.8", True),
-        ("*", True),
-        ("gzip;q=0", False),
-        ("identity", False),
-        ("", False),
-        ("gzip;q=nonsense", False),
+        ("gzip, deflate, br, zstd", "br"),
+        ("gzip, deflate", "gzip"),
+        ("br;q=1.0, gzip;q=0.8", "br"),
+        ("br;q=0.5, gzip", "gzip"),
+        ("*", "br"),
+        ("gzip;q=0", None),
+        ("gzip;q=0.5, identity", None),
+        ("identity", None),
+        ("", None),
+        ("gzip;q=nonsense", None),
+        ("gzip;q=2", None),
     ],
 )
-def test_gzip_is_sent_only_to_browsers_that_accept_it(header: str, accepted: bool) -> None:
-    assert accepts_gzip(header) is accepted
+def test_the_coding_sent_is_the_one_accept_encoding_weighs_highest(
+    header: str, chosen: str | None
+) -> None:
+    assert choose_encoding(header, {"br": b"", "gzip": b""}) == chosen
 
 
 def test_the_printed_snippets_load_each_client_from_this_server() -> None:

@@ -7,6 +7,8 @@ import httpx
 import pytest
 from collector_support import ADMIN_TOKEN, WRITE_KEY
 
+from audience import __version__
+
 Stored = Callable[..., list[dict[str, Any]]]
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -152,7 +154,7 @@ def test_admin_sources_list_names_and_write_keys(client: httpx.Client) -> None:
 
 def test_healthz_answers_with_the_newest_position(client: httpx.Client) -> None:
     track(client, "u1", "E")
-    assert client.get("/healthz").json() == {"status": "ok", "lastSeq": 1}
+    assert client.get("/healthz").json() == {"status": "ok", "version": __version__, "lastSeq": 1}
 
 
 def test_logging_in_with_the_admin_token_sets_a_session_cookie(client: httpx.Client) -> None:

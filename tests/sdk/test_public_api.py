@@ -31,6 +31,8 @@ def test_every_exported_sdk_name_exists_and_is_listed_once() -> None:
         "message_ids",
         "outbox",
         "shared_files",
+        "file_locks",
+        "forks",
         "testing",
         "troubled",
     }

@@ -47,6 +47,9 @@ def load_example(name: str) -> ModuleType:
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
+    # An example imports its folder's modules (shop_pages), as Python lets a script do.
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
     sys.modules[module_name] = module  # importable by name, as Django's ROOT_URLCONF needs
     spec.loader.exec_module(module)
     return module

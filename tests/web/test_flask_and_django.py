@@ -14,13 +14,15 @@ from audience.sdk.testing import RecordingTransport
 
 from .serving import load_example, serve_wsgi
 
+PAGES = {"audience_url": "http://127.0.0.1:9", "browser_write_key": "wk_browser"}
+
 
 def flask_app(analytics: Analytics) -> Any:
-    return load_example("flask_shop/app").create_app(analytics=analytics)
+    return load_example("shop/flask_shop").create_app(analytics=analytics, **PAGES)
 
 
 def django_app(analytics: Analytics) -> Any:
-    return load_example("django_shop/app").create_application(analytics=analytics)
+    return load_example("shop/django_shop").create_application(analytics=analytics, **PAGES)
 
 
 @pytest.mark.parametrize("make_app", [flask_app, django_app], ids=["flask", "django"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,26 +16,57 @@ from interop.browser import SourcePage
 from interop.fixtures import INTEROP_SOURCES
 from support import AdminApi, AudienceServer, LiveServer
 
-from .serving import load_example
+from .serving import load_example, serve_wsgi
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext
 
 shop_module = load_example("shop/shop")
+FRAMEWORKS = ["starlette", "fastapi", "flask", "django"]
+
+
+@contextmanager
+def serve_shop(framework: str, audience_url: str, storage_dir: Path) -> Iterator[str]:
+    """The shop in ``framework`` on loopback: server-side events to the ``sdk`` source, the
+    browser's to ``browser``. ASGI shops run in uvicorn, WSGI shops in wsgiref."""
+    options: dict[str, Any] = {
+        "audience_url": audience_url,
+        "browser_write_key": INTEROP_SOURCES["browser"],
+        "storage_dir": storage_dir,
+    }
+    if framework in ("starlette", "fastapi"):
+        module = shop_module if framework == "starlette" else load_example("shop/fastapi_shop")
+        app = module.create_app(write_key=INTEROP_SOURCES["sdk"], **options)
+        with LiveServer(app) as server:
+            yield server.url
+        return
+    identity = {"write_key": INTEROP_SOURCES["sdk"], "host": audience_url, **options}
+    if framework == "flask":
+        wsgi_app = load_example("shop/flask_shop").create_app(**identity)
+    else:
+        wsgi_app = load_example("shop/django_shop").create_application(**identity)
+    try:
+        with serve_wsgi(wsgi_app) as url:
+            yield url
+    finally:
+        middleware = wsgi_app if framework == "django" else wsgi_app.wsgi_app
+        middleware.close()
 
 
 @pytest.fixture
 def shop(audience_server: AudienceServer, tmp_path: Path) -> Iterator[str]:
-    """The shop on loopback: server-side events to the ``sdk`` source, the browser's to
-    ``browser``."""
-    app = shop_module.create_app(
-        audience_url=audience_server.url,
-        write_key=INTEROP_SOURCES["sdk"],
-        browser_write_key=INTEROP_SOURCES["browser"],
-        storage_dir=tmp_path / "shop-sdk",
-    )
-    with LiveServer(app) as server:
-        yield server.url
+    """The Starlette shop on loopback."""
+    with serve_shop("starlette", audience_server.url, tmp_path / "shop-sdk") as url:
+        yield url
+
+
+@pytest.fixture(params=FRAMEWORKS)
+def any_shop(
+    request: pytest.FixtureRequest, audience_server: AudienceServer, tmp_path: Path
+) -> Iterator[str]:
+    """The shop in each framework in turn."""
+    with serve_shop(request.param, audience_server.url, tmp_path / "shop-sdk") as url:
+        yield url
 
 
 def server_event(admin_api: AdminApi, event: str, **ids: str | None) -> dict[str, Any]:
@@ -69,8 +101,12 @@ def profile_message_ids(admin_api: AdminApi, person: str, wanted: set[str]) -> s
 
 
 def test_the_shop_journey_keeps_one_identity_in_the_browser_and_the_server(
-    browser_context: BrowserContext, audience_server: AudienceServer, admin_api: AdminApi, shop: str
+    browser_context: BrowserContext,
+    audience_server: AudienceServer,
+    admin_api: AdminApi,
+    any_shop: str,
 ) -> None:
+    shop = any_shop
     visitor = SourcePage(browser_context.new_page(), audience_server.url)
     user_id = f"shopper-{uuid.uuid4().hex[:8]}"
 

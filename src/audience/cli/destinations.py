@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import secrets
 import signal
 import threading
@@ -14,6 +13,7 @@ from typing import Any
 
 import click
 
+from audience import logs
 from audience.cli.options import store_options
 from audience.cli.stores import delivery_stores
 from audience.clock import SystemClock
@@ -408,9 +408,7 @@ def run(idle_interval: float, data_dir: Path | None, database_url: str | None) -
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     settings = load_settings(overrides={"data_dir": data_dir, "database_url": database_url})
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format, role="dispatcher")
     with delivery_stores(data_dir=data_dir, database_url=database_url) as (state, events):
         worker = BackgroundDispatcher(
             Dispatcher(events, state, SystemClock()), idle_interval=idle_interval

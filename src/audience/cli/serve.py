@@ -5,12 +5,14 @@ from __future__ import annotations
 import gc
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import click
 
+from audience import logs
 from audience.cli.options import (
     SETTING_HELP,
     data_option,
@@ -57,6 +59,7 @@ def tune_garbage_collector() -> None:
     help=SETTING_HELP["trusted_proxies"] + " Repeat for several.",
 )
 @setting_option("log_level", "--log-level")
+@setting_option("log_format", "--log-format", type=click.Choice(["plain", "json"]))
 @database_option
 @setting_option("workers", "--workers", type=click.IntRange(1, 64))
 def serve(
@@ -67,6 +70,7 @@ def serve(
     browser_bundle: tuple[Path, ...],
     trusted_proxies: tuple[str, ...],
     log_level: str | None,
+    log_format: str | None,
     database_url: str | None,
     workers: int | None,
 ) -> None:
@@ -87,15 +91,14 @@ def serve(
         "browser_bundle": ",".join(map(str, browser_bundle)) if browser_bundle else None,
         "trusted_proxies": ",".join(trusted_proxies) if trusted_proxies else None,
         "log_level": log_level,
+        "log_format": log_format,
         "database_url": database_url,
         "workers": workers,
     }
     settings = settings_of(**given)
     if settings.workers > 1 and not settings.database_url:
         raise click.UsageError("--workers above 1 needs --database-url (PostgreSQL)")
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format, role="collector")
     app: Any = None
     try:
         if settings.workers > 1:
@@ -107,23 +110,27 @@ def serve(
         raise click.ClickException(str(exc)) from exc
     reachable = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
     origin = settings.public_url or f"http://{reachable}:{settings.port}"
-    click.echo(f"audience collector on http://{settings.host}:{settings.port}")
+    say = _announcer(settings)
+    say(f"audience collector on http://{settings.host}:{settings.port}", url=origin)
     if settings.database_url:
         where = urlsplit(settings.database_url)
-        click.echo(f"data: PostgreSQL {where.hostname or 'local socket'}{where.path}")
+        say(f"data: PostgreSQL {where.hostname or 'local socket'}{where.path}")
     else:
-        click.echo(f"data: {settings.data_dir.resolve()}")
-    click.echo(f"write key: {first.source.write_key}  (source {first.source.name})")
-    click.echo(f"admin token: {_token_notice(first, settings)}")
+        say(f"data: {settings.data_dir.resolve()}")
+    say(
+        f"write key: {first.source.write_key}  (source {first.source.name})",
+        writeKey=first.source.write_key,
+        source=first.source.name,
+    )
+    say(f"admin token: {_token_notice(first, settings)}")
     try:
         snippets = browser_snippets(settings.browser_bundle, first.source.write_key, origin)
     except AudienceError as exc:
         raise click.ClickException(str(exc)) from exc
     if not snippets:
-        click.echo("browser snippet: start with --browser-bundle DIR to serve the script")
+        say("browser snippet: start with --browser-bundle DIR to serve the script")
     for client, text in snippets:
-        click.echo(f"browser snippet ({client.package}):")
-        click.echo(text)
+        say(f"browser snippet ({client.package}):\n{text}", package=client.package, snippet=text)
     tune_garbage_collector()
     if settings.workers > 1:
         # Each worker process builds its own application from the same settings, passed on
@@ -135,6 +142,15 @@ def serve(
         uvicorn_server.run(SERVER_APP, settings)
     else:
         uvicorn_server.run(app, settings)
+
+
+def _announcer(settings: Settings) -> Callable[..., None]:
+    """How ``serve`` tells what it started: printed lines, or log records in the JSON format
+    (so that every line of its output is one object), the ``fields`` among their keys."""
+    if settings.log_format != "json":
+        return lambda message, **fields: click.echo(message)
+    logger = logging.getLogger("audience.serve")
+    return lambda message, **fields: logger.info(message, extra=fields)
 
 
 def _token_notice(first: FirstStart, settings: Settings) -> str:

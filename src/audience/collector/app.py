@@ -13,6 +13,7 @@ stops everything in the order and within the limits of :mod:`audience.http.shutd
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -24,12 +25,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from audience import __version__
 from audience.clock import Clock, IdFactory, SystemClock, UuidFactory
 from audience.collector.admin_api import AdminApi
 from audience.collector.bundle import BrowserBundle
 from audience.collector.cors import CorsMiddleware
 from audience.collector.ingest import Ingestor, Limits
-from audience.collector.metrics import Metrics, MetricsMiddleware
+from audience.collector.metrics import Metrics, MetricsMiddleware, render_state
 from audience.collector.openapi import openapi_document
 from audience.collector.parts import CollectorParts
 from audience.collector.settings_endpoint import SEGMENT_PREFIX, SettingsEndpoint
@@ -50,6 +52,7 @@ from audience.http.login_throttle import LoginThrottle
 from audience.http.proxies import TrustedProxies
 from audience.http.readiness import LagSampler, assess
 from audience.http.replies import JSONReply, error_reply
+from audience.http.request_ids import RequestIds
 from audience.http.security_headers import SecurityHeaders
 from audience.http.shutdown import (
     STORE_CLOSE_SECONDS,
@@ -179,7 +182,7 @@ def create_app(
         *parts.guard.routes(),
         Route("/healthz", _healthz(parts.store), methods=["GET"]),
         Route("/readyz", _readyz(parts, supervisor, sampler), methods=["GET"]),
-        Route("/metrics", _metrics(parts.metrics), methods=["GET"]),
+        Route("/metrics", _metrics(parts, supervisor, sampler), methods=["GET"]),
         Route("/openapi.json", _openapi, methods=["GET"]),
     ]
     if settings.browser_bundle:
@@ -212,6 +215,7 @@ def create_app(
     return Starlette(
         routes=all_routes,
         middleware=[
+            Middleware(RequestIds),
             Middleware(MetricsMiddleware, metrics=parts.metrics),
             Middleware(CorsMiddleware, prefixes=("/v1/", SEGMENT_PREFIX + "/v1/")),
             Middleware(TrackingEndpoints, api=tracking),
@@ -226,7 +230,7 @@ def create_app(
 def _healthz(store: EventStore) -> Endpoint:
     async def healthz(request: Request) -> Response:
         last_seq = await run_in_threadpool(store.last_seq)
-        return JSONReply({"status": "ok", "lastSeq": last_seq})
+        return JSONReply({"status": "ok", "version": __version__, "lastSeq": last_seq})
 
     return healthz
 
@@ -250,11 +254,33 @@ def _readyz(parts: CollectorParts, supervisor: Supervisor, sampler: LagSampler) 
     return readyz
 
 
-def _metrics(metrics: Metrics) -> Endpoint:
+def _metrics(parts: CollectorParts, supervisor: Supervisor, sampler: LagSampler) -> Endpoint:
+    """``GET /metrics``: the Prometheus text; with ``metrics_token`` set, only for its bearer."""
+    token = parts.settings.metrics_token
+
     async def render(request: Request) -> Response:
-        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+        if token is not None and not _bears(request, token):
+            return error_reply(
+                401,
+                "unauthorized",
+                "/metrics needs Authorization: Bearer <AUDIENCE_METRICS_TOKEN>",
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
+        text = parts.metrics.render() + render_state(
+            parts.store.writer_health(), supervisor.statuses(), sampler.latest
+        )
+        return PlainTextResponse(
+            text, media_type="text/plain; version=0.0.4", headers={"Cache-Control": "no-store"}
+        )
 
     return render
+
+
+def _bears(request: Request, token: str) -> bool:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    )
 
 
 async def _storage_unavailable(request: Request, exc: Exception) -> Response:

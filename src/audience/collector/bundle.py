@@ -19,12 +19,14 @@ CDN is this server:
 
 A chunk is any ``.js`` file of the folder but the two entry scripts (``standalone.js``,
 ``index.js``); anything else is 404, and paths are looked up in the listing read at startup, so
-none can leave the folder. Files are read once at startup (restart to serve an upgrade); their
-``.gz`` twins, which both packages ship, are served to browsers that accept gzip.
+none can leave the folder. Files are read and compressed once at startup (restart to serve an
+upgrade): brotli and gzip (the package's own ``.gz`` twin when it is the script compressed), each
+sent to browsers whose ``Accept-Encoding`` prefers it, with an ``ETag`` of its own.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import re
@@ -34,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+import brotli
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -52,6 +55,10 @@ IMMUTABLE_CACHE: Final = "public, max-age=31536000, immutable"
 HASHED_NAME: Final = re.compile(r"\.[0-9a-f]{16,}\.js$")
 SEGMENT_PREFIX: Final = "/segment"
 NPM_CHUNKS: Final = "/analytics-next/bundles/"
+ENCODINGS: Final = ("br", "gzip")
+"""The content codings scripts are sent in, preferred in this order when a browser weighs them
+alike; ``identity`` (the plain script) is always available."""
+_ETAG_SUFFIX: Final = {"br": "-br", "gzip": "-gz"}
 
 
 @dataclass(frozen=True)
@@ -86,22 +93,42 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 @dataclass(frozen=True)
 class ScriptFile:
-    """One script as served: its bytes, its gzip twin if the package ships one, and its headers.
+    """One script as served: its bytes, its compressed forms, and its headers.
 
-    ``etag`` is a strong validator of ``body``; the gzip twin's is the same with ``-gz``.
+    ``encoded`` maps a content coding (``br``, ``gzip``) to the script compressed with it, for
+    each coding that makes it smaller. ``etag`` is a strong validator of ``body``; each
+    compressed form's is the same with ``-br`` or ``-gz``.
     """
 
     body: bytes
-    gzipped: bytes | None
+    encoded: Mapping[str, bytes]
     cache_control: str
     etag: str
 
     @classmethod
     def of(cls, body: bytes, gzipped: bytes | None, cache_control: str) -> ScriptFile:
-        """The script ``body``; a ``gzipped`` twin that does not decompress to it is dropped."""
-        if gzipped is not None and _gunzip(gzipped) != body:
-            gzipped = None
-        return cls(body, gzipped, cache_control, f'"{hashlib.sha256(body).hexdigest()[:32]}"')
+        """The script ``body``, compressed now; a ``gzipped`` twin is used when it decompresses
+        to ``body`` (it may be smaller than ours), else dropped."""
+        if gzipped is None or _gunzip(gzipped) != body:
+            gzipped = _gzip(body)
+        encoded = {"br": _brotli(body), "gzip": gzipped}
+        smaller = {coding: data for coding, data in encoded.items() if len(data) < len(body)}
+        return cls(body, smaller, cache_control, f'"{hashlib.sha256(body).hexdigest()[:32]}"')
+
+    def etag_of(self, coding: str | None) -> str:
+        """The validator of the form sent for ``coding`` (``None``: the plain script)."""
+        return self.etag if coding is None else self.etag[:-1] + _ETAG_SUFFIX[coding] + '"'
+
+
+@functools.lru_cache(maxsize=256)
+def _brotli(body: bytes) -> bytes:
+    # Several applications of one process (tests, reloads) share the work of the best quality.
+    return bytes(brotli.compress(body, quality=11))
+
+
+@functools.lru_cache(maxsize=256)
+def _gzip(body: bytes) -> bytes:
+    return gzip.compress(body, compresslevel=9, mtime=0)
 
 
 def _gunzip(data: bytes) -> bytes | None:
@@ -195,36 +222,60 @@ def chunk_index(bundles: Sequence[ClientBundle]) -> dict[str, dict[str, ScriptFi
 
 
 def script_reply(request: Request, script: ScriptFile) -> Response:
-    """``script`` with its content type and caching, gzipped when the browser accepts it, or
-    304 when the browser's copy is current."""
-    gzipped = script.gzipped if accepts_gzip(request.headers.get("accept-encoding", "")) else None
-    etag = script.etag if gzipped is None else script.etag[:-1] + '-gz"'
+    """``script`` with its content type and caching, in the coding the browser prefers, or 304
+    when the browser's copy is current."""
+    coding = choose_encoding(request.headers.get("accept-encoding", ""), script.encoded)
+    etag = script.etag_of(coding)
     headers = {
         "Cache-Control": script.cache_control,
         "ETag": etag,
         "Vary": "Accept-Encoding",
         "X-Content-Type-Options": "nosniff",
     }
-    if etag in _etags(request.headers.get("if-none-match", "")):
+    if_none_match = _etags(request.headers.get("if-none-match", ""))
+    if etag in if_none_match or "*" in if_none_match:
         return Response(status_code=304, headers=headers)
-    if gzipped is not None:
-        headers["Content-Encoding"] = "gzip"
-        return Response(gzipped, media_type=SCRIPT_TYPE, headers=headers)
+    if coding is not None:
+        headers["Content-Encoding"] = coding
+        return Response(script.encoded[coding], media_type=SCRIPT_TYPE, headers=headers)
     return Response(script.body, media_type=SCRIPT_TYPE, headers=headers)
 
 
-def accepts_gzip(accept_encoding: str) -> bool:
-    """Whether an ``Accept-Encoding`` header lists gzip (or ``*``) with a non-zero weight."""
+def choose_encoding(accept_encoding: str, available: Mapping[str, bytes]) -> str | None:
+    """The coding of ``available`` that ``Accept-Encoding`` weighs highest (ties go by
+    ``ENCODINGS``), or ``None`` for the plain script: none is accepted, or the header prefers
+    ``identity``. A weight that is not a number counts as 0."""
+    weights = _weights(accept_encoding)
+    best: str | None = None
+    best_weight = weights.get("identity", weights.get("*", 1.0))
+    for coding in ENCODINGS:
+        if coding not in available:
+            continue
+        weight = weights.get(coding, weights.get("*", 0.0))
+        if weight > 0 and ((best is None and weight >= best_weight) or weight > best_weight):
+            best, best_weight = coding, weight
+    return best
+
+
+def _weights(accept_encoding: str) -> dict[str, float]:
+    weights: dict[str, float] = {}
     for part in accept_encoding.lower().split(","):
         coding, _, params = part.strip().partition(";")
-        if coding.strip() not in ("gzip", "*"):
+        coding = coding.strip()
+        if not coding:
             continue
-        weight = params.strip().removeprefix("q=").strip() if "q=" in params else "1"
-        try:
-            return float(weight) > 0
-        except ValueError:
-            return False
-    return False
+        weight = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip() == "q":
+                try:
+                    weight = float(value.strip())
+                except ValueError:
+                    weight = 0.0
+                if not 0.0 <= weight <= 1.0:
+                    weight = 0.0
+        weights[coding] = weight
+    return weights
 
 
 def _etags(header: str) -> set[str]:

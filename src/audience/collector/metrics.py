@@ -2,7 +2,8 @@
 
 Counts live in memory since the process started. ``MetricsMiddleware`` times every
 request; ``Metrics`` is also the ingestion observer, so the same numbers appear in
-``/metrics``, in ``/api/stats`` and (for drops) in the log.
+``/metrics``, in ``/api/stats`` and (for drops) in the log. ``render_state`` adds gauges of
+the writer's queue, the children and their lags, read from what ``/readyz`` reads.
 """
 
 from __future__ import annotations
@@ -11,10 +12,14 @@ import bisect
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from audience.http.readiness import LagSample
+from audience.storage.writer import WriterHealth
+from audience.supervision import ChildStatus
 
 LATENCY_BUCKETS: Final = (
     0.001,
@@ -206,3 +211,82 @@ class MetricsMiddleware:
             self.metrics.request_done(
                 route_label(scope["path"]), status, time.perf_counter() - started
             )
+
+
+def render_state(
+    writer: WriterHealth, children: Sequence[ChildStatus], sample: LagSample | None
+) -> str:
+    """Gauges of what runs beside the requests, in the same format as ``Metrics.render``: the
+    writer's queue, each child's state and restarts, and the lags of the last sample
+    (the resolver's, and each destination's under the dispatcher)."""
+    lines: list[str] = []
+    _gauge(
+        lines,
+        "audience_writer_queued_appends",
+        "Appends waiting for the event writer.",
+        {(): writer.queued},
+    )
+    _gauge(
+        lines,
+        "audience_writer_oldest_append_wait_seconds",
+        "How long the oldest append not yet committed has waited.",
+        {(): round(writer.oldest_wait, 6)},
+    )
+    _gauge(
+        lines,
+        "audience_writer_failed_commits_in_a_row",
+        "Commits that failed since the last one that succeeded.",
+        {(): writer.failures_in_a_row},
+    )
+    _gauge(
+        lines,
+        "audience_child_up",
+        "1 while the child process runs, else 0.",
+        {(("child", child.name),): int(child.state == "running") for child in children},
+    )
+    _counter(
+        lines,
+        "audience_child_restarts_total",
+        "Times the child process was started again after it died.",
+        {(("child", child.name),): child.restarts for child in children},
+    )
+    lags = {} if sample is None else sample.lags
+    resolver = lags.get("resolver")
+    _gauge(
+        lines,
+        "audience_resolver_lag_events",
+        "Committed events the resolver has not applied yet.",
+        {(): resolver} if isinstance(resolver, int) else {},
+    )
+    destinations = lags.get("dispatcher")
+    _gauge(
+        lines,
+        "audience_destination_lag_events",
+        "Committed events behind each destination's cursor.",
+        {
+            (("destination", name),): lag
+            for name, lag in (destinations.items() if isinstance(destinations, dict) else ())
+            if isinstance(lag, int)
+        },
+    )
+    if sample is not None and isinstance(sample.last_seq, int):
+        _gauge(
+            lines,
+            "audience_events_last_seq",
+            "The newest committed position.",
+            {(): sample.last_seq},
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _gauge(
+    lines: list[str],
+    name: str,
+    help_text: str,
+    values: Mapping[tuple[tuple[str, str], ...], float],
+) -> None:
+    lines.append(f"# HELP {name} {help_text}")
+    lines.append(f"# TYPE {name} gauge")
+    for labels, value in sorted(values.items()):
+        rendered = ",".join(f'{key}="{_escape(text)}"' for key, text in labels)
+        lines.append(f"{name}{{{rendered}}} {value}" if rendered else f"{name} {value}")

@@ -363,7 +363,12 @@ SCHEMAS: Final[dict[str, Any]] = {
         "lastSeq",
         description="The live debugger's poll: events after `after`, and where to go on.",
     ),
-    "Health": _object({"status": {"const": "ok"}, "lastSeq": COUNT}, "status", "lastSeq"),
+    "Health": _object(
+        {"status": {"const": "ok"}, "version": {"type": "string"}, "lastSeq": COUNT},
+        "status",
+        "version",
+        "lastSeq",
+    ),
     "Readiness": _object(
         {
             "status": {"enum": ["ready", "unavailable"]},
@@ -557,7 +562,7 @@ def _script(summary: str, parameter: dict[str, Any]) -> dict[str, Any]:
         "tags": ["browser"],
         "parameters": [parameter],
         "responses": {
-            "200": {"description": "The script (gzip when accepted).", "content": script},
+            "200": {"description": "The script (brotli or gzip when accepted).", "content": script},
             "304": {"description": "The browser's copy (If-None-Match) is current."},
             "404": _json(ERROR, "No such script, or no source has this write key."),
         },
@@ -834,7 +839,7 @@ def _operations() -> dict[str, dict[str, dict[str, Any]]]:
     }
     paths["/healthz"] = {
         "get": {
-            "summary": "Liveness, with the newest log position.",
+            "summary": "Liveness, with the version and the newest log position.",
             "tags": ["operations"],
             "responses": {"200": _json(_ref("Health"), "Alive."), "503": UNAVAILABLE},
         }

@@ -29,7 +29,13 @@ LOOK_INTERVAL: Final = 1.0
 
 def dispatcher_child(settings: Settings) -> ChildSpec:
     """The dispatcher child of ``audience serve`` over the stores ``settings`` name."""
-    return ChildSpec(CHILD_NAME, deliver, (settings,), log_level=settings.log_level)
+    return ChildSpec(
+        CHILD_NAME,
+        deliver,
+        (settings,),
+        log_level=settings.log_level,
+        log_format=settings.log_format,
+    )
 
 
 def deliver(link: ChildLink, settings: Settings) -> None:

@@ -58,6 +58,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
+from audience import logs
 from audience.config import Settings
 from audience.errors import PayloadTooLargeError
 from audience.http.shutdown import DRAIN_SECONDS, exit_cleanly_after_stop_signals
@@ -631,6 +632,7 @@ def run(app: Any, settings: Settings) -> None:
         timeout_keep_alive=limits.keep_alive_timeout,  # type: ignore[arg-type]
         timeout_graceful_shutdown=DRAIN_SECONDS,
         log_level=settings.log_level.lower(),
+        log_config=logs.uvicorn_log_config(settings.log_level, settings.log_format, "collector"),
         access_log=False,
         lifespan="on",
         server_header=False,

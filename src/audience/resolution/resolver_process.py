@@ -27,7 +27,13 @@ CHILD_NAME = "resolver"
 
 def resolver_child(settings: Settings, *, batch_size: int = DEFAULT_BATCH) -> ChildSpec:
     """The resolver child of ``audience serve`` over the stores ``settings`` name."""
-    return ChildSpec(CHILD_NAME, follow, (settings, batch_size), log_level=settings.log_level)
+    return ChildSpec(
+        CHILD_NAME,
+        follow,
+        (settings, batch_size),
+        log_level=settings.log_level,
+        log_format=settings.log_format,
+    )
 
 
 def follow(link: ChildLink, settings: Settings, batch_size: int) -> None:

@@ -2,7 +2,8 @@
 
 A messageId must be unique (the collector deduplicates on it), not secret. Each process draws
 76 random bits from ``os.urandom`` once, then counts; the result is shaped like a version 4
-UUID. After ``os.fork()`` the child draws a new prefix, so parent and child never collide.
+UUID. After ``os.fork()`` the child draws a new prefix, so parent and child never collide
+(``audience.sdk.forks``).
 Anonymous ids, which name people, stay full ``uuid4`` values from ``audience.clock.UuidFactory``.
 """
 
@@ -12,6 +13,8 @@ import itertools
 import os
 import weakref
 
+from audience.sdk import forks
+
 _factories: weakref.WeakSet[MessageIdFactory] = weakref.WeakSet()
 
 
@@ -20,6 +23,7 @@ class MessageIdFactory:
 
     def __init__(self) -> None:
         self._reseed()
+        self._process = forks.ProcessWatch()
         _factories.add(self)
 
     def _reseed(self) -> None:
@@ -30,6 +34,8 @@ class MessageIdFactory:
 
     def new(self) -> str:
         # The counter starts below 2**44: it needs 2**47 ids to outgrow its 12 digits.
+        if not forks.HOOKS and self._process.forked():
+            self._reseed()
         return f"{self._prefix}{next(self._counter):012x}"
 
 
@@ -38,4 +44,4 @@ def _reseed_after_fork() -> None:
         factory._reseed()
 
 
-os.register_at_fork(after_in_child=_reseed_after_fork)
+forks.after_fork_in_child(_reseed_after_fork)

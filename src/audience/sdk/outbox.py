@@ -7,8 +7,8 @@ reading and forgetting then cost one row per batch instead of one per message.
 The SQLite outbox survives a crash of the process and a long collector outage: a restarted
 process finds the pending entries and sends them with their original ``messageId``. Several
 processes may share one outbox (same ``storage_dir``): all of them append, and one at a time,
-the holder of an ``flock`` on ``outbox.sqlite.sender``, sends. The lock dies with its process,
-so after a crash another (or the restarted) process takes over at once.
+the holder of the lock on ``outbox.sqlite.sender`` (``audience.sdk.file_locks``), sends. The
+lock dies with its process, so after a crash another (or the restarted) process takes over.
 
 Both outboxes are bounded: once ``limit`` messages wait, new ones are refused (the caller is
 told how many were taken and reports the rest to ``on_error``); what is already waiting is kept.
@@ -20,8 +20,6 @@ failed batch into one entry or splits one in halves, atomically.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import itertools
 import logging
 import os
@@ -34,6 +32,7 @@ from typing import Protocol
 
 from audience.errors import StorageError
 from audience.sdk.batching import BatchingPolicy, batch_size
+from audience.sdk.file_locks import HeldLock
 from audience.sdk.isolation import Trouble
 
 log = logging.getLogger(__name__)
@@ -250,7 +249,7 @@ class SqliteOutbox:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._pid = os.getpid()
-        self._sender_fd: int | None = None
+        self._sender = HeldLock(self.path.with_name(self.path.name + ".sender"))
         self._count: int | None = None
         self._commits = 0
         try:
@@ -422,36 +421,26 @@ class SqliteOutbox:
         self._commits = 0
 
     def may_send(self) -> bool:
-        if self._sender_fd is not None:
-            return True
-        fd = os.open(self.path.with_name(self.path.name + ".sender"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
+            return self._sender.try_take()
+        except OSError as exc:
+            log.warning("cannot take the outbox's sender lock %s: %s", self.path, exc)
             return False
-        self._sender_fd = fd
-        return True
 
     def after_fork_in_child(self) -> None:
         # The parent's connection and sender lock are the parent's: SQLite connections must not
-        # cross a fork, and the inherited lock descriptor would let both processes send.
+        # cross a fork, and the inherited sender lock would let both processes send.
         self._lock = threading.Lock()
         self._conn = None
         self._count = None
-        if self._sender_fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._sender_fd)
-            self._sender_fd = None
+        self._sender = HeldLock(self.path.with_name(self.path.name + ".sender"))
 
     def close(self) -> None:
         with self._lock:
             if self._conn is not None and self._pid == os.getpid():
                 self._conn.close()
             self._conn = None
-            if self._sender_fd is not None:
-                os.close(self._sender_fd)
-                self._sender_fd = None
+            self._sender.release()
 
 
 def _add_trouble_column(conn: sqlite3.Connection) -> None:

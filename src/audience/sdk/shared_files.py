@@ -2,8 +2,9 @@
 
 Readers must see every write made by any process sharing the storage directory, yet reading the
 file on every ``track()`` would cost more than the whole call may. So each shared file has a
-companion ``<name>.lock`` of eight bytes, mapped into memory (``MAP_SHARED``): writers take an
-``flock`` on it, replace the file atomically and increment the counter; readers compare the mapped
+companion ``<name>.lock`` of eight bytes, mapped into memory (shared between processes): writers
+take the lock of ``<name>.writing`` (``audience.sdk.file_locks``, on every platform), replace the
+file atomically and increment the counter; readers compare the mapped
 counter (a memory read) with the one they last loaded and re-read the file only when it moved.
 Edits made by other programs (a deleted file, a hand-edited jar) are noticed by a ``stat`` at most
 every ``recheck_interval`` seconds.
@@ -12,23 +13,26 @@ every ``recheck_interval`` seconds.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import mmap
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Generic, TypeVar
 
 from audience.clock import Clock
 from audience.errors import StorageError
+from audience.sdk.file_locks import locked
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 _COUNTER_BYTES = 8
+
+_BINARY = getattr(os, "O_BINARY", 0)
+"""Windows opens files as text unless told otherwise; elsewhere the flag does not exist."""
 
 
 class SharedFile(Generic[T]):
@@ -49,6 +53,7 @@ class SharedFile(Generic[T]):
     ) -> None:
         self.path = path
         self._lock_path = path.with_name(path.name + ".lock")
+        self._writing_path = path.with_name(path.name + ".writing")
         self._load = load
         self._dump = dump
         self._clock = clock
@@ -67,15 +72,12 @@ class SharedFile(Generic[T]):
         self._document: T = load(path)
 
     def _map_counter(self) -> mmap.mmap:
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | _BINARY, 0o600)
         try:
             if os.fstat(fd).st_size < _COUNTER_BYTES:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                try:
+                with locked(self._writing_path):
                     if os.fstat(fd).st_size < _COUNTER_BYTES:
                         os.ftruncate(fd, _COUNTER_BYTES)
-                finally:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
             return mmap.mmap(fd, _COUNTER_BYTES)
         finally:
             os.close(fd)
@@ -117,7 +119,7 @@ class SharedFile(Generic[T]):
 
     def update(self, change: Callable[[T], T]) -> T:
         """Apply ``change`` to the freshest document under the lock and write it back atomically."""
-        with self._locked():
+        with locked(self._writing_path):
             document = change(self._load(self.path))
             self._dump(document, self.path)
             count = self._count() + 1
@@ -127,18 +129,6 @@ class SharedFile(Generic[T]):
             self._signature = self._stat_signature()
             self._generation += 1
             return document
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        try:
-            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise StorageError(f"cannot lock {self._lock_path}: {exc}") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
 
     def close(self) -> None:
         """Release the mapped counter."""

@@ -15,7 +15,7 @@ the others.
 
 The worker never raises into the caller: failures are logged and reported to ``on_error``.
 After ``os.fork()`` the child starts its own worker on its first message and leaves the parent's
-connections, locks and queued messages to the parent.
+connections, locks and queued messages to the parent (``audience.sdk.forks``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from __future__ import annotations
 import atexit
 import itertools
 import logging
-import os
 import random
 import threading
 import weakref
@@ -41,6 +40,7 @@ from audience.errors import (
 )
 from audience.jsontypes import JSONObject
 from audience.retry import RetryPolicy, classify
+from audience.sdk import forks
 from audience.sdk.batching import BatchingPolicy, encode_batch, entries_per_batch
 from audience.sdk.delivery import Transport
 from audience.sdk.isolation import IsolationPolicy, halves
@@ -158,6 +158,7 @@ class DeliveryWorker:
         self.dropped = 0
         self._closed = False
         self._delivered_at_shutdown = True
+        self._process = forks.ProcessWatch()
         self._fresh_state()
         _workers.add(self)
         atexit.register(self._at_exit)
@@ -198,6 +199,8 @@ class DeliveryWorker:
 
     def accept(self, body: bytes) -> None:
         """Take one encoded message; never blocks on I/O unless ``persist_interval`` is 0."""
+        if not forks.HOOKS and self._process.forked():
+            self._after_fork_in_child()
         if self._closed:
             log.warning("message dropped: the client was shut down")
             return
@@ -232,6 +235,8 @@ class DeliveryWorker:
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every message accepted so far is delivered (or given up); True if so."""
+        if not forks.HOOKS and self._process.forked():
+            self._after_fork_in_child()
         if self._closed:
             return self._delivered_at_shutdown
         if not self._running:
@@ -545,4 +550,4 @@ def _after_fork_in_child() -> None:
         worker._after_fork_in_child()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+forks.after_fork_in_child(_after_fork_in_child)

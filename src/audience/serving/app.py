@@ -10,11 +10,11 @@ environment in each worker process of ``serve --workers``.
 
 from __future__ import annotations
 
-import logging
 from contextlib import ExitStack
 
 from starlette.applications import Starlette
 
+from audience import logs
 from audience.collector.app import FirstStart, build_parts, create_app, prepare_data
 from audience.config import Settings, load_settings
 from audience.destinations.backend import open_delivery_store
@@ -74,8 +74,6 @@ def server_app() -> Starlette:
     children's deaths and restarts are logged too.
     """
     settings = load_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format, role="collector")
     app, _ = build_server_app(settings)
     return app

@@ -22,9 +22,10 @@ from multiprocessing.connection import Connection, wait
 from types import FrameType
 from typing import Any, Final
 
+from audience import logs
 from audience.supervision.doorbell import drain
 
-LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+logger = logging.getLogger(__name__)
 
 STARTED: Final = b"started"
 
@@ -91,9 +92,18 @@ ChildTarget = Callable[..., None]
 """A child's body: ``target(link, *args)``, a module-level function (it is imported by name)."""
 
 
-def child_main(ends: ChildEnds, log_level: str, target: ChildTarget, args: tuple[Any, ...]) -> None:
+def child_main(
+    ends: ChildEnds,
+    log_level: str,
+    log_format: str,
+    role: str,
+    target: ChildTarget,
+    args: tuple[Any, ...],
+) -> None:
     """The first function every supervised child runs in its fresh interpreter."""
     link = ChildLink(ends)
     link.listen_for_signals()
-    logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT)
+    logs.configure(log_level, log_format, role)
+    logger.info("%s started", role)
     target(link, *args)
+    logger.info("%s stopped", role)

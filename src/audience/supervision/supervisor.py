@@ -62,6 +62,7 @@ class ChildSpec:
     target: ChildTarget
     args: tuple[Any, ...] = ()
     log_level: str = "info"
+    log_format: str = "plain"
 
 
 @dataclass(frozen=True)
@@ -321,7 +322,14 @@ class Supervisor:
         ends = ChildEnds(wake=slot.doorbell.receiver, stop=stop_end, started=started_end)
         process = self._context.Process(
             target=child_main,
-            args=(ends, slot.spec.log_level, slot.spec.target, slot.spec.args),
+            args=(
+                ends,
+                slot.spec.log_level,
+                slot.spec.log_format,
+                slot.spec.name,
+                slot.spec.target,
+                slot.spec.args,
+            ),
             name=f"audience-{slot.spec.name}",
             daemon=True,
         )

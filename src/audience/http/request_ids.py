@@ -1,0 +1,57 @@
+"""A request id on every reply and on every log line a request causes.
+
+A request's ``X-Request-Id`` is kept when it is sane (1 to 128 letters, digits and
+``-_.:/+=@``, as proxies and load balancers make them), else a new one is drawn. The id is
+bound to ``audience.logs.request_id`` while the request runs, so every record it logs carries
+it (``requestId`` in the JSON format), and it is sent back as ``X-Request-Id``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from audience import logs
+from audience.clock import IdFactory, UuidFactory
+
+HEADER: Final = b"x-request-id"
+SANE_ID: Final = re.compile(rb"[A-Za-z0-9\-_.:/+=@]{1,128}")
+
+
+def given_id(scope: Scope) -> str | None:
+    """The request's own ``X-Request-Id`` if it is sane (the first one, if several)."""
+    for name, value in scope.get("headers", ()):
+        if name == HEADER:
+            return value.decode("ascii") if SANE_ID.fullmatch(value) else None
+    return None
+
+
+class RequestIds:
+    """Binds each HTTP request's id for logging and echoes it as ``X-Request-Id``."""
+
+    def __init__(self, app: ASGIApp, ids: IdFactory | None = None) -> None:
+        self.app = app
+        self._ids = ids or UuidFactory()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = given_id(scope) or self._ids.new()
+        header = (HEADER, request_id.encode("ascii"))
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *(item for item in message.get("headers", ()) if item[0].lower() != HEADER),
+                    header,
+                ]
+            await send(message)
+
+        token = logs.request_id.set(request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            logs.request_id.reset(token)

@@ -1,0 +1,91 @@
+"""``/metrics`` read by Prometheus's own parser: counters, the writer's and children's gauges,
+the resolver's lag, and the bearer token that can guard it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from audience.config import load_settings
+from audience.errors import ConfigError
+from support.audience_server import AudienceServer
+from support.waiting import wait_for
+
+ADMIN_TOKEN = "a" * 40
+METRICS_TOKEN = "m" * 40
+WRITE_KEY = "wk_metrics_source_key"
+
+
+def scrape(
+    url: str, token: str | None = None
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of ``/metrics`` by name and labels, as Prometheus reads them."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    reply = httpx.get(f"{url}/metrics", headers=headers, timeout=10)
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["content-type"].startswith("text/plain; version=0.0.4")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(reply.text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_count_events_and_show_the_writer_the_children_and_the_resolver_lag(
+    tmp_path: Path,
+) -> None:
+    server = AudienceServer(
+        tmp_path / "data",
+        tmp_path / "serve.log",
+        admin_token=ADMIN_TOKEN,
+        sources={"web": WRITE_KEY},
+    )
+    with server:
+        batch = [{"type": "track", "userId": f"u{n}", "event": "E"} for n in range(5)]
+        batch.append({"type": "track", "userId": "u9"})  # no event: refused
+        sent = httpx.post(
+            f"{server.url}/v1/batch", json={"batch": batch}, auth=(WRITE_KEY, ""), timeout=10
+        )
+        assert sent.status_code == 200
+        samples = wait_for(
+            lambda: (
+                (found := scrape(server.url)).get(("audience_resolver_lag_events", ())) == 0
+                and found.get(("audience_events_last_seq", ())) == 5
+                and found
+            ),
+            30,
+            "the resolver catching up",
+        )
+    assert samples[("audience_events_stored_total", (("source", "web"),))] == 5
+    dropped = ("audience_events_dropped_total", (("reason", "missing_event"), ("source", "web")))
+    assert samples[dropped] == 1
+    assert samples[("audience_writer_queued_appends", ())] == 0
+    assert samples[("audience_writer_failed_commits_in_a_row", ())] == 0
+    for child in ("resolver", "dispatcher"):
+        assert samples[("audience_child_up", (("child", child),))] == 1
+        assert samples[("audience_child_restarts_total", (("child", child),))] == 0
+    assert samples[("audience_http_requests_total", (("route", "batch"), ("status", "200")))] == 1
+
+
+def test_a_metrics_token_keeps_metrics_from_everyone_without_it(tmp_path: Path) -> None:
+    server = AudienceServer(
+        tmp_path / "data",
+        tmp_path / "serve.log",
+        admin_token=ADMIN_TOKEN,
+        env={"AUDIENCE_METRICS_TOKEN": METRICS_TOKEN},
+    )
+    with server:
+        for headers in ({}, {"Authorization": "Bearer " + "x" * 40}, {"Authorization": "Basic x"}):
+            refused = httpx.get(f"{server.url}/metrics", headers=headers, timeout=10)
+            assert refused.status_code == 401
+            assert refused.headers["www-authenticate"] == 'Bearer realm="metrics"'
+            assert "audience_" not in refused.text
+        assert ("audience_child_up", (("child", "resolver"),)) in scrape(server.url, METRICS_TOKEN)
+
+
+def test_a_short_metrics_token_is_refused_naming_the_variable() -> None:
+    with pytest.raises(ConfigError, match="AUDIENCE_METRICS_TOKEN: a metrics token needs at least"):
+        load_settings(env={"AUDIENCE_METRICS_TOKEN": "short"})
