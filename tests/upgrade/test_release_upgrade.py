@@ -41,6 +41,16 @@ FILES = {
 }
 
 
+def as_released(contents: dict[str, Any]) -> dict[str, Any]:
+    """``contents`` with each destination's settings cut to the fields 0.1.0 wrote; fields added
+    since then read back at their defaults."""
+    released = release_contents()["destinations"]
+    for name, destination in contents["destinations"].items():
+        fields = released.get(name, {}).get("config", {})
+        destination["config"] = {k: v for k, v in destination["config"].items() if k in fields}
+    return contents
+
+
 def release_contents() -> dict[str, Any]:
     contents: dict[str, Any] = json.loads((RELEASE / "contents.json").read_text())
     return contents
@@ -100,14 +110,14 @@ def schema_versions(settings: Settings) -> dict[str, list[int]]:
 def test_stores_made_by_0_1_0_open_upgrade_and_keep_every_event_profile_and_delivery(
     release_settings: Settings,
 ) -> None:
-    assert contents_now(release_settings) == release_contents()
+    assert as_released(contents_now(release_settings)) == release_contents()
     backend = "postgres" if release_settings.database_url else "sqlite"
     assert schema_versions(release_settings) == {
         component: [migration.version for migration in migrations(component, backend)]
         for component in FILES
     }
     # Opening the upgraded stores again changes nothing either.
-    assert contents_now(release_settings) == release_contents()
+    assert as_released(contents_now(release_settings)) == release_contents()
 
 
 def test_stores_made_by_0_1_0_keep_resolving_and_delivering_after_the_upgrade(
