@@ -47,8 +47,14 @@ def as_released(contents: dict[str, Any]) -> dict[str, Any]:
     released = release_contents()["destinations"]
     for name, destination in contents["destinations"].items():
         fields = released.get(name, {}).get("config", {})
-        destination["config"] = {k: v for k, v in destination["config"].items() if k in fields}
+        destination["config"] = _cut(destination["config"], fields)
     return contents
+
+
+def _cut(value: Any, released: Any) -> Any:
+    if isinstance(value, dict) and isinstance(released, dict):
+        return {k: _cut(v, released[k]) for k, v in value.items() if k in released}
+    return value
 
 
 def release_contents() -> dict[str, Any]:
