@@ -37,11 +37,14 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from audience.resolution import Identifier, SqliteProfileStore
-from audience.resolution.resolver_process import ResolverProcess
+from audience.config import Settings
+from audience.resolution import Identifier, ProfileStore
+from audience.resolution.backend import open_profile_store
+from audience.resolution.resolver_process import CHILD_NAME, resolver_child
 from audience.storage.backend import EventStore
 from audience.storage.postgres_events import PostgresEventStore
 from audience.storage.sqlite_events import SqliteEventStore
+from audience.supervision import Supervisor
 from resolution import record, workload
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
@@ -133,7 +136,7 @@ def other_person() -> Messages:
     return [identify, track]
 
 
-def jane_is_up_to_date(profiles: SqliteProfileStore) -> bool:
+def jane_is_up_to_date(profiles: ProfileStore) -> bool:
     profile = profiles.lookup(Identifier("user_id", "jane"))
     return (
         profile is not None
@@ -143,27 +146,27 @@ def jane_is_up_to_date(profiles: SqliteProfileStore) -> bool:
 
 
 @contextmanager
-def stores(backend: str, folder: Path) -> Iterator[tuple[EventStore, SqliteProfileStore, str]]:
-    """A fresh event store and profile store, and how the resolver process finds them."""
+def stores(backend: str, folder: Path) -> Iterator[tuple[EventStore, ProfileStore, Settings]]:
+    """A fresh event store and profile store, and the settings the resolver child opens them by."""
     if backend == "sqlite":
-        with SqliteEventStore.open(folder / "events.sqlite3", synchronous="normal") as events:
-            profiles = SqliteProfileStore(folder / "profiles.sqlite3")
+        settings = Settings(data_dir=folder, synchronous="normal")
+        with SqliteEventStore.open(settings.database_path, synchronous="normal") as events:
+            profiles = open_profile_store(settings)
             try:
-                yield events, profiles, ""
+                yield events, profiles, settings
             finally:
                 profiles.close()
         return
-    from audience.resolution.postgres_profiles import PostgresProfileStore
-
     schema = f"bench_adv_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(POSTGRES, autocommit=True) as admin:
         admin.execute(f'CREATE SCHEMA "{schema}"')
     url = f"{POSTGRES}?options=-csearch_path%3D{schema}"
+    settings = Settings(data_dir=folder, database_url=url)
     try:
         with PostgresEventStore.open(url) as events:
-            profiles = PostgresProfileStore(url)
+            profiles = open_profile_store(settings)
             try:
-                yield events, profiles, url
+                yield events, profiles, settings
             finally:
                 profiles.close()
     finally:
@@ -183,11 +186,9 @@ def wait_until(check: Callable[[], bool], limit: float = WAIT) -> float | None:
 
 def measure(backend: str, folder: Path, messages: Messages) -> tuple[float, float | None]:
     """(events/s at which ``messages`` were resolved, seconds until Jane's profile was right)."""
-    with stores(backend, folder) as (events, profiles, url):
-        follower = ResolverProcess(
-            folder / "events.sqlite3", folder / "profiles.sqlite3", database_url=url or None
-        )
-        events.add_commit_listener(follower.notify)
+    with stores(backend, folder) as (events, profiles, settings):
+        follower = Supervisor([resolver_child(settings)])
+        events.add_commit_listener(follower.doorbell(CHILD_NAME).ring)
         follower.start()
         try:
             # One event first, so that the timing starts with the resolver process running.
