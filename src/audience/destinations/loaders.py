@@ -150,7 +150,7 @@ def _upsert_clause(columns: Sequence[str]) -> str:
 
 COLUMNS_QUERY: Final = (
     "SELECT table_name, column_name, data_type FROM information_schema.columns "
-    "WHERE table_schema = {mark}"
+    "WHERE table_schema = {mark} AND table_catalog = current_database()"
 )
 
 
@@ -351,14 +351,26 @@ def connect_postgres(url: str) -> Any:
         raise RetryableDeliveryError(f"cannot connect to PostgreSQL: {exc}") from exc
 
 
+DUCKDB_CATALOG: Final = "audience_warehouse"
+"""The name the loader gives the DuckDB file it opens. DuckDB names a file's catalog after the
+file, and a catalog and a schema of the same name make every table reference ambiguous: a file
+``web.duckdb`` could not hold the schema of the source ``web`` under its own name."""
+
+
 def connect_duckdb(path: str) -> Any:
-    """A DuckDB connection to the database file at ``path`` (created when missing)."""
+    """A DuckDB connection to the database file at ``path`` (created when missing), attached
+    as ``DUCKDB_CATALOG`` and in use."""
     import duckdb
 
+    connection = duckdb.connect()
+    literal = "'" + path.replace("'", "''") + "'"
     try:
-        return duckdb.connect(path)
-    except duckdb.IOException as exc:
+        connection.execute(f"ATTACH {literal} AS {DUCKDB_CATALOG}")
+        connection.execute(f"USE {DUCKDB_CATALOG}")
+    except duckdb.Error as exc:
+        connection.close()
         raise RetryableDeliveryError(f"cannot open DuckDB file {path}: {exc}") from exc
+    return connection
 
 
 class PostgresWarehouse:
