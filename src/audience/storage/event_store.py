@@ -23,7 +23,7 @@ from audience.clock import Clock, SystemClock
 from audience.errors import StorageError
 from audience.eventlog import StoredEvent
 from audience.storage.admin_sessions import SqlAdminSessions
-from audience.storage.base import AppendResult, EventFilter, EventRecord
+from audience.storage.base import AppendResult, EventFilter, EventRange, EventRecord
 from audience.storage.sources import SqlSourceRegistry
 from audience.storage.writer import CommitListener, GroupCommitQueue, WriterHealth
 
@@ -239,6 +239,23 @@ class SqlEventStore(SqlSourceRegistry, SqlAdminSessions):
             [*parameters, limit],
         )
         return [stored_event(row) for row in rows]
+
+    def read_range(self, event_range: EventRange, after: int, limit: int) -> list[StoredEvent]:
+        """Up to ``limit`` events of ``event_range`` after ``after``, oldest first; see
+        ``EventQuery.read_range``. A walk up the ``seq`` index from ``after``, like ``newer``."""
+        mark = self._dialect.mark
+        clauses = [f"seq > {mark}"]
+        parameters: list[Any] = [after]
+        for clause, value in (
+            (f"seq <= {mark}", event_range.last_seq),
+            (f"source = {mark}", event_range.source),
+            (f"received_at >= {mark}", event_range.since),
+            (f"received_at < {mark}", event_range.until),
+        ):
+            if value is not None:
+                clauses.append(clause)
+                parameters.append(value)
+        return self._listing(clauses, parameters, "ASC", limit)
 
     def count(self, source: str | None = None) -> int:
         """How many events are stored, for one source or all."""
