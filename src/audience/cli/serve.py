@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from audience import logs
+from audience import logs, shared_metrics
 from audience.cli.options import (
     SETTING_HELP,
     data_option,
@@ -104,9 +104,12 @@ def serve(
             lock.acquire()
         except AudienceError as exc:
             raise click.ClickException(str(exc)) from exc
+    # Before any metric exists: every process started from here shares the metrics folder.
+    metrics_folder = shared_metrics.prepare()
     try:
         _serve(settings, given)
     finally:
+        shared_metrics.remove(metrics_folder)
         lock.release()
 
 

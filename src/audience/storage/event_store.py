@@ -25,7 +25,7 @@ from audience.eventlog import StoredEvent
 from audience.storage.admin_sessions import SqlAdminSessions
 from audience.storage.base import AppendResult, EventFilter, EventRange, EventRecord
 from audience.storage.sources import SqlSourceRegistry
-from audience.storage.writer import CommitListener, GroupCommitQueue, WriterHealth
+from audience.storage.writer import CommitListener, CommitTimer, GroupCommitQueue, WriterHealth
 
 GET_MANY_CHUNK = 500
 """How many positions one ``get_many`` statement asks for at most."""
@@ -50,6 +50,7 @@ class SqlEventStore(SqlSourceRegistry, SqlAdminSessions):
         self._writer: GroupCommitQueue | None = None
         self._writer_lock = threading.Lock()
         self._listeners: list[CommitListener] = []
+        self._timers: list[CommitTimer] = []
         self._closed = False
 
     # -- what a backend supplies -----------------------------------------------------------
@@ -118,6 +119,14 @@ class SqlEventStore(SqlSourceRegistry, SqlAdminSessions):
             if self._writer is not None:
                 self._writer.add_listener(listener)
 
+    def add_commit_timer(self, timer: CommitTimer) -> None:
+        """Call ``timer(seconds)`` on the writer thread after each of this process's commits
+        with the time it took; it must not block either."""
+        with self._writer_lock:
+            self._timers.append(timer)
+            if self._writer is not None:
+                self._writer.add_timer(timer)
+
     def writer_health(self) -> WriterHealth:
         """How this process's writer is doing (see ``WriterHealth``); never waits."""
         writer = self._writer
@@ -134,6 +143,8 @@ class SqlEventStore(SqlSourceRegistry, SqlAdminSessions):
                 self._writer = self._new_writer()
                 for listener in self._listeners:
                     self._writer.add_listener(listener)
+                for timer in self._timers:
+                    self._writer.add_timer(timer)
             return self._writer
 
     # -- reading ---------------------------------------------------------------------------
