@@ -17,6 +17,7 @@ from audience.pages.destinations import destinations_page
 from audience.pages.reading import DestinationReport, EventReader
 from audience.pages.views import WebPages
 from audience.resolution.api import ProfileApi
+from audience.resolution.backend import open_profile_store
 from audience.resolution.profile_store import ProfileStore
 from audience.resolution.resolver_process import resolver_child
 
@@ -48,7 +49,10 @@ def destination_extensions(
         routes=[destinations_route(deliveries, events, guard)],
         components=[ClosedOnStop(deliveries.close)],
         children=[
-            Child(dispatcher_child(settings), lambda newest: destination_lags(deliveries, newest))
+            Child(
+                dispatcher_child(settings, open_profile_store),
+                lambda newest: destination_lags(deliveries, newest),
+            )
         ],
     )
 
