@@ -101,6 +101,7 @@ def families(own: CollectorRegistry) -> list[Metric]:
         return list(own.collect())
     from prometheus_client import CollectorRegistry, multiprocess
 
+    forget_the_dead(Path(os.environ[ENVIRONMENT]))
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     for attempt in range(READ_ATTEMPTS):
@@ -113,6 +114,23 @@ def families(own: CollectorRegistry) -> list[Metric]:
                 raise
             time.sleep(READ_PAUSE)
     return []
+
+
+def forget_the_dead(folder: Path) -> None:
+    """Mark dead every process with live gauges in ``folder`` that no longer runs: a worker
+    or a child that ended without being marked (killed, or its parent gone first)."""
+    pids: set[int] = set()
+    for path in folder.glob("gauge_live*_*.db"):
+        digits = path.stem.rpartition("_")[2]
+        if digits.isdigit():
+            pids.add(int(digits))
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            process_gone(pid)
+        except PermissionError:
+            continue  # it runs, as another user
 
 
 class _Read:

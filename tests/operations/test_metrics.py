@@ -3,6 +3,8 @@ the resolver's lag, and the bearer token that can guard it."""
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import httpx
@@ -19,6 +21,7 @@ from support.waiting import wait_for
 ADMIN_TOKEN = "a" * 40
 METRICS_TOKEN = "m" * 40
 WRITE_KEY = "wk_metrics_source_key"
+ROLES = ("collector", "resolver", "dispatcher")
 
 
 def scrape(
@@ -148,6 +151,7 @@ def test_every_worker_of_serve_counts_into_the_same_metrics_and_each_process_rep
                     and roles.count("resolver") == 2
                     and roles.count("dispatcher") == 2
                     and found.get(dead_letters) == 200
+                    and found.get(("audience_destination_pending_events", hook)) == 0
                     and found.get(("audience_destination_lag_events", hook)) == 0
                 )
                 return found if done else None
@@ -171,8 +175,49 @@ def test_every_worker_of_serve_counts_into_the_same_metrics_and_each_process_rep
             assert samples[("audience_child_up", (("child", "dispatcher"),))] == 2
             assert samples[("audience_commit_duration_seconds_count", ())] >= 1
             assert samples[("audience_writer_queued_appends", ())] == 0
-            assert samples[("audience_destination_pending_events", hook)] == 0
             assert all(
                 value > 0
                 for value in samples_named(samples, "audience_process_cpu_seconds").values()
             )
+
+
+def test_a_killed_worker_and_its_children_drop_out_of_the_process_gauges(tmp_path: Path) -> None:
+    """A worker SIGKILLed (never marked dead by anyone) leaves no figures behind: uvicorn starts
+    another, and the scrape shows only the processes that run."""
+    with fresh_schema() as url:
+        server = AudienceServer(
+            tmp_path / "data",
+            tmp_path / "serve.log",
+            admin_token=ADMIN_TOKEN,
+            sources={"web": WRITE_KEY},
+            extra_args=["--workers", "2"],
+            env={"AUDIENCE_DATABASE_URL": url},
+        )
+        with server:
+
+            def pids_by_role() -> dict[str, set[int]]:
+                found: dict[str, set[int]] = {}
+                for labels in samples_named(
+                    scrape(server.url), "audience_process_resident_memory_bytes"
+                ):
+                    named = dict(labels)
+                    found.setdefault(named["role"], set()).add(int(named["pid"]))
+                return found
+
+            def all_up() -> dict[str, set[int]] | None:
+                found = pids_by_role()
+                return found if all(len(found.get(role, ())) == 2 for role in ROLES) else None
+
+            before = wait_for(all_up, 60, "both workers and their children reporting")
+            killed = min(before["collector"])
+            os.kill(killed, signal.SIGKILL)
+
+            def replaced() -> dict[str, set[int]] | None:
+                found = all_up()
+                return found if found and killed not in found["collector"] else None
+
+            after = wait_for(replaced, 60, "the killed worker replaced and forgotten")
+            for role in ROLES:
+                assert len(after[role]) == 2
+                for pid in after[role]:
+                    os.kill(pid, 0)  # every process the scrape shows runs
