@@ -220,3 +220,4 @@ def test_a_parquet_export_without_pyarrow_says_which_extra_to_install(tmp_path: 
     )  # fmt: skip
     assert completed.returncode == 1
     assert "pip install 'audience[export]'" in completed.stderr
+    assert not (tmp_path / "out.parquet").exists()

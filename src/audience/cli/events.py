@@ -139,6 +139,10 @@ def export(
         raise click.ClickException(f"no event store in {settings.data_dir}")
     if export_format == "parquet" and output == "-" and sys.stdout.isatty():
         raise click.UsageError("parquet is binary: give --output FILE or redirect stdout")
+    try:
+        exports.require_format(cast(exports.ExportFormat, export_format))
+    except AudienceError as exc:
+        raise click.ClickException(str(exc)) from exc
     with open_events(settings) as store:
         if source is not None and store.source_by_name(source) is None:
             raise click.ClickException(f"no source called {source!r}")

@@ -138,13 +138,10 @@ class ParquetWriter:
     """``COLUMNS`` in a Parquet file, one row group a page (pyarrow, the ``export`` extra)."""
 
     def __init__(self, output: BinaryIO) -> None:
-        try:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-        except ImportError as exc:
-            raise ConfigError(
-                "the parquet format needs pyarrow: pip install 'audience[export]'"
-            ) from exc
+        require_format("parquet")
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         self._pa = pa
         self._schema = pa.schema(
             [
@@ -161,6 +158,18 @@ class ParquetWriter:
 
     def close(self) -> None:
         self._writer.close()
+
+
+def require_format(export_format: ExportFormat) -> None:
+    """Raise ``ConfigError`` when what ``export_format`` needs is not installed."""
+    if export_format != "parquet":
+        return
+    try:
+        import pyarrow.parquet  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(
+            "the parquet format needs pyarrow: pip install 'audience[export]'"
+        ) from exc
 
 
 WRITERS: Final[dict[ExportFormat, Callable[[BinaryIO], PageWriter]]] = {
