@@ -143,7 +143,7 @@ def test_with_bots_dropped_a_bots_events_are_left_out_counted_and_the_others_sto
     assert reply.json() == {}
     assert set(stored(store)) == {"person-1", "person-2"}
     metrics = client.get("/metrics").text
-    assert 'audience_events_dropped_total{source="default",reason="bot"} 2' in metrics
+    assert 'audience_events_dropped_total{reason="bot",source="default"} 2' in metrics
 
 
 def test_in_strict_mode_a_bot_is_left_out_without_refusing_the_request(
@@ -273,4 +273,4 @@ def test_audience_serve_enriches_and_drops_bots_with_its_flags(
     context = found["person"]["context"]
     assert context["browser"]["name"] == "Chrome"
     assert context["location"]["city"] == "London"
-    assert 'audience_events_dropped_total{source="default",reason="bot"} 1' in metrics
+    assert 'audience_events_dropped_total{reason="bot",source="default"} 1' in metrics

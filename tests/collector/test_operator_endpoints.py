@@ -141,8 +141,8 @@ def test_admin_stats_and_metrics_count_stored_duplicate_and_dropped_events(
     assert stats["dropped"] == {"default": {"missing_event": 1}}
     metrics = client.get("/metrics").text
     assert 'audience_events_stored_total{source="default"} 1' in metrics
-    assert 'audience_events_dropped_total{source="default",reason="missing_event"} 1' in metrics
-    assert 'audience_http_request_duration_seconds_bucket{route="batch",le="+Inf"} 1' in metrics
+    assert 'audience_events_dropped_total{reason="missing_event",source="default"} 1' in metrics
+    assert 'audience_http_request_duration_seconds_bucket{le="+Inf",route="batch"} 1' in metrics
 
 
 def test_admin_sources_list_names_and_write_keys(client: httpx.Client) -> None:

@@ -20,6 +20,8 @@ COMMANDS: dict[str, str] = {
     "profiles": "audience.cli.profiles:profiles",
     "replay": "audience.cli.events:replay",
     "resolve": "audience.cli.resolve:resolve",
+    "backup": "audience.cli.backups:backup",
+    "restore": "audience.cli.backups:restore",
 }
 """Command name -> ``module:attribute`` of its click command, imported only when used."""
 

@@ -1,12 +1,15 @@
-"""``audience events``: print the stored events (``tail``) and import a file of them
-(``replay``, also ``audience replay``)."""
+"""``audience events``: print the stored events (``tail``), write them to a file (``export``) and
+import a file of them (``replay``, also ``audience replay``)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, BinaryIO, Final, cast
 
 import click
 import orjson
@@ -16,10 +19,13 @@ from audience.cli.resolve import catch_up, progress_bar
 from audience.cli.stores import open_events
 from audience.clock import SystemClock, UuidFactory
 from audience.collector.ingest import Ingestor, Limits, Submission
+from audience.errors import AudienceError, ValidationError
 from audience.resolution.backend import open_profile_store
 from audience.resolution.resolver import Resolver
+from audience.storage import exports
 from audience.storage.backend import event_store_exists
-from audience.storage.base import EventFilter
+from audience.storage.base import EventFilter, EventRange
+from audience.timestamps import format_instant, parse_instant
 
 FOLLOW_POLL_SECONDS: Final = 0.5
 """Seconds ``tail --follow`` waits when no new event has come."""
@@ -75,6 +81,102 @@ def tail(
                 if source is None or event.source == source:
                     click.echo(orjson.dumps(event.message).decode())
                     printed += 1
+
+
+def _instant(option: str, text: str | None) -> str | None:
+    """``text`` in the stored form of ``receivedAt``; a bad one is a usage error naming it."""
+    if text is None:
+        return None
+    try:
+        return format_instant(parse_instant(text, option))
+    except ValidationError as exc:
+        raise click.BadParameter(exc.reason, param_hint=option) from exc
+
+
+@contextlib.contextmanager
+def _opened(output: str) -> Iterator[BinaryIO]:
+    if output == "-":
+        yield sys.stdout.buffer
+        return
+    with Path(output).open("wb") as handle:
+        yield handle
+
+
+@events.command("export")
+@click.option(
+    "--format",
+    "export_format",
+    type=click.Choice(exports.FORMATS),
+    default="jsonl",
+    show_default=True,
+    help="jsonl: each message as stored; csv and parquet: fixed columns (see the README).",
+)
+@click.option("--since", default=None, help="Only events received at or after this instant.")
+@click.option("--until", default=None, help="Only events received before this instant.")
+@click.option("--source", default=None, help="Only events of this source.")
+@click.option(
+    "-o", "--output", default="-", show_default=True, help="The file to write; - is stdout."
+)
+@store_options
+def export(
+    export_format: str,
+    since: str | None,
+    until: str | None,
+    source: str | None,
+    output: str,
+    data_dir: Path | None,
+    database_url: str | None,
+) -> None:
+    """Write the stored events in seq order, page by page, as JSON lines, CSV or Parquet.
+
+    --since and --until compare with receivedAt (ISO 8601; without an offset, UTC). The export
+    stops at the newest event stored when it began. A progress bar goes to stderr when it is a
+    terminal.
+    """
+    event_range = EventRange(source, _instant("--since", since), _instant("--until", until))
+    settings = settings_of(data_dir=data_dir, database_url=database_url)
+    if not event_store_exists(settings):
+        raise click.ClickException(f"no event store in {settings.data_dir}")
+    if export_format == "parquet" and output == "-" and sys.stdout.isatty():
+        raise click.UsageError("parquet is binary: give --output FILE or redirect stdout")
+    try:
+        exports.require_format(cast(exports.ExportFormat, export_format))
+    except AudienceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    with open_events(settings) as store:
+        if source is not None and store.source_by_name(source) is None:
+            raise click.ClickException(f"no source called {source!r}")
+        last = store.last_seq()
+        event_range = EventRange(event_range.source, event_range.since, event_range.until, last)
+        try:
+            with _export_progress() as progress, _opened(output) as handle:
+                task = progress.add_task("exporting", total=last)
+                written = exports.export(
+                    store,
+                    event_range,
+                    handle,
+                    cast(exports.ExportFormat, export_format),
+                    on_page=lambda event: progress.update(task, completed=event.seq),
+                )
+                progress.update(task, completed=last)
+        except AudienceError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"exported {written} event(s) up to #{last}", err=True)
+
+
+def _export_progress() -> Any:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        "seq {task.completed}/{task.total}",
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    )
 
 
 def _messages(line: bytes, number: int) -> list[Any]:

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from audience import logs
+from audience import logs, shared_metrics
 from audience.cli.options import (
     SETTING_HELP,
     data_option,
@@ -26,6 +26,7 @@ from audience.collector.bundle import browser_snippets
 from audience.config import SETTINGS, Settings
 from audience.errors import AudienceError
 from audience.http.admin_token import ADMIN_TOKEN_KEY
+from audience.storage.serving_lock import ServingLock
 
 
 def tune_garbage_collector() -> None:
@@ -88,9 +89,6 @@ def serve(
     prints it; later starts say where it is kept (`audience admin token` prints it). Every
     start prints the write key of the first source and the browser snippet.
     """
-    from audience.http import uvicorn_server  # the server's modules load only to serve
-    from audience.serving.app import SERVER_APP, build_server_app
-
     given: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -110,6 +108,26 @@ def serve(
     if settings.workers > 1 and not settings.database_url:
         raise click.UsageError("--workers above 1 needs --database-url (PostgreSQL)")
     logs.configure(settings.log_level, settings.log_format, role="collector")
+    # Held while serving, so that `audience restore` never replaces the files under the server.
+    lock = ServingLock(settings.data_dir, exclusive=False)
+    if not settings.database_url:
+        try:
+            lock.acquire()
+        except AudienceError as exc:
+            raise click.ClickException(str(exc)) from exc
+    # Before any metric exists: every process started from here shares the metrics folder.
+    metrics_folder = shared_metrics.prepare()
+    try:
+        _serve(settings, given)
+    finally:
+        shared_metrics.remove(metrics_folder)
+        lock.release()
+
+
+def _serve(settings: Settings, given: dict[str, Any]) -> None:
+    from audience.http import uvicorn_server  # the server's modules load only to serve
+    from audience.serving.app import SERVER_APP, build_server_app
+
     app: Any = None
     try:
         if settings.workers > 1:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import logging
+import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
@@ -25,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from audience import __version__
+from audience import __version__, shared_metrics
 from audience.clock import Clock, IdFactory, SystemClock, UuidFactory
 from audience.collector.admin_api import AdminApi
 from audience.collector.bundle import BrowserBundle
@@ -33,7 +34,7 @@ from audience.collector.context_details import ContextDetails
 from audience.collector.cors import CorsMiddleware
 from audience.collector.geolocation import MaxMindGeolocator
 from audience.collector.ingest import Ingestor, Limits
-from audience.collector.metrics import Metrics, MetricsMiddleware, render_state
+from audience.collector.metrics import Metrics, MetricsMiddleware
 from audience.collector.openapi import openapi_document
 from audience.collector.parts import CollectorParts
 from audience.collector.settings_endpoint import SEGMENT_PREFIX, SettingsEndpoint
@@ -52,7 +53,7 @@ from audience.http.admin_token import (
 from audience.http.components import Child, Component
 from audience.http.login_throttle import LoginThrottle
 from audience.http.proxies import TrustedProxies
-from audience.http.readiness import LagSampler, assess
+from audience.http.readiness import LagSample, LagSampler, assess
 from audience.http.replies import JSONReply, error_reply
 from audience.http.request_ids import RequestIds
 from audience.http.security_headers import SecurityHeaders
@@ -180,8 +181,16 @@ def create_app(
     supervisor = Supervisor([child.spec for child in children], clock=parts.clock)
     for doorbell in supervisor.doorbells():
         parts.store.add_commit_listener(doorbell.ring)
+    parts.store.add_commit_timer(parts.metrics.commit_done)
+
+    def publish(sample: LagSample) -> None:
+        parts.metrics.publish_state(parts.store.writer_health(), supervisor.statuses(), sample)
+
     sampler = LagSampler(
-        parts.store, {child.spec.name: child.lag for child in children}, parts.clock
+        parts.store,
+        {child.spec.name: child.lag for child in children},
+        parts.clock,
+        on_sample=publish,
     )
     tracking = TrackingApi(
         parts.ingestor,
@@ -224,6 +233,7 @@ def create_app(
                     logger.exception("stopping %r failed", component)
             if close_store:
                 await close_within(parts.store.close, STORE_CLOSE_SECONDS, "the event store")
+            shared_metrics.process_gone(os.getpid())  # a worker's live gauges end with it
 
     return Starlette(
         routes=all_routes,
@@ -279,9 +289,10 @@ def _metrics(parts: CollectorParts, supervisor: Supervisor, sampler: LagSampler)
                 "/metrics needs Authorization: Bearer <AUDIENCE_METRICS_TOKEN>",
                 headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
             )
-        text = parts.metrics.render() + render_state(
+        parts.metrics.publish_state(
             parts.store.writer_health(), supervisor.statuses(), sampler.latest
         )
+        text = await run_in_threadpool(parts.metrics.render)
         return PlainTextResponse(
             text, media_type="text/plain; version=0.0.4", headers={"Cache-Control": "no-store"}
         )

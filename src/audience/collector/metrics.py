@@ -1,23 +1,25 @@
-"""Collector metrics: stored, duplicate and dropped events, request latency; Prometheus text.
+"""Collector metrics: stored, duplicate and dropped events, request and commit latency, the
+gauges of the writer, the children and their lags; Prometheus text.
 
-Counts live in memory since the process started. ``MetricsMiddleware`` times every
-request; ``Metrics`` is also the ingestion observer, so the same numbers appear in
-``/metrics``, in ``/api/stats`` and (for drops) in the log. ``render_state`` adds gauges of
-the writer's queue, the children and their lags, read from what ``/readyz`` reads.
+The metrics are prometheus_client's, shared by every process of ``audience serve`` through
+``audience.shared_metrics``. ``MetricsMiddleware`` times every request; ``Metrics`` is also
+the ingestion observer, so the same numbers appear in ``/metrics``, in ``/api/stats`` and (for
+drops) in the log. ``Metrics.publish_state`` sets the gauges from what ``/readyz`` reads, once
+a second and before each scrape.
 """
 
 from __future__ import annotations
 
-import bisect
 import threading
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from audience.http.readiness import LagSample
+from audience.shared_metrics import ProcessGauges, exposition, families
 from audience.storage.writer import WriterHealth
 from audience.supervision import ChildStatus
 
@@ -62,127 +64,198 @@ def route_label(path: str) -> str:
     return "other"
 
 
-class _Histogram:
-    def __init__(self) -> None:
-        self.counts = [0] * (len(LATENCY_BUCKETS) + 1)
-        self.total = 0.0
-
-    def observe(self, seconds: float) -> None:
-        self.counts[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        self.total += seconds
-
-
 class Metrics:
-    """Counters and histograms of one collector process; safe to call from any thread."""
+    """The collector's counters, histograms and gauges; safe to call from any thread.
+
+    Under ``audience serve`` every process writes to the shared metrics folder
+    (``audience.shared_metrics``), so ``render`` and ``snapshot`` add up every collector
+    worker's counts; otherwise they are this process's own.
+    """
 
     def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        registry = self.registry
+        self._stored = Counter(
+            "audience_events_stored",
+            "Events committed to the store.",
+            ["source"],
+            registry=registry,
+        )
+        self._duplicates = Counter(
+            "audience_events_duplicate",
+            "Events not stored again because their messageId was already stored.",
+            ["source"],
+            registry=registry,
+        )
+        self._dropped = Counter(
+            "audience_events_dropped",
+            "Events refused, by reason.",
+            ["source", "reason"],
+            registry=registry,
+        )
+        self._requests = Counter(
+            "audience_http_requests",
+            "HTTP requests answered, by route and status.",
+            ["route", "status"],
+            registry=registry,
+        )
+        self._latency = Histogram(
+            "audience_http_request_duration_seconds",
+            "Time to answer a request.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self._commits = Histogram(
+            "audience_commit_duration_seconds",
+            "Time the event writer took to commit one group of appends.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self._state = StateGauges(registry)
+        self._process = ProcessGauges("collector", registry)
+        self._restarts_seen: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._stored: Counter[str] = Counter()
-        self._duplicates: Counter[str] = Counter()
-        self._dropped: Counter[tuple[str, str]] = Counter()
-        self._requests: Counter[tuple[str, int]] = Counter()
-        self._latency: dict[str, _Histogram] = {}
 
     def events_stored(self, source: str, stored: int, duplicates: int) -> None:
         """Count committed events and duplicates of ``source``."""
-        with self._lock:
-            self._stored[source] += stored
-            self._duplicates[source] += duplicates
+        if stored:
+            self._stored.labels(source).inc(stored)
+        if duplicates:
+            self._duplicates.labels(source).inc(duplicates)
 
     def events_dropped(self, source: str, reasons: Mapping[str, int]) -> None:
         """Count refused events of ``source`` by reason."""
-        with self._lock:
-            for reason, count in reasons.items():
-                self._dropped[(source, reason)] += count
+        for reason, count in reasons.items():
+            self._dropped.labels(source, reason).inc(count)
 
     def request_done(self, route: str, status: int, seconds: float) -> None:
         """Count one finished request and its latency."""
+        self._requests.labels(route, str(status)).inc()
+        self._latency.labels(route).observe(seconds)
+
+    def commit_done(self, seconds: float) -> None:
+        """Note how long one commit of the event writer took (a commit timer of the store)."""
+        self._commits.observe(seconds)
+
+    def publish_state(
+        self, writer: WriterHealth, children: Sequence[ChildStatus], sample: LagSample | None
+    ) -> None:
+        """Set the gauges of what runs beside the requests: the writer's queue, each child's
+        state and restarts, the lags of the last sample, and this process's own figures."""
         with self._lock:
-            self._requests[(route, status)] += 1
-            histogram = self._latency.get(route)
-            if histogram is None:
-                histogram = self._latency[route] = _Histogram()
-            histogram.observe(seconds)
+            self._state.publish(writer, children, sample)
+            for child in children:
+                seen = self._restarts_seen.get(child.name, 0)
+                counter = self._state.restarts.labels(child.name)
+                if child.restarts > seen:
+                    counter.inc(child.restarts - seen)
+                self._restarts_seen[child.name] = max(seen, child.restarts)
+            self._process.publish()
 
     def snapshot(self) -> dict[str, Any]:
-        """The counters as JSON for the admin API."""
-        with self._lock:
-            dropped: dict[str, dict[str, int]] = {}
-            for (source, reason), count in sorted(self._dropped.items()):
-                dropped.setdefault(source, {})[reason] = count
-            return {
-                "stored": dict(self._stored),
-                "duplicates": dict(self._duplicates),
-                "dropped": dropped,
-                "requests": {
-                    f"{route} {status}": count
-                    for (route, status), count in sorted(self._requests.items())
-                },
-            }
+        """The event and request counters as JSON for the admin API."""
+        stored: dict[str, int] = {}
+        duplicates: dict[str, int] = {}
+        dropped: dict[str, dict[str, int]] = {}
+        requests: dict[str, int] = {}
+        for family in families(self.registry):
+            for sample in family.samples:
+                labels, value = sample.labels, int(sample.value)
+                if sample.name == "audience_events_stored_total":
+                    stored[labels["source"]] = value
+                elif sample.name == "audience_events_duplicate_total":
+                    duplicates[labels["source"]] = value
+                elif sample.name == "audience_events_dropped_total":
+                    dropped.setdefault(labels["source"], {})[labels["reason"]] = value
+                elif sample.name == "audience_http_requests_total":
+                    requests[f"{labels['route']} {labels['status']}"] = value
+        return {
+            "stored": dict(sorted(stored.items())),
+            "duplicates": dict(sorted(duplicates.items())),
+            "dropped": {source: dict(sorted(by.items())) for source, by in sorted(dropped.items())},
+            "requests": dict(sorted(requests.items())),
+        }
 
     def render(self) -> str:
-        """The Prometheus text exposition format, version 0.0.4."""
-        lines: list[str] = []
-        with self._lock:
-            _counter(
-                lines,
-                "audience_events_stored_total",
-                "Events committed to the store.",
-                {(("source", s),): n for s, n in self._stored.items()},
-            )
-            _counter(
-                lines,
-                "audience_events_duplicate_total",
-                "Events not stored again because their messageId was already stored.",
-                {(("source", s),): n for s, n in self._duplicates.items()},
-            )
-            _counter(
-                lines,
-                "audience_events_dropped_total",
-                "Events refused, by reason.",
-                {(("source", s), ("reason", r)): n for (s, r), n in self._dropped.items()},
-            )
-            _counter(
-                lines,
-                "audience_http_requests_total",
-                "HTTP requests answered, by route and status.",
-                {(("route", r), ("status", str(c))): n for (r, c), n in self._requests.items()},
-            )
-            lines.append("# HELP audience_http_request_duration_seconds Time to answer a request.")
-            lines.append("# TYPE audience_http_request_duration_seconds histogram")
-            for route, histogram in sorted(self._latency.items()):
-                cumulative = 0
-                for bound, count in zip(
-                    (*LATENCY_BUCKETS, float("inf")), histogram.counts, strict=True
-                ):
-                    cumulative += count
-                    le = "+Inf" if bound == float("inf") else repr(bound)
-                    lines.append(
-                        "audience_http_request_duration_seconds_bucket"
-                        f'{{route="{route}",le="{le}"}} {cumulative}'
-                    )
-                lines.append(
-                    f'audience_http_request_duration_seconds_sum{{route="{route}"}} '
-                    f"{histogram.total}"
-                )
-                lines.append(
-                    f'audience_http_request_duration_seconds_count{{route="{route}"}} {cumulative}'
-                )
-        return "\n".join(lines) + "\n"
+        """The Prometheus text exposition format, version 0.0.4, of every metric."""
+        return exposition(self.registry).decode()
 
 
-def _counter(
-    lines: list[str], name: str, help_text: str, values: Mapping[tuple[tuple[str, str], ...], int]
-) -> None:
-    lines.append(f"# HELP {name} {help_text}")
-    lines.append(f"# TYPE {name} counter")
-    for labels, value in sorted(values.items()):
-        rendered = ",".join(f'{key}="{_escape(text)}"' for key, text in labels)
-        lines.append(f"{name}{{{rendered}}} {value}")
+class StateGauges:
+    """Gauges of the writer, the children and the lags, combined over the collector processes:
+    queues add up; positions, waits and lags take the largest figure any live process read."""
 
+    def __init__(self, registry: CollectorRegistry) -> None:
+        def gauge(name: str, text: str, labels: Sequence[str], mode: Any) -> Gauge:
+            return Gauge(name, text, labels, registry=registry, multiprocess_mode=mode)
 
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        self.queued = gauge(
+            "audience_writer_queued_appends",
+            "Appends waiting for the event writer.",
+            (),
+            "livesum",
+        )
+        self.oldest_wait = gauge(
+            "audience_writer_oldest_append_wait_seconds",
+            "How long the oldest append not yet committed has waited.",
+            (),
+            "livemax",
+        )
+        self.failures = gauge(
+            "audience_writer_failed_commits_in_a_row",
+            "Commits that failed since the last one that succeeded.",
+            (),
+            "livemax",
+        )
+        self.child_up = gauge(
+            "audience_child_up",
+            "Child processes running (1 each, over every collector).",
+            ("child",),
+            "livesum",
+        )
+        self.restarts = Counter(
+            "audience_child_restarts",
+            "Times the child process was started again after it died.",
+            ["child"],
+            registry=registry,
+        )
+        self.resolver_lag = gauge(
+            "audience_resolver_lag_events",
+            "Committed events the resolver has not applied yet.",
+            (),
+            "livemax",
+        )
+        self.destination_lag = gauge(
+            "audience_destination_lag_events",
+            "Committed events behind each destination's cursor.",
+            ("destination",),
+            "livemax",
+        )
+        self.last_seq = gauge(
+            "audience_events_last_seq", "The newest committed position.", (), "livemax"
+        )
+
+    def publish(
+        self, writer: WriterHealth, children: Sequence[ChildStatus], sample: LagSample | None
+    ) -> None:
+        self.queued.set(writer.queued)
+        self.oldest_wait.set(round(writer.oldest_wait, 6))
+        self.failures.set(writer.failures_in_a_row)
+        for child in children:
+            self.child_up.labels(child.name).set(int(child.state == "running"))
+        if sample is None:
+            return
+        resolver = sample.lags.get("resolver")
+        if isinstance(resolver, int):
+            self.resolver_lag.set(resolver)
+        destinations = sample.lags.get("dispatcher")
+        if isinstance(destinations, dict):
+            for name, lag in destinations.items():
+                if isinstance(lag, int):
+                    self.destination_lag.labels(name).set(lag)
+        if isinstance(sample.last_seq, int):
+            self.last_seq.set(sample.last_seq)
 
 
 class MetricsMiddleware:
@@ -211,82 +284,3 @@ class MetricsMiddleware:
             self.metrics.request_done(
                 route_label(scope["path"]), status, time.perf_counter() - started
             )
-
-
-def render_state(
-    writer: WriterHealth, children: Sequence[ChildStatus], sample: LagSample | None
-) -> str:
-    """Gauges of what runs beside the requests, in the same format as ``Metrics.render``: the
-    writer's queue, each child's state and restarts, and the lags of the last sample
-    (the resolver's, and each destination's under the dispatcher)."""
-    lines: list[str] = []
-    _gauge(
-        lines,
-        "audience_writer_queued_appends",
-        "Appends waiting for the event writer.",
-        {(): writer.queued},
-    )
-    _gauge(
-        lines,
-        "audience_writer_oldest_append_wait_seconds",
-        "How long the oldest append not yet committed has waited.",
-        {(): round(writer.oldest_wait, 6)},
-    )
-    _gauge(
-        lines,
-        "audience_writer_failed_commits_in_a_row",
-        "Commits that failed since the last one that succeeded.",
-        {(): writer.failures_in_a_row},
-    )
-    _gauge(
-        lines,
-        "audience_child_up",
-        "1 while the child process runs, else 0.",
-        {(("child", child.name),): int(child.state == "running") for child in children},
-    )
-    _counter(
-        lines,
-        "audience_child_restarts_total",
-        "Times the child process was started again after it died.",
-        {(("child", child.name),): child.restarts for child in children},
-    )
-    lags = {} if sample is None else sample.lags
-    resolver = lags.get("resolver")
-    _gauge(
-        lines,
-        "audience_resolver_lag_events",
-        "Committed events the resolver has not applied yet.",
-        {(): resolver} if isinstance(resolver, int) else {},
-    )
-    destinations = lags.get("dispatcher")
-    _gauge(
-        lines,
-        "audience_destination_lag_events",
-        "Committed events behind each destination's cursor.",
-        {
-            (("destination", name),): lag
-            for name, lag in (destinations.items() if isinstance(destinations, dict) else ())
-            if isinstance(lag, int)
-        },
-    )
-    if sample is not None and isinstance(sample.last_seq, int):
-        _gauge(
-            lines,
-            "audience_events_last_seq",
-            "The newest committed position.",
-            {(): sample.last_seq},
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _gauge(
-    lines: list[str],
-    name: str,
-    help_text: str,
-    values: Mapping[tuple[tuple[str, str], ...], float],
-) -> None:
-    lines.append(f"# HELP {name} {help_text}")
-    lines.append(f"# TYPE {name} gauge")
-    for labels, value in sorted(values.items()):
-        rendered = ",".join(f'{key}="{_escape(text)}"' for key, text in labels)
-        lines.append(f"{name}{{{rendered}}} {value}" if rendered else f"{name} {value}")

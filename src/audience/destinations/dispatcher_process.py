@@ -18,8 +18,11 @@ from typing import Final
 from audience.clock import SystemClock
 from audience.config import Settings
 from audience.destinations.backend import open_delivery_store
+from audience.destinations.delivery_store import DeliveryStore
 from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
 from audience.destinations.people import ProfileReader
+from audience.errors import AudienceError
+from audience.shared_metrics import ProcessGauges
 from audience.storage.backend import open_event_store
 from audience.supervision import ChildLink, ChildSpec
 
@@ -64,7 +67,9 @@ def deliver(link: ChildLink, settings: Settings, profiles: ProfileOpener | None)
     try:
         worker.start()
         link.started()
+        gauges = DeliveryGauges(state)
         while not link.stopping:
+            gauges.publish()
             if link.wait(LOOK_INTERVAL):
                 worker.wake()
     finally:
@@ -73,3 +78,37 @@ def deliver(link: ChildLink, settings: Settings, profiles: ProfileOpener | None)
             people.close()
         state.close()
         events.close()
+
+
+class DeliveryGauges:
+    """The pending and dead-lettered events of each destination, and this process's figures,
+    written to the metrics folder the collector shares (``audience.shared_metrics``)."""
+
+    def __init__(self, state: DeliveryStore) -> None:
+        from prometheus_client import Gauge  # once started: it takes a while to import
+
+        self._state = state
+        self._process = ProcessGauges(CHILD_NAME)
+        self._pending = Gauge(
+            "audience_destination_pending_events",
+            "Events in each destination's open batches, claimed and not yet delivered.",
+            ["destination"],
+            multiprocess_mode="livemax",
+        )
+        self._dead = Gauge(
+            "audience_destination_dead_letter_events",
+            "Events of each destination dead-lettered and not sent again since.",
+            ["destination"],
+            multiprocess_mode="livemax",
+        )
+
+    def publish(self) -> None:
+        """Read the delivery state once and set the gauges; a failed read waits for the next."""
+        self._process.publish()
+        try:
+            for config in self._state.configs():
+                stats = self._state.stats(config.name)
+                self._pending.labels(config.name).set(stats.pending_events)
+                self._dead.labels(config.name).set(stats.dead_events)
+        except AudienceError:
+            return

@@ -15,11 +15,15 @@ from typing import IO, Final
 
 from audience.destinations.delivery_store import SqlDeliveryStore
 from audience.errors import StorageError
+from audience.storage.backups import StoreFile
 from audience.storage.dialect import SQLITE
 from audience.storage.sqlite_migrations import migrate
 
 FILE_NAME: Final = "destinations.sqlite3"
 """The state database's file name inside the data folder."""
+
+BACKUP_FILE = StoreFile("deliveries", FILE_NAME, "SELECT coalesce(max(seq), 0) FROM cursors")
+"""The delivery state's file in a backup; its position is the furthest destination's cursor."""
 
 
 class SqliteDeliveryStore(SqlDeliveryStore):

@@ -143,6 +143,7 @@ class LagSampler:
     """Reads the newest position and each child's lag every ``interval`` seconds, on a thread.
 
     ``latest`` is the last sample (``None`` before the first); reading it never waits.
+    ``on_sample`` is called with each new sample on the sampler's thread (the metrics' gauges).
     """
 
     def __init__(
@@ -151,6 +152,7 @@ class LagSampler:
         probes: Mapping[str, LagProbe],
         clock: Clock,
         interval: float = SAMPLE_INTERVAL,
+        on_sample: Callable[[LagSample], None] | None = None,
     ) -> None:
         self._feed = feed
         self._probes = dict(probes)
@@ -159,6 +161,7 @@ class LagSampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing: set[str] = set()
+        self._on_sample = on_sample
         self.latest: LagSample | None = None
 
     def start(self) -> None:
@@ -176,6 +179,11 @@ class LagSampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             self.latest = self.sample()
+            if self._on_sample is not None:
+                try:
+                    self._on_sample(self.latest)
+                except Exception:
+                    logger.exception("publishing the lag sample failed")
             self._stop.wait(self._interval)
 
     def sample(self) -> LagSample:

@@ -17,6 +17,7 @@ from audience.config import Settings
 from audience.errors import AudienceError
 from audience.resolution.backend import open_profile_store
 from audience.resolution.resolver import DEFAULT_BATCH, IDLE_WAIT, Resolver
+from audience.shared_metrics import ProcessGauges
 from audience.storage.backend import open_event_store
 from audience.supervision import ChildLink, ChildSpec
 
@@ -46,14 +47,25 @@ def follow(link: ChildLink, settings: Settings, batch_size: int) -> None:
         raise
     resolver = Resolver(events, profiles, batch_size=batch_size)
     link.started()
+    from prometheus_client import Gauge  # once started: it takes a while to import
+
+    # Written to the metrics folder the collector shares (audience.shared_metrics).
+    cursor = Gauge(
+        "audience_resolver_cursor",
+        "The position of the last event the resolver applied.",
+        multiprocess_mode="livemax",
+    )
+    process = ProcessGauges(CHILD_NAME)
     try:
         while not link.stopping:
+            process.publish()
             try:
                 applied = resolver.step()
             except AudienceError:
                 logger.exception("resolution failed; retrying after a pause")
                 link.wait(IDLE_WAIT)
                 continue
+            cursor.set(resolver.applied)
             if applied < batch_size:
                 link.wait(IDLE_WAIT)
     finally:

@@ -20,6 +20,7 @@ from audience.eventlog import StoredEvent
 from audience.identity.graph import Limits
 from audience.resolution.profile_store import SqlProfileStore
 from audience.resolution.schema import REBUILDING_MIGRATION, TABLES
+from audience.storage.backups import StoreFile
 from audience.storage.dialect import SQLITE, SqlSession
 from audience.storage.sqlite_migrations import migrate
 
@@ -27,6 +28,11 @@ logger = logging.getLogger(__name__)
 
 FILENAME: Final = "profiles.sqlite3"
 """The file name of the profile database inside the data directory."""
+
+BACKUP_FILE = StoreFile(
+    "profiles", FILENAME, "SELECT coalesce(max(value), 0) FROM state WHERE name = 'cursor'"
+)
+"""The profile store's file in a backup; its position is the resolver's cursor."""
 
 WRITER_CACHE_KIB: Final = 128 * 1024
 """Page cache of the writer connection (SQLite's default is 2 MiB)."""

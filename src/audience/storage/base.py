@@ -58,6 +58,17 @@ class EventFilter:
     event: str | None = None
 
 
+@dataclass(frozen=True)
+class EventRange:
+    """The events an export reads: of one source or all, received in ``[since, until)`` (the
+    stored form of ``receivedAt``), at positions up to ``last_seq`` when given."""
+
+    source: str | None = None
+    since: str | None = None
+    until: str | None = None
+    last_seq: int | None = None
+
+
 class EventSink(Protocol):
     """Where accepted events are committed."""
 
@@ -105,4 +116,12 @@ class EventQuery(Protocol):
 
     def newer(self, event_filter: EventFilter, after: int, limit: int) -> list[StoredEvent]:
         """Up to ``limit`` matching events newer than ``after``, oldest first (the next ones)."""
+        ...
+
+    def read_range(self, event_range: EventRange, after: int, limit: int) -> list[StoredEvent]:
+        """Up to ``limit`` events of ``event_range`` after position ``after``, oldest first.
+
+        An export pages through the log with it, each page starting after the last one's
+        final ``seq``: memory stays bounded however long the log is.
+        """
         ...

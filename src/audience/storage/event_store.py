@@ -23,9 +23,9 @@ from audience.clock import Clock, SystemClock
 from audience.errors import StorageError
 from audience.eventlog import StoredEvent
 from audience.storage.admin_sessions import SqlAdminSessions
-from audience.storage.base import AppendResult, EventFilter, EventRecord
+from audience.storage.base import AppendResult, EventFilter, EventRange, EventRecord
 from audience.storage.sources import SqlSourceRegistry
-from audience.storage.writer import CommitListener, GroupCommitQueue, WriterHealth
+from audience.storage.writer import CommitListener, CommitTimer, GroupCommitQueue, WriterHealth
 
 GET_MANY_CHUNK = 500
 """How many positions one ``get_many`` statement asks for at most."""
@@ -50,6 +50,7 @@ class SqlEventStore(SqlSourceRegistry, SqlAdminSessions):
         self._writer: GroupCommitQueue | None = None
         self._writer_lock = threading.Lock()
         self._listeners: list[CommitListener] = []
+        self._timers: list[CommitTimer] = []
         self._closed = False
 
     # -- what a backend supplies -----------------------------------------------------------
@@ -118,6 +119,14 @@ class SqlEventStore(SqlSourceRegistry, SqlAdminSessions):
             if self._writer is not None:
                 self._writer.add_listener(listener)
 
+    def add_commit_timer(self, timer: CommitTimer) -> None:
+        """Call ``timer(seconds)`` on the writer thread after each of this process's commits
+        with the time it took; it must not block either."""
+        with self._writer_lock:
+            self._timers.append(timer)
+            if self._writer is not None:
+                self._writer.add_timer(timer)
+
     def writer_health(self) -> WriterHealth:
         """How this process's writer is doing (see ``WriterHealth``); never waits."""
         writer = self._writer
@@ -134,6 +143,8 @@ class SqlEventStore(SqlSourceRegistry, SqlAdminSessions):
                 self._writer = self._new_writer()
                 for listener in self._listeners:
                     self._writer.add_listener(listener)
+                for timer in self._timers:
+                    self._writer.add_timer(timer)
             return self._writer
 
     # -- reading ---------------------------------------------------------------------------
@@ -239,6 +250,23 @@ class SqlEventStore(SqlSourceRegistry, SqlAdminSessions):
             [*parameters, limit],
         )
         return [stored_event(row) for row in rows]
+
+    def read_range(self, event_range: EventRange, after: int, limit: int) -> list[StoredEvent]:
+        """Up to ``limit`` events of ``event_range`` after ``after``, oldest first; see
+        ``EventQuery.read_range``. A walk up the ``seq`` index from ``after``, like ``newer``."""
+        mark = self._dialect.mark
+        clauses = [f"seq > {mark}"]
+        parameters: list[Any] = [after]
+        for clause, value in (
+            (f"seq <= {mark}", event_range.last_seq),
+            (f"source = {mark}", event_range.source),
+            (f"received_at >= {mark}", event_range.since),
+            (f"received_at < {mark}", event_range.until),
+        ):
+            if value is not None:
+                clauses.append(clause)
+                parameters.append(value)
+        return self._listing(clauses, parameters, "ASC", limit)
 
     def count(self, source: str | None = None) -> int:
         """How many events are stored, for one source or all."""

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from audience.clock import Clock
 from audience.errors import StorageError
+from audience.storage.backups import StoreFile
 from audience.storage.checkpointer import Checkpointer
 from audience.storage.dialect import SQLITE
 from audience.storage.event_store import SqlEventStore
@@ -23,6 +24,9 @@ from audience.storage.writer import GroupCommitWriter
 
 BUSY_TIMEOUT_MS = 10_000
 """How long a connection waits for another process's write lock before failing."""
+
+BACKUP_FILE = StoreFile("events", "events.sqlite3", "SELECT coalesce(max(seq), 0) FROM events")
+"""The event store's file in a backup; its position is the last event's ``seq``."""
 
 
 class SqliteEventStore(SqlEventStore):

@@ -56,6 +56,9 @@ threads with ``call_soon_threadsafe`` or an event, other processes with a
 :class:`~audience.supervision.Doorbell`, never with anything that can block on its reader.
 """
 
+CommitTimer = Callable[[float], None]
+"""Called on the writer thread after each commit, or failed one, with the seconds it took."""
+
 
 @dataclass
 class PendingAppend:
@@ -123,6 +126,7 @@ class GroupCommitQueue:
     def __init__(self, thread_name: str) -> None:
         self._queue: queue.SimpleQueue[PendingAppend | None] = queue.SimpleQueue()
         self._listeners: list[CommitListener] = []
+        self._timers: list[CommitTimer] = []
         self._closed = False
         self._lock = threading.Lock()
         self._busy_since: float | None = None
@@ -135,6 +139,10 @@ class GroupCommitQueue:
     def add_listener(self, listener: CommitListener) -> None:
         """Call ``listener(last_seq)`` after every commit that stored at least one event."""
         self._listeners.append(listener)
+
+    def add_timer(self, timer: CommitTimer) -> None:
+        """Call ``timer(seconds)`` after every commit with the time it took (metrics)."""
+        self._timers.append(timer)
 
     def submit(self, records: Sequence[EventRecord]) -> Future[AppendResult]:
         """Queue ``records`` for the next commit; the future resolves once they are durable."""
@@ -244,10 +252,19 @@ class GroupCommitQueue:
                 rows += len(item.records)
             # The queue is first in, first out: what is still queued came after this group.
             self._busy_since = first.queued_at
+            started = time.perf_counter()
             try:
                 self._commit(group)
             finally:
                 self._busy_since = None
+                self._time(time.perf_counter() - started)
+
+    def _time(self, seconds: float) -> None:
+        for timer in self._timers:
+            try:
+                timer(seconds)
+            except Exception:
+                logger.exception("a commit timer failed")
 
     def _commit(self, group: list[PendingAppend]) -> None:
         raise NotImplementedError

@@ -28,6 +28,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, Final, Literal, cast
 
+from audience import shared_metrics
 from audience.clock import Clock, SystemClock
 from audience.errors import ConfigError
 from audience.jsontypes import JSONObject
@@ -385,6 +386,8 @@ class Supervisor:
             if line is not None:
                 line.close()
         slot.started_line = slot.stop_line = None
+        if pid is not None:
+            shared_metrics.process_gone(pid)  # its live gauges no longer count
         self._after_death(slot, ChildExit.of(exitcode, self._clock.now()), pid)
 
     def _after_death(self, slot: _Slot, ended: ChildExit, pid: int | None) -> None:
