@@ -161,6 +161,14 @@ class PostgresEventStore(SqlEventStore):
     def _reusable(self, connection: Any) -> bool:
         return not connection.broken
 
+    def _scrub(self) -> None:
+        """``VACUUM`` the events table, so the deleted rows' space is reclaimed for new ones."""
+        try:
+            with self._reader() as connection:
+                connection.execute("VACUUM events")
+        except psycopg.Error as exc:
+            raise StorageError(f"vacuuming the events failed: {exc}") from exc
+
     # -- EventFeed -------------------------------------------------------------------------
 
     def get_many(self, seqs: Sequence[int]) -> list[StoredEvent]:
