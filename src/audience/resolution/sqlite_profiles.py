@@ -18,6 +18,9 @@ from typing import Final
 from audience.errors import StorageError
 from audience.eventlog import StoredEvent
 from audience.identity.graph import Limits
+from audience.identity.identifiers import Identifier
+from audience.resolution import deletion
+from audience.resolution.deletion import PersonDeletion
 from audience.resolution.profile_store import SqlProfileStore
 from audience.resolution.schema import REBUILDING_MIGRATION, TABLES
 from audience.storage.dialect import SQLITE, SqlSession
@@ -141,6 +144,27 @@ class SqliteProfileStore(SqlProfileStore):
             db.execute("COMMIT")
             self._node_ids.clear()
             self._check_generation(db)
+
+    def delete_identifiers(self, identifiers: Sequence[Identifier]) -> PersonDeletion:
+        """Delete under the write lock with ``secure_delete`` on, then empty the WAL: the deleted
+        values are overwritten in the file and leave the log."""
+        with self._write_lock:
+            db = self._writer
+            try:
+                db.execute("PRAGMA secure_delete=ON")
+                db.execute("BEGIN IMMEDIATE")
+                deleted = deletion.delete_identifiers(db, self._dialect, identifiers)
+                db.execute("COMMIT")
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise StorageError(f"cannot delete from the profile store: {exc}") from exc
+            finally:
+                db.execute("PRAGMA secure_delete=OFF")
+                self._node_ids.clear()
+            self._check_generation(db)
+        return deleted
 
     def _empty_tables(self, db: SqlSession) -> None:
         for table in TABLES:
