@@ -108,9 +108,21 @@ def test_every_change_of_the_suppression_list_is_counted(store: EventStore) -> N
     assert store.add_suppressions(["h1", "h2"], "reg_1", "t") == 2
     assert store.add_suppressions(["h2"], "reg_2", "t") == 0
     assert store.suppressed_hashes() == {"h1", "h2"}
-    assert store.remove_suppressions(["h1", "h3"]) == 1
-    assert store.suppressed_hashes() == {"h2"}
+    assert store.lift_suppressions(["h1", "h3"]) == 2, "h2 was suppressed with h1"
+    assert store.suppressed_hashes() == set()
     assert store.suppression_changes() == before + 3
+
+
+def test_an_identifier_seen_beside_a_suppressed_one_joins_its_regulation(
+    store: EventStore,
+) -> None:
+    store.add_suppressions(["user"], "reg_1", "t")
+    store.add_suppressions(["bob"], "reg_2", "t")
+    assert store.add_linked_suppressions(["new-anon"], "user", "t2") == 1
+    assert store.add_linked_suppressions(["other"], "not-suppressed", "t2") == 0
+    assert store.suppressed_hashes() == {"user", "new-anon", "bob"}
+    store.lift_suppressions(["user"])
+    assert store.suppressed_hashes() == {"bob"}
 
 
 def test_deleting_a_persons_events_keeps_everyone_elses(store: EventStore) -> None:

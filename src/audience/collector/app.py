@@ -30,7 +30,7 @@ from audience.clock import Clock, IdFactory, SystemClock, UuidFactory
 from audience.collector.admin_api import AdminApi
 from audience.collector.bundle import BrowserBundle
 from audience.collector.cors import CorsMiddleware
-from audience.collector.ingest import Ingestor, Limits
+from audience.collector.ingest import IngestGate, Ingestor, Limits
 from audience.collector.metrics import Metrics, MetricsMiddleware, render_state
 from audience.collector.openapi import openapi_document
 from audience.collector.parts import CollectorParts
@@ -110,10 +110,12 @@ def build_parts(
     login_page: LoginPage,
     clock: Clock | None = None,
     ids: IdFactory | None = None,
+    gate: IngestGate | None = None,
 ) -> CollectorParts:
     """The collector's parts over an open ``store``; a ``str`` admin token never changes.
 
-    ``login_page`` draws the admin guard's login form.
+    ``login_page`` draws the admin guard's login form; ``gate`` screens valid messages before
+    they are stored (privacy's suppression list).
     """
     clock = clock or SystemClock()
     ids = ids or UuidFactory()
@@ -134,6 +136,7 @@ def build_parts(
         ids=ids,
         limits=Limits(settings.max_event_bytes, settings.max_batch_events),
         observer=metrics,
+        gate=gate,
     )
     return CollectorParts(
         settings=settings,

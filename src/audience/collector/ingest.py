@@ -13,7 +13,7 @@ import logging
 from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
@@ -69,6 +69,8 @@ class Prepared:
     records: list[EventRecord]
     rejections: list[Rejection]
     drop_reasons: Counter[str]
+    screened: Counter[str] = field(default_factory=Counter)
+    """Valid messages the gate kept out, by its reason (not reported to the sender)."""
 
     @property
     def dropped(self) -> int:
@@ -98,8 +100,21 @@ class IngestObserver(Protocol):
         ...
 
 
+class IngestGate(Protocol):
+    """Decides, after validation, whether a valid message is stored (privacy's suppression
+    list and semantic events); called on the event loop, so it must not wait on I/O."""
+
+    def screen(self, source: str, message: Mapping[str, object]) -> str | None:
+        """``None`` to store the message, else the reason it is not (counted as a drop)."""
+        ...
+
+
 class Ingestor:
-    """Validates, enriches and commits submissions to an ``EventSink``."""
+    """Validates, enriches and commits submissions to an ``EventSink``.
+
+    A message the ``gate`` screens out is not stored and not reported to the sender (it is no
+    fault of theirs); it is counted under the gate's reason in the drop counts.
+    """
 
     def __init__(
         self,
@@ -109,8 +124,10 @@ class Ingestor:
         ids: IdFactory,
         limits: Limits | None = None,
         observer: IngestObserver | None = None,
+        gate: IngestGate | None = None,
     ) -> None:
         self._sink = sink
+        self._gate = gate
         self._clock = clock
         self._ids = ids
         self._limits = limits or Limits()
@@ -126,6 +143,7 @@ class Ingestor:
         records: list[EventRecord] = []
         rejections: list[Rejection] = []
         drop_reasons: Counter[str] = Counter()
+        screened: Counter[str] = Counter()
         single = submission.message_type is not None
         most = self._limits.max_batch_events
         for index, item in enumerate(items):
@@ -135,12 +153,17 @@ class Ingestor:
                 drop_reasons["batch_too_long"] += 1
                 continue
             record, problems = self._prepare_one(submission.source, item, index, arrival, single)
+            if record is not None and self._gate is not None:
+                kept_out = self._gate.screen(submission.source, item)
+                if kept_out is not None:
+                    screened[kept_out] += 1
+                    continue
             if record is not None:
                 records.append(record)
             elif problems:
                 rejections.extend(problems)
                 drop_reasons[problems[0].code] += 1
-        return Prepared(submission.source, records, rejections, drop_reasons)
+        return Prepared(submission.source, records, rejections, drop_reasons, screened)
 
     def commit(self, prepared: Prepared) -> Future[IngestOutcome]:
         """Store the prepared records; the future resolves once they are durable.
@@ -148,9 +171,7 @@ class Ingestor:
         Rejected messages are counted as dropped. The future fails with ``StorageError``
         when the commit fails.
         """
-        if prepared.rejections:
-            self._dropped(prepared.source, prepared.drop_reasons)
-            self._log_rejections(prepared)
+        self._count_rejections(prepared)
         outcome: Future[IngestOutcome] = Future()
         if not prepared.records:
             outcome.set_result(IngestOutcome(0, 0, prepared.dropped, tuple(prepared.rejections)))
@@ -180,9 +201,7 @@ class Ingestor:
         The outcome is built on the loop's thread, so the store's writer thread only
         resolves one future per request.
         """
-        if prepared.rejections:
-            self._dropped(prepared.source, prepared.drop_reasons)
-            self._log_rejections(prepared)
+        self._count_rejections(prepared)
         if not prepared.records:
             return IngestOutcome(0, 0, prepared.dropped, tuple(prepared.rejections))
         result = await self._sink.append_async(prepared.records)
@@ -194,7 +213,7 @@ class Ingestor:
 
     def refuse(self, prepared: Prepared) -> None:
         """Count a prepared request refused whole (strict mode): nothing of it is stored."""
-        reasons = Counter(prepared.drop_reasons)
+        reasons = Counter(prepared.drop_reasons) + prepared.screened
         reasons["refused_with_request"] += len(prepared.records)
         self._dropped(prepared.source, reasons)
         self._log_rejections(prepared)
@@ -249,6 +268,13 @@ class Ingestor:
             reason = f"is {size} bytes; the limit is {self._limits.max_event_bytes}"
             return None, [Rejection(field, reason, "event_too_large")]
         return _record(source, message, serialized, arrival.client_ip), []
+
+    def _count_rejections(self, prepared: Prepared) -> None:
+        if prepared.screened:
+            self._dropped(prepared.source, prepared.screened)
+        if prepared.rejections:
+            self._dropped(prepared.source, prepared.drop_reasons)
+            self._log_rejections(prepared)
 
     def _dropped(self, source: str, reasons: Mapping[str, int]) -> None:
         if self._observer is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Final, TypeVar
@@ -76,9 +76,10 @@ SUBJECT_IDENTIFIERS: Final[dict[SubjectType, IdentifierType]] = {
 """The identifier type each subject type names (a profile id names a profile, not an
 identifier)."""
 
-DELETE_STEPS: Final = ("resolve", "events", "profiles", "deliveries", "final_pass")
-"""The steps that delete a person, in order: find every identifier of the person, delete their
-events, their profile, their deliveries, then delete once more what arrived meanwhile."""
+DELETE_STEPS: Final = ("profiles", "events", "deliveries", "final_pass")
+"""The steps that delete a person, in order: their profile (which names the positions of their
+events), their events, their events in the destinations' batches, then all of it once more for
+what arrived while the suppression reached every process."""
 
 SEMANTIC_EVENTS: Final[dict[str, RegulationType]] = {
     "Delete Person": RegulationType.SUPPRESS_WITH_DELETE,
@@ -100,8 +101,8 @@ def steps_for(kind: RegulationType) -> tuple[str, ...]:
     if kind is RegulationType.UNSUPPRESS:
         return ("resolve", "unsuppress")
     if kind is RegulationType.SUPPRESS_WITH_DELETE:
-        return ("resolve", "suppress", *DELETE_STEPS[1:])
-    return ("resolve", "suppress", *DELETE_STEPS[1:], "unsuppress")
+        return ("resolve", "suppress", *DELETE_STEPS)
+    return ("resolve", "suppress", *DELETE_STEPS, "unsuppress")
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,29 @@ def subject_identifier(subject_type: SubjectType, value: str) -> Identifier | No
     """The identifier a subject id names; ``None`` for a profile id."""
     identifier_type = SUBJECT_IDENTIFIERS.get(subject_type)
     return Identifier(identifier_type, value) if identifier_type is not None else None
+
+
+def message_identifiers(message: Mapping[str, object]) -> list[Identifier]:
+    """The identifiers one incoming message carries: its user id, anonymous id, an alias's
+    previous id, and the email of its traits (or its context's traits)."""
+    found: list[Identifier] = []
+    for name, kind in (("userId", "user_id"), ("anonymousId", "anonymous_id")):
+        value = clean_id(message.get(name))
+        if value is not None:
+            found.append(Identifier(kind, value))  # type: ignore[arg-type]
+    if message.get("type") == "alias":
+        previous = clean_id(message.get("previousId"))
+        if previous is not None:  # the previous id may be either kind
+            found.extend((Identifier("user_id", previous), Identifier("anonymous_id", previous)))
+    for traits in (message.get("traits"), _field(message.get("context"), "traits")):
+        email = clean_email(_field(traits, "email"))
+        if email is not None:
+            found.append(Identifier("email", email))
+    return found
+
+
+def _field(value: object, name: str) -> object:
+    return value.get(name) if isinstance(value, dict) else None
 
 
 def subject_hash(secret: bytes, subject_type: SubjectType, value: str) -> str:

@@ -101,8 +101,14 @@ class RegulationStore(Protocol):
         """Suppress identifiers by their digests; returns how many were new."""
         ...
 
-    def remove_suppressions(self, hashes: Iterable[str]) -> int:
-        """Lift the suppression of these digests; returns how many were suppressed."""
+    def add_linked_suppressions(self, hashes: Iterable[str], seen_with: str, at: str) -> int:
+        """Suppress digests seen beside the suppressed ``seen_with``, under its regulation;
+        returns how many were new (none when ``seen_with`` is no longer suppressed)."""
+        ...
+
+    def lift_suppressions(self, hashes: Iterable[str]) -> int:
+        """Lift the suppression of these digests and of every digest suppressed by the same
+        regulations (the person's other identifiers); returns how many were lifted."""
         ...
 
     def suppression_changes(self) -> int:
@@ -248,13 +254,35 @@ class SqlRegulations:
         self._count_change()
         return added
 
-    def remove_suppressions(self, hashes: Iterable[str]) -> int:
-        removed = self._write(
-            f"DELETE FROM suppressions WHERE hash = {self._dialect.mark}",
-            [(digest,) for digest in hashes],
+    def add_linked_suppressions(self, hashes: Iterable[str], seen_with: str, at: str) -> int:
+        m = self._dialect.mark
+        added = self._write(
+            "INSERT INTO suppressions (hash, regulation, created_at) "
+            f"SELECT {m}, regulation, {m} FROM suppressions WHERE hash = {m} "
+            "ON CONFLICT DO NOTHING",
+            [(digest, at, seen_with) for digest in hashes],
         )
         self._count_change()
-        return removed
+        return added
+
+    def lift_suppressions(self, hashes: Iterable[str]) -> int:
+        m = self._dialect.mark
+        lifted = 0
+        for chunk in _chunks(sorted(set(hashes))):
+            marks = self._dialect.marks(len(chunk))
+            regulations = [
+                str(row[0])
+                for row in self._query(
+                    f"SELECT DISTINCT regulation FROM suppressions WHERE hash IN ({marks})", chunk
+                )
+            ]
+            lifted += self._write(f"DELETE FROM suppressions WHERE hash IN ({marks})", [chunk])
+            lifted += self._write(
+                f"DELETE FROM suppressions WHERE regulation = {m}",
+                [(regulation,) for regulation in regulations],
+            )
+        self._count_change()
+        return lifted
 
     def suppression_changes(self) -> int:
         rows = self._query("SELECT value FROM privacy_state WHERE name = 'suppression_changes'")
@@ -268,3 +296,7 @@ class SqlRegulations:
         self._write(
             "UPDATE privacy_state SET value = value + 1 WHERE name = 'suppression_changes'", [()]
         )
+
+
+def _chunks(values: Sequence[str]) -> list[list[str]]:
+    return [list(values[start : start + CHUNK]) for start in range(0, len(values), CHUNK)]

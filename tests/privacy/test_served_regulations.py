@@ -1,0 +1,137 @@
+"""Regulations through the application ``audience serve`` builds, on SQLite and PostgreSQL: the
+HTTP API, suppression at ingest, deleting a person's whole journey, and semantic events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from privacy.conftest import Served
+from support import wait_for
+
+ADA = "ada-lovelace-1815"
+
+
+def message(n: int, kind: str = "track", **fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": kind, "messageId": f"m-{n}", **fields}
+    if kind == "track":
+        body.setdefault("event", "Clicked")
+    return body
+
+
+def journey() -> list[dict[str, Any]]:
+    """Anonymous browsing, sign-in, a reset and sign-in again, then a second device; and Bob."""
+    return [
+        message(1, "page", anonymousId="laptop-anon"),
+        message(2, anonymousId="laptop-anon", event="Added to Cart"),
+        message(
+            3,
+            "identify",
+            anonymousId="laptop-anon",
+            userId=ADA,
+            traits={"email": "ada@example.com", "favourite": "difference-engine"},
+        ),
+        message(4, anonymousId="laptop-anon", userId=ADA, event="Order Completed"),
+        message(5, "page", anonymousId="laptop-after-reset"),
+        message(6, "identify", anonymousId="laptop-after-reset", userId=ADA),
+        message(7, "page", anonymousId="phone-anon"),
+        message(8, "identify", anonymousId="phone-anon", userId=ADA),
+        message(9, "identify", anonymousId="bob-anon", userId="bob", traits={"plan": "x"}),
+    ]
+
+
+def test_a_bad_request_gets_400_naming_the_field(served: Served) -> None:
+    response = served.admin.post(
+        "/api/regulations",
+        json={"regulationType": "SUPPRESS", "subjectType": "USER_ID", "subjectIds": [" "]},
+    )
+    assert response.status_code == 400
+    assert response.json()["meta"]["errors"] == [
+        "subjectIds[0]: is blank or a placeholder no one is known by"
+    ]
+    broken = served.admin.post("/api/regulations", content=b"{nope")
+    assert broken.status_code == 400
+    assert broken.json()["meta"]["errors"][0].startswith("body: is not JSON")
+
+
+def test_regulations_need_the_admin_token(served: Served) -> None:
+    assert served.tracking.get("/api/regulations").status_code == 401
+    assert served.admin.get("/api/regulations/reg_unknown").status_code == 404
+
+
+def test_a_suppressed_persons_events_are_dropped_and_counted_until_unsuppressed(
+    served: Served,
+) -> None:
+    served.send(message(1, "identify", userId=ADA, anonymousId="laptop-anon"))
+    served.admin.wait_until_resolved()
+    suppressed = served.regulate("SUPPRESS", "USER_ID", ADA)
+    assert suppressed["status"] == "FINISHED"
+    assert suppressed["progress"] == [
+        {"name": "resolve", "state": "done", "count": 2},
+        {"name": "suppress", "state": "done", "count": 2},
+    ]
+    assert ADA not in str(suppressed)
+    assert served.send(message(2, anonymousId="laptop-anon")) == {}, "no fault of the sender"
+    served.send(message(3, userId=ADA), message(4, userId="bob"))
+    assert [e["messageId"] for e in served.stored()] == ["m-4", "m-1"]
+    stats = served.admin.get("/api/stats").json()
+    assert stats["dropped"]["web"]["suppressed"] == 2
+    metrics = served.admin.get("/metrics").text
+    assert 'audience_events_dropped_total{source="web",reason="suppressed"} 2' in metrics
+
+    served.regulate("UNSUPPRESS", "ANONYMOUS_ID", "laptop-anon")
+    served.send(message(5, userId=ADA))
+    assert "m-5" in [e["messageId"] for e in served.stored()]
+
+
+def test_a_new_anonymous_id_seen_beside_a_suppressed_one_is_suppressed_too(
+    served: Served,
+) -> None:
+    """A browser's fresh anonymous id is accepted until an event ties it to the person."""
+    served.regulate("SUPPRESS", "USER_ID", ADA)
+    served.send(message(1, "page", anonymousId="fresh-anon"))
+    served.send(message(2, "identify", anonymousId="fresh-anon", userId=ADA))
+
+    def second_dropped() -> bool:
+        served.send(message(3, "page", anonymousId="fresh-anon"))
+        return True
+
+    wait_for(second_dropped)
+    assert [e["messageId"] for e in served.stored()] == ["m-1"]
+
+
+def test_the_whole_journey_goes_when_deleted_by_one_anonymous_id(served: Served) -> None:
+    served.send(*journey())
+    served.admin.wait_until_resolved()
+    deleted = served.regulate("SUPPRESS_WITH_DELETE", "ANONYMOUS_ID", "phone-anon")
+    assert deleted["status"] == "FINISHED", deleted
+    progress = {step["name"]: step["count"] for step in deleted["progress"]}
+    assert progress["resolve"] == 4
+    assert progress["events"] == 8
+    assert [e["userId"] for e in served.stored()] == ["bob"]
+    for identifier in (
+        {"userId": ADA},
+        {"anonymousId": "laptop-anon"},
+        {"anonymousId": "laptop-after-reset"},
+        {"anonymousId": "phone-anon"},
+    ):
+        assert served.admin.profile(**identifier) is None
+    assert served.admin.profile(userId="bob") is not None
+    served.send(message(20, anonymousId="laptop-anon"))
+    assert [e["userId"] for e in served.stored()] == ["bob"], "still suppressed"
+    listed = served.admin.get("/api/regulations").json()
+    assert [r["id"] for r in listed["regulations"]] == [deleted["id"]]
+
+
+def test_a_semantic_delete_person_event_deletes_the_person_it_identifies(served: Served) -> None:
+    served.send(*journey())
+    served.admin.wait_until_resolved()
+    served.send(message(30, userId=ADA, event="Delete Person"))
+    regulation = wait_for(
+        lambda: served.admin.get("/api/regulations").json()["regulations"],
+        what="the semantic event to be taken as a request",
+    )[0]
+    assert regulation["requestedBy"] == {"kind": "semantic_event", "source": "web"}
+    assert served.ended(regulation["id"])["status"] == "FINISHED"
+    assert [e["userId"] for e in served.stored()] == ["bob"]
+    stats = served.admin.get("/api/stats").json()
+    assert stats["dropped"]["web"]["privacy_request"] == 1
