@@ -3,9 +3,12 @@ HTTP API, suppression at ingest, deleting a person's whole journey, and semantic
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
-from privacy.conftest import Served
+import httpx
+
+from privacy.conftest import WRITE_KEY, Served
 from support import wait_for
 
 ADA = "ada-lovelace-1815"
@@ -135,3 +138,52 @@ def test_a_semantic_delete_person_event_deletes_the_person_it_identifies(served:
     assert [e["userId"] for e in served.stored()] == ["bob"]
     stats = served.admin.get("/api/stats").json()
     assert stats["dropped"]["web"]["privacy_request"] == 1
+
+
+def test_a_person_sending_all_through_their_deletion_leaves_no_trace(served: Served) -> None:
+    """Suppressed first, deleted, then deleted once more: nothing sent during it survives."""
+    stop = threading.Event()
+    sent = {"ada": 0, "bob": 0}
+
+    def sender() -> None:
+        with httpx.Client(base_url=served.url, auth=(WRITE_KEY, ""), timeout=60) as client:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                batch = [
+                    message(1000 + n, anonymousId="ada-anon", event="Scrolled"),
+                    message(
+                        100_000 + n,
+                        "identify",
+                        anonymousId="ada-anon",
+                        userId=ADA,
+                        traits={"favourite": "difference-engine"},
+                    ),
+                    message(200_000 + n, userId="bob"),
+                ]
+                assert client.post("/v1/batch", json={"batch": batch}).status_code == 200
+                sent["ada"] += 2
+                sent["bob"] += 1
+
+    thread = threading.Thread(target=sender)
+    thread.start()
+    try:
+        wait_for(lambda: sent["ada"] >= 20, what="the sender to get going")
+        served.admin.wait_until_resolved()
+        deleted = served.regulate("SUPPRESS_WITH_DELETE", "USER_ID", ADA)
+        assert deleted["status"] == "FINISHED", deleted
+        after = sent["bob"]
+        wait_for(lambda: sent["bob"] >= after + 10, what="more sending after the deletion")
+    finally:
+        stop.set()
+        thread.join()
+    served.admin.wait_until_resolved()
+    stored = served.admin.get("/api/events", params={"limit": "1000", "userId": ADA}).json()
+    assert stored["events"] == []
+    anonymous = served.admin.get(
+        "/api/events", params={"limit": "1000", "anonymousId": "ada-anon"}
+    ).json()
+    assert anonymous["events"] == []
+    assert served.admin.profile(userId=ADA) is None
+    assert served.admin.profile(anonymousId="ada-anon") is None
+    assert served.admin.profile(userId="bob") is not None

@@ -131,6 +131,11 @@ class RegulationRunner:
         if thread is not None:
             thread.join(timeout=30)
 
+    def halt(self) -> None:
+        """Ask the runner to stop after the step it is in, without waiting for it."""
+        self._stop.set()
+        self._wake.set()
+
     def wake(self) -> None:
         """Look for work now (a regulation was just requested)."""
         self._wake.set()
@@ -188,12 +193,16 @@ class RegulationRunner:
             if step is None:
                 regulation = self._end(regulation, Status.FINISHED, None)
                 break
-            if self._stop.is_set() or not self._claim(regulation_id):
+            if self._stop.is_set():
+                self._store.release_regulation(regulation_id, self._owner)
+                return 0
+            if not self._claim(regulation_id):
                 return 0
             try:
                 count = self._run_step(regulation, step.name)
-            except InterruptedError:
-                return 0  # stopping: the next runner resumes at this step
+            except InterruptedError:  # stopping: the next runner resumes at this step
+                self._store.release_regulation(regulation_id, self._owner)
+                return 0
             except Exception as exc:
                 logger.exception("regulation %s: step %s failed", regulation.id, step.name)
                 regulation = regulation.with_step(step.name, "failed", 0)

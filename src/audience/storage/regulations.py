@@ -71,6 +71,10 @@ class RegulationStore(Protocol):
         it at ``now``; ``True`` when ``owner`` holds it."""
         ...
 
+    def release_regulation(self, regulation_id: str, owner: str) -> None:
+        """Give up ``owner``'s lease (a process stopping mid-run): another may take it at once."""
+        ...
+
     def update_regulation(
         self,
         regulation_id: str,
@@ -202,6 +206,14 @@ class SqlRegulations:
                 f"OR lease_owner = {m} OR lease_until < {m})",
                 [(owner, until, regulation_id, owner, now)],
             )
+        )
+
+    def release_regulation(self, regulation_id: str, owner: str) -> None:
+        m = self._dialect.mark
+        self._write(
+            "UPDATE regulations SET lease_owner = NULL, lease_until = NULL "
+            f"WHERE id = {m} AND lease_owner = {m}",
+            [(regulation_id, owner)],
         )
 
     def update_regulation(
