@@ -249,6 +249,7 @@ class RegulationRunner:
                 [self._suppressions.hash(identifier) for identifier in identifiers]
             )
             self._suppressions.refresh()
+            self._sleep(self._settle)  # every process accepts them again once it has ended
             return lifted
         if name == "profiles":
             deleted = self._profiles.delete_identifiers(identifiers)
