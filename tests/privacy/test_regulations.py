@@ -105,10 +105,11 @@ def test_every_deleting_regulation_suppresses_the_person_while_it_deletes() -> N
     assert steps_for(RegulationType.SUPPRESS_WITH_DELETE) == (
         "resolve",
         "suppress",
-        "events",
         "profiles",
+        "events",
         "deliveries",
         "final_pass",
+        "destinations",
     )
     assert steps_for(RegulationType.DELETE_ONLY)[-1] == "unsuppress"
     assert steps_for(RegulationType.SUPPRESS) == ("resolve", "suppress")

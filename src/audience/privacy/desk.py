@@ -26,6 +26,7 @@ from audience.privacy.regulations import (
     steps_for,
     subject_hash,
 )
+from audience.storage.base import Source
 from audience.storage.regulations import RegulationRow, RegulationStore
 from audience.timestamps import format_utc
 
@@ -52,6 +53,10 @@ class PrivacyStore(RegulationStore, Protocol):
 
     def last_seq(self) -> int:
         """The position of the newest committed event."""
+        ...
+
+    def list_sources(self) -> list[Source]:
+        """Every source (each has a schema of its own in a warehouse)."""
         ...
 
 

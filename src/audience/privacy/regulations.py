@@ -76,10 +76,11 @@ SUBJECT_IDENTIFIERS: Final[dict[SubjectType, IdentifierType]] = {
 """The identifier type each subject type names (a profile id names a profile, not an
 identifier)."""
 
-DELETE_STEPS: Final = ("profiles", "events", "deliveries", "final_pass")
+DELETE_STEPS: Final = ("profiles", "events", "deliveries", "final_pass", "destinations")
 """The steps that delete a person, in order: their profile (which names the positions of their
-events), their events, their events in the destinations' batches, then all of it once more for
-what arrived while the suppression reached every process."""
+events), their events, their events in the destinations' batches, all of it once more for what
+arrived while the suppression reached every process, then their rows in every warehouse and a
+deletion notice to every webhook."""
 
 SEMANTIC_EVENTS: Final[dict[str, RegulationType]] = {
     "Delete Person": RegulationType.SUPPRESS_WITH_DELETE,

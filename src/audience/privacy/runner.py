@@ -23,6 +23,7 @@ from typing import Final, Protocol
 
 from audience.clock import Clock
 from audience.destinations.delivery_store import DeliveryStore
+from audience.destinations.erasure import Person, erase
 from audience.identity.identifiers import Identifier
 from audience.privacy.desk import PrivacyStore, RegulationDesk, from_row, steps_json
 from audience.privacy.regulations import (
@@ -263,6 +264,8 @@ class RegulationRunner:
             return self._forget_deliveries(self._seqs(regulation.id))
         if name == "final_pass":
             return self._final_pass(regulation.id, identifiers)
+        if name == "destinations":
+            return self._erase_destinations(regulation.id, identifiers)
         raise ValueError(f"unknown step {name!r}")
 
     def _resolve(self, regulation: Regulation) -> int:
@@ -306,6 +309,24 @@ class RegulationRunner:
 
     def _forget_deliveries(self, seqs: Sequence[int]) -> int:
         return self._deliveries.forget_events(seqs) if self._deliveries is not None else 0
+
+    def _erase_destinations(self, regulation_id: str, identifiers: Sequence[Identifier]) -> int:
+        """Every warehouse's rows of the person, and a deletion notice to every webhook."""
+        if self._deliveries is None:
+            return 0
+        person = Person(
+            user_ids=tuple(i.value for i in identifiers if i.type == "user_id"),
+            anonymous_ids=tuple(i.value for i in identifiers if i.type == "anonymous_id"),
+            emails=tuple(i.value for i in identifiers if i.type == "email"),
+        )
+        done = erase(
+            self._deliveries.configs(),
+            person,
+            sources=[source.name for source in self._store.list_sources()],
+            notice_id=regulation_id,
+            clock=self._clock,
+        )
+        return sum(done.values())
 
     def _final_pass(self, regulation_id: str, identifiers: Sequence[Identifier]) -> int:
         """Delete once more what was accepted before the suppression reached every process,
