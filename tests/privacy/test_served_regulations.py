@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 import httpx
+import psycopg
 
 from privacy.conftest import WRITE_KEY, Served
 from support import wait_for
@@ -187,3 +188,40 @@ def test_a_person_sending_all_through_their_deletion_leaves_no_trace(served: Ser
     assert served.admin.profile(userId=ADA) is None
     assert served.admin.profile(anonymousId="ada-anon") is None
     assert served.admin.profile(userId="bob") is not None
+
+
+def test_nothing_of_a_deleted_person_is_left_in_the_databases(served: Served) -> None:
+    """The raw SQLite files (WAL included), or every PostgreSQL table once vacuumed."""
+    served.send(*journey())
+    served.admin.wait_until_resolved()
+    assert served.regulate("SUPPRESS_WITH_DELETE", "USER_ID", ADA)["status"] == "FINISHED"
+    values = (ADA, "laptop-anon", "phone-anon", "ada@example.com", "difference-engine")
+    if served.settings.database_url is None:
+        folder = served.settings.data_dir
+        contents = b"".join(p.read_bytes() for p in folder.iterdir() if ".sqlite3" in p.name)
+        for value in values:
+            assert value.encode() not in contents
+        assert b"bob-anon" in contents
+        return
+    with psycopg.connect(served.settings.database_url, autocommit=True) as connection:
+        tables = [
+            str(row[0])
+            for row in connection.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = current_schema()"
+            ).fetchall()
+        ]
+        text = " ".join(
+            str(row)
+            for table in tables
+            for row in connection.execute(f'SELECT t::text FROM "{table}" t').fetchall()
+        )
+        text += " ".join(
+            str(row[0])
+            for row in connection.execute(
+                "SELECT convert_from(message, 'UTF8') FROM events"
+            ).fetchall()
+        )
+    for value in values:
+        assert value not in text
+    assert "bob-anon" in text

@@ -10,6 +10,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +31,11 @@ logger = logging.getLogger(__name__)
 
 FILENAME: Final = "profiles.sqlite3"
 """The file name of the profile database inside the data directory."""
+
+SCRUB_ATTEMPTS: Final = 100
+"""How many times a deletion tries to empty the WAL while readers hold older snapshots."""
+
+SCRUB_PAUSE_SECONDS: Final = 0.05
 
 WRITER_CACHE_KIB: Final = 128 * 1024
 """Page cache of the writer connection (SQLite's default is 2 MiB)."""
@@ -155,7 +161,7 @@ class SqliteProfileStore(SqlProfileStore):
                 db.execute("BEGIN IMMEDIATE")
                 deleted = deletion.delete_identifiers(db, self._dialect, identifiers)
                 db.execute("COMMIT")
-                db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+                self._empty_wal(db)
             except sqlite3.Error as exc:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
@@ -165,6 +171,17 @@ class SqliteProfileStore(SqlProfileStore):
                 self._node_ids.clear()
             self._check_generation(db)
         return deleted
+
+    @staticmethod
+    def _empty_wal(db: sqlite3.Connection) -> None:
+        """Checkpoint the zeroed pages and empty the WAL, which still held the deleted rows'
+        frames (retrying while a reader keeps an older snapshot)."""
+        for _ in range(SCRUB_ATTEMPTS):
+            busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                return
+            time.sleep(SCRUB_PAUSE_SECONDS)
+        raise StorageError("the profile store's WAL could not be emptied after a deletion")
 
     def _empty_tables(self, db: SqlSession) -> None:
         for table in TABLES:

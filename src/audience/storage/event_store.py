@@ -287,15 +287,15 @@ class SqlEventStore(SqlSourceRegistry, SqlAdminSessions, SqlRegulations):
             self._scrub()
         return sorted(deleted)
 
+    def _scrub(self) -> None:
+        """Make deleted rows leave the database's files (a backend's own way)."""
+
     def _delete(self, sql: str, parameters: Sequence[Any]) -> list[int]:
         try:
             with self._reader() as connection:
                 return [int(row[0]) for row in connection.execute(sql, parameters).fetchall()]
         except self._dialect.failure as exc:
             raise StorageError(f"deleting events failed: {exc}") from exc
-
-    def _scrub(self) -> None:
-        """Make deleted rows leave the database's files (a backend's own way)."""
 
 
 def stored_event(row: tuple[int, str, bytes]) -> StoredEvent:

@@ -162,10 +162,10 @@ class PostgresEventStore(SqlEventStore):
         return not connection.broken
 
     def _scrub(self) -> None:
-        """``VACUUM`` the events table, so the deleted rows' space is reclaimed for new ones."""
+        """``VACUUM`` the tables deletions touch, so the deleted rows' space is reclaimed."""
         try:
             with self._reader() as connection:
-                connection.execute("VACUUM events")
+                connection.execute("VACUUM events, regulation_subjects")
         except psycopg.Error as exc:
             raise StorageError(f"vacuuming the events failed: {exc}") from exc
 

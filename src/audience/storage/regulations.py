@@ -251,10 +251,15 @@ class SqlRegulations:
         )
 
     def forget_regulation_subjects(self, regulation_id: str) -> None:
-        self._write(
+        forgotten = self._write(
             f"DELETE FROM regulation_subjects WHERE regulation = {self._dialect.mark}",
             [(regulation_id,)],
         )
+        if forgotten:
+            self._scrub()
+
+    def _scrub(self) -> None:
+        """Make deleted rows leave the database's files (the event store's way)."""
 
     def add_suppressions(self, hashes: Iterable[str], regulation_id: str, at: str) -> int:
         m = self._dialect.mark
