@@ -32,6 +32,7 @@ def where(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[str]]
 def prepared(options: list[str], data_dir: Path, url: str | None) -> list[str]:
     settings = Settings(data_dir=data_dir, database_url=url)
     with open_event_store(settings) as events:
+        events.create_source("web", "WK_PRIVACY_COMMANDS")
         events.append(
             [
                 record(1, type="page", anonymousId="ada-anon"),
@@ -105,3 +106,30 @@ def test_bad_subjects_are_usage_errors_naming_the_option(where: list[str], tmp_p
     unknown = runner.invoke(main, ["privacy", "status", "reg_nope", *where])
     assert unknown.exit_code == 1
     assert "no regulation is named 'reg_nope'" in unknown.output
+
+
+def test_replay_drops_a_suppressed_persons_events_and_takes_semantic_events_as_requests(
+    where: list[str], tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    assert runner.invoke(main, ["privacy", "suppress", "--user-id", "ada", *where]).exit_code == 0
+    flow = tmp_path / "flow.jsonl"
+    flow.write_text(
+        "\n".join(
+            [
+                '{"type": "track", "event": "Back", "userId": "ada", "messageId": "r-1"}',
+                '{"type": "track", "event": "Back", "userId": "bob", "messageId": "r-2"}',
+                '{"type": "track", "event": "Suppress Person", "userId": "carol",'
+                ' "messageId": "r-3"}',
+            ]
+        )
+    )
+    replayed = runner.invoke(main, ["replay", str(flow), *where])
+    assert replayed.exit_code == 0, replayed.output
+    assert "stored 1," in replayed.output
+    url = where[3] if len(where) > 2 else None
+    with open_event_store(Settings(data_dir=tmp_path, database_url=url)) as events:
+        ids = {str(e.message["messageId"]) for e in events.read_after(0, 100)}
+        assert ids == {"m-1", "m-2", "m-3", "r-2"}
+        requested = events.list_regulations(10)
+        assert [(r.type, r.requested_by) for r in requested[:1]] == [("SUPPRESS", "semantic_event")]

@@ -39,7 +39,6 @@ from audience.privacy.suppression import (
     SUPPRESSION_BOUND_SECONDS,
     LinkedSuppression,
     PrivacyGate,
-    SemanticRequest,
     SuppressionList,
 )
 from audience.resolution.deletion import PersonDeletion
@@ -156,22 +155,8 @@ class RegulationRunner:
 
     def take_gate_requests(self) -> None:
         """Record what the ingest gate learned: semantic requests and linked identifiers."""
-        if self._gate is None:
-            return
-        for item in self._gate.take_requests():
-            if isinstance(item, LinkedSuppression):
-                at = format_utc(self._clock.now())
-                self._store.add_linked_suppressions(item.hashes, item.seen_with, at)
-            else:
-                self._semantic(item)
-
-    def _semantic(self, item: SemanticRequest) -> None:
-        subject_type = _SEMANTIC_SUBJECTS[item.identifier.type]
-        request = RegulationRequest(item.type, subject_type, (item.identifier.value,))
-        regulation = self._desk.request(
-            request, Requester(RequesterKind.SEMANTIC_EVENT, item.source)
-        )
-        logger.info("regulation %s requested by a semantic event", regulation.id)
+        if self._gate is not None:
+            record_gate_requests(self._gate, self._store, self._desk, self._clock)
 
     def run_pending(self) -> int:
         """Run every running regulation this process can take; how many it finished."""
@@ -344,3 +329,20 @@ class RegulationRunner:
         events = self._delete_events(regulation_id, identifiers)
         deliveries = self._forget_deliveries(self._seqs(regulation_id))
         return profile.identifiers + len(events) + deliveries
+
+
+def record_gate_requests(
+    gate: PrivacyGate, store: PrivacyStore, desk: RegulationDesk, clock: Clock
+) -> int:
+    """Record what ``gate`` learned: each semantic event as a regulation (a runner runs it), each
+    identifier seen beside a suppressed one as suppressed too; how many items were recorded."""
+    taken = gate.take_requests()
+    for item in taken:
+        if isinstance(item, LinkedSuppression):
+            store.add_linked_suppressions(item.hashes, item.seen_with, format_utc(clock.now()))
+            continue
+        subject_type = _SEMANTIC_SUBJECTS[item.identifier.type]
+        request = RegulationRequest(item.type, subject_type, (item.identifier.value,))
+        regulation = desk.request(request, Requester(RequesterKind.SEMANTIC_EVENT, item.source))
+        logger.info("regulation %s requested by a semantic event", regulation.id)
+    return len(taken)
