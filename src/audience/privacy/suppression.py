@@ -43,6 +43,9 @@ POLL_SECONDS: Final = 0.25
 SUPPRESSION_BOUND_SECONDS: Final = 1.0
 """A new suppression is applied by every process within this time (four polls)."""
 
+DIGEST_CACHE: Final = 100_000
+"""Digests each process remembers (about 20 MB at most)."""
+
 SUPPRESSED: Final = "suppressed"
 """The drop reason of an event carrying a suppressed identifier."""
 
@@ -73,6 +76,7 @@ class SuppressionList:
     def __init__(self, store: RegulationStore, secret: bytes) -> None:
         self._store = store
         self.secret = secret
+        self._digests: dict[Identifier, str] = {}
         self._hashes: frozenset[str] = frozenset()
         self._changes = -1
         self._lock = threading.Lock()
@@ -95,8 +99,14 @@ class SuppressionList:
             self._hashes = self._hashes | frozenset(hashes)
 
     def hash(self, identifier: Identifier) -> str:
-        """The digest of ``identifier`` in the list."""
-        return identifier_hash(self.secret, identifier)
+        """The digest of ``identifier`` in the list, remembered for the identifiers seen last (a
+        visitor sends many events)."""
+        digest = self._digests.get(identifier)
+        if digest is None:
+            if len(self._digests) >= DIGEST_CACHE:
+                self._digests.clear()
+            digest = self._digests[identifier] = identifier_hash(self.secret, identifier)
+        return digest
 
     def contains(self, digest: str) -> bool:
         """Whether the digest is suppressed, as far as this process knows."""

@@ -266,23 +266,28 @@ class SqlEventStore(SqlSourceRegistry, SqlAdminSessions, SqlRegulations):
         the files afterwards finds nothing of them.
         """
         deleted: set[int] = set()
-        for column, values in (("user_id", user_ids), ("anonymous_id", anonymous_ids)):
-            for chunk in _chunks(sorted(set(values))):
-                deleted.update(
-                    self._delete(
-                        f"DELETE FROM events WHERE {column} IN ({self._dialect.marks(len(chunk))}) "
-                        "RETURNING seq",
-                        chunk,
+        users, anonymous, positions = sorted(set(user_ids)), sorted(set(anonymous_ids)), seqs
+        # One scan of the log for the usual person (a few ids); more ids, a scan per chunk.
+        while users or anonymous or positions:
+            clauses: list[str] = []
+            parameters: list[Any] = []
+            for column, values in (("user_id", users), ("anonymous_id", anonymous)):
+                if values:
+                    clauses.append(
+                        f"{column} IN ({self._dialect.marks(len(values[:GET_MANY_CHUNK]))})"
                     )
-                )
-        for chunk in _chunks(sorted(set(seqs) - deleted)):
+                    parameters.extend(values[:GET_MANY_CHUNK])
+            chunk = sorted(set(positions[:GET_MANY_CHUNK]))
+            if chunk:
+                clauses.append(f"seq IN ({self._dialect.marks(len(chunk))})")
+                parameters.extend(chunk)
             deleted.update(
                 self._delete(
-                    f"DELETE FROM events WHERE seq IN ({self._dialect.marks(len(chunk))}) "
-                    "RETURNING seq",
-                    chunk,
+                    f"DELETE FROM events WHERE {' OR '.join(clauses)} RETURNING seq", parameters
                 )
             )
+            users, anonymous = users[GET_MANY_CHUNK:], anonymous[GET_MANY_CHUNK:]
+            positions = positions[GET_MANY_CHUNK:]
         if deleted:
             self._scrub()
         return sorted(deleted)
@@ -302,9 +307,3 @@ def stored_event(row: tuple[int, str, bytes]) -> StoredEvent:
     """The event of one ``(seq, source, message)`` row."""
     seq, source, message = row
     return StoredEvent(seq=seq, source=source, message=orjson.loads(message))
-
-
-def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
-    return [
-        values[start : start + GET_MANY_CHUNK] for start in range(0, len(values), GET_MANY_CHUNK)
-    ]
