@@ -31,7 +31,7 @@ from audience.privacy.regulations import (
     SubjectType,
     clean_subject_ids,
 )
-from audience.privacy.runner import RegulationRunner
+from audience.privacy.runner import RegulationRunner, local_owner
 from audience.privacy.suppression import SuppressionList
 
 FILE_PREFIXES: Final = {
@@ -141,7 +141,7 @@ def _regulate(kind: RegulationType, given: dict[str, Any]) -> None:
                         suppressions=SuppressionList(events, desk.secret),
                         gate=None,
                         clock=SystemClock(),
-                        owner=f"cli:{socket.gethostname()}:{UuidFactory().new()}",
+                        owner=local_owner(UuidFactory().new()),
                         resolver_wait_seconds=0.0,
                     )
                     for regulation in made:

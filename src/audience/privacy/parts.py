@@ -3,14 +3,12 @@ and the runner, made by :func:`privacy_parts` over the open stores."""
 
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass
 
 from audience.clock import Clock, IdFactory
 from audience.destinations.delivery_store import DeliveryStore
 from audience.privacy.desk import PrivacyStore, RegulationDesk
-from audience.privacy.runner import PersonStore, RegulationRunner
+from audience.privacy.runner import PersonStore, RegulationRunner, local_owner
 from audience.privacy.suppression import PrivacyGate, SuppressionList
 
 
@@ -42,7 +40,7 @@ def regulation_runner(
     ids: IdFactory,
 ) -> RegulationRunner:
     """This process's runner, named by host, process and a fresh id for its leases."""
-    owner = f"{socket.gethostname()}:{os.getpid()}:{ids.new()}"
+    owner = local_owner(ids.new())
     return RegulationRunner(
         store,
         profiles,

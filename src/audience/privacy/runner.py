@@ -16,6 +16,8 @@ the person's profile, events and delivery batches once more. So no trace outlive
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -141,6 +143,10 @@ class RegulationRunner:
         self._wake.set()
 
     def _loop(self) -> None:
+        try:
+            self.release_leases_of_dead_processes()
+        except Exception:
+            logger.exception("looking for regulations left by dead processes failed")
         while not self._stop.is_set():
             try:
                 self.take_gate_requests()
@@ -157,6 +163,17 @@ class RegulationRunner:
         """Record what the ingest gate learned: semantic requests and linked identifiers."""
         if self._gate is not None:
             record_gate_requests(self._gate, self._store, self._desk, self._clock)
+
+    def release_leases_of_dead_processes(self) -> int:
+        """Release the leases held by processes of this host that no longer exist (a crash
+        before a restart), so their regulations resume now rather than when the lease ends."""
+        released = 0
+        for regulation_id in self._store.running_regulations():
+            owner = self._store.lease_owner(regulation_id)
+            if owner is not None and owner != self._owner and owner_is_gone(owner):
+                self._store.release_regulation(regulation_id, owner)
+                released += 1
+        return released
 
     def run_pending(self) -> int:
         """Run every running regulation this process can take; how many it finished."""
@@ -329,6 +346,26 @@ class RegulationRunner:
         events = self._delete_events(regulation_id, identifiers)
         deliveries = self._forget_deliveries(self._seqs(regulation_id))
         return profile.identifiers + len(events) + deliveries
+
+
+def local_owner(unique: str) -> str:
+    """A lease owner's name: this host, this process and ``unique`` (a fresh id)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{unique}"
+
+
+def owner_is_gone(owner: str) -> bool:
+    """Whether ``owner`` names a process of this host that no longer runs."""
+    host, _, rest = owner.partition(":")
+    pid, _, _ = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, as another user's process
+        return False
+    return False
 
 
 def record_gate_requests(

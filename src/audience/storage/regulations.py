@@ -75,6 +75,10 @@ class RegulationStore(Protocol):
         """Give up ``owner``'s lease (a process stopping mid-run): another may take it at once."""
         ...
 
+    def lease_owner(self, regulation_id: str) -> str | None:
+        """Who holds the regulation's lease, if anyone (it may have run out)."""
+        ...
+
     def update_regulation(
         self,
         regulation_id: str,
@@ -207,6 +211,13 @@ class SqlRegulations:
                 [(owner, until, regulation_id, owner, now)],
             )
         )
+
+    def lease_owner(self, regulation_id: str) -> str | None:
+        rows = self._query(
+            f"SELECT lease_owner FROM regulations WHERE id = {self._dialect.mark}",
+            (regulation_id,),
+        )
+        return str(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def release_regulation(self, regulation_id: str, owner: str) -> None:
         m = self._dialect.mark
