@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from audience.identity.identifiers import Identifier
+from audience.identity.identifiers import Identifier, IdentifierType, clean_email, clean_id
 from audience.privacy.regulations import (
     SEMANTIC_EVENTS,
     RegulationType,
@@ -76,7 +76,7 @@ class SuppressionList:
     def __init__(self, store: RegulationStore, secret: bytes) -> None:
         self._store = store
         self.secret = secret
-        self._digests: dict[Identifier, str] = {}
+        self._digests: dict[tuple[str, str], str] = {}
         self._hashes: frozenset[str] = frozenset()
         self._changes = -1
         self._lock = threading.Lock()
@@ -99,14 +99,27 @@ class SuppressionList:
             self._hashes = self._hashes | frozenset(hashes)
 
     def hash(self, identifier: Identifier) -> str:
-        """The digest of ``identifier`` in the list, remembered for the identifiers seen last (a
-        visitor sends many events)."""
-        digest = self._digests.get(identifier)
-        if digest is None:
+        """The digest of ``identifier`` in the list."""
+        return identifier_hash(self.secret, identifier)
+
+    def digest_of(self, kind: IdentifierType, raw: object) -> str | None:
+        """The digest of the identifier a wire field carries (``None`` when it carries none),
+        remembered for the values seen last: a visitor sends many events, and cleaning and
+        hashing cost more than the rest of the screening."""
+        if raw is None:
+            return None
+        key = (kind, raw) if isinstance(raw, str) else None
+        if key is not None:
+            known = self._digests.get(key)
+            if known is not None:
+                return known or None
+        value = clean_email(raw) if kind == "email" else clean_id(raw)
+        digest = identifier_hash(self.secret, Identifier(kind, value)) if value else ""
+        if key is not None:
             if len(self._digests) >= DIGEST_CACHE:
                 self._digests.clear()
-            digest = self._digests[identifier] = identifier_hash(self.secret, identifier)
-        return digest
+            self._digests[key] = digest
+        return digest or None
 
     def contains(self, digest: str) -> bool:
         """Whether the digest is suppressed, as far as this process knows."""
@@ -156,10 +169,9 @@ class PrivacyGate:
             kind = SEMANTIC_EVENTS.get(str(message.get("event")))
             if kind is not None:
                 return self._semantic(source, kind, message)
-        identifiers = message_identifiers(message)
-        if not identifiers or not self._suppressions.size:
+        if not self._suppressions.size:
             return None
-        hashes = [self._suppressions.hash(identifier) for identifier in identifiers]
+        hashes = self._digests(message)
         known = [digest for digest in hashes if self._suppressions.contains(digest)]
         if not known:
             return None
@@ -168,6 +180,23 @@ class PrivacyGate:
             self._suppressions.add_locally(fresh)
             self._hand_over(LinkedSuppression(fresh, known[0]))
         return SUPPRESSED
+
+    def _digests(self, message: Mapping[str, object]) -> list[str]:
+        """The digests of the identifiers ``message`` carries (see ``message_identifiers``)."""
+        digest_of = self._suppressions.digest_of
+        found = [
+            digest_of("user_id", message.get("userId")),
+            digest_of("anonymous_id", message.get("anonymousId")),
+        ]
+        if message.get("type") == "alias":
+            previous = message.get("previousId")
+            found += [digest_of("user_id", previous), digest_of("anonymous_id", previous)]
+        traits = message.get("traits")
+        context = message.get("context")
+        for holder in (traits, context.get("traits") if isinstance(context, dict) else None):
+            if isinstance(holder, dict) and "email" in holder:
+                found.append(digest_of("email", holder["email"]))
+        return [digest for digest in found if digest]
 
     def take_requests(self) -> list[SemanticRequest | LinkedSuppression]:
         """What the gate learned since the last call, oldest first."""
