@@ -4,13 +4,16 @@ HTTP API, suppression at ingest, deleting a person's whole journey, and semantic
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import httpx
 import psycopg
 
+from audience.destinations.backend import open_delivery_store
+from audience.destinations.base import DestinationConfig
 from privacy.conftest import WRITE_KEY, Served
-from support import wait_for
+from support import Receiver, wait_for
 
 ADA = "ada-lovelace-1815"
 
@@ -225,3 +228,26 @@ def test_nothing_of_a_deleted_person_is_left_in_the_databases(served: Served) ->
     for value in values:
         assert value not in text
     assert "bob-anon" in text
+
+
+def test_a_deletion_reports_each_destination_and_notifies_the_webhook(served: Served) -> None:
+    receiver = Receiver()
+    receiver.start()
+    try:
+        deliveries = open_delivery_store(served.settings)
+        try:
+            hook = DestinationConfig("hook", "webhook", {"url": receiver.url, "secret": "k" * 32})
+            deliveries.add(hook, 0, now=time.time())
+        finally:
+            deliveries.close()
+        served.send(*journey())
+        served.admin.wait_until_resolved()
+        deleted = served.regulate("DELETE_ONLY", "USER_ID", ADA)
+        assert deleted["status"] == "FINISHED", deleted
+        (step,) = [s for s in deleted["progress"] if s["name"] == "destinations"]
+        assert step == {"name": "destinations", "state": "done", "count": 1, "detail": {"hook": 1}}
+        notices = [m for r in receiver.requests for m in r.batch if m["type"] == "delete"]
+        assert [n["messageId"] for n in notices] == [deleted["id"]]
+        assert notices[0]["context"]["identifiers"]["userIds"] == [ADA]
+    finally:
+        receiver.stop()

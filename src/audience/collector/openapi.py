@@ -316,6 +316,11 @@ SCHEMAS: Final[dict[str, Any]] = {
                         "name": {"type": "string"},
                         "state": {"enum": ["pending", "done", "failed"]},
                         "count": COUNT,
+                        "detail": {
+                            "type": "object",
+                            "additionalProperties": COUNT,
+                            "description": "The count of each destination.",
+                        },
                     },
                     "name",
                     "state",
@@ -963,15 +968,14 @@ def _operations() -> dict[str, dict[str, dict[str, Any]]]:
             tag="privacy",
         ),
     }
-    paths["/api/regulations/{regulation_id}"] = {
-        "get": _admin(
-            "One regulation with its progress per store.",
-            _json(regulation, "The regulation."),
-            parameters=[_path("regulation_id", "The regulation's id.")],
-            errors=["404"],
-            tag="privacy",
-        )
-    }
+    one = _admin(
+        "One regulation with its progress per store and destination.",
+        _json(regulation, "The regulation."),
+        parameters=[_path("regulation_id", "The regulation's id.")],
+        tag="privacy",
+    )
+    one["responses"]["404"] = _json(ERROR, "No such regulation.")
+    paths["/api/regulations/{regulation_id}"] = {"get": one}
     paths["/openapi.json"] = {
         "get": {
             "summary": "This description.",

@@ -131,7 +131,13 @@ def from_row(row: RegulationRow) -> Regulation:
     """The regulation a stored row holds."""
     try:
         steps = tuple(
-            Step(str(s["name"]), str(s["state"]), int(s["count"])) for s in orjson.loads(row.steps)
+            Step(
+                str(s["name"]),
+                str(s["state"]),
+                int(s["count"]),
+                tuple(sorted((str(k), int(v)) for k, v in s.get("detail", {}).items())),
+            )
+            for s in orjson.loads(row.steps)
         )
         return Regulation(
             id=row.id,

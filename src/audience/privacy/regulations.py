@@ -125,16 +125,20 @@ class RegulationRequest:
 
 @dataclass(frozen=True)
 class Step:
-    """One step of a regulation: ``pending``, ``done`` or ``failed``, and how many rows it
-    removed (or identifiers it touched)."""
+    """One step of a regulation: ``pending``, ``done`` or ``failed``, how many rows it removed
+    (or identifiers it touched), and for the ``destinations`` step the count of each one."""
 
     name: str
     state: str = "pending"
     count: int = 0
+    detail: tuple[tuple[str, int], ...] = ()
 
     def to_json(self) -> dict[str, object]:
         """The wire form of the step."""
-        return {"name": self.name, "state": self.state, "count": self.count}
+        shown: dict[str, object] = {"name": self.name, "state": self.state, "count": self.count}
+        if self.detail:
+            shown["detail"] = dict(self.detail)
+        return shown
 
 
 @dataclass(frozen=True)
@@ -156,11 +160,12 @@ class Regulation:
         """The first step not done yet, or ``None`` when all are."""
         return next((step for step in self.steps if step.state != "done"), None)
 
-    def with_step(self, name: str, state: str, count: int) -> Regulation:
-        """This regulation with step ``name`` set to ``state`` and ``count``."""
-        steps = tuple(
-            Step(name, state, count) if step.name == name else step for step in self.steps
-        )
+    def with_step(
+        self, name: str, state: str, count: int, detail: Mapping[str, int] | None = None
+    ) -> Regulation:
+        """This regulation with step ``name`` set to ``state``, ``count`` and ``detail``."""
+        done = Step(name, state, count, tuple(sorted((detail or {}).items())))
+        steps = tuple(done if step.name == name else step for step in self.steps)
         return replace(self, steps=steps)
 
     def to_json(self) -> dict[str, object]:

@@ -201,8 +201,9 @@ class RegulationRunner:
                 return 0
             if not self._claim(regulation_id):
                 return 0
+            detail: dict[str, int] = {}
             try:
-                count = self._run_step(regulation, step.name)
+                count = self._run_step(regulation, step.name, detail)
             except InterruptedError:  # stopping: the next runner resumes at this step
                 self._store.release_regulation(regulation_id, self._owner)
                 return 0
@@ -211,7 +212,7 @@ class RegulationRunner:
                 regulation = regulation.with_step(step.name, "failed", 0)
                 regulation = self._end(regulation, Status.FAILED, f"{step.name}: {exc}")
                 break
-            regulation = regulation.with_step(step.name, "done", count)
+            regulation = regulation.with_step(step.name, "done", count, detail)
             self._store.update_regulation(
                 regulation.id, status=regulation.status.value, steps=steps_json(regulation.steps)
             )
@@ -236,7 +237,8 @@ class RegulationRunner:
         logger.info("regulation %s %s", ended.id, status.value.lower())
         return ended
 
-    def _run_step(self, regulation: Regulation, name: str) -> int:
+    def _run_step(self, regulation: Regulation, name: str, detail: dict[str, int]) -> int:
+        """Run one step; its count, and the count of each part in ``detail`` where it has parts."""
         if name == "resolve":
             return self._resolve(regulation)
         identifiers = self._identifiers(regulation.id)
@@ -267,7 +269,8 @@ class RegulationRunner:
         if name == "final_pass":
             return self._final_pass(regulation.id, identifiers)
         if name == "destinations":
-            return self._erase_destinations(regulation.id, identifiers)
+            detail.update(self._erase_destinations(regulation.id, identifiers))
+            return sum(detail.values())
         raise ValueError(f"unknown step {name!r}")
 
     def _resolve(self, regulation: Regulation) -> int:
@@ -312,23 +315,25 @@ class RegulationRunner:
     def _forget_deliveries(self, seqs: Sequence[int]) -> int:
         return self._deliveries.forget_events(seqs) if self._deliveries is not None else 0
 
-    def _erase_destinations(self, regulation_id: str, identifiers: Sequence[Identifier]) -> int:
-        """Every warehouse's rows of the person, and a deletion notice to every webhook."""
+    def _erase_destinations(
+        self, regulation_id: str, identifiers: Sequence[Identifier]
+    ) -> dict[str, int]:
+        """Every warehouse's rows of the person, and a deletion notice to every webhook: the
+        rows deleted (or notices sent) per destination."""
         if self._deliveries is None:
-            return 0
+            return {}
         person = Person(
             user_ids=tuple(i.value for i in identifiers if i.type == "user_id"),
             anonymous_ids=tuple(i.value for i in identifiers if i.type == "anonymous_id"),
             emails=tuple(i.value for i in identifiers if i.type == "email"),
         )
-        done = erase(
+        return erase(
             self._deliveries.configs(),
             person,
             sources=[source.name for source in self._store.list_sources()],
             notice_id=regulation_id,
             clock=self._clock,
         )
-        return sum(done.values())
 
     def _final_pass(self, regulation_id: str, identifiers: Sequence[Identifier]) -> int:
         """Delete once more what was accepted before the suppression reached every process,
