@@ -102,6 +102,18 @@ def test_a_persons_rows_leave_every_table_of_the_warehouse(
         assert value not in left
     assert "bob-anon" in left
     assert query('SELECT id FROM "{schema}".users') == [("bob",)]
+    if config.kind == "duckdb":  # the raw bytes of the file too
+        contents = Path(str(config.options["path"])).read_bytes()
+        for value in (ADA, "ada-anon", "ada@example.com", "difference-engine"):
+            assert value.encode() not in contents
+    destination = open_destination(config, SystemClock())
+    try:
+        destination.deliver([event(20, "identify", userId="carol", traits={"x": 1})], "b-2")
+    finally:
+        destination.close()
+    assert sorted(query('SELECT id FROM "{schema}".users')) == [("bob",), ("carol",)], (
+        "the tables take new loads as before"
+    )
 
 
 def test_a_webhook_receives_a_deletion_notice_naming_every_identifier(

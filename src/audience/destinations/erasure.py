@@ -5,8 +5,9 @@ A warehouse (PostgreSQL or DuckDB) loses, in each schema it was loaded into (one
 its fixed one), every row carrying one of the person's user or anonymous ids in ``tracks``, the
 per-event tables, ``identifies``, ``pages``, ``screens``, ``groups`` and ``aliases`` (also by
 ``previous_id``), their ``users`` rows, and the ``discards`` of those rows; PostgreSQL tables
-are vacuumed after. A webhook receives one signed POST, as for any batch, holding one message of
-type ``delete``::
+are vacuumed after, and a DuckDB file is copied to a new one that replaces it (DuckDB keeps
+deleted rows' bytes in its free blocks). A webhook receives one signed POST, as for any batch,
+holding one message of type ``delete``::
 
     {"batch": [{"type": "delete", "messageId": "<regulation id>", "userId": "<a user id>",
                 "anonymousId": "<an anonymous id>",
@@ -22,8 +23,10 @@ alone: a tracking API offers no deletion to send.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 from audience.clock import Clock
@@ -114,17 +117,42 @@ def _erase_rows(config: DestinationConfig, person: Person, sources: Sequence[str
     schemas = sorted({schema_name(str(fixed))} if fixed else {schema_name(s) for s in sources})
     if config.kind == "postgres":
         connection = connect_postgres(str(config.options["url"]))
-        dialect = POSTGRES
-    else:
-        connection = connect_duckdb(str(config.options["path"]))
-        dialect = DUCKDB
+        try:
+            return sum(_erase_schema(connection, POSTGRES, schema, person) for schema in schemas)
+        finally:
+            connection.close()
+    path = Path(str(config.options["path"]))
+    if not path.exists():
+        return 0
+    connection = connect_duckdb(str(path))
     try:
-        deleted = sum(_erase_schema(connection, dialect, schema, person) for schema in schemas)
-        if dialect is DUCKDB:
-            connection.execute("CHECKPOINT")
-        return deleted
+        deleted = sum(_erase_schema(connection, DUCKDB, schema, person) for schema in schemas)
+        if deleted:
+            _copy_duckdb(connection, path)
+            # Replaced while this connection still holds the file's lock: a loader that opens
+            # the path next opens the copy, never the old file.
+            os.replace(_fresh(path), path)
     finally:
         connection.close()
+    return deleted
+
+
+def _fresh(path: Path) -> Path:
+    return path.with_name(path.name + ".erasing")
+
+
+def _copy_duckdb(connection: Any, path: Path) -> None:
+    """Copy the database into a new file, to replace the old one once it is closed: DuckDB keeps
+    the bytes of deleted rows in its free blocks, which a copy leaves behind."""
+    fresh = _fresh(path)
+    for leftover in (fresh, fresh.with_name(fresh.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    (database,) = connection.execute("SELECT current_database()").fetchone()
+    connection.execute(f"ATTACH '{fresh}' AS audience_erasing")
+    try:
+        connection.execute(f"COPY FROM DATABASE {quote(str(database))} TO audience_erasing")
+    finally:
+        connection.execute("DETACH audience_erasing")
 
 
 def _erase_schema(connection: Any, dialect: SqlDialect, schema: str, person: Person) -> int:

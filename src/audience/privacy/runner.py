@@ -26,6 +26,7 @@ from typing import Final, Protocol
 from audience.clock import Clock
 from audience.destinations.delivery_store import DeliveryStore
 from audience.destinations.erasure import Person, erase
+from audience.errors import RetryableDeliveryError
 from audience.identity.identifiers import Identifier
 from audience.privacy.desk import PrivacyStore, RegulationDesk, from_row, steps_json
 from audience.privacy.regulations import (
@@ -56,6 +57,12 @@ IDLE_SECONDS: Final = 1.0
 
 RESOLVER_WAIT_SECONDS: Final = 30.0
 """How long the final pass waits for the resolver to catch up with the log."""
+
+DESTINATION_ATTEMPTS: Final = 5
+"""How many times the destinations step tries when a destination cannot be reached."""
+
+DESTINATION_PAUSE_SECONDS: Final = 2.0
+"""The pause before the next try, times the number of tries so far."""
 
 _SEMANTIC_SUBJECTS: Final = {
     "user_id": SubjectType.USER_ID,
@@ -327,13 +334,20 @@ class RegulationRunner:
             anonymous_ids=tuple(i.value for i in identifiers if i.type == "anonymous_id"),
             emails=tuple(i.value for i in identifiers if i.type == "email"),
         )
-        return erase(
-            self._deliveries.configs(),
-            person,
-            sources=[source.name for source in self._store.list_sources()],
-            notice_id=regulation_id,
-            clock=self._clock,
-        )
+        for attempt in range(1, DESTINATION_ATTEMPTS + 1):
+            try:
+                return erase(
+                    self._deliveries.configs(),
+                    person,
+                    sources=[source.name for source in self._store.list_sources()],
+                    notice_id=regulation_id,
+                    clock=self._clock,
+                )
+            except RetryableDeliveryError:  # a receiver down, a DuckDB file in use: again
+                if attempt == DESTINATION_ATTEMPTS or self._stop.is_set():
+                    raise
+                self._sleep(DESTINATION_PAUSE_SECONDS * attempt)
+        return {}
 
     def _final_pass(self, regulation_id: str, identifiers: Sequence[Identifier]) -> int:
         """Delete once more what was accepted before the suppression reached every process,
