@@ -121,6 +121,12 @@ class SuppressionList:
             self._digests[key] = digest
         return digest or None
 
+    @property
+    def hashes(self) -> frozenset[str]:
+        """Every suppressed digest this process knows of (a snapshot: the set is replaced, never
+        changed in place)."""
+        return self._hashes
+
     def contains(self, digest: str) -> bool:
         """Whether the digest is suppressed, as far as this process knows."""
         return digest in self._hashes
@@ -165,38 +171,42 @@ class PrivacyGate:
 
     def screen(self, source: str, message: Mapping[str, object]) -> str | None:
         """``None`` to store the message; else the reason it is not stored."""
-        if message.get("type") == "track":
-            kind = SEMANTIC_EVENTS.get(str(message.get("event")))
-            if kind is not None:
-                return self._semantic(source, kind, message)
-        if not self._suppressions.size:
+        kind = message.get("type")
+        if kind == "track" and message.get("event") in SEMANTIC_EVENTS:
+            return self._semantic(source, SEMANTIC_EVENTS[str(message["event"])], message)
+        suppressed = self._suppressions.hashes
+        if not suppressed:
             return None
-        hashes = self._digests(message)
-        known = [digest for digest in hashes if self._suppressions.contains(digest)]
-        if not known:
+        digests = self._digests(message, kind)
+        if suppressed.isdisjoint(digests):
             return None
-        fresh = tuple(digest for digest in hashes if not self._suppressions.contains(digest))
+        known = next(digest for digest in digests if digest in suppressed)
+        fresh = tuple(digest for digest in digests if digest not in suppressed)
         if fresh:
             self._suppressions.add_locally(fresh)
-            self._hand_over(LinkedSuppression(fresh, known[0]))
+            self._hand_over(LinkedSuppression(fresh, known))
         return SUPPRESSED
 
-    def _digests(self, message: Mapping[str, object]) -> list[str]:
+    def _digests(self, message: Mapping[str, object], kind: object) -> set[str]:
         """The digests of the identifiers ``message`` carries (see ``message_identifiers``)."""
         digest_of = self._suppressions.digest_of
-        found = [
+        found = {
             digest_of("user_id", message.get("userId")),
             digest_of("anonymous_id", message.get("anonymousId")),
-        ]
-        if message.get("type") == "alias":
+        }
+        if kind == "alias":
             previous = message.get("previousId")
-            found += [digest_of("user_id", previous), digest_of("anonymous_id", previous)]
+            found |= {digest_of("user_id", previous), digest_of("anonymous_id", previous)}
         traits = message.get("traits")
+        if isinstance(traits, dict) and "email" in traits:
+            found.add(digest_of("email", traits["email"]))
         context = message.get("context")
-        for holder in (traits, context.get("traits") if isinstance(context, dict) else None):
-            if isinstance(holder, dict) and "email" in holder:
-                found.append(digest_of("email", holder["email"]))
-        return [digest for digest in found if digest]
+        if isinstance(context, dict):
+            traits = context.get("traits")
+            if isinstance(traits, dict) and "email" in traits:
+                found.add(digest_of("email", traits["email"]))
+        found.discard(None)
+        return found  # type: ignore[return-value]
 
     def take_requests(self) -> list[SemanticRequest | LinkedSuppression]:
         """What the gate learned since the last call, oldest first."""
