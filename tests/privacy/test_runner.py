@@ -131,3 +131,19 @@ def test_a_finished_regulation_is_never_run_again(stores: Stores) -> None:
     runner = stores.runner("one")
     assert runner.run_pending() == 1
     assert runner.run_pending() == 0
+
+
+def test_a_delete_only_regulation_keeps_an_earlier_suppression_of_the_person(
+    stores: Stores,
+) -> None:
+    requester = Requester(RequesterKind.CLI, "test")
+    suppress = RegulationRequest(RegulationType.SUPPRESS, SubjectType.USER_ID, ("ada",))
+    stores.desk.request(suppress, requester)
+    runner = stores.runner("one")
+    runner.run_pending()
+    suppressed = stores.events.suppressed_hashes()
+    assert len(suppressed) == 2
+    delete = RegulationRequest(RegulationType.DELETE_ONLY, SubjectType.USER_ID, ("ada",))
+    stores.desk.request(delete, requester)
+    runner.run_pending()
+    assert stores.events.suppressed_hashes() == suppressed

@@ -32,6 +32,7 @@ from audience.privacy.desk import PrivacyStore, RegulationDesk, from_row, steps_
 from audience.privacy.regulations import (
     Regulation,
     RegulationRequest,
+    RegulationType,
     Requester,
     RequesterKind,
     Status,
@@ -257,9 +258,12 @@ class RegulationRunner:
             self._sleep(self._settle)  # every process applies it before anything is deleted
             return added
         if name == "unsuppress":
-            lifted = self._store.lift_suppressions(
-                [self._suppressions.hash(identifier) for identifier in identifiers]
-            )
+            if regulation.type is RegulationType.DELETE_ONLY:  # its own suppression alone
+                lifted = self._store.lift_regulation(regulation.id)
+            else:
+                lifted = self._store.lift_suppressions(
+                    [self._suppressions.hash(identifier) for identifier in identifiers]
+                )
             self._suppressions.refresh()
             self._sleep(self._settle)  # every process accepts them again once it has ended
             return lifted

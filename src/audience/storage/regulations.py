@@ -119,6 +119,11 @@ class RegulationStore(Protocol):
         regulations (the person's other identifiers); returns how many were lifted."""
         ...
 
+    def lift_regulation(self, regulation_id: str) -> int:
+        """Lift only what the regulation itself suppressed (a ``DELETE_ONLY`` ending: an earlier
+        suppression of the same person stays); returns how many were lifted."""
+        ...
+
     def suppression_changes(self) -> int:
         """A number that grows with every change of the suppression list."""
         ...
@@ -309,6 +314,13 @@ class SqlRegulations:
                 f"DELETE FROM suppressions WHERE regulation = {m}",
                 [(regulation,) for regulation in regulations],
             )
+        self._count_change()
+        return lifted
+
+    def lift_regulation(self, regulation_id: str) -> int:
+        lifted = self._write(
+            f"DELETE FROM suppressions WHERE regulation = {self._dialect.mark}", [(regulation_id,)]
+        )
         self._count_change()
         return lifted
 
