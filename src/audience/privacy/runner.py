@@ -120,31 +120,37 @@ class RegulationRunner:
         self._settle = settle_seconds
         self._resolver_wait = resolver_wait_seconds
         self._stop = threading.Event()
-        self._wake = gate.wake if gate is not None else threading.Event()
+        self._wake = threading.Event()
         self._sleep = sleep or self._stop.wait
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     # -- the component ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the runner's thread: it picks up the regulations still running."""
+        """Start the runner's thread (it picks up the regulations still running) and, with a
+        gate, the thread that records what the gate learns at once, even while a long
+        regulation runs."""
         self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="audience-regulations")
-        self._thread.daemon = True
-        self._thread.start()
+        targets = [(self._loop, "audience-regulations")]
+        if self._gate is not None:
+            targets.append((self._gate_loop, "audience-privacy-requests"))
+        self._threads = [threading.Thread(target=t, name=n, daemon=True) for t, n in targets]
+        for thread in self._threads:
+            thread.start()
 
     async def stop(self) -> None:
         """Stop after the current step; the regulation is resumed by the next runner."""
-        self._stop.set()
-        self._wake.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
+        self.halt()
+        threads, self._threads = self._threads, []
+        for thread in threads:
             thread.join(timeout=30)
 
     def halt(self) -> None:
         """Ask the runner to stop after the step it is in, without waiting for it."""
         self._stop.set()
         self._wake.set()
+        if self._gate is not None:
+            self._gate.wake.set()
 
     def wake(self) -> None:
         """Look for work now (a regulation was just requested)."""
@@ -156,21 +162,33 @@ class RegulationRunner:
         except Exception:
             logger.exception("looking for regulations left by dead processes failed")
         while not self._stop.is_set():
+            self._wake.clear()
             try:
-                self.take_gate_requests()
                 self.run_pending()
             except Exception:  # keep running: the regulation is retried on the next round
                 logger.exception("running regulations failed")
             self._wake.wait(IDLE_SECONDS)
-            if self._gate is None:
-                self._wake.clear()
+
+    def _gate_loop(self) -> None:
+        gate = self._gate
+        if gate is None:
+            return
+        while not self._stop.is_set():
+            gate.wake.wait(IDLE_SECONDS)
+            try:
+                if self.take_gate_requests():
+                    self._wake.set()
+            except Exception:  # the database is away: the gate's items are lost, say so
+                logger.exception("recording what the privacy gate learned failed")
 
     # -- the work --------------------------------------------------------------------------
 
-    def take_gate_requests(self) -> None:
-        """Record what the ingest gate learned: semantic requests and linked identifiers."""
-        if self._gate is not None:
-            record_gate_requests(self._gate, self._store, self._desk, self._clock)
+    def take_gate_requests(self) -> int:
+        """Record what the ingest gate learned: semantic requests and linked identifiers; how
+        many items were recorded."""
+        if self._gate is None:
+            return 0
+        return record_gate_requests(self._gate, self._store, self._desk, self._clock)
 
     def release_leases_of_dead_processes(self) -> int:
         """Release the leases held by processes of this host that no longer exist (a crash
