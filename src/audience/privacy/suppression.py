@@ -166,6 +166,7 @@ class PrivacyGate:
         self._suppressions = suppressions
         self._lock = threading.Lock()
         self._requests: list[SemanticRequest | LinkedSuppression] = []
+        self._pairs: dict[tuple[object, object], frozenset[str]] = {}
         self.wake = threading.Event()
         """Set when there is something for ``take_requests``."""
 
@@ -187,13 +188,29 @@ class PrivacyGate:
             self._hand_over(LinkedSuppression(fresh, known))
         return SUPPRESSED
 
-    def _digests(self, message: Mapping[str, object], kind: object) -> set[str]:
-        """The digests of the identifiers ``message`` carries (see ``message_identifiers``)."""
+    def _digests(self, message: Mapping[str, object], kind: object) -> frozenset[str]:
+        """The digests of the identifiers ``message`` carries (see ``message_identifiers``);
+        those of its user and anonymous id remembered by the pair, which most messages repeat."""
+        user_id, anonymous_id = message.get("userId"), message.get("anonymousId")
+        pair = (user_id, anonymous_id)
+        ids = self._pairs.get(pair)  # validated ids: strings, numbers or None, all hashable
+        if ids is None:
+            digest_of = self._suppressions.digest_of
+            ids = frozenset(
+                d
+                for d in (digest_of("user_id", user_id), digest_of("anonymous_id", anonymous_id))
+                if d
+            )
+            if len(self._pairs) >= DIGEST_CACHE:
+                self._pairs.clear()
+            self._pairs[pair] = ids
+        extra = self._other_digests(message, kind)
+        return ids | extra if extra else ids
+
+    def _other_digests(self, message: Mapping[str, object], kind: object) -> set[str]:
+        """Digests of an alias's previous id and of a traits email, which few messages carry."""
         digest_of = self._suppressions.digest_of
-        found = {
-            digest_of("user_id", message.get("userId")),
-            digest_of("anonymous_id", message.get("anonymousId")),
-        }
+        found: set[str | None] = set()
         if kind == "alias":
             previous = message.get("previousId")
             found |= {digest_of("user_id", previous), digest_of("anonymous_id", previous)}
