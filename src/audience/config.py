@@ -51,6 +51,9 @@ class Settings:
     identifier_user_limit: int = DEFAULT_SHARED_AFTER
     child_down_limit: float = 30.0
     metrics_token: str | None = None
+    parse_user_agents: bool = False
+    geoip_db: Path | None = None
+    drop_bots: bool = False
 
     @property
     def database_path(self) -> Path:
@@ -83,6 +86,22 @@ def _seconds(text: str) -> float:
     if not 0 < value <= 86400:
         raise ValueError(f"{text!r} is not a number of seconds above 0 and at most 86400")
     return value
+
+
+def _switch(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{text!r} is not true or false (1/0, yes/no, on/off)")
+
+
+def _existing_file(text: str) -> Path:
+    path = Path(text.strip())
+    if not path.is_file():
+        raise ValueError(f"{text!r} is not a file")
+    return path
 
 
 def _port(text: str) -> int:
@@ -314,6 +333,27 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "Bearer token /metrics requires, at least 32 characters, for a scraper that reaches the "
         "collector over a network. Default: none, /metrics is open.",
         _metrics_token,
+    ),
+    Setting(
+        "parse_user_agents",
+        "AUDIENCE_PARSE_USER_AGENTS",
+        "Read each event's context.userAgent into context.browser, context.os and "
+        "context.device, and mark known bots with context.bot. Default: off.",
+        _switch,
+    ),
+    Setting(
+        "geoip_db",
+        "AUDIENCE_GEOIP_DB",
+        "A MaxMind-format database (GeoLite2 or GeoIP2 City or Country .mmdb): each event's "
+        "context.ip is placed into context.location; 0.0.0.0 never is. Default: none.",
+        _existing_file,
+    ),
+    Setting(
+        "drop_bots",
+        "AUDIENCE_DROP_BOTS",
+        "Leave out the events of known bots (read from the user agent), counted as dropped for "
+        "the reason bot; the client is answered as if they were stored. Default: off.",
+        _switch,
     ),
 )
 

@@ -241,3 +241,20 @@ def test_another_program_can_read_the_duckdb_file_once_loading_has_caught_up(
         assert done.stdout.strip() == b"2", done.stderr
     finally:
         worker.stop()
+
+
+def test_a_duckdb_file_named_after_a_source_holds_that_sources_schema(
+    tmp_path: Path,
+    append: Append,
+    event_store: EventStore,
+    delivery_store: DeliveryStore,
+) -> None:
+    """``web.duckdb`` names its catalog ``web``, as the schema of the source ``web`` is named."""
+    path = tmp_path / "web.duckdb"
+    delivery_store.add(DestinationConfig("lake", "duckdb", {"path": str(path)}), 0, 0.0)
+    append([track(1), track(2)])
+    deliver_all(event_store, delivery_store)
+    assert delivery_store.stats("lake").delivered_events == 2
+    with duckdb.connect(str(path), read_only=True) as connection:
+        rows = connection.execute("SELECT id FROM web.web.clicked_email ORDER BY id").fetchall()
+    assert rows == [("m-1",), ("m-2",)]

@@ -15,7 +15,7 @@ import click
 
 from audience import logs
 from audience.cli.options import store_options
-from audience.cli.stores import delivery_stores
+from audience.cli.stores import delivery_stores, profile_reader
 from audience.clock import SystemClock
 from audience.config import load_settings
 from audience.destinations.base import DestinationConfig, DestinationKind, DestinationPolicy
@@ -28,6 +28,7 @@ from audience.destinations.rotation import rotated
 from audience.destinations.standard_webhooks import secret_of
 from audience.destinations.status import DestinationStatus, destination_statuses
 from audience.destinations.transforms import load_transform
+from audience.destinations.warehouse import schema_name
 from audience.errors import AudienceError
 from audience.tracking import MESSAGE_TYPES
 
@@ -58,6 +59,16 @@ def destinations() -> None:
 @click.option("--postgres", "postgres_url", help="Load tables into this PostgreSQL database.")
 @click.option("--duckdb", "duckdb_path", help="Load tables into this DuckDB file.")
 @click.option("--schema", help="Warehouse schema (default: one schema per source, named after it).")
+@click.option(
+    "--people",
+    is_flag=True,
+    help="Warehouse: also keep the people tables, profiles and identities, current as "
+    "profiles link, merge and split.",
+)
+@click.option(
+    "--people-schema",
+    help="Warehouse with --people: the schema of the people tables (default: people).",
+)
 @click.option("--source", help="Only the events of this source (default: every source).")
 @click.option("--only-source", multiple=True, help="Only events of this source (repeatable).")
 @click.option("--except-source", multiple=True, help="Skip events of this source (repeatable).")
@@ -120,6 +131,8 @@ def add(
     postgres_url: str | None,
     duckdb_path: str | None,
     schema: str | None,
+    people: bool,
+    people_schema: str | None,
     source: str | None,
     only_source: tuple[str, ...],
     except_source: tuple[str, ...],
@@ -178,6 +191,14 @@ def add(
         kind, options = "duckdb", {"path": str(Path(str(duckdb_path)).resolve())}
     if schema and kind in ("postgres", "duckdb"):
         options["schema"] = schema
+    if (people or people_schema) and kind not in ("postgres", "duckdb"):
+        raise click.UsageError("--people goes with --postgres or --duckdb")
+    if people_schema and not people:
+        raise click.UsageError("--people-schema goes with --people")
+    if people:
+        options["people"] = True
+        if people_schema:
+            options["people_schema"] = schema_name(people_schema)
     try:
         config = DestinationConfig(
             name=name,
@@ -355,11 +376,14 @@ def replay(
     database_url: str | None,
 ) -> None:
     """Send the dead-lettered batches of NAME again, now."""
-    with delivery_stores(data_dir=data_dir, database_url=database_url) as (state, events):
+    with (
+        delivery_stores(data_dir=data_dir, database_url=database_url) as (state, events),
+        profile_reader(data_dir=data_dir, database_url=database_url) as profiles,
+    ):
         if queue:
             _requeue(state, name, batch_ids)
             return
-        dispatcher = Dispatcher(events, state, SystemClock())
+        dispatcher = Dispatcher(events, state, SystemClock(), people=profiles)
         try:
             results = dispatcher.replay(name, batch_ids)
         finally:
@@ -409,9 +433,12 @@ def run(idle_interval: float, data_dir: Path | None, database_url: str | None) -
     signal.signal(signal.SIGINT, request_stop)
     settings = load_settings(overrides={"data_dir": data_dir, "database_url": database_url})
     logs.configure(settings.log_level, settings.log_format, role="dispatcher")
-    with delivery_stores(data_dir=data_dir, database_url=database_url) as (state, events):
+    with (
+        delivery_stores(data_dir=data_dir, database_url=database_url) as (state, events),
+        profile_reader(data_dir=data_dir, database_url=database_url) as profiles,
+    ):
         worker = BackgroundDispatcher(
-            Dispatcher(events, state, SystemClock()), idle_interval=idle_interval
+            Dispatcher(events, state, SystemClock(), people=profiles), idle_interval=idle_interval
         )
         worker.start()
         try:

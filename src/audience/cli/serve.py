@@ -62,6 +62,11 @@ def tune_garbage_collector() -> None:
 @setting_option("log_format", "--log-format", type=click.Choice(["plain", "json"]))
 @database_option
 @setting_option("workers", "--workers", type=click.IntRange(1, 64))
+@setting_option("parse_user_agents", "--parse-user-agents", is_flag=True)
+@setting_option(
+    "geoip_db", "--geoip-db", type=click.Path(dir_okay=False, exists=True, path_type=Path)
+)
+@setting_option("drop_bots", "--drop-bots", is_flag=True)
 def serve(
     host: str | None,
     port: int | None,
@@ -73,6 +78,9 @@ def serve(
     log_format: str | None,
     database_url: str | None,
     workers: int | None,
+    parse_user_agents: bool | None,
+    geoip_db: Path | None,
+    drop_bots: bool | None,
 ) -> None:
     """Start the collector on the SQLite store in the data folder, or on PostgreSQL.
 
@@ -94,6 +102,9 @@ def serve(
         "log_format": log_format,
         "database_url": database_url,
         "workers": workers,
+        "parse_user_agents": parse_user_agents or None,
+        "geoip_db": geoip_db,
+        "drop_bots": drop_bots or None,
     }
     settings = settings_of(**given)
     if settings.workers > 1 and not settings.database_url:

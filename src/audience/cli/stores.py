@@ -62,3 +62,17 @@ def delivery_stores(**given: Any) -> Iterator[tuple[DeliveryStore, EventStore]]:
     finally:
         events.close()
         state.close()
+
+
+@contextmanager
+def profile_reader(**given: Any) -> Iterator[SqlProfileStore]:
+    """The profile store of the settings with the options ``given``, for the dispatcher's
+    warehouses that keep people tables."""
+    try:
+        profiles = open_profile_store(load_settings(overrides=given))
+    except AudienceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        yield profiles
+    finally:
+        profiles.close()

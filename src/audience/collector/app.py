@@ -29,7 +29,9 @@ from audience import __version__
 from audience.clock import Clock, IdFactory, SystemClock, UuidFactory
 from audience.collector.admin_api import AdminApi
 from audience.collector.bundle import BrowserBundle
+from audience.collector.context_details import ContextDetails
 from audience.collector.cors import CorsMiddleware
+from audience.collector.geolocation import MaxMindGeolocator
 from audience.collector.ingest import IngestGate, Ingestor, Limits
 from audience.collector.metrics import Metrics, MetricsMiddleware, render_state
 from audience.collector.openapi import openapi_document
@@ -102,6 +104,15 @@ def prepare_data(store: EventStore, settings: Settings) -> FirstStart:
     return FirstStart(source, token, token_from_environment=False, token_generated=generated)
 
 
+def context_details(settings: Settings) -> ContextDetails | None:
+    """The context details ``settings`` turn on, or ``None`` when none is."""
+    user_agents = settings.parse_user_agents or settings.drop_bots
+    if not user_agents and settings.geoip_db is None:
+        return None
+    geolocator = MaxMindGeolocator(settings.geoip_db) if settings.geoip_db else None
+    return ContextDetails(user_agents=user_agents, geolocator=geolocator)
+
+
 def build_parts(
     settings: Settings,
     store: EventStore,
@@ -136,6 +147,8 @@ def build_parts(
         ids=ids,
         limits=Limits(settings.max_event_bytes, settings.max_batch_events),
         observer=metrics,
+        details=context_details(settings),
+        drop_bots=settings.drop_bots,
         gate=gate,
     )
     return CollectorParts(

@@ -1,5 +1,10 @@
 """Ingestion: validate -> enrich -> commit, the collector's work on a request with no HTTP in it.
 
+With ``details``, each accepted message also gets the context details the operator turned on
+(:mod:`audience.collector.context_details`); with ``drop_bots``, a message a known bot sent is
+then left out, counted as dropped for the reason ``bot`` but not refused: its request is answered
+as if it were stored.
+
 The HTTP routes, ``audience replay`` and tests all go through ``Ingestor``. ``prepare``
 turns a parsed request into records and rejections; ``commit`` hands the records to the
 store and resolves once they are durable. Without HTTP::
@@ -14,11 +19,12 @@ from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import orjson
 
 from audience.clock import Clock, IdFactory
+from audience.collector.context_details import ContextDetails
 from audience.collector.enrichment import Arrival, enrich
 from audience.collector.validation import Rejection, validate_message
 from audience.errors import ValidationError
@@ -58,19 +64,30 @@ class Submission:
 
 
 @dataclass(frozen=True)
+class Filtered:
+    """A valid message left out on purpose, and why (``bot``)."""
+
+    reason: str
+
+
+BOT: Final = Filtered("bot")
+"""A message from a known bot, left out because the operator drops bots."""
+
+
+@dataclass(frozen=True)
 class Prepared:
     """A submission judged and enriched: the records to commit and the messages refused.
 
     ``rejections`` lists every problem found; ``drop_reasons`` counts each refused
-    message once, under the code of its first problem.
+    message once, under the code of its first problem. ``filtered`` counts the valid
+    messages left out on purpose, by reason: they are not errors of the request.
     """
 
     source: str
     records: list[EventRecord]
     rejections: list[Rejection]
     drop_reasons: Counter[str]
-    screened: Counter[str] = field(default_factory=Counter)
-    """Valid messages the gate kept out, by its reason (not reported to the sender)."""
+    filtered: Counter[str] = field(default_factory=Counter)
 
     @property
     def dropped(self) -> int:
@@ -105,15 +122,15 @@ class IngestGate(Protocol):
     list and semantic events); called on the event loop, so it must not wait on I/O."""
 
     def screen(self, source: str, message: Mapping[str, object]) -> str | None:
-        """``None`` to store the message, else the reason it is not (counted as a drop)."""
+        """``None`` to store the message, else the reason it is left out (counted as filtered)."""
         ...
 
 
 class Ingestor:
     """Validates, enriches and commits submissions to an ``EventSink``.
 
-    A message the ``gate`` screens out is not stored and not reported to the sender (it is no
-    fault of theirs); it is counted under the gate's reason in the drop counts.
+    A message the ``gate`` screens out is left out like a filtered one: not stored, not
+    reported to the sender (it is no fault of theirs), counted under the gate's reason.
     """
 
     def __init__(
@@ -124,6 +141,8 @@ class Ingestor:
         ids: IdFactory,
         limits: Limits | None = None,
         observer: IngestObserver | None = None,
+        details: ContextDetails | None = None,
+        drop_bots: bool = False,
         gate: IngestGate | None = None,
     ) -> None:
         self._sink = sink
@@ -132,6 +151,8 @@ class Ingestor:
         self._ids = ids
         self._limits = limits or Limits()
         self._observer = observer
+        self._details = details
+        self._drop_bots = drop_bots
 
     def prepare(self, submission: Submission) -> Prepared:
         """Judge and enrich every message of ``submission``.
@@ -143,7 +164,7 @@ class Ingestor:
         records: list[EventRecord] = []
         rejections: list[Rejection] = []
         drop_reasons: Counter[str] = Counter()
-        screened: Counter[str] = Counter()
+        filtered: Counter[str] = Counter()
         single = submission.message_type is not None
         most = self._limits.max_batch_events
         for index, item in enumerate(items):
@@ -152,18 +173,21 @@ class Ingestor:
                 rejections.append(Rejection(f"batch[{index}]", reason, "batch_too_long"))
                 drop_reasons["batch_too_long"] += 1
                 continue
-            record, problems = self._prepare_one(submission.source, item, index, arrival, single)
-            if record is not None and self._gate is not None:
-                kept_out = self._gate.screen(submission.source, item)
-                if kept_out is not None:
-                    screened[kept_out] += 1
-                    continue
-            if record is not None:
-                records.append(record)
-            elif problems:
-                rejections.extend(problems)
-                drop_reasons[problems[0].code] += 1
-        return Prepared(submission.source, records, rejections, drop_reasons, screened)
+            prepared = self._prepare_one(submission.source, item, index, arrival, single)
+            if isinstance(prepared, EventRecord):
+                kept_out = (
+                    None if self._gate is None else self._gate.screen(submission.source, item)
+                )
+                if kept_out is None:
+                    records.append(prepared)
+                else:
+                    filtered[kept_out] += 1
+            elif isinstance(prepared, Filtered):
+                filtered[prepared.reason] += 1
+            elif prepared:
+                rejections.extend(prepared)
+                drop_reasons[prepared[0].code] += 1
+        return Prepared(submission.source, records, rejections, drop_reasons, filtered)
 
     def commit(self, prepared: Prepared) -> Future[IngestOutcome]:
         """Store the prepared records; the future resolves once they are durable.
@@ -171,7 +195,7 @@ class Ingestor:
         Rejected messages are counted as dropped. The future fails with ``StorageError``
         when the commit fails.
         """
-        self._count_rejections(prepared)
+        self._count_refusals(prepared)
         outcome: Future[IngestOutcome] = Future()
         if not prepared.records:
             outcome.set_result(IngestOutcome(0, 0, prepared.dropped, tuple(prepared.rejections)))
@@ -201,7 +225,7 @@ class Ingestor:
         The outcome is built on the loop's thread, so the store's writer thread only
         resolves one future per request.
         """
-        self._count_rejections(prepared)
+        self._count_refusals(prepared)
         if not prepared.records:
             return IngestOutcome(0, 0, prepared.dropped, tuple(prepared.rejections))
         result = await self._sink.append_async(prepared.records)
@@ -213,8 +237,9 @@ class Ingestor:
 
     def refuse(self, prepared: Prepared) -> None:
         """Count a prepared request refused whole (strict mode): nothing of it is stored."""
-        reasons = Counter(prepared.drop_reasons) + prepared.screened
+        reasons = Counter(prepared.drop_reasons)
         reasons["refused_with_request"] += len(prepared.records)
+        reasons.update(prepared.filtered)
         self._dropped(prepared.source, reasons)
         self._log_rejections(prepared)
 
@@ -245,16 +270,26 @@ class Ingestor:
         )
         return arrival, batch
 
+    def _count_refusals(self, prepared: Prepared) -> None:
+        if prepared.filtered:
+            self._dropped(prepared.source, prepared.filtered)
+        if prepared.rejections:
+            self._dropped(prepared.source, prepared.drop_reasons)
+            self._log_rejections(prepared)
+
     def _prepare_one(
         self, source: str, item: object, index: int, arrival: Arrival, single: bool
-    ) -> tuple[EventRecord | None, list[Rejection]]:
+    ) -> EventRecord | Filtered | list[Rejection]:
+        """The message's record, why it was left out, or its problems."""
         problems = validate_message(item, "")
         if problems and not single:  # name the fields by their place in the batch
             problems = validate_message(item, f"batch[{index}]")
         if problems or not isinstance(item, dict):
-            return None, problems
-        field = "body" if single else f"batch[{index}]"
+            return problems
+        place = "body" if single else f"batch[{index}]"
         message = enrich(item, arrival, self._ids.new)
+        if self._details is not None and self._details.add(message) and self._drop_bots:
+            return BOT
         try:
             serialized = orjson.dumps(message)
             # The stored form is at least the sent one less its writeKey, so only a large
@@ -263,18 +298,11 @@ class Ingestor:
             if size > self._limits.max_event_bytes:
                 size = len(orjson.dumps(item))
         except orjson.JSONEncodeError:
-            return None, [Rejection(field, "is nested too deeply", "too_deep")]
+            return [Rejection(place, "is nested too deeply", "too_deep")]
         if size > self._limits.max_event_bytes:
             reason = f"is {size} bytes; the limit is {self._limits.max_event_bytes}"
-            return None, [Rejection(field, reason, "event_too_large")]
-        return _record(source, message, serialized, arrival.client_ip), []
-
-    def _count_rejections(self, prepared: Prepared) -> None:
-        if prepared.screened:
-            self._dropped(prepared.source, prepared.screened)
-        if prepared.rejections:
-            self._dropped(prepared.source, prepared.drop_reasons)
-            self._log_rejections(prepared)
+            return [Rejection(place, reason, "event_too_large")]
+        return _record(source, message, serialized, arrival.client_ip)
 
     def _dropped(self, source: str, reasons: Mapping[str, int]) -> None:
         if self._observer is not None:

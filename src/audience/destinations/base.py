@@ -116,7 +116,8 @@ class DestinationConfig:
     ``package.module:function`` that changes its events first (``None``: none).
     ``options`` hold what its kind needs: ``url`` and ``secret`` (webhook), ``url`` and
     ``write_key`` (relay), ``url`` and optionally ``schema`` (postgres), ``path`` and
-    optionally ``schema`` (duckdb).
+    optionally ``schema`` (duckdb); a warehouse with ``people: true`` also keeps the people
+    tables, in ``people_schema`` (``people`` by default).
     """
 
     name: str
@@ -141,6 +142,11 @@ class DestinationConfig:
         for option in required[self.kind]:
             if not self.options.get(option):
                 raise ConfigError(f"a {self.kind} destination needs the option {option!r}")
+
+    @property
+    def keeps_people(self) -> bool:
+        """Whether this warehouse keeps the people tables (``profiles`` and ``identities``)."""
+        return self.kind in ("postgres", "duckdb") and self.options.get("people") is True
 
     def accepts(self, event: StoredEvent) -> bool:
         """Whether this destination receives ``event``.

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from audience.clock import Clock
 from audience.destinations.base import Destination, DestinationConfig
 from audience.destinations.delivery_store import Batch, DeliveryStore
+from audience.destinations.people import ProfileReader
 from audience.destinations.registry import open_destination
 from audience.destinations.transforms import Transform, load_transform, transform_events
 from audience.errors import (
@@ -39,7 +40,7 @@ from audience.retry import requested_wait
 
 logger = logging.getLogger(__name__)
 
-DestinationFactory = Callable[[DestinationConfig, Clock], Destination]
+DestinationFactory = Callable[[DestinationConfig, Clock, ProfileReader | None], Destination]
 """Builds the destination a configuration names (``registry.open_destination``)."""
 
 READ_LIMIT = 1000
@@ -59,7 +60,9 @@ class ReplayResult:
 class Dispatcher:
     """Delivers the event log to every configured destination, durably and in order.
 
-    ``draw`` gives the random numbers in [0, 1] the destinations' retry jitter uses.
+    ``draw`` gives the random numbers in [0, 1] the destinations' retry jitter uses. ``people``
+    is the profile store that warehouses keeping people tables follow: such a destination is
+    given only the events the profiles already reflect.
     """
 
     def __init__(
@@ -70,8 +73,10 @@ class Dispatcher:
         factory: DestinationFactory = open_destination,
         read_limit: int = READ_LIMIT,
         draw: Callable[[], float] = random.random,
+        people: ProfileReader | None = None,
     ) -> None:
         self._feed = feed
+        self._people = people
         self._store = store
         self._clock = clock
         self._factory = factory
@@ -144,11 +149,14 @@ class Dispatcher:
         cursor stops right after the batch's last event, or after the events skipped.
         """
         size = config.delivery.batch_size
+        bound = self._people.cursor() if config.keeps_people and self._people else None
         chosen: list[StoredEvent] = []
         last_read, looked_at = cursor, 0
         while len(chosen) < size and looked_at < max(self._read_limit, size):
             wanted = size - len(chosen)
             page = self._feed.read_after(last_read, wanted)
+            if bound is not None:
+                page = [event for event in page if event.seq <= bound]
             if not page:
                 break
             chosen.extend(event for event in page if config.accepts(event))
@@ -255,7 +263,7 @@ class Dispatcher:
         if opened is not None and opened[0] == config:
             return opened[1]
         self._forget(config.name)
-        destination = self._factory(config, self._clock)
+        destination = self._factory(config, self._clock, self._people)
         with self._open_lock:
             self._open[config.name] = (config, destination)
         return destination

@@ -12,12 +12,14 @@ gone. ``audience destinations run`` runs the same dispatcher in the foreground i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 from audience.clock import SystemClock
 from audience.config import Settings
 from audience.destinations.backend import open_delivery_store
 from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
+from audience.destinations.people import ProfileReader
 from audience.storage.backend import open_event_store
 from audience.supervision import ChildLink, ChildSpec
 
@@ -27,18 +29,24 @@ LOOK_INTERVAL: Final = 1.0
 """Seconds between looks at the stop line when no commit rings (the lanes poll on their own)."""
 
 
-def dispatcher_child(settings: Settings) -> ChildSpec:
-    """The dispatcher child of ``audience serve`` over the stores ``settings`` name."""
+ProfileOpener = Callable[[Settings], ProfileReader]
+"""Opens the profile store ``settings`` name (``resolution.backend.open_profile_store``): a
+module-level function, so that it reaches the child process by name."""
+
+
+def dispatcher_child(settings: Settings, profiles: ProfileOpener | None = None) -> ChildSpec:
+    """The dispatcher child of ``audience serve`` over the stores ``settings`` name; the
+    warehouses that keep people tables follow the profile store ``profiles`` opens."""
     return ChildSpec(
         CHILD_NAME,
         deliver,
-        (settings,),
+        (settings, profiles),
         log_level=settings.log_level,
         log_format=settings.log_format,
     )
 
 
-def deliver(link: ChildLink, settings: Settings) -> None:
+def deliver(link: ChildLink, settings: Settings, profiles: ProfileOpener | None) -> None:
     """The child's whole life: deliver until it must stop, then finish the batches in flight."""
     events = open_event_store(settings)
     try:
@@ -46,7 +54,13 @@ def deliver(link: ChildLink, settings: Settings) -> None:
     except BaseException:
         events.close()
         raise
-    worker = BackgroundDispatcher(Dispatcher(events, state, SystemClock()))
+    try:
+        people = profiles(settings) if profiles is not None else None
+    except BaseException:
+        state.close()
+        events.close()
+        raise
+    worker = BackgroundDispatcher(Dispatcher(events, state, SystemClock(), people=people))
     try:
         worker.start()
         link.started()
@@ -55,5 +69,7 @@ def deliver(link: ChildLink, settings: Settings) -> None:
                 worker.wake()
     finally:
         worker.stop()
+        if people is not None:
+            people.close()
         state.close()
         events.close()

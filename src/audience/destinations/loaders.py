@@ -22,6 +22,17 @@ import orjson
 
 from audience.clock import Clock
 from audience.destinations.flatten import ColumnType
+from audience.destinations.people import (
+    IDENTITIES,
+    PEOPLE_SCHEMA,
+    PROFILES,
+    Person,
+    ProfileReader,
+    identity_key,
+    named_identifiers,
+    plan_people,
+    read_person,
+)
 from audience.destinations.warehouse import LoadPlan, TableLoad, plan_load, schema_name
 from audience.errors import PermanentDeliveryError, RetryableDeliveryError
 from audience.eventlog import StoredEvent
@@ -139,7 +150,7 @@ def _upsert_clause(columns: Sequence[str]) -> str:
 
 COLUMNS_QUERY: Final = (
     "SELECT table_name, column_name, data_type FROM information_schema.columns "
-    "WHERE table_schema = {mark}"
+    "WHERE table_schema = {mark} AND table_catalog = current_database()"
 )
 
 
@@ -201,10 +212,24 @@ class DuckDBRows:
             os.unlink(name)
 
 
+@dataclass(frozen=True)
+class PeopleTables:
+    """Where a warehouse keeps its people tables, and the profile store they follow."""
+
+    reader: ProfileReader
+    schema: str = PEOPLE_SCHEMA
+
+
+IN_LIST: Final = 500
+"""Most values bound in one ``IN (...)`` list."""
+
+
 class WarehouseLoader:
     """Loads batches of events into one warehouse, one schema per source (or a fixed one).
 
     ``connection`` is an open psycopg (autocommit) or DuckDB connection; the loader owns it.
+    With ``people``, each batch also writes again, in the same transaction, the profiles its
+    events touch (:mod:`audience.destinations.people`).
     """
 
     def __init__(
@@ -214,12 +239,14 @@ class WarehouseLoader:
         rows: RowWriter,
         clock: Clock,
         schema: str | None = None,
+        people: PeopleTables | None = None,
     ) -> None:
         self._connection = connection
         self._dialect = dialect
         self._rows = rows
         self._clock = clock
         self._schema = schema_name(schema) if schema else None
+        self._people = people
 
     def load(self, events: Sequence[StoredEvent]) -> int:
         """Load ``events`` in one transaction; returns how many rows were written."""
@@ -232,6 +259,8 @@ class WarehouseLoader:
             written = sum(
                 self._load_schema(schema, batch, loaded_at) for schema, batch in by_schema.items()
             )
+            if self._people is not None:
+                written += self._write_people(self._people, events, loaded_at)
         except BaseException:
             self._connection.execute("ROLLBACK")
             raise
@@ -246,6 +275,58 @@ class WarehouseLoader:
             if load.rows:
                 self._rows.write(self._connection, schema, load)
         return plan.row_count
+
+    def _write_people(
+        self, people: PeopleTables, events: Sequence[StoredEvent], loaded_at: datetime
+    ) -> int:
+        """Write again every profile the events touch, and delete the rows of merged ones."""
+        reader = people.reader
+        persons: dict[str, Person] = {}
+        for identifier in named_identifiers(events):
+            profile = reader.lookup(identifier)
+            if profile is not None and profile.id not in persons:
+                persons[profile.id] = read_person(reader, profile)
+        existing = self.columns(people.schema)
+        if IDENTITIES in existing:
+            held = [identity_key(i) for person in persons.values() for i in person.identifiers]
+            former = self._select_in(people.schema, IDENTITIES, "profile_id", "id", held)
+            for profile_id in former - persons.keys():
+                profile = reader.get(profile_id)  # still a profile, or merged into one
+                if profile is not None and profile.id not in persons:
+                    persons[profile.id] = read_person(reader, profile)
+            held = [identity_key(i) for person in persons.values() for i in person.identifiers]
+            rewritten = sorted(former | persons.keys())
+            self._delete_in(people.schema, IDENTITIES, "profile_id", rewritten)
+            self._delete_in(people.schema, IDENTITIES, "id", held)
+            self._delete_in(people.schema, PROFILES, "id", rewritten)
+        plan = plan_people(people.schema, list(persons.values()), existing, loaded_at)
+        for statement in schema_statements(self._dialect, plan):
+            self._connection.execute(statement)
+        for load in plan.loads:
+            if load.rows:
+                self._rows.write(self._connection, people.schema, load)
+        return plan.row_count
+
+    def _select_in(
+        self, schema: str, table: str, column: str, key: str, values: Sequence[str]
+    ) -> set[str]:
+        found: set[str] = set()
+        target = f"{quote(schema)}.{quote(table)}"
+        for start in range(0, len(values), IN_LIST):
+            chunk = values[start : start + IN_LIST]
+            marks = ", ".join([self._dialect.placeholder] * len(chunk))
+            query = f"SELECT DISTINCT {quote(column)} FROM {target} WHERE {quote(key)} IN ({marks})"
+            found.update(row[0] for row in self._connection.execute(query, chunk).fetchall())
+        return found
+
+    def _delete_in(self, schema: str, table: str, column: str, values: Sequence[str]) -> None:
+        target = f"{quote(schema)}.{quote(table)}"
+        for start in range(0, len(values), IN_LIST):
+            chunk = values[start : start + IN_LIST]
+            marks = ", ".join([self._dialect.placeholder] * len(chunk))
+            self._connection.execute(
+                f"DELETE FROM {target} WHERE {quote(column)} IN ({marks})", chunk
+            )
 
     def columns(self, schema: str) -> dict[str, dict[str, ColumnType]]:
         """The tables of ``schema`` and the type of each of their columns."""
@@ -270,23 +351,42 @@ def connect_postgres(url: str) -> Any:
         raise RetryableDeliveryError(f"cannot connect to PostgreSQL: {exc}") from exc
 
 
+DUCKDB_CATALOG: Final = "audience_warehouse"
+"""The name the loader gives the DuckDB file it opens. DuckDB names a file's catalog after the
+file, and a catalog and a schema of the same name make every table reference ambiguous: a file
+``web.duckdb`` could not hold the schema of the source ``web`` under its own name."""
+
+
 def connect_duckdb(path: str) -> Any:
-    """A DuckDB connection to the database file at ``path`` (created when missing)."""
+    """A DuckDB connection to the database file at ``path`` (created when missing), attached
+    as ``DUCKDB_CATALOG`` and in use."""
     import duckdb
 
+    connection = duckdb.connect()
+    literal = "'" + path.replace("'", "''") + "'"
     try:
-        return duckdb.connect(path)
-    except duckdb.IOException as exc:
+        connection.execute(f"ATTACH {literal} AS {DUCKDB_CATALOG}")
+        connection.execute(f"USE {DUCKDB_CATALOG}")
+    except duckdb.Error as exc:
+        connection.close()
         raise RetryableDeliveryError(f"cannot open DuckDB file {path}: {exc}") from exc
+    return connection
 
 
 class PostgresWarehouse:
-    """A ``Destination`` that loads events into PostgreSQL tables."""
+    """A ``Destination`` that loads events (and with ``people``, profiles) into PostgreSQL."""
 
-    def __init__(self, url: str, clock: Clock, schema: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        clock: Clock,
+        schema: str | None = None,
+        people: PeopleTables | None = None,
+    ) -> None:
         self._url = url
         self._clock = clock
         self._schema = schema
+        self._people = people
         self._loader: WarehouseLoader | None = None
 
     def deliver(self, events: Sequence[StoredEvent], batch_id: str) -> None:
@@ -294,7 +394,12 @@ class PostgresWarehouse:
 
         if self._loader is None:
             self._loader = WarehouseLoader(
-                connect_postgres(self._url), POSTGRES, PostgresRows(), self._clock, self._schema
+                connect_postgres(self._url),
+                POSTGRES,
+                PostgresRows(),
+                self._clock,
+                self._schema,
+                self._people,
             )
         try:
             self._loader.load(events)
@@ -323,10 +428,17 @@ class DuckDBWarehouse:
     programs can then open the file (DuckDB allows one writing process at a time).
     """
 
-    def __init__(self, path: str, clock: Clock, schema: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        clock: Clock,
+        schema: str | None = None,
+        people: PeopleTables | None = None,
+    ) -> None:
         self._path = path
         self._clock = clock
         self._schema = schema
+        self._people = people
         self._loader: WarehouseLoader | None = None
 
     def deliver(self, events: Sequence[StoredEvent], batch_id: str) -> None:
@@ -335,7 +447,9 @@ class DuckDBWarehouse:
         if self._loader is None:
             rows = DuckDBRows(Path(self._path).resolve().parent)
             connection = connect_duckdb(self._path)
-            self._loader = WarehouseLoader(connection, DUCKDB, rows, self._clock, self._schema)
+            self._loader = WarehouseLoader(
+                connection, DUCKDB, rows, self._clock, self._schema, self._people
+            )
         try:
             self._loader.load(events)
         except (duckdb.ConversionException, duckdb.ConstraintException) as exc:

@@ -6,18 +6,32 @@ import importlib.util
 
 from audience.clock import Clock
 from audience.destinations.base import Destination, DestinationConfig
+from audience.destinations.people import PEOPLE_SCHEMA, ProfileReader
 from audience.errors import ConfigError
 
 
-def open_destination(config: DestinationConfig, clock: Clock) -> Destination:
+def open_destination(
+    config: DestinationConfig, clock: Clock, people: ProfileReader | None = None
+) -> Destination:
     """The destination ``config`` describes, ready to deliver.
 
     Warehouse drivers are imported here, only when used: ``psycopg`` comes with the
-    ``postgres`` extra and ``duckdb`` with the ``warehouse`` extra.
+    ``postgres`` extra and ``duckdb`` with the ``warehouse`` extra. A warehouse that keeps
+    people tables follows ``people``, the profile store.
     """
     require_driver(config)
     options = config.options
     schema = options.get("schema")
+    tables = None
+    if config.keeps_people:
+        from audience.destinations.loaders import PeopleTables
+
+        if people is None:
+            raise ConfigError(
+                f"destination {config.name} keeps people tables and needs the profile store, "
+                "which `audience serve` and `audience destinations run` open"
+            )
+        tables = PeopleTables(people, str(options.get("people_schema") or PEOPLE_SCHEMA))
     if config.kind == "webhook":
         from audience.destinations.webhook import MAX_BODY_BYTES, WebhookDestination
 
@@ -45,11 +59,13 @@ def open_destination(config: DestinationConfig, clock: Clock) -> Destination:
     if config.kind == "postgres":
         from audience.destinations.loaders import PostgresWarehouse
 
-        return PostgresWarehouse(str(options["url"]), clock, str(schema) if schema else None)
+        return PostgresWarehouse(
+            str(options["url"]), clock, str(schema) if schema else None, tables
+        )
     if config.kind == "duckdb":
         from audience.destinations.loaders import DuckDBWarehouse
 
-        return DuckDBWarehouse(str(options["path"]), clock, str(schema) if schema else None)
+        return DuckDBWarehouse(str(options["path"]), clock, str(schema) if schema else None, tables)
     raise ConfigError(f"unknown destination kind {config.kind!r}")
 
 

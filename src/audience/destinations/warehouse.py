@@ -246,15 +246,27 @@ def plan_load(
             rows_by_table.setdefault(row.table, []).append(row)
     if "users" in rows_by_table:
         rows_by_table["users"] = merge_user_rows(rows_by_table["users"])
+    return plan_rows(schema, rows_by_table, existing, FIXED_COLUMNS)
+
+
+def plan_rows(
+    schema: str,
+    rows_by_table: Mapping[str, Sequence[Row]],
+    existing: Mapping[str, Mapping[str, ColumnType]],
+    fixed: Mapping[str, Mapping[str, ColumnType]],
+) -> LoadPlan:
+    """The plan that writes ``rows_by_table`` into ``schema``: tables made with their ``fixed``
+    columns (an event table's when a table has none), columns added, values cast, and the values
+    that do not fit kept in ``discards``."""
     new_tables: dict[str, dict[str, ColumnType]] = {}
     new_columns: dict[str, dict[str, ColumnType]] = {}
     loads: list[TableLoad] = []
     discards: list[Row] = []
     for table, rows in rows_by_table.items():
-        columns = _columns_for(table, rows, existing, new_tables, new_columns)
+        columns = _columns_for(table, rows, existing, fixed, new_tables, new_columns)
         loads.append(_cast_rows(table, _unique_by_id(rows), columns, discards))
     if discards:
-        columns = _columns_for(DISCARDS_TABLE, discards, existing, new_tables, new_columns)
+        columns = _columns_for(DISCARDS_TABLE, discards, existing, fixed, new_tables, new_columns)
         loads.append(_cast_rows(DISCARDS_TABLE, discards, columns, []))
     return LoadPlan(schema, new_tables, new_columns, tuple(loads))
 
@@ -263,11 +275,15 @@ def _columns_for(
     table: str,
     rows: Sequence[Row],
     existing: Mapping[str, Mapping[str, ColumnType]],
+    fixed: Mapping[str, Mapping[str, ColumnType]],
     new_tables: dict[str, dict[str, ColumnType]],
     new_columns: dict[str, dict[str, ColumnType]],
 ) -> dict[str, ColumnType]:
     known = existing.get(table)
-    columns = dict(known) if known is not None else dict(_fixed_columns(table))
+    if known is not None:
+        columns = dict(known)
+    else:
+        columns = dict(fixed.get(table, FIXED_COLUMNS.get(table, EVENT_TABLE_COLUMNS)))
     added: dict[str, ColumnType] = {}
     for row in rows:
         for name, value in row.values.items():
@@ -278,10 +294,6 @@ def _columns_for(
     elif added:
         new_columns[table] = added
     return columns
-
-
-def _fixed_columns(table: str) -> Mapping[str, ColumnType]:
-    return FIXED_COLUMNS.get(table, EVENT_TABLE_COLUMNS)
 
 
 def _unique_by_id(rows: Sequence[Row]) -> list[Row]:

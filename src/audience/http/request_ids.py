@@ -8,13 +8,15 @@ it (``requestId`` in the JSON format), and it is sent back as ``X-Request-Id``.
 
 from __future__ import annotations
 
+import itertools
 import re
+import secrets
 from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from audience import logs
-from audience.clock import IdFactory, UuidFactory
+from audience.clock import IdFactory
 
 HEADER: Final = b"x-request-id"
 SANE_ID: Final = re.compile(rb"[A-Za-z0-9\-_.:/+=@]{1,128}")
@@ -28,12 +30,28 @@ def given_id(scope: Scope) -> str | None:
     return None
 
 
+class ProcessRequestIds:
+    """Request ids of one process: a random prefix drawn once, then a counter (``9f1c...-2a``).
+
+    Unique across processes and restarts by the 64 random bits of the prefix, and a few
+    microseconds cheaper a request than a UUID, which reads the operating system's random
+    source every time: a request id needs to be unique, not unguessable.
+    """
+
+    def __init__(self) -> None:
+        self._prefix = secrets.token_hex(8)
+        self._counter = itertools.count(1)
+
+    def new(self) -> str:
+        return f"{self._prefix}-{next(self._counter):x}"
+
+
 class RequestIds:
     """Binds each HTTP request's id for logging and echoes it as ``X-Request-Id``."""
 
     def __init__(self, app: ASGIApp, ids: IdFactory | None = None) -> None:
         self.app = app
-        self._ids = ids or UuidFactory()
+        self._ids = ids or ProcessRequestIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -87,6 +87,10 @@ class ProfileStore(Protocol):
         """The joins and refused joins that touch this profile, in time order."""
         ...
 
+    def identifiers(self, profile_id: str) -> list[Identifier]:
+        """Every identifier of the profile, best first (``Profile.identifiers`` stops at 1,000)."""
+        ...
+
     def warnings(self, limit: int = 100) -> list[IdentityWarning]:
         """Refused merges and unusable identifiers, newest first."""
         ...
@@ -448,6 +452,11 @@ class SqlProfileStore:
         with self._reader() as db:
             internal = queries.internal_id(db, self._dialect, profile_id)
             return queries.merges(db, self._dialect, internal) if internal is not None else []
+
+    def identifiers(self, profile_id: str) -> list[Identifier]:
+        with self._reader() as db:
+            internal = queries.internal_id(db, self._dialect, profile_id)
+            return queries.identifiers(db, self._dialect, internal) if internal is not None else []
 
     def warnings(self, limit: int = 100) -> list[IdentityWarning]:
         with self._reader() as db:

@@ -110,17 +110,23 @@ def _groups(db: SqlSession, dialect: SqlDialect, internal: int) -> tuple[GroupMe
     )
 
 
+def identifiers(db: SqlSession, dialect: SqlDialect, internal: int) -> list[Identifier]:
+    """Every identifier of the profile at row ``internal``, best first."""
+    found = [
+        identifier(type_, value)
+        for type_, value in db.execute(
+            f"SELECT type, value FROM identifiers WHERE profile = {dialect.mark}", (internal,)
+        )
+    ]
+    found.sort(key=lambda item: item.rank)
+    return found
+
+
 def profile(db: SqlSession, dialect: SqlDialect, internal: int) -> Profile:
     """The whole profile at row ``internal``, its parts folded together."""
     m = dialect.mark
     public_id = db.execute(f"SELECT public_id FROM profiles WHERE id = {m}", (internal,)).fetchone()
-    identifiers = [
-        identifier(type_, value)
-        for type_, value in db.execute(
-            f"SELECT type, value FROM identifiers WHERE profile = {m}", (internal,)
-        )
-    ]
-    identifiers.sort(key=lambda item: item.rank)
+    held = identifiers(db, dialect, internal)
     first_seen, last_seen, count = db.execute(
         "SELECT min(first_seen), max(last_seen), coalesce(sum(event_count), 0) "
         f"FROM identifiers WHERE profile = {m}",
@@ -136,8 +142,8 @@ def profile(db: SqlSession, dialect: SqlDialect, internal: int) -> Profile:
     )
     return Profile(
         id=public_id[0],
-        identifiers=tuple(identifiers[:MAX_LISTED_IDENTIFIERS]),
-        identifier_count=len(identifiers),
+        identifiers=tuple(held[:MAX_LISTED_IDENTIFIERS]),
+        identifier_count=len(held),
         traits=traits,
         groups=_groups(db, dialect, internal),
         first_seen=first_seen,

@@ -22,6 +22,7 @@ from audience.privacy.api import RegulationApi
 from audience.privacy.desk import PrivacyStore
 from audience.privacy.parts import PrivacyParts, regulation_runner
 from audience.resolution.api import ProfileApi
+from audience.resolution.backend import open_profile_store
 from audience.resolution.profile_store import ProfileStore
 from audience.resolution.resolver_process import resolver_child
 
@@ -53,7 +54,10 @@ def destination_extensions(
         routes=[destinations_route(deliveries, events, guard)],
         components=[ClosedOnStop(deliveries.close)],
         children=[
-            Child(dispatcher_child(settings), lambda newest: destination_lags(deliveries, newest))
+            Child(
+                dispatcher_child(settings, open_profile_store),
+                lambda newest: destination_lags(deliveries, newest),
+            )
         ],
     )
 
