@@ -93,7 +93,9 @@ def deletion(settings: Settings, events: int) -> None:
         try:
             started = time.perf_counter()
             cursor = 0
-            while batch := store.read_after(cursor, CHUNK):
+            # PostgreSQL takes a lock per identifier of a batch: smaller batches there.
+            apply_chunk = 1000 if settings.database_url else CHUNK
+            while batch := store.read_after(cursor, apply_chunk):
                 profiles.apply(batch)
                 cursor = batch[-1].seq
             print(f"resolved them in {time.perf_counter() - started:.1f} s")
