@@ -107,3 +107,18 @@ def test_removing_a_destination_forgets_its_batches(store: DeliveryStore) -> Non
     assert store.next_batch("hook") is None
     with pytest.raises(ConfigError):
         store.remove("nobody")
+
+
+def test_forgotten_events_leave_pending_and_dead_lettered_batches(store: DeliveryStore) -> None:
+    store.add(HOOK, 0, now=100.0)
+    pending = store.claim("hook", 0, 3, [1, 2, 3], now=100.0)
+    assert pending is not None
+    store.failed(pending, "500", now=101.0, next_attempt_at=103.0, dead=True)
+    alone = store.claim("hook", 3, 4, [4], now=104.0)
+    assert alone is not None
+    assert store.forget_events([2, 4, 99]) == 2
+    (dead,) = store.dead_letters("hook")
+    assert dead.seqs == (1, 3)
+    assert store.stats("hook").dead_events == 2
+    assert store.next_batch("hook") is None, "the batch left empty is gone"
+    assert store.forget_events([]) == 0

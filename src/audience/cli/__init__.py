@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "events": "audience.cli.events:events",
     "admin": "audience.cli.admin:admin",
     "destinations": "audience.cli.destinations:destinations",
+    "privacy": "audience.cli.privacy:privacy",
     "profiles": "audience.cli.profiles:profiles",
     "replay": "audience.cli.events:replay",
     "resolve": "audience.cli.resolve:resolve",

@@ -20,6 +20,8 @@ from audience.cli.stores import open_events
 from audience.clock import SystemClock, UuidFactory
 from audience.collector.ingest import Ingestor, Limits, Submission
 from audience.errors import AudienceError, ValidationError
+from audience.privacy.parts import privacy_parts
+from audience.privacy.runner import record_gate_requests
 from audience.resolution.backend import open_profile_store
 from audience.resolution.resolver import Resolver
 from audience.storage import exports
@@ -222,11 +224,14 @@ def replay(
             if source_name or not listed:
                 raise click.ClickException(f"no source {source_name or 'yet'}: create one first")
             source = listed[0]
+        clock = SystemClock()
+        privacy = privacy_parts(events, clock=clock, ids=UuidFactory())
         ingestor = Ingestor(
             events,
-            clock=SystemClock(),
+            clock=clock,
             ids=UuidFactory(),
             limits=Limits(settings.max_event_bytes, settings.max_batch_events),
+            gate=privacy.gate,
         )
         size = file.stat().st_size
         pending: list[Any] = []
@@ -239,6 +244,7 @@ def replay(
                 totals["duplicates"] += outcome.duplicates
                 totals["dropped"] += outcome.dropped
             pending.clear()
+            record_gate_requests(privacy.gate, events, privacy.desk, clock)
 
         with progress_bar() as progress, file.open("rb") as lines:
             task = progress.add_task(f"replaying {file.name}", total=size)

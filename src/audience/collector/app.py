@@ -33,7 +33,7 @@ from audience.collector.bundle import BrowserBundle
 from audience.collector.context_details import ContextDetails
 from audience.collector.cors import CorsMiddleware
 from audience.collector.geolocation import MaxMindGeolocator
-from audience.collector.ingest import Ingestor, Limits
+from audience.collector.ingest import IngestGate, Ingestor, Limits
 from audience.collector.metrics import Metrics, MetricsMiddleware
 from audience.collector.openapi import openapi_document
 from audience.collector.parts import CollectorParts
@@ -122,10 +122,12 @@ def build_parts(
     login_page: LoginPage,
     clock: Clock | None = None,
     ids: IdFactory | None = None,
+    gate: IngestGate | None = None,
 ) -> CollectorParts:
     """The collector's parts over an open ``store``; a ``str`` admin token never changes.
 
-    ``login_page`` draws the admin guard's login form.
+    ``login_page`` draws the admin guard's login form; ``gate`` screens valid messages before
+    they are stored (privacy's suppression list).
     """
     clock = clock or SystemClock()
     ids = ids or UuidFactory()
@@ -148,6 +150,7 @@ def build_parts(
         observer=metrics,
         details=context_details(settings),
         drop_bots=settings.drop_bots,
+        gate=gate,
     )
     return CollectorParts(
         settings=settings,

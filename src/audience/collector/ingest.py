@@ -117,8 +117,21 @@ class IngestObserver(Protocol):
         ...
 
 
+class IngestGate(Protocol):
+    """Decides, after validation, whether a valid message is stored (privacy's suppression
+    list and semantic events); called on the event loop, so it must not wait on I/O."""
+
+    def screen(self, source: str, message: Mapping[str, object]) -> str | None:
+        """``None`` to store the message, else the reason it is left out (counted as filtered)."""
+        ...
+
+
 class Ingestor:
-    """Validates, enriches and commits submissions to an ``EventSink``."""
+    """Validates, enriches and commits submissions to an ``EventSink``.
+
+    A message the ``gate`` screens out is left out like a filtered one: not stored, not
+    reported to the sender (it is no fault of theirs), counted under the gate's reason.
+    """
 
     def __init__(
         self,
@@ -130,8 +143,10 @@ class Ingestor:
         observer: IngestObserver | None = None,
         details: ContextDetails | None = None,
         drop_bots: bool = False,
+        gate: IngestGate | None = None,
     ) -> None:
         self._sink = sink
+        self._gate = gate
         self._clock = clock
         self._ids = ids
         self._limits = limits or Limits()
@@ -160,7 +175,13 @@ class Ingestor:
                 continue
             prepared = self._prepare_one(submission.source, item, index, arrival, single)
             if isinstance(prepared, EventRecord):
-                records.append(prepared)
+                kept_out = (
+                    None if self._gate is None else self._gate.screen(submission.source, item)
+                )
+                if kept_out is None:
+                    records.append(prepared)
+                else:
+                    filtered[kept_out] += 1
             elif isinstance(prepared, Filtered):
                 filtered[prepared.reason] += 1
             elif prepared:

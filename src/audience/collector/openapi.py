@@ -278,6 +278,68 @@ SCHEMAS: Final[dict[str, Any]] = {
         "lag",
         "warnings",
     ),
+    "RegulationRequest": _object(
+        {
+            "regulationType": {
+                "enum": ["SUPPRESS", "SUPPRESS_WITH_DELETE", "DELETE_ONLY", "UNSUPPRESS"]
+            },
+            "subjectType": {"enum": ["USER_ID", "ANONYMOUS_ID", "EMAIL", "PROFILE_ID"]},
+            "subjectIds": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1, "maxLength": 400},
+                "minItems": 1,
+                "maxItems": 5000,
+            },
+        },
+        "regulationType",
+        "subjectType",
+        "subjectIds",
+        additionalProperties=False,
+        description="Who a regulation is about and what it does to them.",
+    ),
+    "Regulation": _object(
+        {
+            "id": {"type": "string"},
+            "regulationType": {"type": "string"},
+            "subjectType": {"type": "string"},
+            "subjectCount": COUNT,
+            "subjectHashes": {"type": "array", "items": {"type": "string"}},
+            "requestedBy": _object(
+                {"kind": {"type": "string"}, "source": {"type": "string"}}, "kind", "source"
+            ),
+            "requestedAt": {"type": "string"},
+            "status": {"enum": ["RUNNING", "FINISHED", "FAILED"]},
+            "progress": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "name": {"type": "string"},
+                        "state": {"enum": ["pending", "done", "failed"]},
+                        "count": COUNT,
+                        "detail": {
+                            "type": "object",
+                            "additionalProperties": COUNT,
+                            "description": "The count of each destination.",
+                        },
+                    },
+                    "name",
+                    "state",
+                    "count",
+                ),
+            },
+            "finishedAt": TEXT_OR_NULL,
+            "error": TEXT_OR_NULL,
+        },
+        "id",
+        "regulationType",
+        "subjectType",
+        "status",
+        "progress",
+        description=(
+            "A regulation as audited: the subjects only as keyed digests, its progress step by "
+            "step."
+        ),
+    ),
     "Sources": _object(
         {
             "sources": {
@@ -866,6 +928,54 @@ def _operations() -> dict[str, dict[str, dict[str, Any]]]:
             },
         }
     }
+    regulation = _object({"regulation": _ref("Regulation")}, "regulation")
+    requested = _admin(
+        "Request a regulation: suppress, delete or unsuppress people; it runs in the background.",
+        _json(regulation, "The regulation."),
+        tag="privacy",
+    )
+    requested["requestBody"] = {
+        "required": True,
+        "content": {JSON: {"schema": _ref("RegulationRequest")}},
+    }
+    requested["responses"] = {
+        "202": _json(regulation, "Recorded; follow it at /api/regulations/{id}."),
+        "400": _json(ERROR, "A field of the request is not valid, named with the reason."),
+        "413": _json(ERROR, "The body is over 2 MB."),
+        **{k: v for k, v in requested["responses"].items() if k != "200"},
+        "403": CROSS_SITE,
+    }
+    paths["/api/regulations"] = {
+        "post": requested,
+        "get": _admin(
+            "Regulations, newest first.",
+            _json(
+                _object(
+                    {
+                        "regulations": {"type": "array", "items": _ref("Regulation")},
+                        "next": TEXT_OR_NULL,
+                    },
+                    "regulations",
+                    "next",
+                ),
+                "The regulations.",
+            ),
+            parameters=[
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "At most."),
+                _query("before", {"type": "string"}, "The `next` of the previous page."),
+            ],
+            errors=["400"],
+            tag="privacy",
+        ),
+    }
+    one = _admin(
+        "One regulation with its progress per store and destination.",
+        _json(regulation, "The regulation."),
+        parameters=[_path("regulation_id", "The regulation's id.")],
+        tag="privacy",
+    )
+    one["responses"]["404"] = _json(ERROR, "No such regulation.")
+    paths["/api/regulations/{regulation_id}"] = {"get": one}
     paths["/openapi.json"] = {
         "get": {
             "summary": "This description.",

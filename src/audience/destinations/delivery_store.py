@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
@@ -130,6 +130,11 @@ class DeliveryStore(Protocol):
         """Close ``batch`` in one transaction: each refused event (log position -> reason)
         becomes a dead letter of its own, and only the others count as delivered. Every event
         of ``refused`` belongs to the batch."""
+        ...
+
+    def forget_events(self, seqs: Collection[int]) -> int:
+        """Take the events at ``seqs`` out of every pending and dead-lettered batch (a batch left
+        empty goes, a dead letter's error with it); returns how many batches changed."""
         ...
 
     def acquire_worker(self) -> bool:
@@ -338,6 +343,28 @@ class SqlDeliveryStore:
                 f"WHERE destination = {m}",
                 (kept, now, next(iter(refused.values())), now, batch.destination),
             )
+
+    def forget_events(self, seqs: Collection[int]) -> int:
+        forgotten = set(seqs)
+        if not forgotten:
+            return 0
+        m = self._dialect.mark
+        changed = 0
+        with self._transaction() as db:
+            for batch_id, batch_seqs in db.execute("SELECT id, seqs FROM batches", ()).fetchall():
+                held = [int(seq) for seq in json.loads(str(batch_seqs))]
+                kept = [seq for seq in held if seq not in forgotten]
+                if len(kept) == len(held):
+                    continue
+                changed += 1
+                if kept:
+                    db.execute(
+                        f"UPDATE batches SET seqs = {m}, events = {m} WHERE id = {m}",
+                        (json.dumps(kept), len(kept), batch_id),
+                    )
+                else:
+                    db.execute(f"DELETE FROM batches WHERE id = {m}", (batch_id,))
+        return changed
 
     def dead_letters(self, name: str) -> list[Batch]:
         rows = self._rows(

@@ -29,6 +29,8 @@ from audience.errors import StorageError
 from audience.eventlog import StoredEvent
 from audience.identity.graph import Limits, identity_of
 from audience.identity.identifiers import Identifier
+from audience.resolution import deletion
+from audience.resolution.deletion import PersonDeletion
 from audience.resolution.profile_store import SqlProfileStore
 from audience.resolution.schema import TABLES
 from audience.storage.dialect import SqlSession
@@ -175,6 +177,27 @@ class PostgresProfileStore(SqlProfileStore):
             finally:
                 self._node_ids.clear()
             self._check_generation(db)
+
+    def delete_identifiers(self, identifiers: Sequence[Identifier]) -> PersonDeletion:
+        """Delete under the apply lock (no batch runs meanwhile), then ``VACUUM`` the tables."""
+        with self._write_lock:
+            connection = self._writer
+            db = PostgresSession(connection)
+            try:
+                with connection.transaction():
+                    connection.execute(
+                        "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))",
+                        (APPLY_LOCK,),
+                    )
+                    deleted = deletion.delete_identifiers(db, POSTGRES, identifiers)
+                for table in TABLES:
+                    connection.execute(f"VACUUM {table}")
+            except psycopg.Error as exc:
+                raise StorageError(f"cannot delete from the profile store: {exc}") from exc
+            finally:
+                self._node_ids.clear()
+            self._check_generation(db)
+        return deleted
 
     def _empty_tables(self, db: SqlSession) -> None:
         db.execute("TRUNCATE " + ", ".join(TABLES) + " RESTART IDENTITY")

@@ -26,7 +26,8 @@ from audience.eventlog import StoredEvent
 from audience.identity.graph import EventIdentity, Limits, identity_of, link_order
 from audience.identity.identifiers import Identifier
 from audience.identity.profiles import IdentityWarning, LinkedEvent, MergeRecord, Profile
-from audience.resolution import queries
+from audience.resolution import deletion, queries
+from audience.resolution.deletion import PersonDeletion
 from audience.resolution.linking import Linker
 from audience.storage.dialect import SqlDialect, SqlSession
 
@@ -92,6 +93,21 @@ class ProfileStore(Protocol):
 
     def warnings(self, limit: int = 100) -> list[IdentityWarning]:
         """Refused merges and unusable identifiers, newest first."""
+        ...
+
+    def person(self, identifier: Identifier) -> list[Identifier]:
+        """Every identifier of the person ``identifier`` names (its profile's); just
+        ``identifier`` when no profile holds it."""
+        ...
+
+    def profile_identifiers(self, profile_id: str) -> list[Identifier]:
+        """Every identifier of a profile (an id it had before a merge finds it too)."""
+        ...
+
+    def delete_identifiers(self, identifiers: Sequence[Identifier]) -> PersonDeletion:
+        """Delete these identifiers and everything naming them (traits, groups, merge log,
+        event links, warnings of their events, and each profile left empty), then scrub the
+        deleted values from the database's files."""
         ...
 
     def close(self) -> None:
@@ -239,6 +255,11 @@ class SqlProfileStore:
 
     def close(self) -> None:
         """Close every connection this store opened."""
+        raise NotImplementedError
+
+    def delete_identifiers(self, identifiers: Sequence[Identifier]) -> PersonDeletion:
+        """See ``ProfileStore.delete_identifiers``: the transaction and locks are the
+        backend's, around ``deletion.delete_identifiers``."""
         raise NotImplementedError
 
     # -- the write side -------------------------------------------------------------------
@@ -440,3 +461,14 @@ class SqlProfileStore:
     def warnings(self, limit: int = 100) -> list[IdentityWarning]:
         with self._reader() as db:
             return queries.warnings(db, self._dialect, limit)
+
+    def person(self, identifier: Identifier) -> list[Identifier]:
+        with self._reader() as db:
+            return deletion.person_identifiers(db, self._dialect, identifier)
+
+    def profile_identifiers(self, profile_id: str) -> list[Identifier]:
+        with self._reader() as db:
+            internal = queries.internal_id(db, self._dialect, profile_id)
+            if internal is None:
+                return []
+            return deletion.profile_identifiers(db, self._dialect, internal)

@@ -10,6 +10,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,9 @@ from typing import Final
 from audience.errors import StorageError
 from audience.eventlog import StoredEvent
 from audience.identity.graph import Limits
+from audience.identity.identifiers import Identifier
+from audience.resolution import deletion
+from audience.resolution.deletion import PersonDeletion
 from audience.resolution.profile_store import SqlProfileStore
 from audience.resolution.schema import REBUILDING_MIGRATION, TABLES
 from audience.storage.backups import StoreFile
@@ -33,6 +37,11 @@ BACKUP_FILE = StoreFile(
     "profiles", FILENAME, "SELECT coalesce(max(value), 0) FROM state WHERE name = 'cursor'"
 )
 """The profile store's file in a backup; its position is the resolver's cursor."""
+
+SCRUB_ATTEMPTS: Final = 100
+"""How many times a deletion tries to empty the WAL while readers hold older snapshots."""
+
+SCRUB_PAUSE_SECONDS: Final = 0.05
 
 WRITER_CACHE_KIB: Final = 128 * 1024
 """Page cache of the writer connection (SQLite's default is 2 MiB)."""
@@ -147,6 +156,38 @@ class SqliteProfileStore(SqlProfileStore):
             db.execute("COMMIT")
             self._node_ids.clear()
             self._check_generation(db)
+
+    def delete_identifiers(self, identifiers: Sequence[Identifier]) -> PersonDeletion:
+        """Delete under the write lock with ``secure_delete`` on, then empty the WAL: the deleted
+        values are overwritten in the file and leave the log."""
+        with self._write_lock:
+            db = self._writer
+            try:
+                db.execute("PRAGMA secure_delete=ON")
+                db.execute("BEGIN IMMEDIATE")
+                deleted = deletion.delete_identifiers(db, self._dialect, identifiers)
+                db.execute("COMMIT")
+                self._empty_wal(db)
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise StorageError(f"cannot delete from the profile store: {exc}") from exc
+            finally:
+                db.execute("PRAGMA secure_delete=OFF")
+                self._node_ids.clear()
+            self._check_generation(db)
+        return deleted
+
+    @staticmethod
+    def _empty_wal(db: sqlite3.Connection) -> None:
+        """Checkpoint the zeroed pages and empty the WAL, which still held the deleted rows'
+        frames (retrying while a reader keeps an older snapshot)."""
+        for _ in range(SCRUB_ATTEMPTS):
+            busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                return
+            time.sleep(SCRUB_PAUSE_SECONDS)
+        raise StorageError("the profile store's WAL could not be emptied after a deletion")
 
     def _empty_tables(self, db: SqlSession) -> None:
         for table in TABLES:

@@ -15,14 +15,17 @@ from contextlib import ExitStack
 from starlette.applications import Starlette
 
 from audience import logs
+from audience.clock import SystemClock, UuidFactory
 from audience.collector.app import FirstStart, build_parts, create_app, prepare_data
 from audience.config import Settings, load_settings
 from audience.destinations.backend import open_delivery_store
 from audience.pages.login import login_page
+from audience.privacy.parts import privacy_parts
 from audience.resolution.backend import open_profile_store
 from audience.serving.features import (
     destination_extensions,
     page_extensions,
+    privacy_extensions,
     resolution_extensions,
 )
 from audience.storage.backend import open_event_store
@@ -37,8 +40,16 @@ def build_server_app(settings: Settings) -> tuple[Starlette, FirstStart]:
         store = open_event_store(settings)
         opened.callback(store.close)
         first = prepare_data(store, settings)
+        clock, ids = SystemClock(), UuidFactory()
+        privacy = privacy_parts(store, clock=clock, ids=ids)
         parts = build_parts(
-            settings, store, admin_token=first.token_source(store), login_page=login_page
+            settings,
+            store,
+            admin_token=first.token_source(store),
+            login_page=login_page,
+            clock=clock,
+            ids=ids,
+            gate=privacy.gate,
         )
         profiles = open_profile_store(settings)
         opened.callback(profiles.close)
@@ -54,6 +65,10 @@ def build_server_app(settings: Settings) -> tuple[Starlette, FirstStart]:
                 guard=parts.guard,
                 proxies=parts.proxies,
                 deliveries=deliveries,
+            )
+            # Last: its runner stops first, before the stores it deletes from are closed.
+            + privacy_extensions(
+                privacy, store, profiles, deliveries, parts.guard, clock=clock, ids=ids
             )
         )
         app = create_app(

@@ -1,8 +1,10 @@
 """What ``audience serve`` adds to the collector, feature by feature, each given only what it
-uses: the resolver and the profile API, the dispatcher and the destinations API, the pages."""
+uses: the resolver and the profile API, the dispatcher and the destinations API, the pages, and
+the regulations."""
 
 from __future__ import annotations
 
+from audience.clock import Clock, IdFactory, SystemClock, UuidFactory
 from audience.collector.bundle import snippet
 from audience.config import Settings
 from audience.destinations.api import destinations_route
@@ -16,6 +18,9 @@ from audience.http.proxies import TrustedProxies
 from audience.pages.destinations import destinations_page
 from audience.pages.reading import DestinationReport, EventReader
 from audience.pages.views import WebPages
+from audience.privacy.api import RegulationApi
+from audience.privacy.desk import PrivacyStore
+from audience.privacy.parts import PrivacyParts, regulation_runner
 from audience.resolution.api import ProfileApi
 from audience.resolution.backend import open_profile_store
 from audience.resolution.profile_store import ProfileStore
@@ -54,6 +59,31 @@ def destination_extensions(
                 lambda newest: destination_lags(deliveries, newest),
             )
         ],
+    )
+
+
+def privacy_extensions(
+    privacy: PrivacyParts,
+    store: PrivacyStore,
+    profiles: ProfileStore,
+    deliveries: DeliveryStore | None,
+    guard: AdminGuard,
+    *,
+    clock: Clock | None = None,
+    ids: IdFactory | None = None,
+) -> Extensions:
+    """``/api/regulations``, the suppression list's poller and the regulation runner."""
+    runner = regulation_runner(
+        privacy,
+        store,
+        profiles,
+        deliveries,
+        clock=clock or SystemClock(),
+        ids=ids or UuidFactory(),
+    )
+    return Extensions(
+        routes=[*RegulationApi(privacy.desk, guard, runner.wake).routes()],
+        components=[privacy.suppressions, runner],
     )
 
 

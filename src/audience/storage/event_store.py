@@ -24,6 +24,7 @@ from audience.errors import StorageError
 from audience.eventlog import StoredEvent
 from audience.storage.admin_sessions import SqlAdminSessions
 from audience.storage.base import AppendResult, EventFilter, EventRange, EventRecord
+from audience.storage.regulations import SqlRegulations
 from audience.storage.sources import SqlSourceRegistry
 from audience.storage.writer import CommitListener, CommitTimer, GroupCommitQueue, WriterHealth
 
@@ -33,9 +34,9 @@ GET_MANY_CHUNK = 500
 _FILTER_COLUMNS = ("source", "type", "user_id", "anonymous_id", "event")
 
 
-class SqlEventStore(SqlSourceRegistry, SqlAdminSessions):
-    """``EventSink``, ``EventFeed``, ``EventQuery``, ``SourceRegistry`` and
-    ``AdminSessionStore`` on a SQL database.
+class SqlEventStore(SqlSourceRegistry, SqlAdminSessions, SqlRegulations):
+    """``EventSink``, ``EventFeed``, ``EventQuery``, ``SourceRegistry``,
+    ``AdminSessionStore`` and ``RegulationStore`` on a SQL database.
 
     A backend supplies ``_dialect``, ``_open_reader`` (a new connection for the pool) and
     ``_new_writer`` (called once, under the writer lock, on the first ``append``); it may
@@ -276,6 +277,58 @@ class SqlEventStore(SqlSourceRegistry, SqlAdminSessions):
             f"SELECT count(*) FROM events WHERE source = {self._dialect.mark}", (source,)
         )
         return int(rows[0][0])
+
+    # -- deletion (privacy regulations) ----------------------------------------------------
+
+    def delete_events(
+        self,
+        *,
+        user_ids: Sequence[str] = (),
+        anonymous_ids: Sequence[str] = (),
+        seqs: Sequence[int] = (),
+    ) -> list[int]:
+        """Delete every event carrying one of these user or anonymous ids, and the events at
+        ``seqs``; returns the positions deleted, in order.
+
+        The deleted values are then scrubbed from the database's files (``_scrub``): a reader of
+        the files afterwards finds nothing of them.
+        """
+        deleted: set[int] = set()
+        users, anonymous, positions = sorted(set(user_ids)), sorted(set(anonymous_ids)), seqs
+        # One scan of the log for the usual person (a few ids); more ids, a scan per chunk.
+        while users or anonymous or positions:
+            clauses: list[str] = []
+            parameters: list[Any] = []
+            for column, values in (("user_id", users), ("anonymous_id", anonymous)):
+                if values:
+                    clauses.append(
+                        f"{column} IN ({self._dialect.marks(len(values[:GET_MANY_CHUNK]))})"
+                    )
+                    parameters.extend(values[:GET_MANY_CHUNK])
+            chunk = sorted(set(positions[:GET_MANY_CHUNK]))
+            if chunk:
+                clauses.append(f"seq IN ({self._dialect.marks(len(chunk))})")
+                parameters.extend(chunk)
+            deleted.update(
+                self._delete(
+                    f"DELETE FROM events WHERE {' OR '.join(clauses)} RETURNING seq", parameters
+                )
+            )
+            users, anonymous = users[GET_MANY_CHUNK:], anonymous[GET_MANY_CHUNK:]
+            positions = positions[GET_MANY_CHUNK:]
+        if deleted:
+            self._scrub()
+        return sorted(deleted)
+
+    def _scrub(self) -> None:
+        """Make deleted rows leave the database's files (a backend's own way)."""
+
+    def _delete(self, sql: str, parameters: Sequence[Any]) -> list[int]:
+        try:
+            with self._reader() as connection:
+                return [int(row[0]) for row in connection.execute(sql, parameters).fetchall()]
+        except self._dialect.failure as exc:
+            raise StorageError(f"deleting events failed: {exc}") from exc
 
 
 def stored_event(row: tuple[int, str, bytes]) -> StoredEvent:

@@ -11,6 +11,7 @@ and each process keeps one writer thread.
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 from audience.clock import Clock
@@ -21,6 +22,11 @@ from audience.storage.dialect import SQLITE
 from audience.storage.event_store import SqlEventStore
 from audience.storage.sqlite_migrations import migrate
 from audience.storage.writer import GroupCommitWriter
+
+SCRUB_ATTEMPTS = 100
+"""How many times a deletion tries to empty the WAL while readers hold older snapshots."""
+
+SCRUB_PAUSE_SECONDS = 0.05
 
 BUSY_TIMEOUT_MS = 10_000
 """How long a connection waits for another process's write lock before failing."""
@@ -72,6 +78,9 @@ class SqliteEventStore(SqlEventStore):
             raise StorageError(f"cannot open the event store {self.path}: {exc}") from exc
         connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         connection.execute(f"PRAGMA synchronous={self._synchronous}")
+        # Events are only ever appended or deleted: a deleted event's bytes are overwritten with
+        # zeros at no cost to appends, so a deletion leaves nothing of it in the file.
+        connection.execute("PRAGMA secure_delete=ON")
         return connection
 
     # -- what differs from the shared store ------------------------------------------------
@@ -85,6 +94,17 @@ class SqliteEventStore(SqlEventStore):
         writer = GroupCommitWriter(connection)
         self._checkpointer = Checkpointer(self._connect())
         return writer
+
+    def _scrub(self) -> None:
+        """Checkpoint the zeroed pages into the file and empty the WAL, which still held the
+        deleted events' frames (retrying while readers keep an older snapshot)."""
+        for _ in range(SCRUB_ATTEMPTS):
+            with self._reader() as connection:
+                busy, _, _ = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                return
+            time.sleep(SCRUB_PAUSE_SECONDS)
+        raise StorageError("the event store's WAL could not be emptied after a deletion")
 
     def _close_extras(self) -> None:
         with self._writer_lock:

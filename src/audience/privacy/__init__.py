@@ -1,0 +1,1 @@
+"""Privacy regulations: delete, suppress and unsuppress a person, with an audit of each request."""
