@@ -39,7 +39,13 @@ from audience.http.query_params import MAX_TEXT_CHARS, QueryReader
 from audience.http.replies import JSONReply, error_reply, invalid_query_reply
 from audience.identity.graph import OperatorAction
 from audience.identity.identifiers import Identifier, IdentifierType, clean_email, clean_id
-from audience.identity.profiles import IdentityWarning, LinkedEvent, MergeRecord, Profile
+from audience.identity.profiles import (
+    OPERATOR,
+    IdentityWarning,
+    LinkedEvent,
+    MergeRecord,
+    Profile,
+)
 from audience.identity.timeline import linked_events, linked_position, profile_event_cursor
 from audience.paging import (
     Page,
@@ -93,6 +99,7 @@ def merge_json(record: MergeRecord) -> dict[str, Any]:
         "timestamp": record.timestamp,
         "messageId": record.message_id,
         "seq": record.seq,
+        **({"actor": record.actor, "note": record.note} if record.kind in OPERATOR else {}),
     }
 
 
