@@ -884,6 +884,58 @@ def _operations() -> dict[str, dict[str, dict[str, Any]]]:
             },
         )
     }
+    form_refusals = {
+        "400": _html("A form field that breaks a rule, named."),
+        "403": CROSS_SITE,
+        "404": _html("No such profile."),
+        "409": _html("Refused by the profiles as they are, the field named."),
+    }
+    paths["/profiles/{id}/merge"] = {
+        "post": {
+            "summary": "The profile page's merge form: merge with profile `other`, saying why.",
+            "tags": ["pages"],
+            "parameters": [profile_id],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": _object(
+                            {"other": {"type": "string"}, "reason": {"type": "string"}},
+                            "other",
+                            "reason",
+                        )
+                    }
+                },
+            },
+            "responses": {
+                "303": {"description": "To the merged profile (or /login first)."},
+                **form_refusals,
+            },
+        }
+    }
+    paths["/profiles/{id}/split"] = {
+        "post": {
+            "summary": "The profile page's split form: split `identifier` (type:value) off.",
+            "tags": ["pages"],
+            "parameters": [profile_id],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": _object(
+                            {"identifier": {"type": "string"}, "reason": {"type": "string"}},
+                            "identifier",
+                            "reason",
+                        )
+                    }
+                },
+            },
+            "responses": {
+                "303": {"description": "To the profile search for it, once rebuilt."},
+                **form_refusals,
+            },
+        }
+    }
     paths["/ui/{name}"] = {
         "get": {
             "summary": "The pages' stylesheet and script.",

@@ -38,7 +38,13 @@ from audience.http.admin_guard import AdminGuard
 from audience.http.query_params import MAX_TEXT_CHARS, QueryReader
 from audience.http.replies import JSONReply, error_reply, invalid_query_reply
 from audience.identity.graph import OperatorAction
-from audience.identity.identifiers import Identifier, IdentifierType, clean_email, clean_id
+from audience.identity.identifiers import (
+    IDENTIFIER_TYPES,
+    Identifier,
+    IdentifierType,
+    clean_email,
+    clean_id,
+)
 from audience.identity.profiles import (
     OPERATOR,
     IdentityWarning,
@@ -61,7 +67,6 @@ MAX_ACTION_BODY: Final = 16 * 1024
 """Bytes a merge or split request body may hold."""
 MAX_REASON: Final = 1000
 """Characters of an operator action's reason (and 200 of its actor)."""
-IDENTIFIER_TYPES: Final[tuple[IdentifierType, ...]] = ("user_id", "anonymous_id", "email")
 LOOKUP_PARAMETERS: Final[dict[str, IdentifierType]] = {
     "userId": "user_id",
     "anonymousId": "anonymous_id",
