@@ -140,13 +140,16 @@ def test_any_permutation_of_the_same_events_gives_the_same_profiles(
     spec: list[dict[str, Any]],
     data: st.DataObject,
 ) -> None:
-    """Also with the caps small enough to bite: they are functions of the set of events too."""
+    """Also with the caps and the weekly limits small enough to bite: they are functions of the
+    set of events too."""
     order = data.draw(st.permutations(range(len(spec))))
     cut = data.draw(st.integers(min_value=0, max_value=len(spec)))
     link_email = data.draw(st.booleans())
     limits = Limits(
         shared_after=data.draw(st.sampled_from([1, 2, 10])),
         unit_links=data.draw(st.sampled_from([2, 3, 1000])),
+        weekly_anonymous_ids=data.draw(st.sampled_from([0, 1, 2])),
+        weekly_emails=data.draw(st.sampled_from([0, 1])),
     )
     with (
         closing(store_factory(link_email=link_email, limits=limits)) as reference,
@@ -190,6 +193,8 @@ def test_any_permutation_of_events_and_operator_actions_gives_the_same_profiles(
     limits = Limits(
         shared_after=data.draw(st.sampled_from([1, 2, 10])),
         unit_links=data.draw(st.sampled_from([2, 3, 1000])),
+        weekly_anonymous_ids=data.draw(st.sampled_from([0, 1, 2])),
+        weekly_emails=data.draw(st.sampled_from([0, 1])),
     )
     with (
         closing(store_factory(link_email=link_email, limits=limits)) as reference,

@@ -40,6 +40,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Final, Generic, Literal, TypeAlias, TypeVar
 
 from audience.errors import ConfigError, ValidationError
@@ -245,15 +246,33 @@ class Limits:
     shared (a family tablet, a shop's kiosk, a test account, a bot) and links nobody.
     ``unit_links``: a unit (anonymous ids and emails joined by email links) holding more than this
     many distinct links is too large to decide as one: its email links no longer join.
+    ``weekly_anonymous_ids`` and ``weekly_emails`` (0: no limit), Segment's per-type limits: a
+    user id claims at most this many anonymous ids (emails) whose first link to it falls in one
+    week (Monday to Sunday, UTC, by the links' order keys, never by arrival). Past it, the
+    event's lowest-priority identifier, the anonymous id (email), is not linked: the first ones
+    of the week, by order key, are; the link is refused and listed as such (:func:`over_limit`).
     """
 
     shared_after: int = DEFAULT_SHARED_AFTER
     unit_links: int = DEFAULT_UNIT_LINKS
+    weekly_anonymous_ids: int = 0
+    weekly_emails: int = 0
 
     def __post_init__(self) -> None:
         for name in ("shared_after", "unit_links"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be at least 1, not {getattr(self, name)}")
+        for name in ("weekly_anonymous_ids", "weekly_emails"):
+            if getattr(self, name) < 0:
+                raise ConfigError(
+                    f"{name}: must be 0 (no limit) or more, not {getattr(self, name)}"
+                )
+
+    def weekly(self, kind: str) -> int:
+        """How many identifiers of type ``kind`` one user id may claim in a week; 0: no limit."""
+        if kind == "anonymous_id":
+            return self.weekly_anonymous_ids
+        return self.weekly_emails if kind == "email" else 0
 
     def is_shared(self, user_ids: int) -> bool:
         """Whether an identifier linked to ``user_ids`` distinct user ids is shared."""
@@ -367,6 +386,49 @@ def _free(identifier: Identifier) -> bool:
     return identifier.type != "user_id"
 
 
+def week_of(order: str) -> tuple[str, str]:
+    """The week an order key falls in, as the order keys that bound it: ``[Monday, next Monday)``.
+
+    Order keys start with their UTC timestamp, so a week is a range of them.
+    """
+    try:
+        day = date.fromisoformat(order[:10])
+    except ValueError:
+        day = date(1970, 1, 1)
+    monday = day - timedelta(days=day.weekday())
+    try:
+        end = (monday + timedelta(days=7)).isoformat()
+    except OverflowError:
+        end = "9999-12-32"
+    return monday.isoformat(), end
+
+
+def over_limit(links: Sequence[Link], limits: Limits) -> set[frozenset[Identifier]]:
+    """The claimed pairs a user id's weekly limit refuses.
+
+    A pair (user id, anonymous id or email) counts in the week of its first link (the least
+    :func:`link_order`); each user id's pairs of one type and week are taken in that order, and
+    those past the limit are refused. Shared identifiers count too.
+    """
+    first: dict[frozenset[Identifier], tuple[str, Identifier, Identifier]] = {}
+    for link in links:
+        if edge_kind(link.a, link.b) != "claim":
+            continue
+        free, user = (link.a, link.b) if _free(link.a) else (link.b, link.a)
+        if not limits.weekly(free.type):
+            continue
+        pair, order = frozenset((free, user)), link_order(link)
+        if pair not in first or order < first[pair][0]:
+            first[pair] = (order, free, user)
+    weeks: dict[tuple[Identifier, str, str], list[tuple[str, frozenset[Identifier]]]] = {}
+    for pair, (order, free, user) in first.items():
+        weeks.setdefault((user, free.type, week_of(order)[0]), []).append((order, pair))
+    refused: set[frozenset[Identifier]] = set()
+    for (_, kind, _), claims in weeks.items():
+        refused.update(pair for _, pair in sorted(claims)[limits.weekly(kind) :])
+    return refused
+
+
 def capped_links(links: Sequence[Link], limits: Limits) -> tuple[frozenset[Identifier], set[int]]:
     """The shared identifiers, and the indexes of the links the caps let join.
 
@@ -389,9 +451,12 @@ def capped_links(links: Sequence[Link], limits: Limits) -> tuple[frozenset[Ident
             free = link.a if _free(link.a) else link.b
             pairs.setdefault(units.find(free), set()).add(frozenset((link.a, link.b)))
     split = {unit for unit, held in pairs.items() if limits.is_split(len(held))}
+    refused = over_limit(links, limits)
     allowed = set()
     for index, link in enumerate(links):
         if link.a in shared or link.b in shared:
+            continue
+        if frozenset((link.a, link.b)) in refused:
             continue
         if edge_kind(link.a, link.b) == "email" and units.find(link.a) in split:
             continue

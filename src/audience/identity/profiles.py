@@ -90,7 +90,9 @@ class LinkedEvent:
     order_key: str = ""
 
 
-RefusalCause: TypeAlias = Literal["different_people", "shared_identifier", "large_unit"]
+RefusalCause: TypeAlias = Literal[
+    "different_people", "shared_identifier", "large_unit", "over_limit"
+]
 """Why a link did not join: merge protection, a shared identifier, or a unit over its cap."""
 
 
@@ -131,6 +133,11 @@ class MergeRecord:
             return (
                 f"{self.kind} linking {named} refused: a shared identifier (linked to too many "
                 "user ids) links nobody"
+            )
+        if self.cause == "over_limit":
+            return (
+                f"{self.kind} linking {named} refused: the user id claimed as many of these as "
+                "its weekly limit allows, earlier in that week"
             )
         if self.cause == "large_unit":
             return (

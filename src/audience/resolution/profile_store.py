@@ -47,6 +47,9 @@ NODE_CACHE: Final = 500_000
 LOOKUP_CHUNK: Final = 500
 """Identifier keys looked up per query at the start of a batch."""
 
+LIMIT_NAMES: Final = ("shared_after", "unit_links", "weekly_anonymous_ids", "weekly_emails")
+"""The fields of :class:`~audience.identity.graph.Limits`, recorded by these names in ``state``."""
+
 
 class ProfileStore(Protocol):
     """Profiles built from the event log, plus the position in the log they reflect."""
@@ -344,8 +347,7 @@ class SqlProfileStore:
         return [
             ("generation", generation),
             ("link_email", int(link_email) if link_email is not None else recorded),
-            ("shared_after", limits.shared_after),
-            ("unit_links", limits.unit_links),
+            *((name, getattr(limits, name)) for name in LIMIT_NAMES),
         ]
 
     def _state(self, db: SqlSession, name: str) -> int:
@@ -367,13 +369,15 @@ class SqlProfileStore:
             if self._link_email_given is None:
                 self.link_email = bool(self._state(db, "link_email"))
         if not self._limits_recorded:
+            marks = self._dialect.marks(len(LIMIT_NAMES))
             rows = dict(
                 db.execute(
-                    "SELECT name, value FROM state WHERE name IN ('shared_after', 'unit_links')"
+                    f"SELECT name, value FROM state WHERE name IN ({marks})", LIMIT_NAMES
                 ).fetchall()
             )
-            if len(rows) == 2:
-                recorded = Limits(int(rows["shared_after"]), int(rows["unit_links"]))
+            if "shared_after" in rows and "unit_links" in rows:
+                # A limit recorded by no earlier version is off (0) in a store it built.
+                recorded = Limits(**{name: int(rows.get(name, 0)) for name in LIMIT_NAMES})
                 if self._limits_given not in (None, recorded):
                     logger.warning(
                         "the profiles were built with %s; the limits given (%s) apply from the "
@@ -391,7 +395,7 @@ class SqlProfileStore:
             return
         db.executemany(
             f"INSERT INTO state (name, value) VALUES ({m}, {m}) ON CONFLICT (name) DO NOTHING",
-            [("shared_after", self.limits.shared_after), ("unit_links", self.limits.unit_links)],
+            [(name, getattr(self.limits, name)) for name in LIMIT_NAMES],
         )
         # Another process may have recorded first: resolve by what is recorded.
         self._check_generation(db)

@@ -34,7 +34,7 @@ _MERGE_SELECT: Final = (
     "SELECT ia.type, ia.value, ib.type, ib.value, l.kind, "
     "CASE WHEN ia.profile = ib.profile THEN 'joined' ELSE 'refused' END, "
     "l.timestamp, l.message_id, l.seq, ia.shared + ib.shared, coalesce(u.split, 0), "
-    "coalesce(o.actor, ''), coalesce(o.reason, '') "
+    "coalesce(o.actor, ''), coalesce(o.reason, ''), e.over_limit "
     "FROM links l JOIN identifiers ia ON ia.id = l.a JOIN identifiers ib ON ib.id = l.b "
     "JOIN edges e ON e.id = l.edge LEFT JOIN units u ON u.id = ia.unit "
     "LEFT JOIN operator_actions o ON l.kind = 'merge' AND o.action_id = l.message_id"
@@ -42,7 +42,7 @@ _MERGE_SELECT: Final = (
 """Links with their outcome, read from the profiles: a link is refused exactly when its two sides
 are in different profiles (an accepted link puts them in one); otherwise the first link of a pair
 ``joined`` it and later ones repeat it. Also whether a shared identifier or a unit over its cap
-is why, and who recorded an operator's merge and why."""
+is why (or a user id's weekly limit), and who recorded an operator's merge and why."""
 
 
 def dumps(value: JSON) -> str:
@@ -231,10 +231,12 @@ def _merge_record(row: tuple[Any, ...]) -> MergeRecord:
     a_type, a_value, b_type, b_value, kind, status, timestamp, message_id, seq, shared, split = row[
         :11
     ]
-    actor, note = row[11:13]
+    actor, note, over = row[11:14]
     a, b = identifier(a_type, a_value), identifier(b_type, b_value)
     cause: RefusalCause = "different_people"
-    if shared:
+    if over:
+        cause = "over_limit"
+    elif shared:
         cause = "shared_identifier"
     elif split and edge_kind(a, b) == "email":
         cause = "large_unit"
