@@ -885,6 +885,8 @@ def _operations() -> dict[str, dict[str, dict[str, Any]]]:
         )
     }
     form_refusals = {
+        "429": THROTTLED,
+        "503": UNAVAILABLE,
         "400": _html("A form field that breaks a rule, named."),
         "403": CROSS_SITE,
         "404": _html("No such profile."),
@@ -894,6 +896,7 @@ def _operations() -> dict[str, dict[str, dict[str, Any]]]:
         "post": {
             "summary": "The profile page's merge form: merge with profile `other`, saying why.",
             "tags": ["pages"],
+            "security": ADMIN_SECURITY,
             "parameters": [profile_id],
             "requestBody": {
                 "required": True,
@@ -908,7 +911,10 @@ def _operations() -> dict[str, dict[str, dict[str, Any]]]:
                 },
             },
             "responses": {
-                "303": {"description": "To the merged profile (or /login first)."},
+                "303": {
+                    "description": "To the merged profile (or /login first).",
+                    "headers": {"Location": {"schema": {"type": "string"}}},
+                },
                 **form_refusals,
             },
         }
@@ -917,6 +923,7 @@ def _operations() -> dict[str, dict[str, dict[str, Any]]]:
         "post": {
             "summary": "The profile page's split form: split `identifier` (type:value) off.",
             "tags": ["pages"],
+            "security": ADMIN_SECURITY,
             "parameters": [profile_id],
             "requestBody": {
                 "required": True,
@@ -931,7 +938,11 @@ def _operations() -> dict[str, dict[str, dict[str, Any]]]:
                 },
             },
             "responses": {
-                "303": {"description": "To the profile search for it, once rebuilt."},
+                "303": {
+                    "description": "To the profile search for it, to see it once rebuilt (or "
+                    "/login first).",
+                    "headers": {"Location": {"schema": {"type": "string"}}},
+                },
                 **form_refusals,
             },
         }
