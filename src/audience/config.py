@@ -49,6 +49,8 @@ class Settings:
     http_keep_alive_timeout: float = 5.0
     http_max_connections: int | None = None
     identifier_user_limit: int = DEFAULT_SHARED_AFTER
+    weekly_anonymous_id_limit: int = 0
+    weekly_email_limit: int = 0
     child_down_limit: float = 30.0
     metrics_token: str | None = None
     parse_user_agents: bool = False
@@ -75,6 +77,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise ValueError(f"{text!r} is not a positive integer")
+    return value
+
+
+def _limit(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"{text!r} is not 0 (no limit) or a positive integer")
     return value
 
 
@@ -320,6 +329,21 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "shared (a shared device, a test account) and links nobody. Recorded with the profiles: "
         "a change applies from the next 'audience resolve --rebuild'.",
         _positive_int,
+    ),
+    Setting(
+        "weekly_anonymous_id_limit",
+        "AUDIENCE_WEEKLY_ANONYMOUS_ID_LIMIT",
+        "Most anonymous ids one user id may claim in a week (by event time); past it the "
+        "identify's anonymous id is not linked and the refusal is listed. 0: no limit. Recorded "
+        "with the profiles: a change applies from the next 'audience resolve --rebuild'.",
+        _limit,
+    ),
+    Setting(
+        "weekly_email_limit",
+        "AUDIENCE_WEEKLY_EMAIL_LIMIT",
+        "With email linking, most emails one user id may claim in a week (by event time); past "
+        "it the email is not linked. 0: no limit. Recorded like the other limits.",
+        _limit,
     ),
     Setting(
         "child_down_limit",

@@ -5,7 +5,9 @@
     AudienceError
     ├── ValidationError        bad input: names the field and the reason (a 400 on the wire,
     │   │                      a raise at the call site in the SDK)
-    │   └── QueryError         malformed query parameters of a read route, each named (400)
+    │   ├── QueryError         malformed query parameters of a read route, each named (400)
+    │   ├── NotFoundError      what the input names does not exist (404)
+    │   └── ConflictError      the input is well formed but the state refuses it (409)
     ├── AuthenticationError    a missing or unknown write key or admin token (401)
     ├── PayloadTooLargeError   a request or event over its size limit (413)
     │   └── TooManyEventsError a batch carrying more events than allowed (413)
@@ -40,6 +42,15 @@ class QueryError(ValidationError):
         first = problems[0]
         super().__init__(first.field, first.reason)
         self.problems = problems
+
+
+class NotFoundError(ValidationError):
+    """The profile or identifier a field names does not exist (a 404 naming the field)."""
+
+
+class ConflictError(ValidationError):
+    """A well-formed request the current state refuses (a 409 naming the field), such as
+    merging a profile with itself."""
 
 
 class AuthenticationError(AudienceError):

@@ -49,12 +49,22 @@ def test_junk_ids_are_reported_and_never_linked() -> None:
     assert [(j.field, j.value) for j in identity.junk] == [("anonymousId", "undefined")]
 
 
-def test_alias_links_the_previous_id_as_user_and_anonymous_id() -> None:
-    identity = identity_of({"type": "alias", "userId": "u2", "previousId": "u1"})
-    assert {(x.a, x.b) for x in identity.links} == {
-        (U1, U2),
-        (Identifier("anonymous_id", "u1"), U2),
-    }
+def test_an_alias_previous_id_that_is_not_the_message_anonymous_id_is_a_user_id() -> None:
+    """A server renaming a user sends the old user id, with or without an anonymous id."""
+    for message in (
+        {"type": "alias", "userId": "u2", "previousId": "u1"},
+        {"type": "alias", "userId": "u2", "previousId": "u1", "anonymousId": "a1"},
+    ):
+        identity = identity_of(message)
+        assert [(x.a, x.b) for x in identity.links] == [(U1, U2)]
+        assert Identifier("anonymous_id", "u1") not in identity.identifiers
+
+
+def test_an_alias_previous_id_equal_to_the_message_anonymous_id_is_that_anonymous_id() -> None:
+    """A browser aliasing a visitor who never identified sends its anonymous id as both."""
+    identity = identity_of({"type": "alias", "userId": "u2", "previousId": "a", "anonymousId": "a"})
+    assert [(x.a, x.b, x.kind) for x in identity.links] == [(A, U2, "alias")]
+    assert Identifier("user_id", "a") not in identity.identifiers
 
 
 def test_the_order_key_compares_instants_then_message_ids() -> None:

@@ -128,11 +128,11 @@ def check_out_of_order_identifies(profiles: SqliteProfileStore, messages: Messag
 
 
 def check_alias_chain(profiles: SqliteProfileStore, messages: Messages) -> None:
-    """Every user id of the chain is one person, with each previousId as an anonymous id too."""
+    """Every user id of the chain is one person; each previousId is a user id, nothing more."""
     person = profiles.lookup(user("chain-0"))
     assert person is not None
     assert person == profiles.lookup(user(f"chain-{len(messages)}"))
-    assert person.identifier_count == 2 * len(messages) + 1
+    assert person.identifier_count == len(messages) + 1
     assert any(w.kind == "large_profile" for w in profiles.warnings())
 
 

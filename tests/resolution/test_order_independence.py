@@ -9,9 +9,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audience.eventlog import StoredEvent
-from audience.identity.graph import Limits, identity_of, resolve_components
+from audience.identity.graph import (
+    Limits,
+    OperatorAction,
+    action_order_key,
+    identity_of,
+    resolve_components,
+)
 from audience.resolution import Identifier, SqliteProfileStore
-from resolution.events import make_event
+from resolution.events import at, make_event
 
 ANONYMOUS = ["a1", "a2", "a3", "a4", "null"]
 USERS = ["u1", "u2", "u3", None]
@@ -79,16 +85,42 @@ def snapshot(store: SqliteProfileStore) -> tuple[Any, ...]:
 
 
 def by_the_rule(
-    events: list[StoredEvent], link_email: bool, limits: Limits
+    events: list[StoredEvent],
+    link_email: bool,
+    limits: Limits,
+    actions: list[OperatorAction] | None = None,
 ) -> list[frozenset[Identifier]]:
-    """The profiles :func:`resolve_components` gives for the whole set of events at once."""
+    """The profiles :func:`resolve_components` gives for the whole set of events (and operator
+    actions) at once."""
     identities = [identity_of(e.message, link_email=link_email) for e in events]
     links = [link for identity in identities for link in identity.links]
     named = {i for identity in identities for i in identity.identifiers}
     return sorted(
-        (c for c in resolve_components(named, links, limits).components()),
+        (c for c in resolve_components(named, links, limits, actions or []).components()),
         key=lambda c: sorted(c),
     )
+
+
+NAMED = [Identifier("user_id", u) for u in USERS if u] + [
+    Identifier("anonymous_id", a) for a in ANONYMOUS if a != "null"
+]
+
+
+@st.composite
+def operator_actions(draw: st.DrawFn) -> list[OperatorAction]:
+    """Merges of two identifiers and splits of one, at minutes among the events' minutes."""
+    actions = []
+    for number in range(draw(st.integers(min_value=0, max_value=4))):
+        moment = at(draw(st.sampled_from([0, 2, 4, 6])))
+        action_id = f"op-{number}"
+        key = action_order_key(moment, action_id)
+        first = draw(st.sampled_from(NAMED))
+        if draw(st.booleans()):
+            second = draw(st.sampled_from([i for i in NAMED if i != first]))
+            actions.append(OperatorAction("merge", first, second, key, action_id, "ops", "test"))
+        else:
+            actions.append(OperatorAction("split", first, None, key, action_id, "ops", "test"))
+    return actions
 
 
 def stored_profiles(store: SqliteProfileStore) -> list[frozenset[Identifier]]:
@@ -108,13 +140,16 @@ def test_any_permutation_of_the_same_events_gives_the_same_profiles(
     spec: list[dict[str, Any]],
     data: st.DataObject,
 ) -> None:
-    """Also with the caps small enough to bite: they are functions of the set of events too."""
+    """Also with the caps and the weekly limits small enough to bite: they are functions of the
+    set of events too."""
     order = data.draw(st.permutations(range(len(spec))))
     cut = data.draw(st.integers(min_value=0, max_value=len(spec)))
     link_email = data.draw(st.booleans())
     limits = Limits(
         shared_after=data.draw(st.sampled_from([1, 2, 10])),
         unit_links=data.draw(st.sampled_from([2, 3, 1000])),
+        weekly_anonymous_ids=data.draw(st.sampled_from([0, 1, 2])),
+        weekly_emails=data.draw(st.sampled_from([0, 1])),
     )
     with (
         closing(store_factory(link_email=link_email, limits=limits)) as reference,
@@ -128,6 +163,58 @@ def test_any_permutation_of_the_same_events_gives_the_same_profiles(
             shuffled.apply([event])
         assert snapshot(shuffled) == snapshot(reference)
         assert stored_profiles(shuffled) == by_the_rule(in_order, link_email, limits)
+
+
+def catch_up(store: SqliteProfileStore, log: list[StoredEvent]) -> None:
+    """Apply what the store has not applied yet (all of it again after a split)."""
+    store.apply([event for event in log if event.seq > store.cursor()])
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(spec=messages(), actions=operator_actions(), data=st.data())
+def test_any_permutation_of_events_and_operator_actions_gives_the_same_profiles(
+    store_factory: Callable[..., SqliteProfileStore],
+    spec: list[dict[str, Any]],
+    actions: list[OperatorAction],
+    data: st.DataObject,
+) -> None:
+    """Merges and splits recorded at any point among the events, in any order, under caps
+    small enough to bite: the profiles are those of the rule over the whole set."""
+    order = data.draw(st.permutations(range(len(spec))))
+    shuffled_actions = data.draw(st.permutations(actions))
+    moments = sorted(
+        data.draw(st.integers(min_value=0, max_value=len(spec))) for _ in shuffled_actions
+    )
+    link_email = data.draw(st.booleans())
+    limits = Limits(
+        shared_after=data.draw(st.sampled_from([1, 2, 10])),
+        unit_links=data.draw(st.sampled_from([2, 3, 1000])),
+        weekly_anonymous_ids=data.draw(st.sampled_from([0, 1, 2])),
+        weekly_emails=data.draw(st.sampled_from([0, 1])),
+    )
+    with (
+        closing(store_factory(link_email=link_email, limits=limits)) as reference,
+        closing(store_factory(link_email=link_email, limits=limits)) as shuffled,
+    ):
+        in_order = stored(spec, list(range(len(spec))))
+        reference.apply(in_order)
+        for action in actions:
+            reference.record_action(action)
+            catch_up(reference, in_order)
+        events = stored(spec, order)
+        arrived = 0
+        for action, moment in zip(shuffled_actions, moments, strict=True):
+            arrived = max(arrived, moment)
+            catch_up(shuffled, events[:arrived])
+            shuffled.record_action(action)
+        catch_up(shuffled, events)
+        assert snapshot(shuffled) == snapshot(reference)
+        expected = by_the_rule(in_order, link_email, limits, actions)
+        assert stored_profiles(shuffled) == expected
 
 
 def test_ten_thousand_anonymous_ids_arriving_out_of_order_still_make_one_profile(

@@ -240,14 +240,31 @@ def test_alias_from_an_anonymous_id_brings_its_activity_to_the_user(
     profile_store.apply(
         [
             make_event(1, "page", anonymous_id="visitor"),
-            make_event(2, "alias", previousId="visitor", user_id="u"),
+            make_event(2, "alias", previousId="visitor", anonymous_id="visitor", user_id="u"),
         ]
     )
     profile = profile_store.lookup(Identifier("user_id", "u"))
     assert profile is not None
-    assert anon("visitor") in profile.identifiers
+    assert profile.identifiers == (Identifier("user_id", "u"), anon("visitor"))
     assert profile.event_count == 2
-    assert [m.kind for m in profile_store.merges(profile.id)] == ["alias", "alias"]
+    assert [m.kind for m in profile_store.merges(profile.id)] == ["alias"]
+
+
+def test_alias_from_another_user_id_makes_one_person_and_no_anonymous_id(
+    profile_store: SqliteProfileStore,
+) -> None:
+    """previousId is a user id when it is not the alias message's own anonymousId."""
+    profile_store.apply(
+        [
+            make_event(1, "identify", user_id="old", anonymous_id="a1"),
+            make_event(2, "alias", previousId="old", anonymous_id="a1", user_id="new"),
+        ]
+    )
+    profile = profile_store.lookup(Identifier("user_id", "new"))
+    assert profile is not None
+    assert profile == profile_store.lookup(Identifier("user_id", "old"))
+    assert anon("old") not in profile.identifiers
+    assert profile.identifier_count == 3
 
 
 def test_ten_thousand_anonymous_ids_identifying_to_one_user_make_one_profile(

@@ -3,11 +3,18 @@
 ``data/0.1.0`` was written by release 0.1.0 (``make_release_data.py``): a data folder, a
 ``pg_dump`` of a PostgreSQL schema filled the same way, and what both held, read back by that
 release.
+
+The upgrade rule for profiles: they are derived from the event log, and the rules of 0.2 type an
+alias's ``previousId`` from its own message (0.1.0 linked it as both a user id and an anonymous
+id), so migration ``profiles/0003`` empties the graph and the resolver rebuilds it from the first
+event when the server starts. After that rebuild every profile, merge and lookup is what 0.1.0
+held, less the anonymous id 0.1.0 made of the aliased ``previousId`` (:func:`as_resolved_now`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import subprocess
 import tarfile
@@ -23,6 +30,7 @@ from audience.config import Settings
 from audience.destinations.backend import open_delivery_store
 from audience.identity.identifiers import Identifier
 from audience.resolution.backend import open_profile_store
+from audience.resolution.resolver import Resolver
 from audience.storage.backend import open_event_store
 from audience.storage.base import EventRecord
 from audience.storage.migration_files import migrations
@@ -48,6 +56,29 @@ def as_released(contents: dict[str, Any]) -> dict[str, Any]:
     for name, destination in contents["destinations"].items():
         fields = released.get(name, {}).get("config", {})
         destination["config"] = _cut(destination["config"], fields)
+    return contents
+
+
+PHANTOM = {"type": "anonymous_id", "value": "bob-old"}
+"""The anonymous id 0.1.0 made of the ``previousId`` of bob's alias (a user id by its message)."""
+
+
+def as_resolved_now(contents: dict[str, Any]) -> dict[str, Any]:
+    """What 0.1.0 held, resolved by the rules of now: without the phantom anonymous id."""
+    for held in contents["profiles"].values():
+        profile = held["profile"]
+        if PHANTOM in profile["identifiers"]:
+            profile["identifiers"].remove(PHANTOM)
+            profile["identifier_count"] -= 1
+        held["merges"] = [m for m in held["merges"] if PHANTOM not in (m["a"], m["b"])]
+    return contents
+
+
+def without_operator_fields(contents: dict[str, Any]) -> dict[str, Any]:
+    """``contents`` without the merge-log fields 0.1.0 had no operator actions to fill."""
+    for held in contents["profiles"].values():
+        for merge in held["merges"]:
+            assert (merge.pop("actor"), merge.pop("note")) == ("", "")
     return contents
 
 
@@ -94,7 +125,10 @@ def contents_now(settings: Settings) -> dict[str, Any]:
     profiles = open_profile_store(settings)
     deliveries = open_delivery_store(settings)
     try:
-        return store_contents(events, profiles, deliveries, [SESSION_HASH])
+        # What the server's resolver does when it starts: catch up from the store's cursor.
+        Resolver(events, profiles).catch_up()
+        contents = store_contents(events, profiles, deliveries, [SESSION_HASH])
+        return without_operator_fields(contents)
     finally:
         deliveries.close()
         profiles.close()
@@ -116,14 +150,15 @@ def schema_versions(settings: Settings) -> dict[str, list[int]]:
 def test_stores_made_by_0_1_0_open_upgrade_and_keep_every_event_profile_and_delivery(
     release_settings: Settings,
 ) -> None:
-    assert as_released(contents_now(release_settings)) == release_contents()
+    expected = as_resolved_now(release_contents())
+    assert as_released(contents_now(release_settings)) == expected
     backend = "postgres" if release_settings.database_url else "sqlite"
     assert schema_versions(release_settings) == {
         component: [migration.version for migration in migrations(component, backend)]
         for component in FILES
     }
     # Opening the upgraded stores again changes nothing either.
-    assert as_released(contents_now(release_settings)) == release_contents()
+    assert as_released(contents_now(release_settings)) == expected
 
 
 def test_stores_made_by_0_1_0_keep_resolving_and_delivering_after_the_upgrade(
@@ -162,3 +197,15 @@ def test_stores_made_by_0_1_0_keep_resolving_and_delivering_after_the_upgrade(
         deliveries.close()
         profiles.close()
         events.close()
+
+
+def test_opening_the_0_1_0_profile_store_says_its_profiles_are_rebuilt(
+    release_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="audience.resolution"):
+        open_profile_store(release_settings).close()
+    assert any("rebuilt from the event log" in r.getMessage() for r in caplog.records)
+    with caplog.at_level(logging.WARNING, logger="audience.resolution"):
+        caplog.clear()
+        open_profile_store(release_settings).close()
+    assert not any("rebuilt" in r.getMessage() for r in caplog.records)

@@ -226,6 +226,23 @@ SCHEMAS: Final[dict[str, Any]] = {
         "next",
         "previous",
     ),
+    "OperatorAction": _object(
+        {
+            "id": {"type": "string"},
+            "kind": {"enum": ["merge", "split"]},
+            "identifiers": {"type": "array", "items": IDENTIFIER},
+            "timestamp": {"type": "string"},
+            "actor": {"type": "string"},
+            "reason": {"type": "string"},
+        },
+        "id",
+        "kind",
+        "identifiers",
+        "timestamp",
+        "actor",
+        "reason",
+        description="An operator's merge or split as recorded, with who and why.",
+    ),
     "Merges": _object(
         {
             "profileId": {"type": "string"},
@@ -233,7 +250,7 @@ SCHEMAS: Final[dict[str, Any]] = {
                 "type": "array",
                 "items": _object(
                     {
-                        "status": {"enum": ["joined", "refused"]},
+                        "status": {"enum": ["joined", "refused", "split"]},
                         "kind": {"type": "string"},
                         "reason": {"type": "string"},
                         "from": IDENTIFIER,
@@ -241,6 +258,8 @@ SCHEMAS: Final[dict[str, Any]] = {
                         "timestamp": {"type": "string"},
                         "messageId": {"type": "string"},
                         "seq": COUNT,
+                        "actor": {"type": "string"},
+                        "note": {"type": "string"},
                     },
                     "status",
                     "kind",
@@ -790,6 +809,90 @@ def _operations() -> dict[str, dict[str, dict[str, Any]]]:
             tag="profiles",
         )
     }
+    refused = {
+        "400": _json(_ref("QueryError"), "A body field that breaks a rule, named."),
+        "404": _json(_ref("QueryError"), "No such profile (the field names which)."),
+        "409": _json(_ref("QueryError"), "Refused by the profiles as they are (the field named)."),
+    }
+    reason = {"type": "string", "minLength": 1, "maxLength": 1000}
+    actor = {"type": "string", "minLength": 1, "maxLength": 200, "default": "admin"}
+    merge = _admin(
+        "Merge two profiles the rules kept apart, recorded with who and why.",
+        _json(
+            _object({"action": _ref("OperatorAction"), "profile": _ref("Profile")}, "action"),
+            "The merge, recorded and applied, and the merged profile.",
+        ),
+        tag="profiles",
+    )
+    merge["requestBody"] = {
+        "required": True,
+        "content": {
+            JSON: {
+                "schema": _object(
+                    {
+                        "profiles": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "minItems": 2,
+                            "maxItems": 2,
+                        },
+                        "reason": reason,
+                        "actor": actor,
+                    },
+                    "profiles",
+                    "reason",
+                )
+            }
+        },
+    }
+    merge["responses"].update({**refused, "403": CROSS_SITE})
+    paths["/api/profiles/merge"] = {"post": merge}
+    split = _admin(
+        "Split an identifier, and the events it is attributed, off a profile; the profiles are "
+        "rebuilt from the event log.",
+        _json(_ref("OperatorAction"), "Unused: a split answers 202."),
+        parameters=[profile_id],
+        tag="profiles",
+    )
+    del split["responses"]["200"]
+    split["requestBody"] = {
+        "required": True,
+        "content": {
+            JSON: {
+                "schema": _object(
+                    {
+                        "identifier": _object(
+                            {
+                                "type": {"enum": ["user_id", "anonymous_id", "email"]},
+                                "id": {"type": "string", "minLength": 1},
+                            },
+                            "type",
+                            "id",
+                        ),
+                        "reason": reason,
+                        "actor": actor,
+                    },
+                    "identifier",
+                    "reason",
+                )
+            }
+        },
+    }
+    split["responses"].update(
+        {
+            "202": _json(
+                _object(
+                    {"action": _ref("OperatorAction"), "rebuilding": {"const": True}},
+                    "action",
+                    "rebuilding",
+                ),
+                "The split, recorded; the resolver is rebuilding the profiles.",
+            ),
+            **refused,
+            "403": CROSS_SITE,
+        }
+    )
+    paths["/api/profiles/{id}/split"] = {"post": split}
     paths["/api/resolution"] = {
         "get": _admin(
             "The resolver's progress and identity warnings.",
@@ -842,6 +945,69 @@ def _operations() -> dict[str, dict[str, dict[str, Any]]]:
                 "404": _html("No such profile."),
             },
         )
+    }
+    form_refusals = {
+        "429": THROTTLED,
+        "503": UNAVAILABLE,
+        "400": _html("A form field that breaks a rule, named."),
+        "403": CROSS_SITE,
+        "404": _html("No such profile."),
+        "409": _html("Refused by the profiles as they are, the field named."),
+    }
+    paths["/profiles/{id}/merge"] = {
+        "post": {
+            "summary": "The profile page's merge form: merge with profile `other`, saying why.",
+            "tags": ["pages"],
+            "security": ADMIN_SECURITY,
+            "parameters": [profile_id],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": _object(
+                            {"other": {"type": "string"}, "reason": {"type": "string"}},
+                            "other",
+                            "reason",
+                        )
+                    }
+                },
+            },
+            "responses": {
+                "303": {
+                    "description": "To the merged profile (or /login first).",
+                    "headers": {"Location": {"schema": {"type": "string"}}},
+                },
+                **form_refusals,
+            },
+        }
+    }
+    paths["/profiles/{id}/split"] = {
+        "post": {
+            "summary": "The profile page's split form: split `identifier` (type:value) off.",
+            "tags": ["pages"],
+            "security": ADMIN_SECURITY,
+            "parameters": [profile_id],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": _object(
+                            {"identifier": {"type": "string"}, "reason": {"type": "string"}},
+                            "identifier",
+                            "reason",
+                        )
+                    }
+                },
+            },
+            "responses": {
+                "303": {
+                    "description": "To the profile search for it, to see it once rebuilt (or "
+                    "/login first).",
+                    "headers": {"Location": {"schema": {"type": "string"}}},
+                },
+                **form_refusals,
+            },
+        }
     }
     paths["/ui/{name}"] = {
         "get": {

@@ -14,8 +14,15 @@ The rule that makes profiles independent of arrival order:
   (anonymous ids and emails joined by email links) of more than ``unit_links`` distinct links, the
   email links do not join, so each of its identifiers is resolved by its own links to user ids.
 
-Because the result is a function of the *set* of links, any permutation of the same events gives
-the same profiles. :func:`resolve_components` states the rule over a whole graph.
+* Operator actions (:class:`OperatorAction`) are inputs of the rule like events, each with an
+  order key of its own: a ``merge`` is a link between the two profiles' anchors (two user ids
+  become one person, as an alias makes them); a ``split`` of an identifier drops every link
+  naming it whose order key is before the split's, so it leaves its profile with the events
+  attributed to it (:func:`effective_links`).
+
+Because the result is a function of the *set* of links and actions, any permutation of the same
+events and actions gives the same profiles. :func:`resolve_components` states the rule over a
+whole graph.
 
 The stores apply it one *unit* at a time (:mod:`audience.resolution.linking`). A unit's anonymous
 ids and emails are decided by the unit's own links alone: a person acts as one node whatever else
@@ -33,6 +40,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Final, Generic, Literal, TypeAlias, TypeVar
 
 from audience.errors import ConfigError, ValidationError
@@ -40,7 +48,8 @@ from audience.identity.identifiers import Identifier, clean_email, clean_id
 from audience.jsontypes import JSON, JSONObject
 from audience.tracking import format_timestamp, parse_timestamp
 
-LinkKind: TypeAlias = Literal["identify", "alias"]
+LinkKind: TypeAlias = Literal["identify", "alias", "merge"]
+ActionKind: TypeAlias = Literal["merge", "split"]
 LinkStatus: TypeAlias = Literal["joined", "redundant", "refused"]
 
 _SEPARATOR: Final = "\x1f"
@@ -131,11 +140,27 @@ def _read_id(message: JSONObject, wire: str, junk: list[JunkId]) -> str | None:
     return value
 
 
+def previous_identifier(previous_id: str, anonymous_id: str | None) -> Identifier:
+    """The type of an alias's ``previousId``, decided from the alias message alone.
+
+    A ``previousId`` equal to the message's own ``anonymousId`` names that anonymous id (what a
+    browser sends when a visitor who never identified is aliased); any other ``previousId`` is
+    the user id the person had before (what a server sends when a user id changes). Reading the
+    message alone keeps profiles a function of the set of events: the type never depends on what
+    arrived before. A server aliasing an anonymous id sends it as both ``previousId`` and
+    ``anonymousId``.
+    """
+    if previous_id == anonymous_id:
+        return Identifier("anonymous_id", previous_id)
+    return Identifier("user_id", previous_id)
+
+
 def identity_of(message: JSONObject, *, link_email: bool = False) -> EventIdentity:
     """Read the identifiers, links, traits and group of one stored message.
 
-    Identify links its anonymous id to its user id; alias links ``previousId`` (as both a user id
-    and an anonymous id, since clients use it for either) to ``userId``. Other events only attach
+    Identify links its anonymous id to its user id; alias links ``previousId`` to ``userId``,
+    typed by :func:`previous_identifier` (an anonymous id when it is the message's own
+    ``anonymousId``, else a user id). Other events only attach
     to the profile of their best identifier, as Customer.io does: a track carrying both ids counts
     for the user id. With ``link_email`` an identify's ``traits.email``
     (or ``context.traits.email``) is an identifier too.
@@ -169,12 +194,9 @@ def identity_of(message: JSONObject, *, link_email: bool = False) -> EventIdenti
     elif kind == "alias" and user:
         previous_id = _read_id(message, "previousId", junk)
         if previous_id and previous_id != user_id:
-            for previous in (
-                Identifier("user_id", previous_id),
-                Identifier("anonymous_id", previous_id),
-            ):
-                links.append(Link(previous, user, "alias", key, message_id))
-                identifiers.append(previous)
+            previous = previous_identifier(previous_id, anonymous_id)
+            links.append(Link(previous, user, "alias", key, message_id))
+            identifiers.append(previous)
     group_id = clean_id(message.get("groupId")) if kind == "group" else None
     return EventIdentity(
         order_key=key,
@@ -190,8 +212,9 @@ def identity_of(message: JSONObject, *, link_email: bool = False) -> EventIdenti
 
 
 def is_user_alias(link: Link) -> bool:
-    """An alias between two user ids: it changes which user ids count as the same person."""
-    return link.kind == "alias" and link.a.type == "user_id" and link.b.type == "user_id"
+    """An alias (or an operator's merge) between two user ids: it changes which user ids count
+    as the same person."""
+    return link.kind in ("alias", "merge") and link.a.type == "user_id" and link.b.type == "user_id"
 
 
 EdgeKind: TypeAlias = Literal["alias", "claim", "email"]
@@ -223,15 +246,33 @@ class Limits:
     shared (a family tablet, a shop's kiosk, a test account, a bot) and links nobody.
     ``unit_links``: a unit (anonymous ids and emails joined by email links) holding more than this
     many distinct links is too large to decide as one: its email links no longer join.
+    ``weekly_anonymous_ids`` and ``weekly_emails`` (0: no limit), Segment's per-type limits: a
+    user id claims at most this many anonymous ids (emails) whose first link to it falls in one
+    week (Monday to Sunday, UTC, by the links' order keys, never by arrival). Past it, the
+    event's lowest-priority identifier, the anonymous id (email), is not linked: the first ones
+    of the week, by order key, are; the link is refused and listed as such (:func:`over_limit`).
     """
 
     shared_after: int = DEFAULT_SHARED_AFTER
     unit_links: int = DEFAULT_UNIT_LINKS
+    weekly_anonymous_ids: int = 0
+    weekly_emails: int = 0
 
     def __post_init__(self) -> None:
         for name in ("shared_after", "unit_links"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be at least 1, not {getattr(self, name)}")
+        for name in ("weekly_anonymous_ids", "weekly_emails"):
+            if getattr(self, name) < 0:
+                raise ConfigError(
+                    f"{name}: must be 0 (no limit) or more, not {getattr(self, name)}"
+                )
+
+    def weekly(self, kind: str) -> int:
+        """How many identifiers of type ``kind`` one user id may claim in a week; 0: no limit."""
+        if kind == "anonymous_id":
+            return self.weekly_anonymous_ids
+        return self.weekly_emails if kind == "email" else 0
 
     def is_shared(self, user_ids: int) -> bool:
         """Whether an identifier linked to ``user_ids`` distinct user ids is shared."""
@@ -345,6 +386,49 @@ def _free(identifier: Identifier) -> bool:
     return identifier.type != "user_id"
 
 
+def week_of(order: str) -> tuple[str, str]:
+    """The week an order key falls in, as the order keys that bound it: ``[Monday, next Monday)``.
+
+    Order keys start with their UTC timestamp, so a week is a range of them.
+    """
+    try:
+        day = date.fromisoformat(order[:10])
+    except ValueError:
+        day = date(1970, 1, 1)
+    monday = day - timedelta(days=day.weekday())
+    try:
+        end = (monday + timedelta(days=7)).isoformat()
+    except OverflowError:
+        end = "9999-12-32"
+    return monday.isoformat(), end
+
+
+def over_limit(links: Sequence[Link], limits: Limits) -> set[frozenset[Identifier]]:
+    """The claimed pairs a user id's weekly limit refuses.
+
+    A pair (user id, anonymous id or email) counts in the week of its first link (the least
+    :func:`link_order`); each user id's pairs of one type and week are taken in that order, and
+    those past the limit are refused. Shared identifiers count too.
+    """
+    first: dict[frozenset[Identifier], tuple[str, Identifier, Identifier]] = {}
+    for link in links:
+        if edge_kind(link.a, link.b) != "claim":
+            continue
+        free, user = (link.a, link.b) if _free(link.a) else (link.b, link.a)
+        if not limits.weekly(free.type):
+            continue
+        pair, order = frozenset((free, user)), link_order(link)
+        if pair not in first or order < first[pair][0]:
+            first[pair] = (order, free, user)
+    weeks: dict[tuple[Identifier, str, str], list[tuple[str, frozenset[Identifier]]]] = {}
+    for pair, (order, free, user) in first.items():
+        weeks.setdefault((user, free.type, week_of(order)[0]), []).append((order, pair))
+    refused: set[frozenset[Identifier]] = set()
+    for (_, kind, _), claims in weeks.items():
+        refused.update(pair for _, pair in sorted(claims)[limits.weekly(kind) :])
+    return refused
+
+
 def capped_links(links: Sequence[Link], limits: Limits) -> tuple[frozenset[Identifier], set[int]]:
     """The shared identifiers, and the indexes of the links the caps let join.
 
@@ -367,9 +451,12 @@ def capped_links(links: Sequence[Link], limits: Limits) -> tuple[frozenset[Ident
             free = link.a if _free(link.a) else link.b
             pairs.setdefault(units.find(free), set()).add(frozenset((link.a, link.b)))
     split = {unit for unit, held in pairs.items() if limits.is_split(len(held))}
+    refused = over_limit(links, limits)
     allowed = set()
     for index, link in enumerate(links):
         if link.a in shared or link.b in shared:
+            continue
+        if frozenset((link.a, link.b)) in refused:
             continue
         if edge_kind(link.a, link.b) == "email" and units.find(link.a) in split:
             continue
@@ -397,20 +484,92 @@ def link_statuses(
     )
 
 
-def resolve_components(
-    identifiers: Iterable[Identifier], links: Sequence[Link], limits: Limits | None = None
-) -> Resolution:
-    """The rule over a whole graph: profiles from links under merge protection and the caps.
+@dataclass(frozen=True)
+class OperatorAction:
+    """An operator's correction of what the rules decided, recorded with who did it and why.
 
-    The order of ``links`` does not matter. This is the definition the stores implement one
-    unit at a time; ``statuses[i]`` tells what became of ``links[i]``.
+    ``merge``: ``a`` and ``b`` are the anchors of the two profiles when the merge was asked for;
+    it is a link between them (:meth:`link`): two user ids become one person, whatever merge
+    protection decided before (like PostHog's ``$merge_dangerously``); with an anonymous id or
+    email on a side it links as an identify would. ``split``: ``a`` leaves its profile, with
+    the events attributed to it: every link naming ``a`` whose order key is before the split's
+    is dropped; links of later events join it again. ``order_key`` places the action among the
+    events (the time it was recorded, then ``action_id``), so it depends on the action alone.
     """
+
+    kind: ActionKind
+    a: Identifier
+    b: Identifier | None
+    order_key: str
+    action_id: str
+    actor: str = ""
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.kind == "merge") != (self.b is not None):
+            raise ValidationError(".b", f"a {self.kind} names {'two' if self.b else 'one'} ids")
+
+    @property
+    def timestamp(self) -> str:
+        """When the action was recorded (the first part of its order key)."""
+        return self.order_key.split(_SEPARATOR, 1)[0]
+
+    def link(self) -> Link:
+        """The link a merge stands for."""
+        if self.b is None:
+            raise ValidationError(".b", "a split is no link")
+        return Link(self.a, self.b, "merge", self.order_key, self.action_id)
+
+
+def action_order_key(recorded_at: str, action_id: str) -> str:
+    """The order key of an operator action recorded at ``recorded_at`` (a UTC timestamp)."""
+    moment = _canonical_time(recorded_at) or _EPOCH
+    return _SEPARATOR.join((moment, moment, action_id, "operator"))
+
+
+def split_points(actions: Iterable[OperatorAction]) -> dict[Identifier, str]:
+    """Each split identifier -> the order key of its latest split."""
+    points: dict[Identifier, str] = {}
+    for action in actions:
+        if action.kind == "split" and action.order_key > points.get(action.a, ""):
+            points[action.a] = action.order_key
+    return points
+
+
+def is_cut(link: Link, splits: Mapping[Identifier, str]) -> bool:
+    """Whether a split drops ``link``: it names a split identifier and is older than the split."""
+    return any(link.order_key < splits.get(side, "") for side in (link.a, link.b))
+
+
+def effective_links(links: Iterable[Link], actions: Iterable[OperatorAction]) -> list[Link]:
+    """The links the rule joins by: ``links`` and the merges' links, less those splits drop."""
+    actions = tuple(actions)
+    splits = split_points(actions)
+    merged = (action.link() for action in actions if action.kind == "merge")
+    return [link for link in (*links, *merged) if not is_cut(link, splits)]
+
+
+def resolve_components(
+    identifiers: Iterable[Identifier],
+    links: Sequence[Link],
+    limits: Limits | None = None,
+    actions: Iterable[OperatorAction] = (),
+) -> Resolution:
+    """The rule over a whole graph: profiles from links and operator actions under merge
+    protection and the caps.
+
+    The order of ``links`` and ``actions`` does not matter. This is the definition the stores
+    implement one unit at a time; ``statuses[i]`` tells what became of ``links[i]``.
+    """
+    actions = tuple(actions)
+    given = links
+    links = effective_links(links, actions)
     classes = person_classes(links)
     shared, allowed = capped_links(links, limits or Limits())
     components: Components[Identifier] = join_in_order(
         ((link_order(links[i]), links[i].a, links[i].b) for i in allowed),
         lambda i: classes.get(i, i) if i.type == "user_id" else None,
     )
-    everyone = {*identifiers, *(i for link in links for i in (link.a, link.b))}
+    everyone = {*identifiers, *(i for link in (*given, *links) for i in (link.a, link.b))}
     roots = {identifier: components.find(identifier) for identifier in everyone}
-    return Resolution(roots, link_statuses(links, roots), shared)
+    return Resolution(roots, link_statuses(given, roots), shared)

@@ -10,6 +10,9 @@ from audience.jsontypes import JSON
 
 IdentifierType: TypeAlias = Literal["user_id", "email", "anonymous_id"]
 
+IDENTIFIER_TYPES: Final[tuple[IdentifierType, ...]] = ("user_id", "anonymous_id", "email")
+"""Every identifier type, as the operators' forms and requests name them."""
+
 TYPE_RANK: Final[dict[str, int]] = {"user_id": 0, "email": 1, "anonymous_id": 2}
 """Priority of identifier types: a user id names a person better than an email, an email better
 than an anonymous id. The best identifier of a profile gives the profile its id."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal, TypeAlias
+from typing import Final, Literal, TypeAlias
 
 from audience.identity.identifiers import Identifier
 from audience.jsontypes import JSON, JSONObject
@@ -90,15 +90,23 @@ class LinkedEvent:
     order_key: str = ""
 
 
-RefusalCause: TypeAlias = Literal["different_people", "shared_identifier", "large_unit"]
+RefusalCause: TypeAlias = Literal[
+    "different_people", "shared_identifier", "large_unit", "over_limit"
+]
 """Why a link did not join: merge protection, a shared identifier, or a unit over its cap."""
+
+
+OPERATOR: Final = ("merge", "split")
+"""The kinds of merge-log entries an operator recorded (with who and why)."""
 
 
 @dataclass(frozen=True)
 class MergeRecord:
-    """A link between two identifiers and what came of it: ``joined`` or ``refused``.
+    """A link between two identifiers and what came of it: ``joined`` or ``refused``; or an
+    operator's split (``kind`` and ``status`` ``split``, ``a`` and ``b`` the identifier split off).
 
-    ``cause`` says why a refused link did not join.
+    ``cause`` says why a refused link did not join; ``actor`` and ``note`` who recorded an
+    operator's merge or split, and why.
     """
 
     a: Identifier
@@ -109,17 +117,27 @@ class MergeRecord:
     message_id: str
     seq: int
     cause: RefusalCause = "different_people"
+    actor: str = ""
+    note: str = ""
 
     @property
     def reason(self) -> str:
         """Why the profiles were joined, or why they were kept apart, in one sentence."""
         named = f"{self.a.type} {self.a.value!r} to {self.b.type} {self.b.value!r}"
+        by = f" by {self.actor or 'an operator'}: {self.note}" if self.kind in OPERATOR else ""
+        if self.kind == "split":
+            return f"split {self.a.type} {self.a.value!r} off its profile{by}"
         if self.status != "refused":
-            return f"{self.kind} linked {named}"
+            return f"{self.kind} linked {named}{by}"
         if self.cause == "shared_identifier":
             return (
                 f"{self.kind} linking {named} refused: a shared identifier (linked to too many "
                 "user ids) links nobody"
+            )
+        if self.cause == "over_limit":
+            return (
+                f"{self.kind} linking {named} refused: the user id claimed as many of these as "
+                "its weekly limit allows, earlier in that week"
             )
         if self.cause == "large_unit":
             return (

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from audience.eventlog import EventFeed
+from audience.identity.graph import OperatorAction
 from audience.identity.identifiers import Identifier
 from audience.identity.profiles import IdentityWarning, LinkedEvent, MergeRecord, Profile
 from audience.jsontypes import JSONObject
@@ -61,6 +62,29 @@ class ProfileReader(Protocol):
 
     def warnings(self, limit: int = 100) -> list[IdentityWarning]:
         """Refused merges and unusable identifiers, newest first."""
+        ...
+
+
+class ProfileActions(Protocol):
+    """The operators' corrections the profile page's forms make (the profile store)."""
+
+    def merge(
+        self, profiles: tuple[str, str], *, action_id: str, at: str, actor: str, reason: str
+    ) -> OperatorAction:
+        """Merge two profiles by id; ``NotFoundError`` or ``ConflictError`` naming the field."""
+        ...
+
+    def split(
+        self,
+        profile_id: str,
+        identifier: Identifier,
+        *,
+        action_id: str,
+        at: str,
+        actor: str,
+        reason: str,
+    ) -> OperatorAction:
+        """Split ``identifier`` off the profile; the profiles are rebuilt from the event log."""
         ...
 
 

@@ -12,25 +12,28 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import parse_qs, quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from audience.errors import QueryError
+from audience.clock import Clock, IdFactory, SystemClock, UuidFactory
+from audience.errors import ConflictError, NotFoundError, QueryError, ValidationError
 from audience.eventlog import StoredEvent
 from audience.http.admin_guard import AdminGuard
 from audience.http.proxies import TrustedProxies
 from audience.http.query_params import MAX_TEXT_CHARS, QueryReader
 from audience.http.replies import JSONReply, invalid_query_reply
-from audience.identity.identifiers import Identifier
+from audience.identity.identifiers import IDENTIFIER_TYPES, Identifier, clean_email, clean_id
 from audience.identity.journey import build_journey, next_anonymous_id, title_of
 from audience.identity.profiles import LinkedEvent, Profile
 from audience.identity.timeline import linked_events, linked_position, profile_event_cursor
-from audience.pages.reading import EventReader, ProfileReader, Snippet
+from audience.pages.reading import EventReader, ProfileActions, ProfileReader, Snippet
 from audience.pages.rendering import render
 from audience.paging import MAX_SEQ, Page, backward_page, forward_page
+from audience.tracking import format_timestamp
 
 STATIC: Final = Path(__file__).parent / "static"
 STATIC_FILES: Final = {"style.css": "text/css", "live.js": "text/javascript"}
@@ -49,6 +52,59 @@ WARNINGS_SHOWN: Final = 20
 
 NEXT_ID_SCAN: Final = 500
 """Later events searched for the anonymous id a browser used after logout."""
+
+MAX_FORM: Final = 8 * 1024
+"""Bytes a merge or split form may hold."""
+
+MAX_REASON: Final = 1000
+"""Characters of the reason an operator gives for a merge or split."""
+
+
+async def action_form(request: Request) -> dict[str, str]:
+    """A urlencoded merge or split form, read up to ``MAX_FORM`` bytes."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM:
+            raise ValidationError("form", f"is over {MAX_FORM:,} bytes")
+    try:
+        fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=8)
+    except ValueError as exc:
+        raise ValidationError("form", "has too many fields") from exc
+    return {name: values[0] for name, values in fields.items() if values}
+
+
+def form_reason(form: dict[str, str]) -> str:
+    """The form's ``reason``: required, at most ``MAX_REASON`` characters."""
+    reason = form.get("reason", "").strip()
+    if not reason or "\x00" in reason:
+        raise ValidationError("reason", "say why: it is kept in the merge log")
+    if len(reason) > MAX_REASON:
+        raise ValidationError("reason", f"must be at most {MAX_REASON:,} characters")
+    return reason
+
+
+def form_identifier(form: dict[str, str]) -> Identifier:
+    """The form's ``identifier``, written ``type:value`` (the split form's choice)."""
+    type_, _, raw = form.get("identifier", "").partition(":")
+    if type_ not in IDENTIFIER_TYPES:
+        raise ValidationError("identifier", "choose one of the profile's identifiers")
+    value = clean_email(raw) if type_ == "email" else clean_id(raw)
+    if value is None:
+        raise ValidationError("identifier", f"is not a usable {type_}")
+    return Identifier(type_, value)
+
+
+def refused_page(error: ValidationError, back: str) -> HTMLResponse:
+    """400, 404 or 409: the merge or split was refused, the field named."""
+    status = (
+        404
+        if isinstance(error, NotFoundError)
+        else 409
+        if isinstance(error, ConflictError)
+        else 400
+    )
+    return render("refused.html", status=status, page="profiles", problem=error, back=back)
 
 
 def invalid_query_page(error: QueryError, back: str) -> HTMLResponse:
@@ -84,8 +140,14 @@ class WebPages:
         snippet: Snippet,
         proxies: TrustedProxies,
         public_url: str | None = None,
+        actions: ProfileActions | None = None,
+        clock: Clock | None = None,
+        ids: IdFactory | None = None,
     ) -> None:
         self._guard = guard
+        self._actions = actions
+        self._clock = clock or SystemClock()
+        self._ids = ids or UuidFactory()
         self._events = events
         self._profiles = profiles
         self._snippet = snippet
@@ -93,9 +155,20 @@ class WebPages:
         self._origin = public_url
 
     def routes(self) -> list[Route]:
-        """``/``, ``/sources``, ``/live`` + ``/live/events``, ``/profiles``, ``/profiles/{id}``."""
+        """``/``, ``/sources``, ``/live`` + ``/live/events``, ``/profiles``, ``/profiles/{id}``,
+        and with ``actions`` the profile page's forms: ``POST /profiles/{id}/merge`` and
+        ``POST /profiles/{id}/split`` (the admin guard refuses them from another site's page)."""
         page = self._guard.protect_page
+        forms = (
+            [
+                Route("/profiles/{id}/merge", page(self._merge), methods=["POST"]),
+                Route("/profiles/{id}/split", page(self._split), methods=["POST"]),
+            ]
+            if self._actions is not None
+            else []
+        )
         return [
+            *forms,
             Route("/", page(self._home), methods=["GET"]),
             Route("/sources", page(self._sources), methods=["GET"]),
             Route("/live", page(self._live), methods=["GET"]),
@@ -186,6 +259,56 @@ class WebPages:
             return render("missing.html", status=404, page="profiles")
         context = await run_in_threadpool(self._journey_context, profile, after, before)
         return render("profile.html", page="profiles", profile=profile, **context)
+
+    async def _merge(self, request: Request) -> Response:
+        profile_id = request.path_params["id"]
+        back = f"/profiles/{quote(profile_id)}"
+        actions = self._actions
+        if actions is None:
+            return render("missing.html", status=404, page="profiles")
+        try:
+            form = await action_form(request)
+            other = form.get("other", "").strip()
+            if not other or len(other) > MAX_TEXT_CHARS or "\x00" in other:
+                raise ValidationError("other", "give the id of the profile to merge with")
+            reason = form_reason(form)
+            action = await run_in_threadpool(
+                actions.merge,
+                (profile_id, other),
+                action_id=f"op-{self._ids.new()}",
+                at=format_timestamp(self._clock.now()),
+                actor="admin (web)",
+                reason=reason,
+            )
+        except ValidationError as exc:
+            return refused_page(exc, back)
+        merged = await run_in_threadpool(self._profiles.lookup, action.a)
+        target = f"/profiles/{quote(merged.id)}" if merged is not None else back
+        return RedirectResponse(target, status_code=303)
+
+    async def _split(self, request: Request) -> Response:
+        profile_id = request.path_params["id"]
+        back = f"/profiles/{quote(profile_id)}"
+        actions = self._actions
+        if actions is None:
+            return render("missing.html", status=404, page="profiles")
+        try:
+            form = await action_form(request)
+            identifier = form_identifier(form)
+            reason = form_reason(form)
+            await run_in_threadpool(
+                actions.split,
+                profile_id,
+                identifier,
+                action_id=f"op-{self._ids.new()}",
+                at=format_timestamp(self._clock.now()),
+                actor="admin (web)",
+                reason=reason,
+            )
+        except ValidationError as exc:
+            return refused_page(exc, back)
+        # The profiles are being rebuilt: the search finds the identifier once it is back.
+        return RedirectResponse(f"/profiles?query={quote(identifier.value)}", status_code=303)
 
     def _journey_page(
         self, profile: Profile, after: tuple[str, int] | None, before: tuple[str, int] | None

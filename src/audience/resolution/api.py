@@ -10,6 +10,13 @@
 - ``GET /api/profiles?query=&limit=`` -> profiles whose identifier or trait value contains
   ``query``, most recently active first.
 - ``GET /api/resolution`` -> the resolver's cursor, the newest stored event, and identity warnings.
+- ``POST /api/profiles/merge`` ``{"profiles": [a, b], "reason": "...", "actor": "..."}`` -> the
+  operator's merge, recorded and applied: ``{"action": {...}, "profile": {...}}``.
+- ``POST /api/profiles/{id}/split`` ``{"identifier": {"type", "id"}, "reason", "actor"}`` -> the
+  split recorded (202); the resolver rebuilds the profiles from the event log.
+
+A body that breaks a rule gets 400 naming the field; an unknown profile 404; a merge of a profile
+with itself, or a split of what the profile does not hold (or holds alone), 409.
 
 A malformed parameter gets 400 naming it (see :mod:`audience.http.query_params`).
 """
@@ -18,18 +25,33 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from audience.errors import QueryError
+from audience.clock import Clock, IdFactory, SystemClock, UuidFactory
+from audience.errors import ConflictError, NotFoundError, QueryError, ValidationError
 from audience.eventlog import EventFeed
 from audience.http.admin_guard import AdminGuard
 from audience.http.query_params import MAX_TEXT_CHARS, QueryReader
 from audience.http.replies import JSONReply, error_reply, invalid_query_reply
-from audience.identity.identifiers import Identifier, IdentifierType, clean_email
-from audience.identity.profiles import IdentityWarning, LinkedEvent, MergeRecord, Profile
+from audience.identity.graph import OperatorAction
+from audience.identity.identifiers import (
+    IDENTIFIER_TYPES,
+    Identifier,
+    IdentifierType,
+    clean_email,
+    clean_id,
+)
+from audience.identity.profiles import (
+    OPERATOR,
+    IdentityWarning,
+    LinkedEvent,
+    MergeRecord,
+    Profile,
+)
 from audience.identity.timeline import linked_events, linked_position, profile_event_cursor
 from audience.paging import (
     Page,
@@ -38,8 +60,13 @@ from audience.paging import (
     link_header,
 )
 from audience.resolution.profile_store import ProfileStore
+from audience.tracking import format_timestamp
 
 MAX_LIMIT: Final = 1000
+MAX_ACTION_BODY: Final = 16 * 1024
+"""Bytes a merge or split request body may hold."""
+MAX_REASON: Final = 1000
+"""Characters of an operator action's reason (and 200 of its actor)."""
 LOOKUP_PARAMETERS: Final[dict[str, IdentifierType]] = {
     "userId": "user_id",
     "anonymousId": "anonymous_id",
@@ -77,6 +104,7 @@ def merge_json(record: MergeRecord) -> dict[str, Any]:
         "timestamp": record.timestamp,
         "messageId": record.message_id,
         "seq": record.seq,
+        **({"actor": record.actor, "note": record.note} if record.kind in OPERATOR else {}),
     }
 
 
@@ -100,17 +128,117 @@ def linked_event_json(event: LinkedEvent, message: dict[str, Any]) -> dict[str, 
     }
 
 
+def action_json(action: OperatorAction) -> dict[str, Any]:
+    """An operator action with wire names."""
+    return {
+        "id": action.action_id,
+        "kind": action.kind,
+        "identifiers": [identifier_json(i) for i in (action.a, action.b) if i is not None],
+        "timestamp": action.timestamp,
+        "actor": action.actor,
+        "reason": action.reason,
+    }
+
+
+def refusal_reply(error: ValidationError) -> JSONReply:
+    """400, 404 or 409 naming the field of a refused operator action."""
+    status = (
+        404
+        if isinstance(error, NotFoundError)
+        else 409
+        if isinstance(error, ConflictError)
+        else 400
+    )
+    code = {400: "invalid_body", 404: "not_found", 409: "conflict"}[status]
+    return JSONReply(
+        {
+            "code": code,
+            "message": str(error),
+            "meta": {"errors": [str(error)]},
+            "errors": [{"field": error.field, "reason": error.reason}],
+        },
+        status,
+    )
+
+
+async def _action_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object, at most ``MAX_ACTION_BODY`` bytes."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_ACTION_BODY:
+            raise ValidationError("body", f"is over {MAX_ACTION_BODY:,} bytes")
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationError("body", "is not JSON") from exc
+    if not isinstance(parsed, dict):
+        raise ValidationError("body", "is not a JSON object")
+    return parsed
+
+
+def _text(body: dict[str, Any], name: str, limit: int, *, default: str | None = None) -> str:
+    value = body.get(name, default)
+    if value is None:
+        raise ValidationError(name, "is required")
+    if not isinstance(value, str) or not value.strip() or "\x00" in value:
+        raise ValidationError(name, "must be a non-empty string")
+    if len(value) > limit:
+        raise ValidationError(name, f"must be at most {limit:,} characters")
+    return value.strip()
+
+
+def merge_request(body: dict[str, Any]) -> tuple[tuple[str, str], str, str]:
+    """``(profile ids, reason, actor)`` of a merge body."""
+    profiles = body.get("profiles")
+    if not isinstance(profiles, list) or len(profiles) != 2:
+        raise ValidationError("profiles", "must be a list of two profile ids")
+    for index, profile in enumerate(profiles):
+        if not isinstance(profile, str) or not profile or len(profile) > MAX_TEXT_CHARS:
+            raise ValidationError(f"profiles[{index}]", "must be a profile id")
+    reason = _text(body, "reason", MAX_REASON)
+    actor = _text(body, "actor", 200, default="admin")
+    return (profiles[0], profiles[1]), reason, actor
+
+
+def split_request(body: dict[str, Any]) -> tuple[Identifier, str, str]:
+    """``(identifier, reason, actor)`` of a split body."""
+    raw = body.get("identifier")
+    if not isinstance(raw, dict):
+        raise ValidationError("identifier", 'must be an object {"type": ..., "id": ...}')
+    type_ = raw.get("type")
+    if type_ not in IDENTIFIER_TYPES:
+        raise ValidationError("identifier.type", f"must be one of {', '.join(IDENTIFIER_TYPES)}")
+    value = clean_email(raw.get("id")) if type_ == "email" else clean_id(raw.get("id"))
+    if value is None:
+        raise ValidationError("identifier.id", f"is not a usable {type_}")
+    reason = _text(body, "reason", MAX_REASON)
+    actor = _text(body, "actor", 200, default="admin")
+    return Identifier(type_, value), reason, actor
+
+
 def _not_found(what: str) -> Response:
     return error_reply(404, "not_found", f"no profile {what}")
 
 
 class ProfileApi:
-    """Read-only JSON over the profile store (and the event log for event bodies)."""
+    """JSON over the profile store (and the event log for event bodies): reads, and the
+    operators' merges and splits (``clock`` and ``ids`` date and name each action)."""
 
-    def __init__(self, profiles: ProfileStore, feed: EventFeed, guard: AdminGuard) -> None:
+    def __init__(
+        self,
+        profiles: ProfileStore,
+        feed: EventFeed,
+        guard: AdminGuard,
+        *,
+        clock: Clock | None = None,
+        ids: IdFactory | None = None,
+    ) -> None:
         self._profiles = profiles
         self._feed = feed
         self._guard = guard
+        self._clock = clock or SystemClock()
+        self._ids = ids or UuidFactory()
 
     def routes(self) -> list[Route]:
         """The profile routes, all needing the admin token."""
@@ -118,11 +246,50 @@ class ProfileApi:
         return [
             Route("/api/profiles", protect(self._search), methods=["GET"]),
             Route("/api/profiles/lookup", protect(self._lookup), methods=["GET"]),
+            Route("/api/profiles/merge", protect(self._merge), methods=["POST"]),
+            Route("/api/profiles/{id}/split", protect(self._split), methods=["POST"]),
             Route("/api/profiles/{id}", protect(self._get), methods=["GET"]),
             Route("/api/profiles/{id}/events", protect(self._events), methods=["GET"]),
             Route("/api/profiles/{id}/merges", protect(self._merges), methods=["GET"]),
             Route("/api/resolution", protect(self._status), methods=["GET"]),
         ]
+
+    async def _merge(self, request: Request) -> Response:
+        try:
+            profiles, reason, actor = merge_request(await _action_body(request))
+            action = await run_in_threadpool(
+                self._profiles.merge,
+                profiles,
+                action_id=f"op-{self._ids.new()}",
+                at=format_timestamp(self._clock.now()),
+                actor=actor,
+                reason=reason,
+            )
+        except ValidationError as exc:
+            return refusal_reply(exc)
+        merged = await run_in_threadpool(self._profiles.lookup, action.a)
+        return JSONReply(
+            {"action": action_json(action), "profile": merged and profile_json(merged)}
+        )
+
+    async def _split(self, request: Request) -> Response:
+        profile_id = request.path_params["id"]
+        try:
+            if "\x00" in profile_id or len(profile_id) > MAX_TEXT_CHARS:
+                raise NotFoundError("id", f"no profile {profile_id!r}")
+            identifier, reason, actor = split_request(await _action_body(request))
+            action = await run_in_threadpool(
+                self._profiles.split,
+                profile_id,
+                identifier,
+                action_id=f"op-{self._ids.new()}",
+                at=format_timestamp(self._clock.now()),
+                actor=actor,
+                reason=reason,
+            )
+        except ValidationError as exc:
+            return refusal_reply(exc)
+        return JSONReply({"action": action_json(action), "rebuilding": True}, 202)
 
     async def _lookup(self, request: Request) -> Response:
         query = QueryReader(request.query_params.multi_items())

@@ -12,6 +12,11 @@ link costs, cheapest first:
 * a link in a unit over its cap: only the anonymous id or email it names is decided again, from
   its own claims (at most ``shared_after`` of them);
 * a new shared identifier: it leaves its profile;
+* a claim past its user id's weekly limit (``Limits.weekly``): its edge is marked ``over_limit``
+  and decides nothing; when it displaces a claim of the same week that was within the limit (it
+  arrived late but happened first), or an edge moving to an earlier week makes room, the unit of
+  the claim that changed is marked contested and recomputed, since edges over the limit are left
+  out of every decision;
 * otherwise (a contested unit, at most ``unit_links`` links): the unit is marked and recomputed
   once, by :meth:`Linker.settle` at the end of the batch, however many of its links the batch held.
 
@@ -25,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from audience.errors import StorageError
-from audience.identity.graph import Limits, Link, edge_kind, join_in_order, link_order
+from audience.identity.graph import Limits, Link, edge_kind, join_in_order, link_order, week_of
 from audience.identity.identifiers import Identifier
 from audience.identity.profiles import best_identifier
 from audience.resolution import queries
@@ -161,6 +166,7 @@ class Linker:
         self._profile_rows: dict[int, _ProfileRow] = {}
         self._unit_rows: dict[int, _Unit] = {}
         self._user_links: dict[int, int] = {}
+        self._redecide: list[int] = []
 
     # -- identifiers ----------------------------------------------------------------------
 
@@ -280,12 +286,79 @@ class Linker:
             if new:
                 self._join(one.profile, two.profile)
         elif kind == "claim":
-            self._claim(one, two, new)
+            over = self._weekly(edge, one, two, order, None if new else known)
+            self._claim(one, two, new, over)
         else:
             self._email(one, two, new)
 
-    def _claim(self, free: _Side, user: _Side, new: bool) -> None:
-        """A user id claims an anonymous id or email."""
+    # -- weekly limits --------------------------------------------------------------------
+
+    def _week_claims(
+        self, user: int, kind: str, order: str, limit: int
+    ) -> list[tuple[int, int, int]]:
+        """The first ``limit`` claims of ``user`` on identifiers of type ``kind`` in the week of
+        ``order``, by edge order: ``(edge, identifier, over_limit)``."""
+        m = self.dialect.mark
+        start, end = week_of(order)
+        return [
+            (int(edge), int(free), int(over))
+            for edge, free, over in self.db.execute(
+                "SELECT e.id, e.a, e.over_limit FROM edges e JOIN identifiers f ON f.id = e.a "
+                f"WHERE e.b = {m} AND e.kind = 'claim' AND e.ord >= {m} AND e.ord < {m} "
+                f"AND f.type = {m} ORDER BY e.ord LIMIT {m}",
+                (user, start, end, kind, limit),
+            )
+        ]
+
+    def _weekly(self, edge: int, free: _Side, user: _Side, order: str, before: str | None) -> bool:
+        """Whether the claim ``edge`` (now at ``order``, before at ``before``; ``None`` when new)
+        is past its user id's weekly limit. Marks it, and leaves the claims whose standing it
+        changed (its own, one it displaced, ones it made room for) to :meth:`settle`."""
+        m = self.dialect.mark
+        limit = self.limits.weekly(free.type)
+        if not limit:
+            return False
+        first = self._week_claims(user.id, free.type, order, limit + 1)
+        over = edge not in {claim[0] for claim in first[:limit]}
+        was = self.db.execute(f"SELECT over_limit FROM edges WHERE id = {m}", (edge,)).fetchone()
+        self.db.execute(f"UPDATE edges SET over_limit = {m} WHERE id = {m}", (int(over), edge))
+        if before is not None and bool(was[0]) != over:
+            self._redecide.append(free.id)
+        if len(first) > limit and first[limit][0] != edge and not first[limit][2]:
+            displaced, claimed, _ = first[limit]
+            self.db.execute(f"UPDATE edges SET over_limit = 1 WHERE id = {m}", (displaced,))
+            self._redecide.append(claimed)
+        if before is not None and week_of(before) != week_of(order):
+            for claim, claimed, was_over in self._week_claims(user.id, free.type, before, limit):
+                if was_over:
+                    self.db.execute(f"UPDATE edges SET over_limit = 0 WHERE id = {m}", (claim,))
+                    self._redecide.append(claimed)
+        return over
+
+    def _decide_again(self) -> None:
+        """Decide again the identifiers whose claims a limit let in or left out this batch:
+        each unit becomes contested (so it is recomputed from its edges within the limits) or,
+        over its cap, the identifier is decided alone."""
+        m = self.dialect.mark
+        nodes, self._redecide = dict.fromkeys(self._redecide), []
+        self._flush()
+        for node in nodes:
+            unit, split = self.db.execute(
+                "SELECT i.unit, coalesce(u.split, 0) FROM identifiers i "
+                f"LEFT JOIN units u ON u.id = i.unit WHERE i.id = {m}",
+                (node,),
+            ).fetchone()
+            if unit is None:
+                raise StorageError(f"identifier {node} has no unit")
+            if split:
+                self._decide_alone(node)
+            else:
+                self.db.execute(f"UPDATE units SET contested = 1 WHERE id = {m}", (unit,))
+                self._mark(int(unit))
+
+    def _claim(self, free: _Side, user: _Side, new: bool, over: bool = False) -> None:
+        """A user id claims an anonymous id or email (``over``: past the weekly limit, so the
+        claim is counted but decides nothing)."""
         unit = free.unit
         if unit is None:
             raise StorageError(f"identifier {free.id} has no unit")
@@ -295,13 +368,13 @@ class Linker:
             unit.links += 1
             if not free.shared and self.limits.is_shared(free.user_links):
                 self._share(free, unit)
-            elif not free.shared and not unit.contested:
+            elif not free.shared and not unit.contested and not over:
                 if unit.person is None:
                     unit.person, unit.person_profile = user.id, user.profile.id
                 elif unit.person_profile != user.profile.id:
                     unit.contested = True
             self._save_unit(unit)
-        if self._split_if_over(unit) or free.shared:
+        if self._split_if_over(unit) or free.shared or over:
             return
         if unit.split:
             self._decide_alone(free.id)
@@ -378,6 +451,8 @@ class Linker:
 
     def settle(self) -> None:
         """Recompute every unit marked during the batch, once each."""
+        if self._redecide:
+            self._decide_again()
         marked, self._marked = self._marked, {}
         for unit, event in marked.items():
             self._event = event
@@ -403,7 +478,7 @@ class Linker:
             (order, free, _Person(profile))
             for free, order, profile in self.db.execute(
                 "SELECT e.a, e.ord, u.profile FROM identifiers i "
-                "JOIN edges e ON e.a = i.id AND e.kind = 'claim' "
+                "JOIN edges e ON e.a = i.id AND e.kind = 'claim' AND e.over_limit = 0 "
                 f"JOIN identifiers u ON u.id = e.b WHERE i.unit = {m} AND i.shared = 0",
                 (unit,),
             )
@@ -434,7 +509,7 @@ class Linker:
         found: dict[int, int] = {}
         for free, profile in self.db.execute(
             "SELECT e.a, u.profile FROM identifiers i "
-            "JOIN edges e ON e.a = i.id AND e.kind = 'claim' "
+            "JOIN edges e ON e.a = i.id AND e.kind = 'claim' AND e.over_limit = 0 "
             f"JOIN identifiers u ON u.id = e.b WHERE {where} AND i.shared = 0 "
             "ORDER BY e.a, e.ord",
             (parameter,),

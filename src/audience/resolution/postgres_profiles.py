@@ -17,9 +17,10 @@ cursor under the lock and skips events another resolver has already applied, so 
 
 from __future__ import annotations
 
+import logging
 import threading
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Final
 
@@ -32,10 +33,12 @@ from audience.identity.identifiers import Identifier
 from audience.resolution import deletion
 from audience.resolution.deletion import PersonDeletion
 from audience.resolution.profile_store import SqlProfileStore
-from audience.resolution.schema import TABLES
+from audience.resolution.schema import REBUILDING_MIGRATIONS, TABLES
 from audience.storage.dialect import SqlSession
 from audience.storage.postgres import POSTGRES, connect
 from audience.storage.postgres_migrations import migrate
+
+logger = logging.getLogger(__name__)
 
 APPLY_LOCK: Final = 0x617566
 """First half of the advisory lock key that serialises batches (the second is per schema)."""
@@ -87,7 +90,12 @@ class PostgresProfileStore(SqlProfileStore):
         self._open.append(writer)
         self._writer = writer
         try:
-            migrate(writer, "profiles")
+            applied = migrate(writer, "profiles")
+            if applied and applied[0] > 1 and REBUILDING_MIGRATIONS.intersection(applied):
+                logger.warning(
+                    "the profile store had an older layout or rules: its profiles are rebuilt "
+                    "from the event log"
+                )
             self._check_generation(PostgresSession(writer))
         except psycopg.Error as exc:
             self.close()
@@ -158,6 +166,22 @@ class PostgresProfileStore(SqlProfileStore):
                 self._node_ids.clear()
                 if isinstance(exc, psycopg.Error):
                     raise StorageError(f"cannot apply events to the profile store: {exc}") from exc
+                raise
+
+    def _write(self, work: Callable[[SqlSession], None]) -> None:
+        with self._write_lock:
+            connection = self._writer
+            try:
+                with connection.pipeline(), connection.transaction():
+                    connection.execute(
+                        "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))",
+                        (APPLY_LOCK,),
+                    )
+                    work(PostgresSession(connection))
+            except BaseException as exc:
+                self._node_ids.clear()
+                if isinstance(exc, psycopg.Error):
+                    raise StorageError(f"cannot write to the profile store: {exc}") from exc
                 raise
 
     def clear(self, *, link_email: bool | None = None) -> None:

@@ -18,12 +18,21 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Final, Protocol
 
+from audience.errors import ConflictError, NotFoundError
 from audience.eventlog import StoredEvent
-from audience.identity.graph import EventIdentity, Limits, identity_of, link_order
+from audience.identity.graph import (
+    EventIdentity,
+    Limits,
+    OperatorAction,
+    action_order_key,
+    identity_of,
+    is_cut,
+    link_order,
+)
 from audience.identity.identifiers import Identifier
 from audience.identity.profiles import IdentityWarning, LinkedEvent, MergeRecord, Profile
 from audience.resolution import deletion, queries
@@ -38,6 +47,9 @@ NODE_CACHE: Final = 500_000
 
 LOOKUP_CHUNK: Final = 500
 """Identifier keys looked up per query at the start of a batch."""
+
+LIMIT_NAMES: Final = ("shared_after", "unit_links", "weekly_anonymous_ids", "weekly_emails")
+"""The fields of :class:`~audience.identity.graph.Limits`, recorded by these names in ``state``."""
 
 
 class ProfileStore(Protocol):
@@ -108,6 +120,42 @@ class ProfileStore(Protocol):
         """Delete these identifiers and everything naming them (traits, groups, merge log,
         event links, warnings of their events, and each profile left empty), then scrub the
         deleted values from the database's files."""
+        ...
+
+    def merge(
+        self, profiles: tuple[str, str], *, action_id: str, at: str, actor: str, reason: str
+    ) -> OperatorAction:
+        """Record an operator's merge of two profiles (by id) and apply it.
+
+        Raises ``NotFoundError`` for an unknown profile and ``ConflictError`` when both ids
+        name one profile.
+        """
+        ...
+
+    def split(
+        self,
+        profile_id: str,
+        identifier: Identifier,
+        *,
+        action_id: str,
+        at: str,
+        actor: str,
+        reason: str,
+    ) -> OperatorAction:
+        """Record an operator's split of ``identifier`` off the profile and start the rebuild
+        it needs (the cursor goes back to 0; the resolver applies the log again).
+
+        Raises ``NotFoundError`` for an unknown profile and ``ConflictError`` for an identifier
+        the profile does not hold or that is alone in it.
+        """
+        ...
+
+    def record_action(self, action: OperatorAction) -> None:
+        """Record an operator action and apply it: a merge at once, a split by a rebuild."""
+        ...
+
+    def actions(self) -> list[OperatorAction]:
+        """Every operator action recorded, in order."""
         ...
 
     def close(self) -> None:
@@ -246,6 +294,10 @@ class SqlProfileStore:
         """See ``ProfileStore.apply``: ``_apply_batch`` in one transaction, under the locks."""
         raise NotImplementedError
 
+    def _write(self, work: Callable[[SqlSession], None]) -> None:
+        """Run ``work`` in one write transaction, under the lock batches take."""
+        raise NotImplementedError
+
     def clear(self, *, link_email: bool | None = None) -> None:
         """Forget every profile; ``link_email`` also records whether emails link from now on.
 
@@ -283,9 +335,16 @@ class SqlProfileStore:
             for event in sorted(events, key=lambda e: e.seq)
             if event.seq > cursor
         ]
-        self._look_up(db, {i for _, identity in pending for i in identity.identifiers})
+        actions = self._load_actions(db, after=self._state(db, "actions_applied"))
+        splits = self._split_points(db)
+        self._look_up(
+            db,
+            {i for _, identity in pending for i in identity.identifiers}
+            | {i for action in actions for i in (action.a, action.b) if i is not None},
+        )
+        self._apply_merges(db, actions, splits, linker)
         for event, identity in pending:
-            self._apply_event(db, event, identity, batch, linker)
+            self._apply_event(db, event, identity, batch, linker, splits)
             cursor = event.seq
         linker.settle()
         batch.write(db, self._dialect)
@@ -313,8 +372,7 @@ class SqlProfileStore:
         return [
             ("generation", generation),
             ("link_email", int(link_email) if link_email is not None else recorded),
-            ("shared_after", limits.shared_after),
-            ("unit_links", limits.unit_links),
+            *((name, getattr(limits, name)) for name in LIMIT_NAMES),
         ]
 
     def _state(self, db: SqlSession, name: str) -> int:
@@ -336,13 +394,15 @@ class SqlProfileStore:
             if self._link_email_given is None:
                 self.link_email = bool(self._state(db, "link_email"))
         if not self._limits_recorded:
+            marks = self._dialect.marks(len(LIMIT_NAMES))
             rows = dict(
                 db.execute(
-                    "SELECT name, value FROM state WHERE name IN ('shared_after', 'unit_links')"
+                    f"SELECT name, value FROM state WHERE name IN ({marks})", LIMIT_NAMES
                 ).fetchall()
             )
-            if len(rows) == 2:
-                recorded = Limits(int(rows["shared_after"]), int(rows["unit_links"]))
+            if "shared_after" in rows and "unit_links" in rows:
+                # A limit recorded by no earlier version is off (0) in a store it built.
+                recorded = Limits(**{name: int(rows.get(name, 0)) for name in LIMIT_NAMES})
                 if self._limits_given not in (None, recorded):
                     logger.warning(
                         "the profiles were built with %s; the limits given (%s) apply from the "
@@ -360,7 +420,7 @@ class SqlProfileStore:
             return
         db.executemany(
             f"INSERT INTO state (name, value) VALUES ({m}, {m}) ON CONFLICT (name) DO NOTHING",
-            [("shared_after", self.limits.shared_after), ("unit_links", self.limits.unit_links)],
+            [(name, getattr(self.limits, name)) for name in LIMIT_NAMES],
         )
         # Another process may have recorded first: resolve by what is recorded.
         self._check_generation(db)
@@ -372,6 +432,7 @@ class SqlProfileStore:
         identity: EventIdentity,
         batch: _Batch,
         linker: Linker,
+        splits: Mapping[Identifier, str],
     ) -> None:
         nodes = {identifier: self._node(identifier, linker) for identifier in identity.identifiers}
         message_id = str(event.message.get("messageId") or "")
@@ -386,7 +447,169 @@ class SqlProfileStore:
         else:
             batch.record(attributed, identity)
         for link in sorted(identity.links, key=link_order):
-            linker.link(event.seq, link, nodes[link.a], nodes[link.b], identity.timestamp)
+            if not is_cut(link, splits):
+                linker.link(event.seq, link, nodes[link.a], nodes[link.b], identity.timestamp)
+
+    # -- operator actions -----------------------------------------------------------------
+
+    def _apply_merges(
+        self,
+        db: SqlSession,
+        actions: list[OperatorAction],
+        splits: Mapping[Identifier, str],
+        linker: Linker,
+    ) -> None:
+        """Apply the merges recorded since the last batch (splits only drop links) and record
+        the last action applied. A merge's link has no event: its ``seq`` is 0."""
+        m = self._dialect.mark
+        if not actions:
+            return
+        for action in actions:
+            if action.kind != "merge" or is_cut(action.link(), splits):
+                continue
+            link = action.link()
+            a, b = self._node(link.a, linker), self._node(link.b, linker)
+            linker.link(0, link, a, b, action.timestamp)
+        last = db.execute("SELECT max(id) FROM operator_actions").fetchone()[0]
+        db.execute(
+            f"INSERT INTO state (name, value) VALUES ('actions_applied', {m}) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (int(last),),
+        )
+
+    def _load_actions(self, db: SqlSession, *, after: int = 0) -> list[OperatorAction]:
+        m = self._dialect.mark
+        return [
+            OperatorAction(
+                kind,
+                queries.identifier(a_type, a_value),
+                None if b_type is None else queries.identifier(b_type, b_value),
+                order,
+                action_id,
+                actor,
+                reason,
+            )
+            for kind, a_type, a_value, b_type, b_value, order, action_id, actor, reason in (
+                db.execute(
+                    "SELECT kind, a_type, a_value, b_type, b_value, ord, action_id, actor, reason "
+                    f"FROM operator_actions WHERE id > {m} ORDER BY id",
+                    (after,),
+                )
+            )
+        ]
+
+    def _split_points(self, db: SqlSession) -> dict[Identifier, str]:
+        """Each split identifier -> its latest split's order key (links before it are dropped)."""
+        return {
+            queries.identifier(type_, value): str(order)
+            for type_, value, order in db.execute(
+                "SELECT a_type, a_value, max(ord) FROM operator_actions WHERE kind = 'split' "
+                "GROUP BY a_type, a_value"
+            )
+        }
+
+    def record_action(self, action: OperatorAction) -> None:
+        """Record ``action`` and apply it in the same transaction: a merge is one more link; a
+        split empties the profiles (keeping the actions and the recorded rules) so that the
+        resolver rebuilds them from the first event without the links it drops."""
+        self._write(lambda db: self._record(db, action))
+
+    def _record(self, db: SqlSession, action: OperatorAction) -> None:
+        m = self._dialect.mark
+        b = action.b
+        db.execute(
+            "INSERT INTO operator_actions "
+            "(action_id, kind, a_type, a_value, b_type, b_value, ord, actor, reason) "
+            f"VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m}, {m}, {m}) "
+            "ON CONFLICT (action_id) DO NOTHING",
+            (
+                action.action_id,
+                action.kind,
+                action.a.type,
+                action.a.value,
+                None if b is None else b.type,
+                None if b is None else b.value,
+                action.order_key,
+                action.actor,
+                action.reason,
+            ),
+        )
+        if action.kind == "split":
+            logger.warning(
+                "%s %r is split off its profile: the profiles are rebuilt from the event log",
+                action.a.type,
+                action.a.value,
+            )
+            self._clear_tables(db, None)
+        else:
+            self._apply_batch(db, [])
+
+    def actions(self) -> list[OperatorAction]:
+        with self._reader() as db:
+            return self._load_actions(db)
+
+    def merge(
+        self, profiles: tuple[str, str], *, action_id: str, at: str, actor: str, reason: str
+    ) -> OperatorAction:
+        with self._reader() as db:
+            anchors = [
+                self._anchor(db, public, f"profiles[{n}]") for n, public in enumerate(profiles)
+            ]
+        (first, one), (second, two) = anchors
+        if first == second:
+            raise ConflictError("profiles", "both ids name the same profile")
+        action = OperatorAction(
+            "merge", one, two, action_order_key(at, action_id), action_id, actor, reason
+        )
+        self.record_action(action)
+        return action
+
+    def split(
+        self,
+        profile_id: str,
+        identifier: Identifier,
+        *,
+        action_id: str,
+        at: str,
+        actor: str,
+        reason: str,
+    ) -> OperatorAction:
+        m = self._dialect.mark
+        with self._reader() as db:
+            internal, _ = self._anchor(db, profile_id, "profile")
+            row = db.execute(
+                "SELECT i.profile, p.size FROM identifiers i JOIN profiles p ON p.id = i.profile "
+                f"WHERE i.key = {m}",
+                (identifier.key,),
+            ).fetchone()
+        if row is None or int(row[0]) != internal:
+            raise ConflictError(
+                "identifier", f"the profile holds no {identifier.type} {identifier.value!r}"
+            )
+        if int(row[1]) < 2:
+            raise ConflictError(
+                "identifier", f"{identifier.type} {identifier.value!r} is alone in its profile"
+            )
+        action = OperatorAction(
+            "split", identifier, None, action_order_key(at, action_id), action_id, actor, reason
+        )
+        self.record_action(action)
+        return action
+
+    def _anchor(self, db: SqlSession, public: str, field: str) -> tuple[int, Identifier]:
+        """A profile's row and its anchor, by public id; ``NotFoundError`` naming ``field``."""
+        m = self._dialect.mark
+        internal = queries.internal_id(db, self._dialect, public)
+        row = (
+            None
+            if internal is None
+            else db.execute(
+                f"SELECT anchor_type, anchor_value FROM profiles WHERE id = {m}", (internal,)
+            ).fetchone()
+        )
+        if internal is None or row is None:
+            raise NotFoundError(field, f"no profile {public!r}")
+        return internal, queries.identifier(row[0], row[1])
 
     def _look_up(self, db: SqlSession, identifiers: set[Identifier]) -> None:
         """Remember the row ids of the batch's identifiers that exist, a few queries in all."""

@@ -33,14 +33,16 @@ MAX_LISTED_IDENTIFIERS: Final = 1000
 _MERGE_SELECT: Final = (
     "SELECT ia.type, ia.value, ib.type, ib.value, l.kind, "
     "CASE WHEN ia.profile = ib.profile THEN 'joined' ELSE 'refused' END, "
-    "l.timestamp, l.message_id, l.seq, ia.shared + ib.shared, coalesce(u.split, 0) "
+    "l.timestamp, l.message_id, l.seq, ia.shared + ib.shared, coalesce(u.split, 0), "
+    "coalesce(o.actor, ''), coalesce(o.reason, ''), e.over_limit "
     "FROM links l JOIN identifiers ia ON ia.id = l.a JOIN identifiers ib ON ib.id = l.b "
-    "JOIN edges e ON e.id = l.edge LEFT JOIN units u ON u.id = ia.unit"
+    "JOIN edges e ON e.id = l.edge LEFT JOIN units u ON u.id = ia.unit "
+    "LEFT JOIN operator_actions o ON l.kind = 'merge' AND o.action_id = l.message_id"
 )
 """Links with their outcome, read from the profiles: a link is refused exactly when its two sides
 are in different profiles (an accepted link puts them in one); otherwise the first link of a pair
 ``joined`` it and later ones repeat it. Also whether a shared identifier or a unit over its cap
-is why."""
+is why (or a user id's weekly limit), and who recorded an operator's merge and why."""
 
 
 def dumps(value: JSON) -> str:
@@ -232,14 +234,19 @@ def search(db: SqlSession, dialect: SqlDialect, query: str, limit: int) -> list[
 
 
 def _merge_record(row: tuple[Any, ...]) -> MergeRecord:
-    a_type, a_value, b_type, b_value, kind, status, timestamp, message_id, seq, shared, split = row
+    a_type, a_value, b_type, b_value, kind, status, timestamp, message_id, seq, shared, split = row[
+        :11
+    ]
+    actor, note, over = row[11:14]
     a, b = identifier(a_type, a_value), identifier(b_type, b_value)
     cause: RefusalCause = "different_people"
-    if shared:
+    if over:
+        cause = "over_limit"
+    elif shared:
         cause = "shared_identifier"
     elif split and edge_kind(a, b) == "email":
         cause = "large_unit"
-    return MergeRecord(a, b, kind, status, timestamp, message_id, seq, cause)
+    return MergeRecord(a, b, kind, status, timestamp, message_id, seq, cause, actor, note)
 
 
 def merges(db: SqlSession, dialect: SqlDialect, internal: int) -> list[MergeRecord]:
@@ -252,7 +259,29 @@ def merges(db: SqlSession, dialect: SqlDialect, internal: int) -> list[MergeReco
         f" WHERE i.profile = {m}) ORDER BY l.ord",
         (internal, internal),
     ).fetchall()
-    return [_merge_record(row) for row in rows]
+    records = [_merge_record(row) for row in rows]
+    for type_, value, timestamp, action_id, actor, note in db.execute(
+        "SELECT o.a_type, o.a_value, substr(o.ord, 1, 24), o.action_id, o.actor, o.reason "
+        "FROM operator_actions o JOIN identifiers i ON i.type = o.a_type AND i.value = o.a_value "
+        f"WHERE o.kind = 'split' AND i.profile = {m} ORDER BY o.ord",
+        (internal,),
+    ):
+        split_off = identifier(type_, value)
+        records.append(
+            MergeRecord(
+                split_off,
+                split_off,
+                "split",
+                "split",
+                timestamp,
+                action_id,
+                0,
+                actor=actor,
+                note=note,
+            )
+        )
+    records.sort(key=lambda record: record.timestamp)
+    return records
 
 
 def warnings(db: SqlSession, dialect: SqlDialect, limit: int) -> list[IdentityWarning]:

@@ -12,8 +12,10 @@
 - ``links``: every link with its edge (the merge log; a link's outcome is read from the profiles);
 - ``identifier_traits``, ``identifier_groups``, ``group_traits``: folded by order key;
 - ``event_links``: each event and the identifier that linked it;
+- ``operator_actions``: the operators' merges and splits with who and why, inputs of the rule
+  like events (never emptied by ``clear``: a rebuild applies them again);
 - ``warnings``; ``state``: the cursor, the generation ``clear`` bumps, the ``link_email`` choice
-  and the limits the profiles were built with.
+  and the limits the profiles were built with, and the last operator action applied.
 
 A profile store of an older layout is emptied by its migration and rebuilt from the event log
 (profiles are derived data), keeping the recorded choices.
@@ -23,9 +25,10 @@ from __future__ import annotations
 
 from typing import Final
 
-REBUILDING_MIGRATION: Final = 2
-"""The migration that replaced the first layout (clusters and stored link statuses): it empties
-the graph, so the resolver rebuilds the profiles from the first event."""
+REBUILDING_MIGRATIONS: Final = frozenset({2, 3})
+"""The migrations that empty the graph, so the resolver rebuilds the profiles from the first
+event: 2 replaced the first layout (clusters and stored link statuses); 3 came with the rules of
+0.2 (an alias's ``previousId`` typed from its own message, operator merges and splits)."""
 
 TABLES: Final = (
     "identifiers",

@@ -11,7 +11,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
@@ -23,7 +23,7 @@ from audience.identity.identifiers import Identifier
 from audience.resolution import deletion
 from audience.resolution.deletion import PersonDeletion
 from audience.resolution.profile_store import SqlProfileStore
-from audience.resolution.schema import REBUILDING_MIGRATION, TABLES
+from audience.resolution.schema import REBUILDING_MIGRATIONS, TABLES
 from audience.storage.backups import StoreFile
 from audience.storage.dialect import SQLITE, SqlSession
 from audience.storage.sqlite_migrations import migrate
@@ -92,13 +92,13 @@ class SqliteProfileStore(SqlProfileStore):
         """Create the tables, or bring a file of an older layout to this one.
 
         Profiles are derived from the event log: an older file keeps its recorded choices and
-        forgets its profiles (migration ``profiles/0002``), so the resolver rebuilds them from
-        the first event.
+        forgets its profiles (migrations ``profiles/0002`` and ``0003``), so the resolver
+        rebuilds them from the first event.
         """
         existing = db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'")
         had_tables = bool(existing.fetchone()[0])
         applied = migrate(db, "profiles", self.path)
-        if had_tables and REBUILDING_MIGRATION in applied:
+        if had_tables and REBUILDING_MIGRATIONS.intersection(applied):
             logger.warning(
                 "the profile store %s had an older layout: its profiles are rebuilt from the "
                 "event log",
@@ -128,20 +128,22 @@ class SqliteProfileStore(SqlProfileStore):
             self._all.clear()
 
     def apply(self, events: Sequence[StoredEvent]) -> None:
-        if not events:
-            return
+        if events:
+            self._write(lambda db: self._apply_batch(db, events))
+
+    def _write(self, work: Callable[[SqlSession], None]) -> None:
         with self._write_lock:
             db = self._writer
             try:
                 db.execute("BEGIN IMMEDIATE")
-                self._apply_batch(db, events)
+                work(db)
                 db.execute("COMMIT")
             except BaseException as exc:
                 self._node_ids.clear()
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
-                    raise StorageError(f"cannot apply events to the profile store: {exc}") from exc
+                    raise StorageError(f"cannot write to the profile store: {exc}") from exc
                 raise
 
     def clear(self, *, link_email: bool | None = None) -> None:

@@ -104,6 +104,7 @@ def page_extensions(
         snippet=snippet,
         proxies=proxies,
         public_url=settings.public_url,
+        actions=profiles,
     )
     extensions = Extensions(routes=[*pages.routes()])
     if deliveries is None:
