@@ -29,6 +29,7 @@ from audience.errors import StorageError
 from audience.eventlog import StoredEvent
 from audience.identity.graph import Limits, identity_of
 from audience.identity.identifiers import Identifier
+from audience.resolution import queries
 from audience.resolution.profile_store import SqlProfileStore
 from audience.resolution.schema import TABLES
 from audience.storage.dialect import SqlSession
@@ -40,6 +41,18 @@ APPLY_LOCK: Final = 0x617566
 
 IDENTIFIER_LOCK: Final = 0x617567
 """First half of the per-identifier advisory lock keys (the second is a hash of the key)."""
+
+
+_MATCHING: Final = (
+    "SELECT p.id FROM profiles p WHERE p.id IN ("
+    " SELECT profile FROM identifiers WHERE value ILIKE %s ESCAPE '\\'"
+    " UNION SELECT i.profile FROM identifier_traits t JOIN identifiers i ON i.id = t.identifier"
+    " WHERE (CASE WHEN substr(t.value, 1, 1) = '\"' THEN t.value::jsonb #>> '{}'"
+    " ELSE t.value END) ILIKE %s ESCAPE '\\') "
+    "ORDER BY p.last_seen DESC NULLS LAST, p.id DESC LIMIT %s"
+)
+"""Profiles by substring, through the trigram indexes of ``profiles/postgres/0004_search_index``
+(the trait expression is the one indexed, so the planner can use it)."""
 
 
 class PostgresSession:
@@ -175,6 +188,11 @@ class PostgresProfileStore(SqlProfileStore):
             finally:
                 self._node_ids.clear()
             self._check_generation(db)
+
+    def _matching(self, db: SqlSession, text: str, limit: int) -> list[int]:
+        pattern = queries.contains(text)
+        rows = db.execute(_MATCHING, (pattern, pattern, limit)).fetchall()
+        return [int(row[0]) for row in rows]
 
     def _empty_tables(self, db: SqlSession) -> None:
         db.execute("TRUNCATE " + ", ".join(TABLES) + " RESTART IDENTITY")

@@ -79,7 +79,9 @@ class ProfileStore(Protocol):
         ...
 
     def search(self, query: str, limit: int = 50) -> list[Profile]:
-        """Profiles whose identifier or trait value contains ``query``; newest activity first."""
+        """Profiles whose identifier or trait value contains ``query`` (case folded; a string
+        trait by its text), at most ``limit``: a profile holding an identifier equal to ``query``
+        first, then newest activity first. An empty query lists the newest profiles."""
         ...
 
     def merges(self, profile_id: str) -> list[MergeRecord]:
@@ -110,6 +112,8 @@ class _Batch:
         self.groups: list[tuple[int, str, str]] = []
         self.group_traits: list[tuple[str, str, str, str]] = []
         self.warnings: list[tuple[int, str, str, str]] = []
+        self.indexed: set[int] = set()
+        """Identifiers created or given traits: their search documents are written again."""
 
     def record(self, node: int, identity: EventIdentity) -> None:
         """Count one event for identifier ``node``."""
@@ -121,9 +125,11 @@ class _Batch:
             seen[0] += 1
             seen[1] = min(seen[1], timestamp)
             seen[2] = max(seen[2], timestamp)
-        self.traits.extend(
-            (node, name, queries.dumps(v), key) for name, v in identity.traits.items()
-        )
+        if identity.traits:
+            self.indexed.add(node)
+            self.traits.extend(
+                (node, name, queries.dumps(v), key) for name, v in identity.traits.items()
+            )
         if identity.group_id is not None:
             self.groups.append((node, identity.group_id, key))
             self.group_traits.extend(
@@ -222,6 +228,15 @@ class SqlProfileStore:
         """Delete every row of every table, inside the caller's transaction."""
         raise NotImplementedError
 
+    def _matching(self, db: SqlSession, text: str, limit: int) -> list[int]:
+        """Rows of profiles whose identifier or trait value contains ``text`` (not empty),
+        newest activity first, at most ``limit``, read through the backend's search index."""
+        raise NotImplementedError
+
+    def _index(self, db: SqlSession, nodes: set[int]) -> None:
+        """Write the search documents of identifiers ``nodes`` (created or given traits by the
+        batch), inside its transaction; a backend whose indexes follow the tables does nothing."""
+
     def apply(self, events: Sequence[StoredEvent]) -> None:
         """See ``ProfileStore.apply``: ``_apply_batch`` in one transaction, under the locks."""
         raise NotImplementedError
@@ -264,6 +279,7 @@ class SqlProfileStore:
             cursor = event.seq
         linker.settle()
         batch.write(db, self._dialect)
+        self._index(db, batch.indexed)
         db.execute(
             f"INSERT INTO state (name, value) VALUES ('cursor', {m}) "
             "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -348,7 +364,9 @@ class SqlProfileStore:
         batch: _Batch,
         linker: Linker,
     ) -> None:
-        nodes = {identifier: self._node(identifier, linker) for identifier in identity.identifiers}
+        nodes = {
+            identifier: self._node(identifier, linker, batch) for identifier in identity.identifiers
+        }
         message_id = str(event.message.get("messageId") or "")
         attributed = nodes[identity.identifier] if identity.identifier else None
         batch.event_links.append((event.seq, attributed, identity.order_key, identity.timestamp))
@@ -378,11 +396,12 @@ class SqlProfileStore:
             ):
                 self._node_ids[wanted[key]] = int(node)
 
-    def _node(self, identifier: Identifier, linker: Linker) -> int:
+    def _node(self, identifier: Identifier, linker: Linker, batch: _Batch) -> int:
         """The row id of ``identifier`` (looked up for the batch), creating it if it is new."""
         known = self._node_ids.get(identifier)
         if known is None:
             known = self._node_ids[identifier] = linker.create(identifier)
+            batch.indexed.add(known)
         return known
 
     # -- the read side: each method borrows a reader connection for one query module call -
@@ -420,7 +439,7 @@ class SqlProfileStore:
         with self._reader() as db:
             return [
                 queries.profile(db, self._dialect, internal)
-                for internal in queries.search(db, self._dialect, query, limit)
+                for internal in queries.search(db, self._dialect, query, limit, self._matching)
             ]
 
     def merges(self, profile_id: str) -> list[MergeRecord]:

@@ -18,6 +18,7 @@ from typing import Final
 from audience.errors import StorageError
 from audience.eventlog import StoredEvent
 from audience.identity.graph import Limits
+from audience.resolution import queries
 from audience.resolution.profile_store import SqlProfileStore
 from audience.resolution.schema import REBUILDING_MIGRATION, TABLES
 from audience.storage.dialect import SQLITE, SqlSession
@@ -30,6 +31,27 @@ FILENAME: Final = "profiles.sqlite3"
 
 WRITER_CACHE_KIB: Final = 128 * 1024
 """Page cache of the writer connection (SQLite's default is 2 MiB)."""
+
+TRIGRAM_SQLITE: Final = (3, 34, 0)
+"""The first SQLite whose FTS5 has the trigram tokenizer the search index is built with."""
+
+TRIGRAM: Final = 3
+"""Queries this long or longer are answered by the trigram index; shorter ones scan it."""
+
+DOCUMENT: Final = (
+    "SELECT i.id, i.value || coalesce(char(31) || ("
+    " SELECT group_concat(CASE WHEN substr(t.value, 1, 1) = '\"' "
+    "THEN json_extract(t.value, '$') ELSE t.value END, char(31))"
+    " FROM identifier_traits t WHERE t.identifier = i.id), '') FROM identifiers i WHERE i.id = ?"
+)
+"""An identifier's search document: its value, then its trait values (a string by its text),
+each after a unit separator (``profiles/sqlite/0004_search_index.sql`` writes them alike)."""
+
+_MATCHING: Final = (
+    "SELECT p.id FROM profiles p WHERE p.id IN ("
+    " SELECT i.profile FROM profile_search s JOIN identifiers i ON i.id = s.rowid WHERE {where}) "
+    "ORDER BY p.last_seen DESC, p.id DESC LIMIT ?"
+)
 
 
 class SqliteProfileStore(SqlProfileStore):
@@ -47,6 +69,11 @@ class SqliteProfileStore(SqlProfileStore):
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._all: list[sqlite3.Connection] = []
         self._closed = False
+        if sqlite3.sqlite_version_info < TRIGRAM_SQLITE:
+            raise StorageError(
+                f"the profile store needs SQLite 3.34 or newer (FTS5 with its trigram tokenizer) "
+                f"for profile search; this Python has SQLite {sqlite3.sqlite_version}"
+            )
         try:
             self._writer = self._connect()
             # The writer walks the identifier indexes for every event: keep them in memory.
@@ -143,5 +170,21 @@ class SqliteProfileStore(SqlProfileStore):
             self._check_generation(db)
 
     def _empty_tables(self, db: SqlSession) -> None:
+        db.execute("DELETE FROM profile_search")
         for table in TABLES:
             db.execute(f"DELETE FROM {table}")
+
+    def _index(self, db: SqlSession, nodes: set[int]) -> None:
+        db.executemany(
+            f"INSERT OR REPLACE INTO profile_search (rowid, body) {DOCUMENT}",
+            [(node,) for node in sorted(nodes)],
+        )
+
+    def _matching(self, db: SqlSession, text: str, limit: int) -> list[int]:
+        if len(text) >= TRIGRAM:
+            # A phrase of the trigram tokenizer: the text's trigrams, one after the other.
+            where, argument = "s.profile_search MATCH ?", '"' + text.replace('"', '""') + '"'
+        else:
+            where, argument = "s.body LIKE ? ESCAPE '\\'", queries.contains(text)
+        rows = db.execute(_MATCHING.format(where=where), (argument, limit)).fetchall()
+        return [int(row[0]) for row in rows]
