@@ -62,6 +62,7 @@ def tune_garbage_collector() -> None:
 @setting_option("log_format", "--log-format", type=click.Choice(["plain", "json"]))
 @database_option
 @setting_option("workers", "--workers", type=click.IntRange(1, 64))
+@setting_option("retention_days", "--retention", type=click.IntRange(1, 36_500), metavar="DAYS")
 def serve(
     host: str | None,
     port: int | None,
@@ -73,6 +74,7 @@ def serve(
     log_format: str | None,
     database_url: str | None,
     workers: int | None,
+    retention_days: int | None,
 ) -> None:
     """Start the collector on the SQLite store in the data folder, or on PostgreSQL.
 
@@ -94,6 +96,7 @@ def serve(
         "log_format": log_format,
         "database_url": database_url,
         "workers": workers,
+        "retention_days": retention_days,
     }
     settings = settings_of(**given)
     if settings.workers > 1 and not settings.database_url:

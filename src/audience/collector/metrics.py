@@ -82,6 +82,8 @@ class Metrics:
         self._dropped: Counter[tuple[str, str]] = Counter()
         self._requests: Counter[tuple[str, int]] = Counter()
         self._latency: dict[str, _Histogram] = {}
+        self._pruned = 0
+        self._retention_runs: Counter[str] = Counter()
 
     def events_stored(self, source: str, stored: int, duplicates: int) -> None:
         """Count committed events and duplicates of ``source``."""
@@ -94,6 +96,12 @@ class Metrics:
         with self._lock:
             for reason, count in reasons.items():
                 self._dropped[(source, reason)] += count
+
+    def retention_ran(self, outcome: str, pruned: int = 0) -> None:
+        """Count one retention run (``ok``, ``failed``) and the events it pruned."""
+        with self._lock:
+            self._retention_runs[outcome] += 1
+            self._pruned += pruned
 
     def request_done(self, route: str, status: int, seconds: float) -> None:
         """Count one finished request and its latency."""
@@ -144,6 +152,18 @@ class Metrics:
             )
             _counter(
                 lines,
+                "audience_events_pruned_total",
+                "Events deleted by retention.",
+                {(): self._pruned},
+            )
+            _counter(
+                lines,
+                "audience_retention_runs_total",
+                "Retention runs, by outcome.",
+                {(("outcome", o),): n for o, n in self._retention_runs.items()},
+            )
+            _counter(
+                lines,
                 "audience_http_requests_total",
                 "HTTP requests answered, by route and status.",
                 {(("route", r), ("status", str(c))): n for (r, c), n in self._requests.items()},
@@ -178,7 +198,7 @@ def _counter(
     lines.append(f"# TYPE {name} counter")
     for labels, value in sorted(values.items()):
         rendered = ",".join(f'{key}="{_escape(text)}"' for key, text in labels)
-        lines.append(f"{name}{{{rendered}}} {value}")
+        lines.append(f"{name}{{{rendered}}} {value}" if rendered else f"{name} {value}")
 
 
 def _escape(text: str) -> str:
