@@ -455,3 +455,18 @@ def test_serve_with_a_retention_prunes_old_events_and_counts_them_in_metrics(
     with SqliteEventStore.open(data / "events.sqlite3") as events:
         assert [event.seq for event in events.read_after(0, 10)] == [5]
         assert events.events_pruned() == 4
+
+
+def test_a_run_asked_to_stop_ends_before_its_next_transaction(stores: Stores) -> None:
+    append(stores, *(record(n, n) for n in range(5)))
+    stores.resolve()
+    asked: list[int] = []
+
+    def stopping() -> bool:
+        asked.append(1)
+        return True
+
+    done = retention(stores, now_day=100).run(stopping)
+    assert (done.pruned, done.reclaimed) == (0, None)
+    assert asked
+    assert len(stores.events.read_after(0, 10)) == 5

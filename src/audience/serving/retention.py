@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final, Protocol
@@ -43,7 +43,11 @@ class PrunableLog(Protocol):
     def source_retention(self) -> dict[str, int]: ...
 
     def prune(
-        self, through: int, rules: Sequence[PruneRule], keep: Collection[int] = ()
+        self,
+        through: int,
+        rules: Sequence[PruneRule],
+        keep: Collection[int] = (),
+        stopping: Callable[[], bool] | None = None,
     ) -> int: ...
 
     def reclaim_space(self) -> str | None: ...
@@ -91,8 +95,9 @@ class Retention:
             rules.append(PruneRule(before(self._days), others=tuple(sorted(own))))
         return rules
 
-    def run(self) -> RetentionRun:
-        """One pass: prune what every reader is past and the rules let go, reclaim the space."""
+    def run(self, stopping: Callable[[], bool] | None = None) -> RetentionRun:
+        """One pass: prune what every reader is past and the rules let go, reclaim the space;
+        ``stopping`` (asked between transactions) ends it early."""
         rules = self.rules()
         if not rules:
             return RetentionRun(0, 0, None)
@@ -102,8 +107,9 @@ class Retention:
             lowest, held = self._deliveries.retained()
             if lowest is not None:
                 through = min(through, lowest)
-        pruned = self._events.prune(through, rules, held)
-        reclaimed = self._events.reclaim_space() if pruned else None
+        pruned = self._events.prune(through, rules, held, stopping)
+        stopped = stopping is not None and stopping()
+        reclaimed = self._events.reclaim_space() if pruned and not stopped else None
         return RetentionRun(pruned, through, reclaimed)
 
 
@@ -122,7 +128,7 @@ class RetentionPruner:
     def run_once(self) -> RetentionRun | None:
         """One run, its outcome logged and counted; ``None`` when it failed."""
         try:
-            done = self._retention.run()
+            done = self._retention.run(self._stop.is_set)
         except Exception:
             logger.exception("pruning old events failed; ingestion goes on, the next run retries")
             self._metrics.retention_ran("failed")

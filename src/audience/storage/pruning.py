@@ -18,7 +18,7 @@ positions each so that the collector's writer never waits long, and never the ne
 from __future__ import annotations
 
 import bisect
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
@@ -124,9 +124,18 @@ class SqlEventPruning:
 
     # -- pruning -----------------------------------------------------------------------------
 
-    def prune(self, through: int, rules: Sequence[PruneRule], keep: Collection[int] = ()) -> int:
+    def prune(
+        self,
+        through: int,
+        rules: Sequence[PruneRule],
+        keep: Collection[int] = (),
+        stopping: Callable[[], bool] | None = None,
+    ) -> int:
         """Delete the events at positions up to ``through`` that a rule lets go, except those
-        at the positions ``keep`` and the newest event; returns how many were deleted."""
+        at the positions ``keep`` and the newest event; returns how many were deleted.
+
+        ``stopping`` is asked before each transaction: once it answers true, pruning ends there
+        (what is left goes the next time)."""
         newest = self.last_seq()
         through = min(through, newest - 1)
         first = self._query("SELECT coalesce(min(seq), 0) FROM events")[0][0]
@@ -139,7 +148,7 @@ class SqlEventPruning:
                 through, self._last_received_before(rule.received_before, int(first), through)
             )
             start = int(first) - 1
-            while start < upper:
+            while start < upper and not (stopping is not None and stopping()):
                 end = min(start + PRUNE_CHUNK, upper)
                 deleted += self._prune_range(start, end, rule, held)
                 start = end
