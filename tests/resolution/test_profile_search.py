@@ -209,3 +209,13 @@ def test_postgres_answers_a_substring_search_from_the_trigram_indexes() -> None:
             store.close()
     assert "identifiers_value_search" in plan
     assert "identifier_traits_value_search" in plan
+
+
+def test_a_short_query_returns_the_newest_matching_profiles_first(
+    profile_store: SqliteProfileStore,
+) -> None:
+    profile_store.apply(
+        [make_event(seq, "identify", user_id=f"u{seq}-x", minute=seq) for seq in range(1, 6)]
+    )
+    assert found(profile_store, "-x", limit=2) == ["u5-x", "u4-x"]
+    assert found(profile_store, "-x") == ["u5-x", "u4-x", "u3-x", "u2-x", "u1-x"]

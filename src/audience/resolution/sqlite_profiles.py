@@ -47,6 +47,17 @@ DOCUMENT: Final = (
 """An identifier's search document: its value, then its trait values (a string by its text),
 each after a unit separator (``profiles/sqlite/0004_search_index.sql`` writes them alike)."""
 
+SHORT_WALK: Final = 10_000
+"""Newest profiles a short query looks through first: a common piece of two characters is found
+among them without reading every identifier (a rare one reads them all after)."""
+
+_NEWEST_MATCHING: Final = (
+    "SELECT p.id FROM (SELECT id, last_seen FROM profiles ORDER BY last_seen DESC, id DESC "
+    "LIMIT ?) p WHERE EXISTS (SELECT 1 FROM identifiers i JOIN profile_search s "
+    "ON s.rowid = i.id WHERE i.profile = p.id AND s.body LIKE ? ESCAPE '\\') "
+    "ORDER BY p.last_seen DESC, p.id DESC LIMIT ?"
+)
+
 _MATCHING: Final = (
     "SELECT p.id FROM profiles p WHERE p.id IN ("
     " SELECT i.profile FROM profile_search s JOIN identifiers i ON i.id = s.rowid WHERE {where}) "
@@ -186,5 +197,8 @@ class SqliteProfileStore(SqlProfileStore):
             where, argument = "s.profile_search MATCH ?", '"' + text.replace('"', '""') + '"'
         else:
             where, argument = "s.body LIKE ? ESCAPE '\\'", queries.contains(text)
+            newest = db.execute(_NEWEST_MATCHING, (SHORT_WALK, argument, limit)).fetchall()
+            if len(newest) >= limit:  # the newest matches: no older profile comes before them
+                return [int(row[0]) for row in newest]
         rows = db.execute(_MATCHING.format(where=where), (argument, limit)).fetchall()
         return [int(row[0]) for row in rows]
