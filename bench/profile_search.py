@@ -13,10 +13,10 @@ the profiles found (at most 50 each):
 Each prints p50 / p99; the whole ``ProfileStore.search`` (profiles read in full) is printed too.
 
     .venv/bin/python bench/profile_search.py [--profiles 1000000] [--queries 200] [--scans 20]
-        [--postgres postgresql://postgres@127.0.0.1:5432/test]
+        [--postgres postgresql://postgres@127.0.0.1:5432/test [--skip-sqlite]]
 
 ``--postgres`` runs the same measurements on a PostgreSQL profile store too (in a schema of its
-own, dropped afterwards).
+own, dropped afterwards); ``--skip-sqlite`` measures PostgreSQL only.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ from audience.storage.dialect import SqlDialect, SqlSession
 START = datetime(2026, 1, 1, tzinfo=UTC)
 FIRST = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Margaret", "Ken", "Frances"]
 LAST = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Hamilton", "Thompson"]
-BATCH = 10_000
+BATCH = 2_000
+"""Events per apply (on PostgreSQL, one advisory lock per identifier of the batch)."""
 LIMIT = 50
 INTERACTIVE_MS = 100
 """An interactive page wants an answer within this."""
@@ -207,13 +208,17 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--scans", type=int, default=20, help="queries answered by the LIKE scan")
     parser.add_argument("--postgres", help="also measure a PostgreSQL profile store at this URL")
+    parser.add_argument("--skip-sqlite", action="store_true", help="measure PostgreSQL only")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        sqlite_store = SqliteProfileStore(Path(folder) / "profiles.sqlite3")
-        try:
-            report("SQLite", sqlite_store, options.profiles, options.queries, options.scans)
-        finally:
-            sqlite_store.close()
+        if options.skip_sqlite:
+            folder = ""
+        if folder:
+            sqlite_store = SqliteProfileStore(Path(folder) / "profiles.sqlite3")
+            try:
+                report("SQLite", sqlite_store, options.profiles, options.queries, options.scans)
+            finally:
+                sqlite_store.close()
     if options.postgres:
         with postgres_schema(options.postgres) as url:
             postgres_store = PostgresProfileStore(url)

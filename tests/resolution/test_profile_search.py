@@ -219,3 +219,16 @@ def test_a_short_query_returns_the_newest_matching_profiles_first(
     )
     assert found(profile_store, "-x", limit=2) == ["u5-x", "u4-x"]
     assert found(profile_store, "-x") == ["u5-x", "u4-x", "u3-x", "u2-x", "u1-x"]
+
+
+def test_a_query_matching_thousands_of_profiles_returns_the_newest_first(
+    profile_store: SqliteProfileStore,
+) -> None:
+    profile_store.apply(
+        [
+            make_event(seq, "identify", user_id=f"user-{seq:05d}", minute=seq)
+            for seq in range(1, 2_101)
+        ]
+    )
+    assert found(profile_store, "user-", limit=3) == ["user-02100", "user-02099", "user-02098"]
+    assert found(profile_store, "ser-0001", limit=2) == ["user-00019", "user-00018"]
