@@ -56,6 +56,8 @@ class Settings:
     parse_user_agents: bool = False
     geoip_db: Path | None = None
     drop_bots: bool = False
+    retention_days: int | None = None
+    retention_interval: float = 3600.0
 
     @property
     def database_path(self) -> Path:
@@ -158,6 +160,16 @@ def _log_level(text: str) -> str:
     value = text.strip().lower()
     if value not in ("debug", "info", "warning", "error", "critical"):
         raise ValueError(f"{text!r} is not debug, info, warning, error or critical")
+    return value
+
+
+def _retention_days(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number of days") from None
+    if not 1 <= value <= 36_500:
+        raise ValueError(f"{text!r} is not a number of days from 1 to 36500")
     return value
 
 
@@ -378,6 +390,20 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "Leave out the events of known bots (read from the user agent), counted as dropped for "
         "the reason bot; the client is answered as if they were stored. Default: off.",
         _switch,
+    ),
+    Setting(
+        "retention_days",
+        "AUDIENCE_RETENTION_DAYS",
+        "Days events are kept in the event store: older ones are pruned once the profiles and "
+        "every destination have them (a source's own, from 'audience sources set-retention', "
+        "comes first). Default: kept for ever.",
+        _retention_days,
+    ),
+    Setting(
+        "retention_interval",
+        "AUDIENCE_RETENTION_INTERVAL",
+        "Seconds between two retention runs of 'audience serve' (the first runs at start).",
+        _seconds,
     ),
 )
 

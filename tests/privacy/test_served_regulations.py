@@ -83,7 +83,7 @@ def test_a_suppressed_persons_events_are_dropped_and_counted_until_unsuppressed(
     stats = served.admin.get("/api/stats").json()
     assert stats["dropped"]["web"]["suppressed"] == 2
     metrics = served.admin.get("/metrics").text
-    assert 'audience_events_dropped_total{source="web",reason="suppressed"} 2' in metrics
+    assert 'audience_events_dropped_total{reason="suppressed",source="web"} 2' in metrics
 
     served.regulate("UNSUPPRESS", "ANONYMOUS_ID", "laptop-anon")
     served.send(message(5, userId=ADA))

@@ -143,7 +143,12 @@ def schema_versions(settings: Settings) -> dict[str, list[int]]:
     found = {}
     for component, name in FILES.items():
         with sqlite3.connect(settings.data_dir / name) as connection:
-            found[component] = list(range(1, schema_version(connection) + 1))
+            version = schema_version(connection)
+        found[component] = [
+            migration.version
+            for migration in migrations(component, "sqlite")
+            if migration.version <= version
+        ]
     return found
 
 

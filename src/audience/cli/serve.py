@@ -68,6 +68,7 @@ def tune_garbage_collector() -> None:
     "geoip_db", "--geoip-db", type=click.Path(dir_okay=False, exists=True, path_type=Path)
 )
 @setting_option("drop_bots", "--drop-bots", is_flag=True)
+@setting_option("retention_days", "--retention", type=click.IntRange(1, 36_500), metavar="DAYS")
 def serve(
     host: str | None,
     port: int | None,
@@ -82,6 +83,7 @@ def serve(
     parse_user_agents: bool | None,
     geoip_db: Path | None,
     drop_bots: bool | None,
+    retention_days: int | None,
 ) -> None:
     """Start the collector on the SQLite store in the data folder, or on PostgreSQL.
 
@@ -103,6 +105,7 @@ def serve(
         "parse_user_agents": parse_user_agents or None,
         "geoip_db": geoip_db,
         "drop_bots": drop_bots or None,
+        "retention_days": retention_days,
     }
     settings = settings_of(**given)
     if settings.workers > 1 and not settings.database_url:

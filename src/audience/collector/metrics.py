@@ -116,6 +116,17 @@ class Metrics:
         self._process = ProcessGauges("collector", registry)
         self._restarts_seen: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._pruned = Counter(
+            "audience_events_pruned",
+            "Events deleted by retention.",
+            registry=registry,
+        )
+        self._retention_runs = Counter(
+            "audience_retention_runs",
+            "Retention runs, by outcome.",
+            ["outcome"],
+            registry=registry,
+        )
 
     def events_stored(self, source: str, stored: int, duplicates: int) -> None:
         """Count committed events and duplicates of ``source``."""
@@ -128,6 +139,12 @@ class Metrics:
         """Count refused events of ``source`` by reason."""
         for reason, count in reasons.items():
             self._dropped.labels(source, reason).inc(count)
+
+    def retention_ran(self, outcome: str, pruned: int = 0) -> None:
+        """Count one retention run (``ok``, ``failed``) and the events it pruned."""
+        self._retention_runs.labels(outcome).inc()
+        if pruned:
+            self._pruned.inc(pruned)
 
     def request_done(self, route: str, status: int, seconds: float) -> None:
         """Count one finished request and its latency."""

@@ -88,6 +88,12 @@ class DeliveryStore(Protocol):
         """The oldest open (pending) batch of the destination."""
         ...
 
+    def retained(self) -> tuple[int | None, set[int]]:
+        """What the destinations still need of the event log: the lowest cursor of any
+        destination (``None`` with no destination) and the positions of every open or
+        dead-lettered batch (a dead letter can be replayed)."""
+        ...
+
     def claim(
         self, name: str, cursor: int, new_cursor: int, seqs: Sequence[int], now: float
     ) -> Batch | None:
@@ -258,6 +264,15 @@ class SqlDeliveryStore:
         if not rows:
             raise ConfigError(f"no destination is named {name!r}")
         return int(str(rows[0][0]))
+
+    def retained(self) -> tuple[int | None, set[int]]:
+        lowest = self._rows("SELECT min(seq) FROM cursors")[0][0]
+        held = {
+            int(seq)
+            for (seqs,) in self._rows("SELECT seqs FROM batches")
+            for seq in json.loads(str(seqs))
+        }
+        return (None if lowest is None else int(str(lowest))), held
 
     def next_batch(self, name: str) -> Batch | None:
         rows = self._rows(

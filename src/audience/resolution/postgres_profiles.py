@@ -30,7 +30,7 @@ from audience.errors import StorageError
 from audience.eventlog import StoredEvent
 from audience.identity.graph import Limits, identity_of
 from audience.identity.identifiers import Identifier
-from audience.resolution import deletion
+from audience.resolution import deletion, queries
 from audience.resolution.deletion import PersonDeletion
 from audience.resolution.profile_store import SqlProfileStore
 from audience.resolution.schema import REBUILDING_MIGRATIONS, TABLES
@@ -45,6 +45,42 @@ APPLY_LOCK: Final = 0x617566
 
 IDENTIFIER_LOCK: Final = 0x617567
 """First half of the per-identifier advisory lock keys (the second is a hash of the key)."""
+
+
+TRIGRAM: Final = 3
+"""Queries this long or longer are answered by the trigram indexes; shorter ones scan."""
+
+CANDIDATES: Final = 2_000
+"""Profiles an indexed search collects before it counts as broad: fewer are sorted by activity
+at once; more are looked for among the newest profiles first."""
+
+NEWEST_WALK: Final = 10_000
+"""Newest profiles a broad or short query looks through first."""
+
+_TRAIT_TEXT: Final = (
+    "(CASE WHEN substr(t.value, 1, 1) = '\"' THEN t.value::jsonb #>> '{}' ELSE t.value END)"
+)
+"""A trait's text, spelled as ``profiles/postgres/0004_search_index`` indexes it."""
+
+_MATCHES: Final = (
+    "SELECT profile FROM identifiers WHERE value{scan} ILIKE %s ESCAPE '\\'"
+    " UNION SELECT i.profile FROM identifier_traits t JOIN identifiers i ON i.id = t.identifier"
+    f" WHERE {_TRAIT_TEXT}{{scan}} ILIKE %s ESCAPE '\\'"
+)
+"""The profiles holding a matching identifier or trait value. With ``scan`` left empty the
+trigram indexes answer; ``|| ''`` makes an expression the indexes do not hold, so the planner
+reads the tables (faster than an index for a query shorter than three characters)."""
+
+_ORDER: Final = "ORDER BY p.last_seen DESC NULLS LAST, p.id DESC"
+
+_NEWEST: Final = (
+    "SELECT p.id FROM (SELECT id, last_seen FROM profiles "
+    f"{_ORDER.replace('p.', '')} LIMIT %s) p WHERE EXISTS ("
+    " SELECT 1 FROM identifiers i WHERE i.profile = p.id AND (i.value || '' ILIKE %s ESCAPE '\\'"
+    " OR EXISTS (SELECT 1 FROM identifier_traits t WHERE t.identifier = i.id"
+    f" AND {_TRAIT_TEXT} || '' ILIKE %s ESCAPE '\\'))) {_ORDER} LIMIT %s"
+)
+"""The matching profiles among the newest ``NEWEST_WALK``, each checked by its own rows."""
 
 
 class PostgresSession:
@@ -222,6 +258,27 @@ class PostgresProfileStore(SqlProfileStore):
                 self._node_ids.clear()
             self._check_generation(db)
         return deleted
+
+    def _matching(self, db: SqlSession, text: str, limit: int) -> list[int]:
+        pattern = queries.contains(text)
+        scan = "" if len(text) >= TRIGRAM else " || ''"
+        matches = _MATCHES.replace("{scan}", scan)
+        if not scan:
+            found = db.execute(f"{matches} LIMIT %s", (pattern, pattern, CANDIDATES)).fetchall()
+            if len(found) < CANDIDATES:  # a selective query: sort what it found
+                rows = db.execute(
+                    f"SELECT p.id FROM profiles p WHERE p.id = ANY(%s) {_ORDER} LIMIT %s",
+                    ([int(row[0]) for row in found], limit),
+                ).fetchall()
+                return [int(row[0]) for row in rows]
+        newest = db.execute(_NEWEST, (NEWEST_WALK, pattern, pattern, limit)).fetchall()
+        if len(newest) >= limit:  # the newest matches: no older profile comes before them
+            return [int(row[0]) for row in newest]
+        rows = db.execute(
+            f"SELECT p.id FROM profiles p WHERE p.id IN ({matches}) {_ORDER} LIMIT %s",
+            (pattern, pattern, limit),
+        ).fetchall()
+        return [int(row[0]) for row in rows]
 
     def _empty_tables(self, db: SqlSession) -> None:
         db.execute("TRUNCATE " + ", ".join(TABLES) + " RESTART IDENTITY")

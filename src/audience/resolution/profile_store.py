@@ -92,7 +92,9 @@ class ProfileStore(Protocol):
         ...
 
     def search(self, query: str, limit: int = 50) -> list[Profile]:
-        """Profiles whose identifier or trait value contains ``query``; newest activity first."""
+        """Profiles whose identifier or trait value contains ``query`` (case folded; a string
+        trait by its text), at most ``limit``: a profile holding an identifier equal to ``query``
+        first, then newest activity first. An empty query lists the newest profiles."""
         ...
 
     def merges(self, profile_id: str) -> list[MergeRecord]:
@@ -178,6 +180,8 @@ class _Batch:
         self.groups: list[tuple[int, str, str]] = []
         self.group_traits: list[tuple[str, str, str, str]] = []
         self.warnings: list[tuple[int, str, str, str]] = []
+        self.indexed: set[int] = set()
+        """Identifiers created or given traits: their search documents are written again."""
 
     def record(self, node: int, identity: EventIdentity) -> None:
         """Count one event for identifier ``node``."""
@@ -189,9 +193,11 @@ class _Batch:
             seen[0] += 1
             seen[1] = min(seen[1], timestamp)
             seen[2] = max(seen[2], timestamp)
-        self.traits.extend(
-            (node, name, queries.dumps(v), key) for name, v in identity.traits.items()
-        )
+        if identity.traits:
+            self.indexed.add(node)
+            self.traits.extend(
+                (node, name, queries.dumps(v), key) for name, v in identity.traits.items()
+            )
         if identity.group_id is not None:
             self.groups.append((node, identity.group_id, key))
             self.group_traits.extend(
@@ -290,6 +296,15 @@ class SqlProfileStore:
         """Delete every row of every table, inside the caller's transaction."""
         raise NotImplementedError
 
+    def _matching(self, db: SqlSession, text: str, limit: int) -> list[int]:
+        """Rows of profiles whose identifier or trait value contains ``text`` (not empty),
+        newest activity first, at most ``limit``, read through the backend's search index."""
+        raise NotImplementedError
+
+    def _index(self, db: SqlSession, nodes: set[int]) -> None:
+        """Write the search documents of identifiers ``nodes`` (created or given traits by the
+        batch), inside its transaction; a backend whose indexes follow the tables does nothing."""
+
     def apply(self, events: Sequence[StoredEvent]) -> None:
         """See ``ProfileStore.apply``: ``_apply_batch`` in one transaction, under the locks."""
         raise NotImplementedError
@@ -342,12 +357,13 @@ class SqlProfileStore:
             {i for _, identity in pending for i in identity.identifiers}
             | {i for action in actions for i in (action.a, action.b) if i is not None},
         )
-        self._apply_merges(db, actions, splits, linker)
+        self._apply_merges(db, actions, splits, linker, batch)
         for event, identity in pending:
             self._apply_event(db, event, identity, batch, linker, splits)
             cursor = event.seq
         linker.settle()
         batch.write(db, self._dialect)
+        self._index(db, batch.indexed)
         db.execute(
             f"INSERT INTO state (name, value) VALUES ('cursor', {m}) "
             "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -434,7 +450,9 @@ class SqlProfileStore:
         linker: Linker,
         splits: Mapping[Identifier, str],
     ) -> None:
-        nodes = {identifier: self._node(identifier, linker) for identifier in identity.identifiers}
+        nodes = {
+            identifier: self._node(identifier, linker, batch) for identifier in identity.identifiers
+        }
         message_id = str(event.message.get("messageId") or "")
         attributed = nodes[identity.identifier] if identity.identifier else None
         batch.event_links.append((event.seq, attributed, identity.order_key, identity.timestamp))
@@ -458,6 +476,7 @@ class SqlProfileStore:
         actions: list[OperatorAction],
         splits: Mapping[Identifier, str],
         linker: Linker,
+        batch: _Batch,
     ) -> None:
         """Apply the merges recorded since the last batch (splits only drop links) and record
         the last action applied. A merge's link has no event: its ``seq`` is 0."""
@@ -468,7 +487,7 @@ class SqlProfileStore:
             if action.kind != "merge" or is_cut(action.link(), splits):
                 continue
             link = action.link()
-            a, b = self._node(link.a, linker), self._node(link.b, linker)
+            a, b = self._node(link.a, linker, batch), self._node(link.b, linker, batch)
             linker.link(0, link, a, b, action.timestamp)
         last = db.execute("SELECT max(id) FROM operator_actions").fetchone()[0]
         db.execute(
@@ -626,11 +645,12 @@ class SqlProfileStore:
             ):
                 self._node_ids[wanted[key]] = int(node)
 
-    def _node(self, identifier: Identifier, linker: Linker) -> int:
+    def _node(self, identifier: Identifier, linker: Linker, batch: _Batch) -> int:
         """The row id of ``identifier`` (looked up for the batch), creating it if it is new."""
         known = self._node_ids.get(identifier)
         if known is None:
             known = self._node_ids[identifier] = linker.create(identifier)
+            batch.indexed.add(known)
         return known
 
     # -- the read side: each method borrows a reader connection for one query module call -
@@ -668,7 +688,7 @@ class SqlProfileStore:
         with self._reader() as db:
             return [
                 queries.profile(db, self._dialect, internal)
-                for internal in queries.search(db, self._dialect, query, limit)
+                for internal in queries.search(db, self._dialect, query, limit, self._matching)
             ]
 
     def merges(self, profile_id: str) -> list[MergeRecord]:

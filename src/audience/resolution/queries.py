@@ -10,6 +10,7 @@ Profiles are stored as their identifiers' parts; these functions fold the parts 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Final, cast
 
 from audience.identity.graph import edge_kind
@@ -208,29 +209,48 @@ def linked_events_before(
     return _linked(rows)
 
 
-def search(db: SqlSession, dialect: SqlDialect, query: str, limit: int) -> list[int]:
-    """Rows of profiles with an identifier or trait value containing ``query``, newest first."""
+SEARCH_SEPARATOR: Final = "\x1f"
+"""Between the parts (identifier value, trait values) of an identifier's search document."""
+
+SEARCH_TYPES: Final = ("user_id", "anonymous_id", "email")
+"""The identifier types, for finding an exact identifier through the ``(type, value)`` index."""
+
+Matching = Callable[[SqlSession, str, int], list[int]]
+"""A backend's indexed search: rows of profiles whose identifier or trait value contains the
+text, newest activity first, at most the given number."""
+
+
+def contains(text: str) -> str:
+    """A ``LIKE`` pattern (escape character ``\\``) for values containing ``text``."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search(
+    db: SqlSession, dialect: SqlDialect, query: str, limit: int, matching: Matching
+) -> list[int]:
+    """Rows of profiles with an identifier or trait value containing ``query``: a profile holding
+    an identifier equal to it first, then the others by newest activity; at most ``limit``."""
     m = dialect.mark
     text = query.strip()
+    if limit <= 0:
+        return []
     if not text:
         rows = db.execute(
             f"SELECT id FROM profiles ORDER BY last_seen {dialect.descending}, id DESC LIMIT {m}",
             (limit,),
         ).fetchall()
         return [int(row[0]) for row in rows]
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    pattern = f"%{escaped}%"
-    rows = db.execute(
-        "SELECT p.id FROM profiles p WHERE p.id IN ("
-        f" SELECT profile FROM identifiers WHERE value = {m}"
-        f" OR value {dialect.like} {m} ESCAPE '\\'"
-        " UNION SELECT i.profile FROM identifier_traits t"
-        " JOIN identifiers i ON i.id = t.identifier"
-        f" WHERE t.value {dialect.like} {m} ESCAPE '\\') "
-        f"ORDER BY p.last_seen {dialect.descending}, p.id DESC LIMIT {m}",
-        (text, pattern, pattern, limit),
-    ).fetchall()
-    return [int(row[0]) for row in rows]
+    exact: list[int] = []
+    for row in db.execute(
+        f"SELECT profile FROM identifiers WHERE type IN ({dialect.marks(len(SEARCH_TYPES))}) "
+        f"AND value = {m}",
+        (*SEARCH_TYPES, text),
+    ):
+        if int(row[0]) not in exact:
+            exact.append(int(row[0]))
+    found = exact + [row for row in matching(db, text, limit + len(exact)) if row not in exact]
+    return found[:limit]
 
 
 def _merge_record(row: tuple[Any, ...]) -> MergeRecord:

@@ -16,6 +16,9 @@
   like events (never emptied by ``clear``: a rebuild applies them again);
 - ``warnings``; ``state``: the cursor, the generation ``clear`` bumps, the ``link_email`` choice
   and the limits the profiles were built with, and the last operator action applied.
+- on SQLite, ``profile_search``: an FTS5 table (trigram tokenizer) of one document per
+  identifier, its value and its trait values, written by the store with every batch; on
+  PostgreSQL, trigram (``pg_trgm``) indexes on identifier and trait values do the same.
 
 A profile store of an older layout is emptied by its migration and rebuilt from the event log
 (profiles are derived data), keeping the recorded choices.

@@ -20,7 +20,7 @@ from audience.errors import StorageError
 from audience.eventlog import StoredEvent
 from audience.identity.graph import Limits
 from audience.identity.identifiers import Identifier
-from audience.resolution import deletion
+from audience.resolution import deletion, queries
 from audience.resolution.deletion import PersonDeletion
 from audience.resolution.profile_store import SqlProfileStore
 from audience.resolution.schema import REBUILDING_MIGRATIONS, TABLES
@@ -46,6 +46,38 @@ SCRUB_PAUSE_SECONDS: Final = 0.05
 WRITER_CACHE_KIB: Final = 128 * 1024
 """Page cache of the writer connection (SQLite's default is 2 MiB)."""
 
+TRIGRAM_SQLITE: Final = (3, 34, 0)
+"""The first SQLite whose FTS5 has the trigram tokenizer the search index is built with."""
+
+TRIGRAM: Final = 3
+"""Queries this long or longer are answered by the trigram index; shorter ones scan it."""
+
+DOCUMENT: Final = (
+    "SELECT i.id, i.value || coalesce(char(31) || ("
+    " SELECT group_concat(CASE WHEN substr(t.value, 1, 1) = '\"' "
+    "THEN json_extract(t.value, '$') ELSE t.value END, char(31))"
+    " FROM identifier_traits t WHERE t.identifier = i.id), '') FROM identifiers i WHERE i.id = ?"
+)
+"""An identifier's search document: its value, then its trait values (a string by its text),
+each after a unit separator (``profiles/sqlite/0004_search_index.sql`` writes them alike)."""
+
+SHORT_WALK: Final = 10_000
+"""Newest profiles a short query looks through first: a common piece of two characters is found
+among them without reading every identifier (a rare one reads them all after)."""
+
+_NEWEST_MATCHING: Final = (
+    "SELECT p.id FROM (SELECT id, last_seen FROM profiles ORDER BY last_seen DESC, id DESC "
+    "LIMIT ?) p WHERE EXISTS (SELECT 1 FROM identifiers i JOIN profile_search s "
+    "ON s.rowid = i.id WHERE i.profile = p.id AND s.body LIKE ? ESCAPE '\\') "
+    "ORDER BY p.last_seen DESC, p.id DESC LIMIT ?"
+)
+
+_MATCHING: Final = (
+    "SELECT p.id FROM profiles p WHERE p.id IN ("
+    " SELECT i.profile FROM profile_search s JOIN identifiers i ON i.id = s.rowid WHERE {where}) "
+    "ORDER BY p.last_seen DESC, p.id DESC LIMIT ?"
+)
+
 
 class SqliteProfileStore(SqlProfileStore):
     """:class:`~audience.resolution.profile_store.ProfileStore` on one SQLite file.
@@ -62,6 +94,11 @@ class SqliteProfileStore(SqlProfileStore):
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._all: list[sqlite3.Connection] = []
         self._closed = False
+        if sqlite3.sqlite_version_info < TRIGRAM_SQLITE:
+            raise StorageError(
+                f"the profile store needs SQLite 3.34 or newer (FTS5 with its trigram tokenizer) "
+                f"for profile search; this Python has SQLite {sqlite3.sqlite_version}"
+            )
         try:
             self._writer = self._connect()
             # The writer walks the identifier indexes for every event: keep them in memory.
@@ -192,5 +229,24 @@ class SqliteProfileStore(SqlProfileStore):
         raise StorageError("the profile store's WAL could not be emptied after a deletion")
 
     def _empty_tables(self, db: SqlSession) -> None:
+        db.execute("DELETE FROM profile_search")
         for table in TABLES:
             db.execute(f"DELETE FROM {table}")
+
+    def _index(self, db: SqlSession, nodes: set[int]) -> None:
+        db.executemany(
+            f"INSERT OR REPLACE INTO profile_search (rowid, body) {DOCUMENT}",
+            [(node,) for node in sorted(nodes)],
+        )
+
+    def _matching(self, db: SqlSession, text: str, limit: int) -> list[int]:
+        if len(text) >= TRIGRAM:
+            # A phrase of the trigram tokenizer: the text's trigrams, one after the other.
+            where, argument = "s.profile_search MATCH ?", '"' + text.replace('"', '""') + '"'
+        else:
+            where, argument = "s.body LIKE ? ESCAPE '\\'", queries.contains(text)
+            newest = db.execute(_NEWEST_MATCHING, (SHORT_WALK, argument, limit)).fetchall()
+            if len(newest) >= limit:  # the newest matches: no older profile comes before them
+                return [int(row[0]) for row in newest]
+        rows = db.execute(_MATCHING.format(where=where), (argument, limit)).fetchall()
+        return [int(row[0]) for row in rows]

@@ -28,6 +28,7 @@ from audience.serving.features import (
     privacy_extensions,
     resolution_extensions,
 )
+from audience.serving.retention import Retention, RetentionPruner
 from audience.storage.backend import open_event_store
 
 SERVER_APP: str = "audience.serving.app:server_app"
@@ -71,10 +72,16 @@ def build_server_app(settings: Settings) -> tuple[Starlette, FirstStart]:
                 privacy, store, profiles, deliveries, parts.guard, clock=clock, ids=ids
             )
         )
+        # Last, so it stops first: the stores it prunes with are closed after it.
+        pruner = RetentionPruner(
+            Retention(store, profiles, deliveries, days=settings.retention_days),
+            parts.metrics,
+            settings.retention_interval,
+        )
         app = create_app(
             parts,
             routes=extensions.routes,
-            components=extensions.components,
+            components=[*extensions.components, pruner],
             children=extensions.children,
             close_store=True,
         )

@@ -24,6 +24,7 @@ from audience.errors import StorageError
 from audience.eventlog import StoredEvent
 from audience.storage.admin_sessions import SqlAdminSessions
 from audience.storage.base import AppendResult, EventFilter, EventRange, EventRecord
+from audience.storage.pruning import SqlEventPruning
 from audience.storage.regulations import SqlRegulations
 from audience.storage.sources import SqlSourceRegistry
 from audience.storage.writer import CommitListener, CommitTimer, GroupCommitQueue, WriterHealth
@@ -34,9 +35,10 @@ GET_MANY_CHUNK = 500
 _FILTER_COLUMNS = ("source", "type", "user_id", "anonymous_id", "event")
 
 
-class SqlEventStore(SqlSourceRegistry, SqlAdminSessions, SqlRegulations):
+class SqlEventStore(SqlSourceRegistry, SqlAdminSessions, SqlRegulations, SqlEventPruning):
     """``EventSink``, ``EventFeed``, ``EventQuery``, ``SourceRegistry``,
-    ``AdminSessionStore`` and ``RegulationStore`` on a SQL database.
+    ``AdminSessionStore``, ``RegulationStore`` and retention (:mod:`audience.storage.pruning`)
+    on a SQL database.
 
     A backend supplies ``_dialect``, ``_open_reader`` (a new connection for the pool) and
     ``_new_writer`` (called once, under the writer lock, on the first ``append``); it may

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
 import psycopg
@@ -168,6 +168,26 @@ class PostgresEventStore(SqlEventStore):
                 connection.execute("VACUUM events, regulation_subjects")
         except psycopg.Error as exc:
             raise StorageError(f"vacuuming the events failed: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._reader() as connection:
+            try:
+                with connection.transaction():
+                    yield connection
+            except psycopg.Error as exc:
+                raise StorageError(f"writing the event store failed: {exc}") from exc
+
+    def reclaim_space(self) -> str | None:
+        """A plain ``VACUUM`` of the events table: the space of pruned rows is reused by new
+        ones (it never blocks the writers); the file shrinks only by ``VACUUM FULL``, left to
+        the operator."""
+        try:
+            with self._reader() as connection:
+                connection.execute("VACUUM events")
+        except psycopg.Error as exc:
+            raise StorageError(f"vacuuming the events table failed: {exc}") from exc
+        return "VACUUM events"
 
     # -- EventFeed -------------------------------------------------------------------------
 

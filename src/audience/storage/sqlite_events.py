@@ -10,9 +10,13 @@ and each process keeps one writer thread.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Final
 
 from audience.clock import Clock
 from audience.errors import StorageError
@@ -33,6 +37,17 @@ BUSY_TIMEOUT_MS = 10_000
 
 BACKUP_FILE = StoreFile("events", "events.sqlite3", "SELECT coalesce(max(seq), 0) FROM events")
 """The event store's file in a backup; its position is the last event's ``seq``."""
+
+RECLAIM_SHARE: Final = 0.25
+"""Free pages, as a share of the file, past which pruning gives the space back."""
+
+RECLAIM_MIN_PAGES: Final = 2_048
+"""Free pages below which the space is never worth giving back (8 MiB of 4 KiB pages)."""
+
+RECLAIM_STEP: Final = 1_024
+"""Pages one incremental vacuum frees (one short write transaction each)."""
+
+logger = logging.getLogger(__name__)
 
 
 class SqliteEventStore(SqlEventStore):
@@ -61,6 +76,9 @@ class SqliteEventStore(SqlEventStore):
         path.parent.mkdir(parents=True, exist_ok=True)
         connection = store._connect()
         try:
+            if not connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                # A new file frees the pages of pruned events a few at a time (reclaim_space).
+                connection.execute("PRAGMA auto_vacuum=INCREMENTAL")
             connection.execute("PRAGMA journal_mode=WAL")
             migrate(connection, "events", path)
         except sqlite3.Error as exc:
@@ -105,6 +123,49 @@ class SqliteEventStore(SqlEventStore):
                 return
             time.sleep(SCRUB_PAUSE_SECONDS)
         raise StorageError("the event store's WAL could not be emptied after a deletion")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._reader() as connection:
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                yield connection
+                connection.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StorageError(f"writing the event store failed: {exc}") from exc
+            finally:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+
+    def reclaim_space(self) -> str | None:
+        """Give free pages back to the file system once they pass a quarter of the file.
+
+        A file made by this release frees them by incremental vacuums, a few pages per short
+        transaction. An older file (no incremental vacuum) is rewritten once by ``VACUUM``,
+        which also turns incremental vacuum on; the writer waits for it (up to its busy
+        timeout, after which a commit fails and its clients send again).
+        """
+        try:
+            with self._reader() as connection:
+                free = int(connection.execute("PRAGMA freelist_count").fetchone()[0])
+                pages = int(connection.execute("PRAGMA page_count").fetchone()[0])
+                if free < max(RECLAIM_MIN_PAGES, pages * RECLAIM_SHARE):
+                    return None
+                if int(connection.execute("PRAGMA auto_vacuum").fetchone()[0]) == 2:
+                    while int(connection.execute("PRAGMA freelist_count").fetchone()[0]):
+                        connection.execute(f"PRAGMA incremental_vacuum({RECLAIM_STEP})").fetchall()
+                    return f"incremental vacuum freed {free} pages"
+                logger.warning(
+                    "rewriting %s with VACUUM to give back %d free pages (once: it then frees "
+                    "them incrementally)",
+                    self.path,
+                    free,
+                )
+                connection.execute("PRAGMA auto_vacuum=INCREMENTAL")
+                connection.execute("VACUUM")
+                return f"VACUUM freed {free} pages"
+        except sqlite3.Error as exc:
+            raise StorageError(f"reclaiming the space of {self.path} failed: {exc}") from exc
 
     def _close_extras(self) -> None:
         with self._writer_lock:
