@@ -107,3 +107,14 @@ def _declared_length(content_length: str | None) -> int | None:
         return int(content_length)
     except ValueError:
         raise ValidationError("Content-Length", "is not a number") from None
+
+
+async def read_small_body(chunks: AsyncIterator[bytes], *, limit: int, field: str) -> bytes:
+    """A short body (a form, an operator's request), as sent; ``ValidationError`` naming
+    ``field`` as soon as it passes ``limit`` bytes, so a large one is never held whole."""
+    body = b""
+    async for chunk in chunks:
+        body += chunk
+        if len(body) > limit:
+            raise ValidationError(field, f"is over {limit:,} bytes")
+    return body

@@ -23,6 +23,7 @@ from audience.clock import Clock, IdFactory, SystemClock, UuidFactory
 from audience.errors import ConflictError, NotFoundError, QueryError, ValidationError
 from audience.eventlog import StoredEvent
 from audience.http.admin_guard import AdminGuard
+from audience.http.body import read_small_body
 from audience.http.proxies import TrustedProxies
 from audience.http.query_params import MAX_TEXT_CHARS, QueryReader
 from audience.http.replies import JSONReply, invalid_query_reply
@@ -62,11 +63,7 @@ MAX_REASON: Final = 1000
 
 async def action_form(request: Request) -> dict[str, str]:
     """A urlencoded merge or split form, read up to ``MAX_FORM`` bytes."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM:
-            raise ValidationError("form", f"is over {MAX_FORM:,} bytes")
+    body = await read_small_body(request.stream(), limit=MAX_FORM, field="form")
     try:
         fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=8)
     except ValueError as exc:

@@ -35,6 +35,7 @@ from audience.clock import Clock, IdFactory, SystemClock, UuidFactory
 from audience.errors import ConflictError, NotFoundError, QueryError, ValidationError
 from audience.eventlog import EventFeed
 from audience.http.admin_guard import AdminGuard
+from audience.http.body import read_small_body
 from audience.http.query_params import MAX_TEXT_CHARS, QueryReader
 from audience.http.replies import JSONReply, error_reply, invalid_query_reply
 from audience.identity.graph import OperatorAction
@@ -163,11 +164,7 @@ def refusal_reply(error: ValidationError) -> JSONReply:
 
 async def _action_body(request: Request) -> dict[str, Any]:
     """The request's JSON object, at most ``MAX_ACTION_BODY`` bytes."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_ACTION_BODY:
-            raise ValidationError("body", f"is over {MAX_ACTION_BODY:,} bytes")
+    body = await read_small_body(request.stream(), limit=MAX_ACTION_BODY, field="body")
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
