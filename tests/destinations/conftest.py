@@ -5,10 +5,12 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import orjson
 import psycopg
 import pytest
 
+from audience.destinations.base import DestinationConfig
 from audience.destinations.delivery_store import DeliveryStore
 from audience.destinations.postgres_deliveries import PostgresDeliveryStore
 from audience.destinations.sqlite_deliveries import SqliteDeliveryStore
@@ -55,6 +57,43 @@ def track(n: int, **fields: Any) -> dict[str, Any]:
 
 
 Append = Callable[[Sequence[dict[str, Any]]], None]
+
+Query = Callable[[str], list[tuple[Any, ...]]]
+"""Rows a SQL query gives in a test's warehouse; ``{schema}`` in it names the test's schema."""
+
+
+def warehouse_at(
+    kind: str, name: str, schema: str, folder: Path, **options: Any
+) -> tuple[DestinationConfig, Query]:
+    """A ``kind`` (``postgres`` or ``duckdb``) warehouse destination loading into ``schema``, and a
+    query of it; with a ``people_schema`` option, ``{people}`` in the SQL names that schema."""
+    names = {"{schema}": schema}
+    if "people_schema" in options:
+        names["{people}"] = str(options["people_schema"])
+
+    def named(sql: str) -> str:
+        for mark, value in names.items():
+            sql = sql.replace(mark, value)
+        return sql
+
+    if kind == "postgres":
+        config = DestinationConfig(
+            name, "postgres", {"url": POSTGRES_URL, "schema": schema, **options}
+        )
+
+        def query_postgres(sql: str) -> list[tuple[Any, ...]]:
+            with psycopg.connect(POSTGRES_URL) as connection:
+                return connection.execute(named(sql)).fetchall()
+
+        return config, query_postgres
+    path = folder / "warehouse.duckdb"
+    config = DestinationConfig(name, "duckdb", {"path": str(path), "schema": schema, **options})
+
+    def query_duckdb(sql: str) -> list[tuple[Any, ...]]:
+        with duckdb.connect(str(path)) as connection:
+            return connection.execute(named(sql)).fetchall()
+
+    return config, query_duckdb
 
 
 @pytest.fixture

@@ -3,12 +3,9 @@ DuckDB file, other people's stay, and a webhook receives the deletion notice."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
-import psycopg
 import pytest
 
 from audience.clock import SystemClock
@@ -18,9 +15,8 @@ from audience.destinations.registry import open_destination
 from audience.eventlog import StoredEvent
 from support import Receiver
 
-from .conftest import POSTGRES_URL
+from .conftest import Query, warehouse_at
 
-Query = Callable[[str], list[tuple[Any, ...]]]
 ADA = "ada-lovelace-1815"
 
 
@@ -53,24 +49,8 @@ PERSON = Person((ADA,), ("ada-anon", "phone-anon"), ("ada@example.com",))
 @pytest.fixture(params=["postgres", "duckdb"])
 def warehouse(
     request: pytest.FixtureRequest, pg_schema: str, tmp_path: Path
-) -> Iterator[tuple[DestinationConfig, Query]]:
-    if request.param == "postgres":
-        config = DestinationConfig("dw", "postgres", {"url": POSTGRES_URL, "schema": pg_schema})
-
-        def query_postgres(sql: str) -> list[tuple[Any, ...]]:
-            with psycopg.connect(POSTGRES_URL) as connection:
-                return connection.execute(sql.replace("{schema}", pg_schema)).fetchall()
-
-        yield config, query_postgres
-        return
-    path = tmp_path / "warehouse.duckdb"
-    config = DestinationConfig("dw", "duckdb", {"path": str(path), "schema": pg_schema})
-
-    def query_duckdb(sql: str) -> list[tuple[Any, ...]]:
-        with duckdb.connect(str(path)) as connection:
-            return connection.execute(sql.replace("{schema}", pg_schema)).fetchall()
-
-    yield config, query_duckdb
+) -> tuple[DestinationConfig, Query]:
+    return warehouse_at(request.param, "dw", pg_schema, tmp_path)
 
 
 def every_value(query: Query) -> str:

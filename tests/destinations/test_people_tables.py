@@ -3,7 +3,7 @@ in the real PostgreSQL and a real DuckDB file, with the profile store on both ba
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,7 @@ from audience.resolution.sqlite_profiles import SqliteProfileStore
 from audience.storage.backend import EventStore
 from support import AudienceServer, wait_for
 
-from .conftest import POSTGRES_URL, Append
-
-Query = Callable[[str], list[tuple[Any, ...]]]
+from .conftest import POSTGRES_URL, Append, Query, warehouse_at
 
 ATTRIBUTED_PAGES = """
 SELECT e.id, COALESCE(u.profile_id, a.profile_id) AS profile_id
@@ -57,30 +55,12 @@ def warehouse(
 ) -> Iterator[tuple[DestinationConfig, Query]]:
     """A warehouse destination keeping people tables, and a way to query it."""
     people = f"{pg_schema}_people"
-    options: dict[str, Any] = {"schema": pg_schema, "people": True, "people_schema": people}
-
-    def named(sql: str) -> str:
-        return sql.replace("{schema}", pg_schema).replace("{people}", people)
-
+    yield warehouse_at(
+        request.param, "warehouse", pg_schema, tmp_path, people=True, people_schema=people
+    )
     if request.param == "postgres":
-        config = DestinationConfig("warehouse", "postgres", {"url": POSTGRES_URL, **options})
-
-        def query_postgres(sql: str) -> list[tuple[Any, ...]]:
-            with psycopg.connect(POSTGRES_URL) as connection:
-                return connection.execute(named(sql)).fetchall()
-
-        yield config, query_postgres
         with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
             connection.execute(f'DROP SCHEMA IF EXISTS "{people}" CASCADE')
-        return
-    path = tmp_path / "warehouse.duckdb"
-    config = DestinationConfig("warehouse", "duckdb", {"path": str(path), **options})
-
-    def query_duckdb(sql: str) -> list[tuple[Any, ...]]:
-        with duckdb.connect(str(path)) as connection:
-            return connection.execute(named(sql)).fetchall()
-
-    yield config, query_duckdb
 
 
 def message(kind: str, n: int, minute: int, **fields: Any) -> dict[str, Any]:

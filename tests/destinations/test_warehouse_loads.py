@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,7 @@ from audience.destinations.dispatcher import BackgroundDispatcher, Dispatcher
 from audience.storage.backend import EventStore
 from support import wait_for
 
-from .conftest import POSTGRES_URL, Append, track
-
-Query = Callable[[str], list[tuple[Any, ...]]]
+from .conftest import POSTGRES_URL, Append, Query, track, warehouse_at
 
 
 def identify(n: int, user: str, minute: int, **traits: Any) -> dict[str, Any]:
@@ -42,27 +39,9 @@ def identify(n: int, user: str, minute: int, **traits: Any) -> dict[str, Any]:
 @pytest.fixture(params=["postgres", "duckdb"])
 def warehouse(
     request: pytest.FixtureRequest, pg_schema: str, tmp_path: Path
-) -> Iterator[tuple[DestinationConfig, Query]]:
+) -> tuple[DestinationConfig, Query]:
     """A warehouse destination for source "web" and a way to query its schema."""
-    if request.param == "postgres":
-        config = DestinationConfig(
-            "warehouse", "postgres", {"url": POSTGRES_URL, "schema": pg_schema}
-        )
-
-        def query_postgres(sql: str) -> list[tuple[Any, ...]]:
-            with psycopg.connect(POSTGRES_URL) as connection:
-                return connection.execute(sql.replace("{schema}", pg_schema)).fetchall()
-
-        yield config, query_postgres
-        return
-    path = tmp_path / "warehouse.duckdb"
-    config = DestinationConfig("warehouse", "duckdb", {"path": str(path), "schema": pg_schema})
-
-    def query_duckdb(sql: str) -> list[tuple[Any, ...]]:
-        with duckdb.connect(str(path)) as connection:
-            return connection.execute(sql.replace("{schema}", pg_schema)).fetchall()
-
-    yield config, query_duckdb
+    return warehouse_at(request.param, "warehouse", pg_schema, tmp_path)
 
 
 def deliver_all(event_store: EventStore, delivery_store: DeliveryStore) -> None:
