@@ -109,6 +109,14 @@ def _identifier_key(identifier: Identifier) -> int:
     return zlib.crc32(identifier.key.encode()) - 2**31
 
 
+def _take_apply_lock(connection: psycopg.Connection[Any]) -> None:
+    """Take the store's apply lock for the open transaction: one batch, clear, operator write
+    or deletion at a time per schema, across every process."""
+    connection.execute(
+        "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", (APPLY_LOCK,)
+    )
+
+
 class PostgresProfileStore(SqlProfileStore):
     """:class:`~audience.resolution.profile_store.ProfileStore` on PostgreSQL, shared by many
     processes."""
@@ -188,10 +196,7 @@ class PostgresProfileStore(SqlProfileStore):
                 # In pipeline mode a statement whose result is never read (most writes) does
                 # not wait for its round trip; a read waits for everything before it.
                 with connection.pipeline(), connection.transaction():
-                    connection.execute(
-                        "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))",
-                        (APPLY_LOCK,),
-                    )
+                    _take_apply_lock(connection)
                     connection.execute(
                         "SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::int[]) AS k "
                         "ORDER BY k",
@@ -209,10 +214,7 @@ class PostgresProfileStore(SqlProfileStore):
             connection = self._writer
             try:
                 with connection.pipeline(), connection.transaction():
-                    connection.execute(
-                        "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))",
-                        (APPLY_LOCK,),
-                    )
+                    _take_apply_lock(connection)
                     work(PostgresSession(connection))
             except BaseException as exc:
                 self._node_ids.clear()
@@ -227,10 +229,7 @@ class PostgresProfileStore(SqlProfileStore):
             db = PostgresSession(connection)
             try:
                 with connection.transaction():
-                    connection.execute(
-                        "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))",
-                        (APPLY_LOCK,),
-                    )
+                    _take_apply_lock(connection)
                     self._clear_tables(db, link_email)
             except psycopg.Error as exc:
                 raise StorageError(f"cannot clear the profile store: {exc}") from exc
@@ -245,10 +244,7 @@ class PostgresProfileStore(SqlProfileStore):
             db = PostgresSession(connection)
             try:
                 with connection.transaction():
-                    connection.execute(
-                        "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))",
-                        (APPLY_LOCK,),
-                    )
+                    _take_apply_lock(connection)
                     deleted = deletion.delete_identifiers(db, POSTGRES, identifiers)
                 for table in TABLES:
                     connection.execute(f"VACUUM {table}")
