@@ -18,7 +18,9 @@ sent, and the event tables stay append-only.
 The tables follow the profile store, not the events: each batch the destination loads names
 identifiers, and every profile holding one of them, or holding one before, is written again as
 the profile store has it then. The destination only loads events the resolver has applied, so a
-merge, a split or a deletion reaches the warehouse with the batch that holds its event.
+link or an alias's merge reaches the warehouse with the batch that holds its event. An operator's
+merge or split and a privacy deletion have no event in the log: their profiles are written again
+when a later batch names one of their identifiers.
 """
 
 from __future__ import annotations
