@@ -38,8 +38,8 @@ def _location_fields(location: Location) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=4096)
-def _user_agent_fields(user_agent: str) -> tuple[tuple[str, Mapping[str, Any]], ...]:
-    """The context fields ``user_agent`` gives, built once for each string."""
+def _user_agent_fields(user_agent: str) -> tuple[tuple[tuple[str, Mapping[str, Any]], ...], bool]:
+    """The context fields ``user_agent`` gives, and whether it is a bot: built once a string."""
     facts = describe(user_agent)
     fields: list[tuple[str, Mapping[str, Any]]] = []
     if facts.browser is not None:
@@ -50,18 +50,18 @@ def _user_agent_fields(user_agent: str) -> tuple[tuple[str, Mapping[str, Any]], 
         device = _present(vars(facts.device))
         if device:
             fields.append(("device", device))
-    return tuple(fields)
+    return tuple(fields), facts.bot
 
 
 def _add_user_agent(context: dict[str, Any], user_agent: str) -> bool:
     """Add the fields ``user_agent`` gives where the client sent none; whether it is a bot."""
-    for name, value in _user_agent_fields(user_agent):
+    fields, bot = _user_agent_fields(user_agent)
+    for name, value in fields:
         if name not in context:
             context[name] = dict(value)
-    if describe(user_agent).bot:
+    if bot:
         context["bot"] = True
-        return True
-    return False
+    return bot
 
 
 class ContextDetails:
