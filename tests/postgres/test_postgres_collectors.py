@@ -14,7 +14,7 @@ from audience.identity.identifiers import Identifier
 from audience.resolution.postgres_profiles import PostgresProfileStore
 from audience.storage.postgres_events import PostgresEventStore
 from postgres_db import fresh_schema
-from support import AudienceServer, wait_for
+from support import collectors_sharing, wait_for
 
 WRITE_KEY = "four-hosts-key"
 PROCESSES = 4
@@ -32,24 +32,8 @@ def database() -> Iterator[str]:
 @pytest.fixture
 def collectors(database: str, tmp_path: Path) -> Iterator[list[str]]:
     """Four ``audience serve`` processes, as on four hosts, sharing the database."""
-    servers = [
-        AudienceServer(
-            tmp_path / f"host-{number}",
-            tmp_path / f"host-{number}.log",
-            extra_args=("--database-url", database),
-            env={"AUDIENCE_LOG_LEVEL": "warning"},
-        )
-        for number in range(PROCESSES)
-    ]
-    try:
-        for server in servers:
-            server.start(wait=False)
-        for server in servers:
-            server.wait_until_healthy()
-        yield [server.url for server in servers]
-    finally:
-        for server in servers:
-            server.stop()
+    with collectors_sharing(database, tmp_path, PROCESSES) as urls:
+        yield urls
 
 
 def visit(visitor: int) -> list[dict[str, Any]]:

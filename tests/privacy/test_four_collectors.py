@@ -12,7 +12,7 @@ import pytest
 
 from audience.storage.postgres_events import PostgresEventStore
 from postgres_db import fresh_schema
-from support import AudienceServer, wait_for
+from support import collectors_sharing, wait_for
 
 WRITE_KEY = "four-hosts-privacy-key"
 ADMIN_TOKEN = "four-hosts-admin-token-of-the-privacy-tests"
@@ -29,25 +29,8 @@ def database() -> Iterator[str]:
 
 @pytest.fixture
 def collectors(database: str, tmp_path: Path) -> Iterator[list[str]]:
-    servers = [
-        AudienceServer(
-            tmp_path / f"host-{number}",
-            tmp_path / f"host-{number}.log",
-            admin_token=ADMIN_TOKEN,
-            extra_args=("--database-url", database),
-            env={"AUDIENCE_LOG_LEVEL": "warning"},
-        )
-        for number in range(PROCESSES)
-    ]
-    try:
-        for server in servers:
-            server.start(wait=False)
-        for server in servers:
-            server.wait_until_healthy()
-        yield [server.url for server in servers]
-    finally:
-        for server in servers:
-            server.stop()
+    with collectors_sharing(database, tmp_path, PROCESSES, admin_token=ADMIN_TOKEN) as urls:
+        yield urls
 
 
 def regulate(url: str, kind: str, user_id: str) -> dict[str, Any]:

@@ -8,7 +8,12 @@ Everything runs for real on 127.0.0.1; ``tests/`` is on the import path, so a te
 from __future__ import annotations
 
 from support.admin_api import AdminApi, EventsNotStoredError
-from support.audience_server import AudienceServer, ServerFailedError, audience_command
+from support.audience_server import (
+    AudienceServer,
+    ServerFailedError,
+    audience_command,
+    collectors_sharing,
+)
 from support.live_server import LiveServer
 from support.ports import free_port
 from support.receiver import Received, Receiver
@@ -23,6 +28,7 @@ __all__ = [
     "Receiver",
     "ServerFailedError",
     "audience_command",
+    "collectors_sharing",
     "free_port",
     "wait_for",
 ]

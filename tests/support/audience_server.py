@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -232,3 +232,30 @@ class AudienceServer:
         if self.admin_token is None:
             raise ValueError("this server generates its own admin token: read it from log()")
         return AdminApi(self.url, self.admin_token)
+
+
+@contextlib.contextmanager
+def collectors_sharing(
+    database_url: str, folder: Path, count: int, *, admin_token: str | None = None
+) -> Iterator[list[str]]:
+    """``count`` ``audience serve`` processes, as on as many hosts, sharing one PostgreSQL
+    database; yields their URLs once every one answers, and stops them all at the end."""
+    servers = [
+        AudienceServer(
+            folder / f"host-{number}",
+            folder / f"host-{number}.log",
+            admin_token=admin_token,
+            extra_args=("--database-url", database_url),
+            env={"AUDIENCE_LOG_LEVEL": "warning"},
+        )
+        for number in range(count)
+    ]
+    try:
+        for server in servers:
+            server.start(wait=False)
+        for server in servers:
+            server.wait_until_healthy()
+        yield [server.url for server in servers]
+    finally:
+        for server in servers:
+            server.stop()
