@@ -18,6 +18,7 @@ from audience.clock import SystemClock
 from audience.destinations.base import DestinationConfig
 from audience.destinations.delivery_store import DeliveryStore
 from audience.destinations.dispatcher import Dispatcher
+from audience.destinations.erasure import Person, erase
 from audience.resolution import Identifier, Resolver
 from audience.resolution.postgres_profiles import PostgresProfileStore
 from audience.resolution.profile_store import SqlProfileStore
@@ -61,6 +62,10 @@ def warehouse(
     if request.param == "postgres":
         with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
             connection.execute(f'DROP SCHEMA IF EXISTS "{people}" CASCADE')
+
+
+WHEN = "2026-11-29T13:00:00.000Z"
+"""When the operator actions of these tests are recorded: after every event."""
 
 
 def message(kind: str, n: int, minute: int, **fields: Any) -> dict[str, Any]:
@@ -223,6 +228,101 @@ def test_a_trait_set_to_null_empties_its_profile_column(
     append([message("identify", 2, 1, userId="jane", traits={"plan": None})])
     resolve_and_deliver(event_store, profiles, delivery_store)
     assert query("SELECT plan, seats FROM {people}.profiles") == [(None, 3)]
+
+
+def test_an_operator_merge_reaches_the_people_tables_with_no_event_after_it(
+    warehouse: tuple[DestinationConfig, Query],
+    append: Append,
+    event_store: EventStore,
+    profiles: SqlProfileStore,
+    delivery_store: DeliveryStore,
+) -> None:
+    config, query = warehouse
+    delivery_store.add(config, 0, 0.0)
+    append(
+        [
+            message("identify", 1, 0, anonymousId="laptop", userId="jane@work"),
+            message("identify", 2, 1, anonymousId="phone", userId="jane@home"),
+        ]
+    )
+    resolve_and_deliver(event_store, profiles, delivery_store)
+    pair = (profile_id(profiles, "jane@work"), profile_id(profiles, "jane@home"))
+    profiles.merge(pair, action_id="act-1", at=WHEN, actor="ops", reason="same person")
+
+    deliver(event_store, profiles, delivery_store)
+    merged = profile_id(profiles, "jane@work")
+    assert set(identities(query).values()) == {merged}
+    assert query("SELECT id, identifier_count FROM {people}.profiles") == [(merged, 4)]
+    assert query("SELECT value FROM {people}.sync_state WHERE id = 'operator_actions'") == [(1,)]
+
+
+def test_an_operator_split_gives_the_identifier_it_separates_a_profile_row_of_its_own(
+    warehouse: tuple[DestinationConfig, Query],
+    append: Append,
+    event_store: EventStore,
+    profiles: SqlProfileStore,
+    delivery_store: DeliveryStore,
+) -> None:
+    """The split rebuilds the profiles; the tables follow once the rebuild has caught up, with
+    the person left behind written again and the split-off identifier in a profile of its own."""
+    config, query = warehouse
+    delivery_store.add(config, 0, 0.0)
+    append(
+        [
+            message("page", 1, 0, anonymousId="shared-kiosk"),
+            message("identify", 2, 1, anonymousId="shared-kiosk", userId="jane"),
+            message("identify", 3, 2, anonymousId="jane-phone", userId="jane"),
+        ]
+    )
+    resolve_and_deliver(event_store, profiles, delivery_store)
+    jane = profile_id(profiles, "jane")
+    assert len(set(identities(query).values())) == 1
+    kiosk = Identifier("anonymous_id", "shared-kiosk")
+    profiles.split(jane, kiosk, action_id="act-2", at=WHEN, actor="ops", reason="a kiosk")
+
+    deliver(event_store, profiles, delivery_store)
+    assert len(set(identities(query).values())) == 1, "not while the profiles are rebuilt"
+    resolve_and_deliver(event_store, profiles, delivery_store)
+
+    held = identities(query)
+    kiosk_profile = profile_id(profiles, "shared-kiosk", "anonymous_id")
+    assert kiosk_profile != profile_id(profiles, "jane")
+    assert held == {
+        ("anonymous_id", "shared-kiosk"): kiosk_profile,
+        ("user_id", "jane"): profile_id(profiles, "jane"),
+        ("anonymous_id", "jane-phone"): profile_id(profiles, "jane"),
+    }
+    rows = query("SELECT id, identifier_count FROM {people}.profiles")
+    assert sorted(rows) == sorted([(profile_id(profiles, "jane"), 2), (kiosk_profile, 1)])
+
+
+def test_a_privacy_deletion_removes_the_persons_people_rows_and_keeps_everyone_elses(
+    warehouse: tuple[DestinationConfig, Query],
+    append: Append,
+    event_store: EventStore,
+    profiles: SqlProfileStore,
+    delivery_store: DeliveryStore,
+) -> None:
+    config, query = warehouse
+    delivery_store.add(config, 0, 0.0)
+    append(
+        [
+            message("identify", 1, 0, anonymousId="ada-anon", userId="ada", traits={"x": "ada-x"}),
+            message("identify", 2, 1, anonymousId="ada-phone", userId="ada"),
+            message("identify", 3, 2, anonymousId="bob-anon", userId="bob"),
+        ]
+    )
+    resolve_and_deliver(event_store, profiles, delivery_store)
+    bob = profile_id(profiles, "bob")
+
+    sources = [source.name for source in event_store.list_sources()]
+    ada = Person(("ada",), ("ada-anon",), ())
+    erase([config], ada, sources=sources, notice_id="reg_1", clock=SystemClock())
+
+    assert identities(query) == {("user_id", "bob"): bob, ("anonymous_id", "bob-anon"): bob}
+    assert query("SELECT id FROM {people}.profiles") == [(bob,)]
+    every_row = str(query("SELECT * FROM {people}.profiles"))
+    assert "ada-x" not in every_row
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Final, Literal, Protocol, get_args
+from typing import Final, Literal, Protocol, get_args, runtime_checkable
 
 from audience.destinations.filters import EventFilter
+from audience.destinations.people import PEOPLE_SCHEMA
 from audience.errors import ConfigError
 from audience.eventlog import StoredEvent
 from audience.jsontypes import JSON, JSONObject
@@ -55,6 +56,19 @@ class Destination(Protocol):
 
     def close(self) -> None:
         """Release connections; the destination is not used afterwards."""
+        ...
+
+
+@runtime_checkable
+class FollowsProfiles(Protocol):
+    """A destination keeping people tables, which follow the profile store's operator actions
+    even when no event comes."""
+
+    def follow_profiles(self) -> int:
+        """Write what the operator actions recorded since the last call change; rows written.
+
+        Raises ``DeliveryError`` like ``deliver``.
+        """
         ...
 
 
@@ -147,6 +161,11 @@ class DestinationConfig:
     def keeps_people(self) -> bool:
         """Whether this warehouse keeps the people tables (``profiles`` and ``identities``)."""
         return self.kind in ("postgres", "duckdb") and self.options.get("people") is True
+
+    @property
+    def people_schema(self) -> str:
+        """The schema of the people tables (``people`` unless ``people_schema`` names another)."""
+        return str(self.options.get("people_schema") or PEOPLE_SCHEMA)
 
     def accepts(self, event: StoredEvent) -> bool:
         """Whether this destination receives ``event``.

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from audience.clock import Clock
-from audience.destinations.base import Destination, DestinationConfig
+from audience.destinations.base import Destination, DestinationConfig, FollowsProfiles
 from audience.destinations.delivery_store import Batch, DeliveryStore
 from audience.destinations.people import ProfileReader
 from audience.destinations.registry import open_destination
@@ -85,6 +85,8 @@ class Dispatcher:
         self._open: dict[str, tuple[DestinationConfig, Destination]] = {}
         self._open_lock = threading.Lock()
         self._transforms: dict[str, Transform] = {}
+        self._followed: dict[str, int] = {}
+        """The operator actions each people-keeping destination was last brought up to."""
 
     @property
     def store(self) -> DeliveryStore:
@@ -133,6 +135,8 @@ class Dispatcher:
         cursor = self._store.cursor(config.name)
         last_read, chosen = self._next_events(config, cursor)
         if last_read == cursor:
+            if config.keeps_people:
+                self._follow_profiles(config, cursor)
             return False
         seqs = [event.seq for event in chosen]
         claimed = self._store.claim(config.name, cursor, last_read, seqs, self._now())
@@ -164,6 +168,23 @@ class Dispatcher:
             if len(page) < wanted:
                 break
         return last_read, chosen
+
+    def _follow_profiles(self, config: DestinationConfig, cursor: int) -> None:
+        """With no event to load, bring the people tables up to new operator actions, once the
+        profiles reflect every event the destination has (a split rebuilds them)."""
+        if self._people is None:
+            return
+        actions = len(self._people.actions())
+        if self._followed.get(config.name) == actions or self._people.cursor() < cursor:
+            return
+        destination = self._destination(config)
+        if isinstance(destination, FollowsProfiles):
+            try:
+                destination.follow_profiles()
+            except DeliveryError as exc:
+                logger.info("destination %s: people tables not followed: %s", config.name, exc)
+                return
+        self._followed[config.name] = actions
 
     def _send(self, config: DestinationConfig, batch: Batch, events: Sequence[StoredEvent]) -> bool:
         error = self._deliver(config, batch, events)

@@ -4,7 +4,9 @@ receives a deletion notice.
 A warehouse (PostgreSQL or DuckDB) loses, in each schema it was loaded into (one per source, or
 its fixed one), every row carrying one of the person's user or anonymous ids in ``tracks``, the
 per-event tables, ``identifies``, ``pages``, ``screens``, ``groups`` and ``aliases`` (also by
-``previous_id``), their ``users`` rows, and the ``discards`` of those rows; PostgreSQL tables
+``previous_id``), their ``users`` rows, and the ``discards`` of those rows; a warehouse keeping
+people tables also loses the person's ``profiles`` rows and every ``identities`` row of those
+profiles or naming one of the person's identifiers; PostgreSQL tables
 are vacuumed after, and a DuckDB file is copied to a new one that replaces it (DuckDB keeps
 deleted rows' bytes in its free blocks). A webhook receives one signed POST, as for any batch,
 holding one message of type ``delete``::
@@ -40,6 +42,7 @@ from audience.destinations.loaders import (
     connect_postgres,
     quote,
 )
+from audience.destinations.people import IDENTITIES, PROFILES
 from audience.destinations.registry import open_destination, require_driver
 from audience.destinations.warehouse import schema_name
 from audience.eventlog import StoredEvent
@@ -118,7 +121,10 @@ def _erase_rows(config: DestinationConfig, person: Person, sources: Sequence[str
     if config.kind == "postgres":
         connection = connect_postgres(str(config.options["url"]))
         try:
-            return sum(_erase_schema(connection, POSTGRES, schema, person) for schema in schemas)
+            deleted = sum(_erase_schema(connection, POSTGRES, schema, person) for schema in schemas)
+            if config.keeps_people:
+                deleted += _erase_people(connection, POSTGRES, config.people_schema, person)
+            return deleted
         finally:
             connection.close()
     path = Path(str(config.options["path"]))
@@ -127,6 +133,8 @@ def _erase_rows(config: DestinationConfig, person: Person, sources: Sequence[str
     connection = connect_duckdb(str(path))
     try:
         deleted = sum(_erase_schema(connection, DUCKDB, schema, person) for schema in schemas)
+        if config.keeps_people:
+            deleted += _erase_people(connection, DUCKDB, config.people_schema, person)
         if deleted:
             _copy_duckdb(connection, path)
             # Replaced while this connection still holds the file's lock: a loader that opens
@@ -188,6 +196,48 @@ def _erase_schema(connection: Any, dialect: SqlDialect, schema: str, person: Per
         for chunk in _chunks(deleted_ids):
             marks = ", ".join([dialect.placeholder] * len(chunk))
             connection.execute(f"DELETE FROM {quote(schema)}.discards WHERE id IN ({marks})", chunk)
+    if dialect is POSTGRES:
+        for table in tables:
+            connection.execute(f"VACUUM {quote(schema)}.{quote(table)}")
+    return deleted
+
+
+def _erase_people(connection: Any, dialect: SqlDialect, schema: str, person: Person) -> int:
+    """Delete the person's people rows: the profiles holding one of their identifiers, with
+    every identifier of those profiles."""
+    query = COLUMNS_QUERY.format(mark=dialect.placeholder)
+    tables = {str(row[0]) for row in connection.execute(query, [schema]).fetchall()}
+    if IDENTITIES not in tables:
+        return 0
+    identities = f"{quote(schema)}.{quote(IDENTITIES)}"
+    keys = [
+        *(f"user_id:{value}" for value in person.user_ids),
+        *(f"anonymous_id:{value}" for value in person.anonymous_ids),
+        *(f"email:{value}" for value in person.emails),
+    ]
+    profile_ids: set[str] = set()
+    for chunk in _chunks(keys):
+        marks = ", ".join([dialect.placeholder] * len(chunk))
+        rows = connection.execute(
+            f"SELECT DISTINCT profile_id FROM {identities} WHERE id IN ({marks})", chunk
+        ).fetchall()
+        profile_ids.update(str(row[0]) for row in rows)
+    deleted = 0
+    for column, values in (("id", keys), ("profile_id", sorted(profile_ids))):
+        for chunk in _chunks(values):
+            marks = ", ".join([dialect.placeholder] * len(chunk))
+            rows = connection.execute(
+                f"DELETE FROM {identities} WHERE {quote(column)} IN ({marks}) RETURNING id", chunk
+            ).fetchall()
+            deleted += len(rows)
+    if PROFILES in tables:
+        for chunk in _chunks(sorted(profile_ids)):
+            marks = ", ".join([dialect.placeholder] * len(chunk))
+            rows = connection.execute(
+                f"DELETE FROM {quote(schema)}.{quote(PROFILES)} WHERE id IN ({marks}) RETURNING id",
+                chunk,
+            ).fetchall()
+            deleted += len(rows)
     if dialect is POSTGRES:
         for table in tables:
             connection.execute(f"VACUUM {quote(schema)}.{quote(table)}")

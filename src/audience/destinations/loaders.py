@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,10 +24,14 @@ from audience.clock import Clock
 from audience.destinations.flatten import ColumnType
 from audience.destinations.people import (
     IDENTITIES,
+    OPERATOR_ACTIONS,
     PEOPLE_SCHEMA,
     PROFILES,
+    SYNC_STATE,
     Person,
     ProfileReader,
+    action_identifiers,
+    identifier_of_key,
     identity_key,
     named_identifiers,
     plan_people,
@@ -36,6 +40,7 @@ from audience.destinations.people import (
 from audience.destinations.warehouse import LoadPlan, TableLoad, plan_load, schema_name
 from audience.errors import PermanentDeliveryError, RetryableDeliveryError
 from audience.eventlog import StoredEvent
+from audience.identity.profiles import Profile
 
 logger = logging.getLogger(__name__)
 
@@ -276,36 +281,113 @@ class WarehouseLoader:
                 self._rows.write(self._connection, schema, load)
         return plan.row_count
 
+    def follow_profiles(self) -> int:
+        """Write again the profiles of operator actions the people tables do not reflect yet, in
+        one transaction; rows written (0 when there were none, or without people tables)."""
+        if self._people is None:
+            return 0
+        self._connection.execute("BEGIN")
+        try:
+            written = self._write_people(self._people, [], self._clock.now())
+        except BaseException:
+            self._connection.execute("ROLLBACK")
+            raise
+        self._connection.execute("COMMIT")
+        return written
+
     def _write_people(
         self, people: PeopleTables, events: Sequence[StoredEvent], loaded_at: datetime
     ) -> int:
-        """Write again every profile the events touch, and delete the rows of merged ones."""
+        """Write again every profile the events and the newer operator actions touch, and
+        delete the rows of merged ones."""
         reader = people.reader
-        persons: dict[str, Person] = {}
-        for identifier in named_identifiers(events):
-            profile = reader.lookup(identifier)
-            if profile is not None and profile.id not in persons:
-                persons[profile.id] = read_person(reader, profile)
         existing = self.columns(people.schema)
+        actions = reader.actions()
+        followed = self._followed_actions(people.schema, existing)
+        named = named_identifiers(events)
+        if len(actions) != followed:
+            named |= action_identifiers(actions[followed:] if len(actions) > followed else actions)
+        if not named:
+            return 0
+        if events and reader.cursor() < events[-1].seq:
+            raise RetryableDeliveryError("the profiles are behind this batch (being rebuilt)")
+        persons: dict[str, Person] = {}
+        for identifier in named:
+            self._add_person(reader, persons, reader.lookup(identifier))
+        rewritten: set[str] = set()
         if IDENTITIES in existing:
+            rewritten = self._former_profiles(people.schema, reader, persons)
             held = [identity_key(i) for person in persons.values() for i in person.identifiers]
-            former = self._select_in(people.schema, IDENTITIES, "profile_id", "id", held)
-            for profile_id in former - persons.keys():
-                profile = reader.get(profile_id)  # still a profile, or merged into one
-                if profile is not None and profile.id not in persons:
-                    persons[profile.id] = read_person(reader, profile)
-            held = [identity_key(i) for person in persons.values() for i in person.identifiers]
-            rewritten = sorted(former | persons.keys())
-            self._delete_in(people.schema, IDENTITIES, "profile_id", rewritten)
+            self._delete_in(people.schema, IDENTITIES, "profile_id", sorted(rewritten))
             self._delete_in(people.schema, IDENTITIES, "id", held)
-            self._delete_in(people.schema, PROFILES, "id", rewritten)
-        plan = plan_people(people.schema, list(persons.values()), existing, loaded_at)
+            self._delete_in(people.schema, PROFILES, "id", sorted(rewritten))
+        if SYNC_STATE in existing and len(actions) != followed:
+            self._delete_in(people.schema, SYNC_STATE, "id", [OPERATOR_ACTIONS])
+        plan = plan_people(
+            people.schema,
+            list(persons.values()),
+            existing,
+            loaded_at,
+            len(actions) if len(actions) != followed else None,
+        )
         for statement in schema_statements(self._dialect, plan):
             self._connection.execute(statement)
         for load in plan.loads:
             if load.rows:
                 self._rows.write(self._connection, people.schema, load)
         return plan.row_count
+
+    @staticmethod
+    def _add_person(
+        reader: ProfileReader, persons: dict[str, Person], profile: Profile | None
+    ) -> bool:
+        if profile is None or profile.id in persons:
+            return False
+        persons[profile.id] = read_person(reader, profile)
+        return True
+
+    def _former_profiles(
+        self, schema: str, reader: ProfileReader, persons: dict[str, Person]
+    ) -> set[str]:
+        """The ids of the profiles whose rows must go: every profile the warehouse shows holding
+        one of the identifiers of ``persons``. ``persons`` gains, as the profile store has them
+        now, every profile holding an identifier one of those held (a merged profile's, or the
+        people a split leaves behind), until no more are found."""
+        rewritten: set[str] = set(persons)
+        asked: set[str] = set()
+        while True:
+            keys = [
+                identity_key(identifier)
+                for profile_id, person in persons.items()
+                if profile_id not in asked
+                for identifier in person.identifiers
+            ]
+            asked |= persons.keys()
+            former = self._select_in(schema, IDENTITIES, "profile_id", "id", keys) - rewritten
+            rewritten |= former
+            grew = False
+            for profile_id in sorted(former):
+                grew = self._add_person(reader, persons, reader.get(profile_id)) or grew
+            left_behind = self._select_in(schema, IDENTITIES, "id", "profile_id", sorted(former))
+            for key in sorted(left_behind):
+                identifier = identifier_of_key(key)
+                if identifier is not None:
+                    grew = self._add_person(reader, persons, reader.lookup(identifier)) or grew
+            if not grew:
+                return rewritten | persons.keys()
+
+    def _followed_actions(
+        self, schema: str, existing: Mapping[str, Mapping[str, ColumnType]]
+    ) -> int:
+        """How many operator actions the people tables reflect (``sync_state``)."""
+        if SYNC_STATE not in existing:
+            return 0
+        query = (
+            f"SELECT value FROM {quote(schema)}.{quote(SYNC_STATE)} "
+            f"WHERE id = {self._dialect.placeholder}"
+        )
+        row = self._connection.execute(query, [OPERATOR_ACTIONS]).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
 
     def _select_in(
         self, schema: str, table: str, column: str, key: str, values: Sequence[str]
@@ -390,6 +472,13 @@ class PostgresWarehouse:
         self._loader: WarehouseLoader | None = None
 
     def deliver(self, events: Sequence[StoredEvent], batch_id: str) -> None:
+        self._run(lambda loader: loader.load(events))
+
+    def follow_profiles(self) -> int:
+        """Bring the people tables up to the profile store's operator actions."""
+        return self._run(lambda loader: loader.follow_profiles())
+
+    def _run(self, work: Callable[[WarehouseLoader], int]) -> int:
         import psycopg
 
         if self._loader is None:
@@ -402,7 +491,7 @@ class PostgresWarehouse:
                 self._people,
             )
         try:
-            self._loader.load(events)
+            return work(self._loader)
         except (psycopg.errors.DataError, psycopg.errors.ProgrammingError) as exc:
             raise PermanentDeliveryError(f"PostgreSQL rejected the batch: {exc}") from exc
         except psycopg.Error as exc:
@@ -442,6 +531,13 @@ class DuckDBWarehouse:
         self._loader: WarehouseLoader | None = None
 
     def deliver(self, events: Sequence[StoredEvent], batch_id: str) -> None:
+        self._run(lambda loader: loader.load(events))
+
+    def follow_profiles(self) -> int:
+        """Bring the people tables up to the profile store's operator actions."""
+        return self._run(lambda loader: loader.follow_profiles())
+
+    def _run(self, work: Callable[[WarehouseLoader], int]) -> int:
         import duckdb
 
         if self._loader is None:
@@ -451,7 +547,7 @@ class DuckDBWarehouse:
                 connection, DUCKDB, rows, self._clock, self._schema, self._people
             )
         try:
-            self._loader.load(events)
+            return work(self._loader)
         except (duckdb.ConversionException, duckdb.ConstraintException) as exc:
             self.close()
             raise PermanentDeliveryError(f"DuckDB rejected the batch: {exc}") from exc

@@ -18,9 +18,15 @@ sent, and the event tables stay append-only.
 The tables follow the profile store, not the events: each batch the destination loads names
 identifiers, and every profile holding one of them, or holding one before, is written again as
 the profile store has it then. The destination only loads events the resolver has applied, so a
-link or an alias's merge reaches the warehouse with the batch that holds its event. An operator's
-merge or split and a privacy deletion have no event in the log: their profiles are written again
-when a later batch names one of their identifiers.
+link or an alias's merge reaches the warehouse with the batch that holds its event.
+
+An operator's merge or split has no event in the log: the tables follow the profile store's
+operator actions instead. ``sync_state`` keeps how many of them the tables reflect (the row
+``operator_actions``); the identifiers of the newer ones join the next batch's, or, when no event
+comes, are written on their own once the profiles have caught up with the destination (a split
+rebuilds them from the log). A profile written again also writes again every profile that holds
+an identifier it held before, so the people a split leaves behind get rows of their own. A
+privacy deletion removes the person's rows itself (:mod:`audience.destinations.erasure`).
 """
 
 from __future__ import annotations
@@ -33,14 +39,17 @@ from typing import Final, Protocol
 from audience.destinations.flatten import ColumnType, flatten
 from audience.destinations.warehouse import LoadPlan, Row, plan_rows
 from audience.eventlog import StoredEvent
-from audience.identity.graph import identity_of
-from audience.identity.identifiers import Identifier
+from audience.identity.graph import OperatorAction, identity_of
+from audience.identity.identifiers import IDENTIFIER_TYPES, Identifier
 from audience.identity.profiles import MergeRecord, Profile
 from audience.jsontypes import JSON
 
 PEOPLE_SCHEMA: Final = "people"
 PROFILES: Final = "profiles"
 IDENTITIES: Final = "identities"
+SYNC_STATE: Final = "sync_state"
+OPERATOR_ACTIONS: Final = "operator_actions"
+"""The ``sync_state`` row counting the operator actions the tables reflect."""
 
 PEOPLE_COLUMNS: Final[Mapping[str, Mapping[str, ColumnType]]] = {
     PROFILES: {
@@ -59,6 +68,11 @@ PEOPLE_COLUMNS: Final[Mapping[str, Mapping[str, ColumnType]]] = {
         "linked_at": ColumnType.TIMESTAMP,
         "linked_by": ColumnType.STRING,
         "message_id": ColumnType.STRING,
+        "uuid_ts": ColumnType.TIMESTAMP,
+    },
+    SYNC_STATE: {
+        "id": ColumnType.STRING,
+        "value": ColumnType.INTEGER,
         "uuid_ts": ColumnType.TIMESTAMP,
     },
 }
@@ -86,6 +100,10 @@ class ProfileReader(Protocol):
 
     def merges(self, profile_id: str) -> list[MergeRecord]:
         """The links that touch the profile, in time order."""
+        ...
+
+    def actions(self) -> list[OperatorAction]:
+        """Every operator action recorded, in order."""
         ...
 
     def close(self) -> None:
@@ -121,6 +139,25 @@ def named_identifiers(events: Iterable[StoredEvent]) -> set[Identifier]:
         for link in identity.links:
             named.update((link.a, link.b))
     return named
+
+
+def action_identifiers(actions: Iterable[OperatorAction]) -> set[Identifier]:
+    """Every identifier the operator actions name."""
+    named: set[Identifier] = set()
+    for action in actions:
+        named.add(action.a)
+        if action.b is not None:
+            named.add(action.b)
+    return named
+
+
+def identifier_of_key(key: str) -> Identifier | None:
+    """The identifier of an ``identities`` row's ``id`` (``None`` for one that is not)."""
+    kind, _, value = key.partition(":")
+    for known in IDENTIFIER_TYPES:
+        if kind == known:
+            return Identifier(known, value)
+    return None
 
 
 def person_rows(person: Person, loaded_at: datetime) -> list[Row]:
@@ -165,10 +202,15 @@ def plan_people(
     people: Sequence[Person],
     existing: Mapping[str, Mapping[str, ColumnType]],
     loaded_at: datetime,
+    followed_actions: int | None = None,
 ) -> LoadPlan:
-    """The plan that writes ``people`` into ``schema`` (after their old rows are deleted)."""
+    """The plan that writes ``people`` into ``schema`` (after their old rows are deleted), and
+    with ``followed_actions`` the ``sync_state`` row counting the operator actions followed."""
     rows_by_table: dict[str, list[Row]] = {PROFILES: [], IDENTITIES: []}
     for person in people:
         for row in person_rows(person, loaded_at):
             rows_by_table[row.table].append(row)
+    if followed_actions is not None:
+        state = {"id": OPERATOR_ACTIONS, "value": followed_actions, "uuid_ts": loaded_at}
+        rows_by_table[SYNC_STATE] = [Row(SYNC_STATE, state)]
     return plan_rows(schema, rows_by_table, existing, PEOPLE_COLUMNS)

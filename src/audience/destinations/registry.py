@@ -6,7 +6,7 @@ import importlib.util
 
 from audience.clock import Clock
 from audience.destinations.base import Destination, DestinationConfig
-from audience.destinations.people import PEOPLE_SCHEMA, ProfileReader
+from audience.destinations.people import ProfileReader
 from audience.errors import ConfigError
 
 
@@ -31,7 +31,7 @@ def open_destination(
                 f"destination {config.name} keeps people tables and needs the profile store, "
                 "which `audience serve` and `audience destinations run` open"
             )
-        tables = PeopleTables(people, str(options.get("people_schema") or PEOPLE_SCHEMA))
+        tables = PeopleTables(people, config.people_schema)
     if config.kind == "webhook":
         from audience.destinations.webhook import MAX_BODY_BYTES, WebhookDestination
 
