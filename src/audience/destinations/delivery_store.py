@@ -180,8 +180,14 @@ class SqlDeliveryStore:
 
     # -- what a backend supplies -----------------------------------------------------------
 
-    def _in_transaction(self) -> AbstractContextManager[None]:
-        """One transaction on the connection: committed when the block ends, else rolled back."""
+    def _in_transaction(self, durable: bool) -> AbstractContextManager[None]:
+        """One transaction on the connection: committed when the block ends, else rolled back.
+
+        A ``durable`` commit survives power loss. The others (a batch claimed, delivered, failed
+        or set apart) survive a crash of the process, and power loss may take back the last of
+        them: the cursor then goes back, never forward, and those batches are sent again with
+        the same ``messageId``s, never lost.
+        """
         raise NotImplementedError
 
     def _serialise_adds(self, db: SqlConnection) -> None:
@@ -196,10 +202,10 @@ class SqlDeliveryStore:
     # -- running statements ----------------------------------------------------------------
 
     @contextmanager
-    def _transaction(self) -> Iterator[SqlConnection]:
+    def _transaction(self, *, durable: bool = True) -> Iterator[SqlConnection]:
         with self._lock:
             try:
-                with self._in_transaction():
+                with self._in_transaction(durable):
                     yield self._db
             except self._dialect.failure as exc:
                 raise StorageError(f"destinations state: {exc}") from exc
@@ -286,7 +292,7 @@ class SqlDeliveryStore:
         self, name: str, cursor: int, new_cursor: int, seqs: Sequence[int], now: float
     ) -> Batch | None:
         m = self._dialect.mark
-        with self._transaction() as db:
+        with self._transaction(durable=False) as db:
             # A compare-and-swap on the cursor: two dispatchers that read the same cursor
             # cannot both claim the same events.
             moved = db.execute(
@@ -306,7 +312,7 @@ class SqlDeliveryStore:
 
     def delivered(self, batch: Batch, now: float) -> None:
         m = self._dialect.mark
-        with self._transaction() as db:
+        with self._transaction(durable=False) as db:
             db.execute(f"DELETE FROM batches WHERE id = {m}", (batch.id,))
             db.execute(
                 f"UPDATE outcomes SET delivered_events = delivered_events + {m}, "
@@ -318,7 +324,7 @@ class SqlDeliveryStore:
         self, batch: Batch, error: str, now: float, next_attempt_at: float, dead: bool
     ) -> None:
         m = self._dialect.mark
-        with self._transaction() as db:
+        with self._transaction(durable=False) as db:
             db.execute(
                 f"UPDATE batches SET attempts = attempts + 1, last_error = {m}, "
                 f"next_attempt_at = {m}, state = {m} WHERE id = {m}",
@@ -343,7 +349,7 @@ class SqlDeliveryStore:
     def set_apart(self, batch: Batch, refused: Mapping[int, str], now: float) -> None:
         kept = len(batch.seqs) - len(set(refused) & set(batch.seqs))
         m = self._dialect.mark
-        with self._transaction() as db:
+        with self._transaction(durable=False) as db:
             for seq, reason in refused.items():
                 db.execute(
                     "INSERT INTO batches (destination, seqs, events, state, attempts, "

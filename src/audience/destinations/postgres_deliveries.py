@@ -40,8 +40,10 @@ class PostgresDeliveryStore(SqlDeliveryStore):
         self._worker: psycopg.Connection[Any] | None = None
 
     @contextmanager
-    def _in_transaction(self) -> Iterator[None]:
+    def _in_transaction(self, durable: bool) -> Iterator[None]:
         with self._connection.transaction():
+            if not durable:
+                self._connection.execute("SET LOCAL synchronous_commit = off")
             yield
 
     def _serialise_adds(self, db: SqlConnection) -> None:

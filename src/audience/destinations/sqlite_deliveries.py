@@ -1,6 +1,8 @@
 """The delivery store in a SQLite file of the data folder, ``destinations.sqlite3``.
 
-WAL and full sync: a claim survives power loss. Other processes may open the same file; the one
+WAL; configuration changes are synced (full), a batch's progress is not (normal): it survives a
+crash of the process, and power loss can only take back the last batches' progress, so they are
+sent again. Other processes may open the same file; the one
 dispatcher among them holds an advisory lock on a file beside it.
 """
 
@@ -63,7 +65,9 @@ class SqliteDeliveryStore(SqlDeliveryStore):
         return cls.open(data_dir / FILE_NAME)
 
     @contextmanager
-    def _in_transaction(self) -> Iterator[None]:
+    def _in_transaction(self, durable: bool) -> Iterator[None]:
+        # WAL: a NORMAL commit skips the fsync; the next FULL one syncs everything before it.
+        self._connection.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self._connection.execute("BEGIN IMMEDIATE")
         try:
             yield
