@@ -188,7 +188,10 @@ def identity_of(message: JSONObject, *, link_email: bool = False) -> EventIdenti
         value = clean_email(raw_email)
         email = Identifier("email", value) if value else None
     links: list[Link] = []
-    identifiers = [i for i in (user, anonymous, email) if i is not None]
+    identifiers: list[Identifier] = []
+    for found in (user, anonymous, email):
+        if found is not None:
+            identifiers.append(found)
     attributed = user or anonymous or email
     if identify:
         if user and anonymous:
