@@ -12,9 +12,11 @@ Three measurements, each printed beside the peer figure or bound it is compared 
    then profile lookups by user id and by anonymous id: p50 / p99.
 
     .venv/bin/python bench/resolution.py [--events 1000000] [--rates 3000,11350] [--seconds 20]
-        [--postgres postgresql://postgres@127.0.0.1:5432/test]
+        [--postgres postgresql://postgres@127.0.0.1:5432/test] [--only throughput,lag,lookup]
 
-``--postgres`` also runs the throughput measurement with the PostgreSQL profile store.
+``--postgres`` also runs the throughput measurement with the PostgreSQL profile store. The
+throughput measurement also prints the CPU time of the resolving process and the bytes it wrote:
+on a shared machine they move less from run to run than the elapsed time.
 """
 
 from __future__ import annotations
@@ -136,6 +138,15 @@ def fill_event_store(store: SqliteEventStore, messages: Iterator[dict[str, Any]]
     return total
 
 
+def bytes_written() -> int:
+    """Bytes this process has written to files so far (Linux ``/proc/self/io``; 0 elsewhere)."""
+    try:
+        lines = Path("/proc/self/io").read_text().splitlines()
+    except OSError:
+        return 0
+    return int(dict(line.split(": ") for line in lines).get("wchar", 0))
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
@@ -151,9 +162,11 @@ def bench_throughput(folder: Path, count: int, postgres: str | None = None) -> N
         )
         try:
             resolver = Resolver(events, profiles)
-            started = time.perf_counter()
+            written = bytes_written()
+            started, cpu = time.perf_counter(), time.process_time()
             applied = resolver.catch_up()
-            elapsed = time.perf_counter() - started
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+            written = bytes_written() - written
             found = len(profiles.search("", limit=10**9))
         finally:
             profiles.close()
@@ -161,6 +174,10 @@ def bench_throughput(folder: Path, count: int, postgres: str | None = None) -> N
     print(f"1. throughput ({where} profile store): {applied} events resolved in {elapsed:.1f} s")
     rates = f"{applied / elapsed:,.0f} events/s, {found / elapsed:,.0f} new profiles/s"
     print(f"   {rates} ({found} profiles in all)")
+    print(
+        f"   CPU of this process {cpu:.1f} s ({applied / cpu:,.0f} events per CPU second), "
+        f"{written / 2**20:,.0f} MiB written by it, load average {os.getloadavg()[0]:.1f}"
+    )
     print(
         f"   peers: Segment Unify accepts {SEGMENT_UNIFY_INBOUND:,} events/s inbound per space; "
         f"RudderStack's gateway ~{RUDDERSTACK_NODE:,} events/s on 8 vCPU (ingestion only)"
@@ -303,6 +320,11 @@ def main() -> None:
         "single-event and batch rates in BENCHMARKS.md)",
     )
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--only",
+        default="throughput,lag,lookup",
+        help="the measurements to run, comma-separated (default: all three)",
+    )
     parser.add_argument("--lookups", type=int, default=2000)
     parser.add_argument(
         "--in-process", action="store_true", help="follow the log from a thread, not a process"
@@ -318,15 +340,18 @@ def main() -> None:
         root = Path(temporary)
         (root / "throughput").mkdir()
         (root / "lookup").mkdir()
-        bench_throughput(root / "throughput", arguments.throughput_events)
-        if arguments.postgres:
+        only = set(arguments.only.split(","))
+        if "throughput" in only:
+            bench_throughput(root / "throughput", arguments.throughput_events)
+        if "throughput" in only and arguments.postgres:
             (root / "throughput-postgres").mkdir()
             with postgres_schema(arguments.postgres) as url:
                 bench_throughput(root / "throughput-postgres", arguments.throughput_events, url)
-        for rate in (int(part) for part in arguments.rates.split(",")):
+        for rate in (int(part) for part in arguments.rates.split(",") if "lag" in only):
             (root / f"lag-{rate}").mkdir()
             bench_lag(root / f"lag-{rate}", rate, arguments.seconds, arguments.in_process)
-        bench_lookup(root / "lookup", arguments.events, arguments.lookups)
+        if "lookup" in only:
+            bench_lookup(root / "lookup", arguments.events, arguments.lookups)
 
 
 if __name__ == "__main__":

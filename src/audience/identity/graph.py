@@ -173,20 +173,27 @@ def identity_of(message: JSONObject, *, link_email: bool = False) -> EventIdenti
     anonymous_id = _read_id(message, "anonymousId", junk)
     user = Identifier("user_id", user_id) if user_id else None
     anonymous = Identifier("anonymous_id", anonymous_id) if anonymous_id else None
-    traits = _object(message.get("traits")) or _object(
-        _object(message.get("context")).get("traits")
+    identify = kind == "identify"
+    # Only an identify's traits count; other events skip copying them (and their context).
+    traits = (
+        _object(message.get("traits")) or _object(_object(message.get("context")).get("traits"))
+        if identify
+        else {}
     )
     email = None
-    if link_email and kind == "identify":
+    if link_email and identify:
         raw_email = traits.get("email") or _object(
             _object(message.get("context")).get("traits")
         ).get("email")
         value = clean_email(raw_email)
         email = Identifier("email", value) if value else None
     links: list[Link] = []
-    identifiers = [i for i in (user, anonymous, email) if i is not None]
+    identifiers: list[Identifier] = []
+    for found in (user, anonymous, email):
+        if found is not None:
+            identifiers.append(found)
     attributed = user or anonymous or email
-    if kind == "identify":
+    if identify:
         if user and anonymous:
             links.append(Link(anonymous, user, "identify", key, message_id))
         if email and attributed and attributed != email:
@@ -196,16 +203,17 @@ def identity_of(message: JSONObject, *, link_email: bool = False) -> EventIdenti
         if previous_id and previous_id != user_id:
             previous = previous_identifier(previous_id, anonymous_id)
             links.append(Link(previous, user, "alias", key, message_id))
-            identifiers.append(previous)
+            if previous not in identifiers:
+                identifiers.append(previous)
     group_id = clean_id(message.get("groupId")) if kind == "group" else None
     return EventIdentity(
         order_key=key,
         timestamp=timestamp,
         identifier=attributed,
-        identifiers=tuple(dict.fromkeys(identifiers)),
+        identifiers=tuple(identifiers),
         links=tuple(links),
         junk=tuple(junk),
-        traits=traits if kind == "identify" else {},
+        traits=traits,
         group_id=group_id,
         group_traits=_object(message.get("traits")) if group_id else {},
     )

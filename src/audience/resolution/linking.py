@@ -149,7 +149,8 @@ class Linker:
     The rows a batch may change once per link (a growing person's profile, a unit's counters, an
     identifier's count of user ids) are kept here and written once, by :meth:`_flush`: a row
     updated thousands of times in one transaction makes PostgreSQL walk every version of it.
-    Whatever reads those rows from the database flushes first.
+    Whatever reads those rows from the database flushes first. Identifiers :meth:`create` makes
+    are inserted together before the next link reads the graph (or by :meth:`settle`).
     """
 
     def __init__(
@@ -167,32 +168,40 @@ class Linker:
         self._unit_rows: dict[int, _Unit] = {}
         self._user_links: dict[int, int] = {}
         self._redecide: list[int] = []
+        self._created: list[tuple[int, str, str, str, int, int | None]] = []
+        self._created_profiles: list[tuple[int, str, str, str]] = []
 
     # -- identifiers ----------------------------------------------------------------------
 
     def create(self, identifier: Identifier) -> int:
         """A new identifier row with a profile of its own and, unless it is a user id, a unit of
         its own named by its id (the unit's row is written once it has links to count)."""
-        m = self.dialect.mark
         node, profile = self._ids.draw("identifiers"), self._ids.draw("profiles")
-        self.db.execute(
-            "INSERT INTO profiles (id, public_id, anchor_type, anchor_value, size) "
-            f"VALUES ({m}, {m}, {m}, {m}, 1)",
-            (profile, identifier.key, identifier.type, identifier.value),
-        )
-        self.db.execute(
-            "INSERT INTO identifiers (id, type, value, key, profile, unit) "
-            f"VALUES ({m}, {m}, {m}, {m}, {m}, {m})",
-            (
-                node,
-                identifier.type,
-                identifier.value,
-                identifier.key,
-                profile,
-                None if identifier.type == "user_id" else node,
-            ),
+        type_, value, key = identifier.type, identifier.value, identifier.key
+        self._created_profiles.append((profile, key, type_, value))
+        self._created.append(
+            (node, type_, value, key, profile, None if type_ == "user_id" else node)
         )
         return node
+
+    def _write_created(self) -> None:
+        """Insert the identifiers (and their profiles) created since the last read, in one
+        statement each: most of a batch's new identifiers come with events that link nothing."""
+        m = self.dialect.mark
+        if not self._created:
+            return
+        self.db.executemany(
+            "INSERT INTO profiles (id, public_id, anchor_type, anchor_value, size) "
+            f"VALUES ({m}, {m}, {m}, {m}, 1)",
+            self._created_profiles,
+        )
+        self.db.executemany(
+            "INSERT INTO identifiers (id, type, value, key, profile, unit) "
+            f"VALUES ({m}, {m}, {m}, {m}, {m}, {m})",
+            self._created,
+        )
+        self._created_profiles.clear()
+        self._created.clear()
 
     def _sides(self, rows: list[tuple[Any, ...]]) -> dict[int, _Side]:
         sides: dict[int, _Side] = {}
@@ -254,6 +263,7 @@ class Linker:
     def link(self, seq: int, link: Link, a: int, b: int, timestamp: str) -> None:
         """Record ``link`` between rows ``a`` and ``b`` and bring the profiles up to date."""
         m = self.dialect.mark
+        self._write_created()
         self._event = (seq, link.message_id)
         kind = edge_kind(link.a, link.b)
         order = link_order(link)
@@ -450,7 +460,9 @@ class Linker:
         self._marked.setdefault(unit, self._event)
 
     def settle(self) -> None:
-        """Recompute every unit marked during the batch, once each."""
+        """Recompute every unit marked during the batch, once each, and write what is kept
+        in memory: the batch's statements after it may read every row."""
+        self._write_created()
         if self._redecide:
             self._decide_again()
         marked, self._marked = self._marked, {}

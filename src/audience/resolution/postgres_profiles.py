@@ -32,7 +32,7 @@ from audience.identity.graph import Limits, identity_of
 from audience.identity.identifiers import Identifier
 from audience.resolution import deletion, queries
 from audience.resolution.deletion import PersonDeletion
-from audience.resolution.profile_store import SqlProfileStore
+from audience.resolution.profile_store import EventIdentities, SqlProfileStore
 from audience.resolution.schema import REBUILDING_MIGRATIONS, TABLES
 from audience.storage.dialect import SqlSession
 from audience.storage.postgres import POSTGRES, connect
@@ -184,11 +184,11 @@ class PostgresProfileStore(SqlProfileStore):
         if not events:
             return
         ordered = sorted(events, key=lambda e: e.seq)
-        touched = {
-            identifier
-            for event in ordered
-            for identifier in identity_of(event.message, link_email=self.link_email).identifiers
-        }
+        read = EventIdentities(
+            self.link_email,
+            {e.seq: identity_of(e.message, link_email=self.link_email) for e in ordered},
+        )
+        touched = {i for identity in read.by_seq.values() for i in identity.identifiers}
         keys = sorted({_identifier_key(identifier) for identifier in touched})
         with self._write_lock:
             connection = self._writer
@@ -202,7 +202,7 @@ class PostgresProfileStore(SqlProfileStore):
                         "ORDER BY k",
                         (IDENTIFIER_LOCK, keys),
                     )
-                    self._apply_batch(PostgresSession(connection), ordered)
+                    self._apply_batch(PostgresSession(connection), ordered, read)
             except BaseException as exc:
                 self._node_ids.clear()
                 if isinstance(exc, psycopg.Error):

@@ -20,6 +20,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from audience.errors import ConflictError, NotFoundError
@@ -165,20 +166,32 @@ class ProfileStore(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class EventIdentities:
+    """Identities read from a batch's events before its transaction, by ``seq``, with the
+    ``link_email`` choice they were read with."""
+
+    link_email: bool
+    by_seq: Mapping[int, EventIdentity]
+
+
 class _Batch:
     """What one ``apply`` writes once at its end: rows repeated per event go in one statement each.
 
     An identifier's counters and the traits it saw are combined by order-insensitive rules (sums,
     minimum, maximum, the latest order key), so writing them at the end of the batch gives the
-    same result as writing them event by event.
+    same result as writing them event by event; traits and groups are folded by the same rule
+    before they are written (a user who identifies on every page writes each trait once). Order
+    keys and values compare as the stores compare them: by code point, byte by byte in UTF-8.
     """
 
     def __init__(self) -> None:
         self.event_links: list[tuple[int, int | None, str, str]] = []
         self.activity: dict[int, list[Any]] = {}
-        self.traits: list[tuple[int, str, str, str]] = []
-        self.groups: list[tuple[int, str, str]] = []
-        self.group_traits: list[tuple[str, str, str, str]] = []
+        self.traits: dict[tuple[int, str], tuple[str, str]] = {}
+        """``(identifier, name) -> (order key, value)``: the latest of the batch."""
+        self.groups: dict[tuple[int, str], str] = {}
+        self.group_traits: dict[tuple[str, str], tuple[str, str]] = {}
         self.warnings: list[tuple[int, str, str, str]] = []
         self.indexed: set[int] = set()
         """Identifiers created or given traits: their search documents are written again."""
@@ -195,15 +208,14 @@ class _Batch:
             seen[2] = max(seen[2], timestamp)
         if identity.traits:
             self.indexed.add(node)
-            self.traits.extend(
-                (node, name, queries.dumps(v), key) for name, v in identity.traits.items()
-            )
-        if identity.group_id is not None:
-            self.groups.append((node, identity.group_id, key))
-            self.group_traits.extend(
-                (identity.group_id, name, queries.dumps(value), key)
-                for name, value in identity.group_traits.items()
-            )
+            traits = self.traits
+            for name, value in identity.traits.items():
+                _keep_latest(traits, (node, name), (key, queries.dumps(value)))
+        group = identity.group_id
+        if group is not None:
+            self.groups[node, group] = max(self.groups.get((node, group), key), key)
+            for name, value in identity.group_traits.items():
+                _keep_latest(self.group_traits, (group, name), (key, queries.dumps(value)))
 
     def write(self, db: SqlSession, dialect: SqlDialect) -> None:
         """Write everything recorded, inside the batch's transaction."""
@@ -234,25 +246,37 @@ class _Batch:
             "ON CONFLICT (identifier, name) DO UPDATE SET value = excluded.value, "
             "ord = excluded.ord WHERE (excluded.ord, excluded.value) > "
             "(identifier_traits.ord, identifier_traits.value)",
-            self.traits,
+            [(node, name, value, key) for (node, name), (key, value) in self.traits.items()],
         )
         db.executemany(
             f"INSERT INTO identifier_groups (identifier, group_id, ord) VALUES ({m}, {m}, {m}) "
             "ON CONFLICT (identifier, group_id) DO UPDATE SET "
             f"ord = {dialect.greatest('identifier_groups.ord', 'excluded.ord')}",
-            self.groups,
+            [(node, group, key) for (node, group), key in self.groups.items()],
         )
         db.executemany(
             f"INSERT INTO group_traits (group_id, name, value, ord) VALUES ({m}, {m}, {m}, {m}) "
             "ON CONFLICT (group_id, name) DO UPDATE SET value = excluded.value, "
             "ord = excluded.ord WHERE (excluded.ord, excluded.value) > "
             "(group_traits.ord, group_traits.value)",
-            self.group_traits,
+            [
+                (group, name, value, key)
+                for (group, name), (key, value) in self.group_traits.items()
+            ],
         )
         db.executemany(
             f"INSERT INTO warnings (seq, kind, message_id, detail) VALUES ({m}, {m}, {m}, {m})",
             self.warnings,
         )
+
+
+def _keep_latest(
+    held: dict[tuple[Any, str], tuple[str, str]], at: tuple[Any, str], candidate: tuple[str, str]
+) -> None:
+    """Keep at ``at`` the greater ``(order key, value)``, as the trait tables' upserts do."""
+    current = held.get(at)
+    if current is None or candidate > current:
+        held[at] = candidate
 
 
 class SqlProfileStore:
@@ -336,8 +360,16 @@ class SqlProfileStore:
             row = db.execute("SELECT value FROM state WHERE name = 'cursor'").fetchone()
         return int(row[0]) if row else 0
 
-    def _apply_batch(self, db: SqlSession, events: Sequence[StoredEvent]) -> None:
-        """Apply the events past the cursor and move it, inside the caller's transaction."""
+    def _apply_batch(
+        self,
+        db: SqlSession,
+        events: Sequence[StoredEvent],
+        read: EventIdentities | None = None,
+    ) -> None:
+        """Apply the events past the cursor and move it, inside the caller's transaction.
+
+        ``read`` holds identities the caller already read from these events, used when they were
+        read with the ``link_email`` choice in force (another process may have changed it)."""
         m = self._dialect.mark
         row = db.execute("SELECT value FROM state WHERE name = 'cursor'").fetchone()
         cursor = int(row[0]) if row else 0
@@ -345,8 +377,12 @@ class SqlProfileStore:
         self._record_limits(db)
         batch = _Batch()
         linker = Linker(db, self._dialect, self.limits, batch.warnings)
+        identities = read.by_seq if read and read.link_email == self.link_email else {}
         pending = [
-            (event, identity_of(event.message, link_email=self.link_email))
+            (
+                event,
+                identities.get(event.seq) or identity_of(event.message, link_email=self.link_email),
+            )
             for event in sorted(events, key=lambda e: e.seq)
             if event.seq > cursor
         ]
@@ -450,20 +486,25 @@ class SqlProfileStore:
         linker: Linker,
         splits: Mapping[Identifier, str],
     ) -> None:
-        nodes = {
-            identifier: self._node(identifier, linker, batch) for identifier in identity.identifiers
-        }
-        message_id = str(event.message.get("messageId") or "")
+        known = self._node_ids
+        nodes: dict[Identifier, int] = {}
+        for identifier in identity.identifiers:
+            node = known.get(identifier)
+            nodes[identifier] = self._node(identifier, linker, batch) if node is None else node
         attributed = nodes[identity.identifier] if identity.identifier else None
         batch.event_links.append((event.seq, attributed, identity.order_key, identity.timestamp))
-        for junk in identity.junk:
-            detail = f"{junk.field} {junk.value!r} ignored"
-            batch.warnings.append((event.seq, "junk_id", message_id, detail))
+        if identity.junk or attributed is None:
+            message_id = str(event.message.get("messageId") or "")
+            for junk in identity.junk:
+                detail = f"{junk.field} {junk.value!r} ignored"
+                batch.warnings.append((event.seq, "junk_id", message_id, detail))
         if attributed is None:
             detail = "no usable userId or anonymousId"
             batch.warnings.append((event.seq, "no_identifier", message_id, detail))
         else:
             batch.record(attributed, identity)
+        if not identity.links:
+            return
         for link in sorted(identity.links, key=link_order):
             if not is_cut(link, splits):
                 linker.link(event.seq, link, nodes[link.a], nodes[link.b], identity.timestamp)

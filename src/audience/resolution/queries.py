@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from json.encoder import encode_basestring_ascii
 from typing import Any, Final, cast
 
 from audience.identity.graph import edge_kind
@@ -48,6 +49,12 @@ is why (or a user id's weekly limit), and who recorded an operator's merge and w
 
 def dumps(value: JSON) -> str:
     """The one JSON text form of stored values (compact, sorted keys), so equal values compare."""
+    # Most trait values are strings or whole numbers: the text json.dumps gives them, directly.
+    kind = type(value)
+    if kind is str:
+        return encode_basestring_ascii(value)
+    if kind is int:
+        return repr(value)
     return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
 
 
