@@ -2,7 +2,7 @@
 
 Both speak the same SQL here: ``CREATE SCHEMA/TABLE IF NOT EXISTS``, ``ALTER TABLE ... ADD
 COLUMN IF NOT EXISTS``, ``INSERT ... SELECT ... ON CONFLICT``; only the bulk path that
-feeds the ``SELECT`` differs (``COPY`` into a temporary table, a JSON file). Each batch is
+feeds the ``SELECT`` differs (``unnest`` of binary arrays, a JSON file). Each batch is
 loaded in one transaction, and every table has ``id`` (the messageId) as its primary key,
 so loading a batch again after a crash stores nothing twice.
 """
@@ -168,24 +168,17 @@ class RowWriter(Protocol):
 
 
 class PostgresRows:
-    """Rows go through ``COPY`` into a temporary table, then one ``INSERT ... SELECT``.
+    """Rows go in one ``INSERT ... SELECT`` from ``unnest`` of one binary array per column.
 
-    ``COPY`` is PostgreSQL's fast path; the ``INSERT`` keeps the conflict rules.
+    One statement per table and batch, with no temporary table to create and drop; the
+    ``INSERT`` keeps the conflict rules, and binary arrays spare the server parsing text.
     """
 
     def write(self, connection: Any, schema: str, load: TableLoad) -> None:
-        stage = quote(f"audience_stage_{load.table}"[:63])
-        target = f"{quote(schema)}.{quote(load.table)}"
+        arrays = ", ".join(f"%b::{POSTGRES.types[kind]}[]" for kind in load.types)
         names = ", ".join(quote(name) for name in load.columns)
-        connection.execute(f"CREATE TEMPORARY TABLE {stage} (LIKE {target}) ON COMMIT DROP")
-        with (
-            connection.cursor() as cursor,
-            cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy,
-        ):
-            for row in load.rows:
-                copy.write_row(row)
-        connection.execute(insert_from(schema, load, stage))
-        connection.execute(f"DROP TABLE {stage}")
+        columns = [list(column) for column in zip(*load.rows, strict=True)]
+        connection.execute(insert_from(schema, load, f"unnest({arrays}) AS s ({names})"), columns)
 
 
 class DuckDBRows:
