@@ -32,7 +32,7 @@ from audience.destinations.flatten import (
     ColumnType,
     Scalar,
     cast,
-    caster,
+    cast_column,
     column_name,
     flatten,
     free_name,
@@ -286,9 +286,11 @@ def _columns_for(
         columns = dict(fixed.get(table, FIXED_COLUMNS.get(table, EVENT_TABLE_COLUMNS)))
     added: dict[str, ColumnType] = {}
     for row in rows:
-        for name, value in row.values.items():
-            if name not in columns and value is not None:
-                columns[name] = added[name] = infer_type(value)
+        values = row.values
+        if values.keys() - columns.keys():
+            for name, value in values.items():
+                if name not in columns and value is not None:
+                    columns[name] = added[name] = infer_type(value)
     if known is None:
         new_tables[table] = columns
     elif added:
@@ -310,21 +312,31 @@ def _unique_by_id(rows: Sequence[Row]) -> list[Row]:
 def _cast_rows(
     table: str, rows: Sequence[Row], columns: Mapping[str, ColumnType], discards: list[Row]
 ) -> TableLoad:
-    names = tuple(sorted({name for row in rows for name in row.values} & set(columns)))
-    casters = [(name, caster(columns[name])) for name in names]
-    cast_rows = []
-    for row in rows:
-        values = row.values
-        cells = [convert(values.get(name)) for name, convert in casters]
-        if DISCARD in cells:
-            for index, cell in enumerate(cells):
-                if cell is DISCARD:
-                    discards.append(_discard_row(table, names[index], row))
-                    cells[index] = None
-        # No DISCARD is left in the row: every one was replaced by NULL above.
-        cast_rows.append(typing.cast("tuple[Scalar, ...]", tuple(cells)))
+    present: set[str] = set().union(*(row.values.keys() for row in rows))
+    names = tuple(sorted(present & columns.keys()))
+    lines = [list(map(row.values.get, names)) for row in rows]
+    cells = [
+        cast_column(column, columns[name])
+        for name, column in zip(names, zip(*lines, strict=True), strict=True)
+    ]
+    misfits = sorted(
+        (line, index)
+        for index, column in enumerate(cells)
+        if DISCARD in column
+        for line, cell in enumerate(column)
+        if cell is DISCARD
+    )
+    for line, index in misfits:
+        discards.append(_discard_row(table, names[index], rows[line]))
+    for index in {index for _, index in misfits}:
+        cells[index] = [None if cell is DISCARD else cell for cell in cells[index]]
+    # No DISCARD is left in a cell: every one was replaced by NULL above.
+    cast_rows = typing.cast(
+        "tuple[tuple[Scalar, ...], ...]",
+        tuple(zip(*cells, strict=True)) if names else tuple(() for _ in rows),
+    )
     types = tuple(columns[name] for name in names)
-    return TableLoad(table, names, types, tuple(cast_rows), upsert=table in UPSERTED_TABLES)
+    return TableLoad(table, names, types, cast_rows, upsert=table in UPSERTED_TABLES)
 
 
 def _discard_row(table: str, column: str, row: Row) -> Row:
