@@ -245,6 +245,9 @@ class WarehouseLoader:
         self._clock = clock
         self._schema = schema_name(schema) if schema else None
         self._people = people
+        # The columns of the event schemas, kept from one batch to the next while no batch
+        # changes them: reading the catalog costs more than planning a small batch.
+        self._tables: dict[str, dict[str, dict[str, ColumnType]]] = {}
 
     def load(self, events: Sequence[StoredEvent]) -> int:
         """Load ``events`` in one transaction; returns how many rows were written."""
@@ -252,6 +255,23 @@ class WarehouseLoader:
         for event in events:
             by_schema.setdefault(self._schema or schema_name(event.source), []).append(event)
         loaded_at = self._clock.now()
+        remembered = any(schema in self._tables for schema in by_schema)
+        try:
+            return self._load_in_transaction(by_schema, events, loaded_at)
+        except Exception:
+            self._tables.clear()
+            if not remembered:
+                raise
+        # The remembered columns may be out of date (a table or column dropped by hand): once
+        # more, with the columns read afresh.
+        return self._load_in_transaction(by_schema, events, loaded_at)
+
+    def _load_in_transaction(
+        self,
+        by_schema: Mapping[str, Sequence[StoredEvent]],
+        events: Sequence[StoredEvent],
+        loaded_at: datetime,
+    ) -> int:
         self._connection.execute("BEGIN")
         try:
             written = sum(
@@ -266,9 +286,20 @@ class WarehouseLoader:
         return written
 
     def _load_schema(self, schema: str, events: Sequence[StoredEvent], loaded_at: datetime) -> int:
-        plan = plan_load(schema, events, self.columns(schema), loaded_at)
-        for statement in schema_statements(self._dialect, plan):
-            self._connection.execute(statement)
+        existing = self._tables.get(schema)
+        if existing is not None:
+            plan = plan_load(schema, events, existing, loaded_at)
+            if plan.new_tables or plan.new_columns:
+                existing = None  # another loader may have made them since they were read
+        if existing is None:
+            existing = self.columns(schema)
+            plan = plan_load(schema, events, existing, loaded_at)
+        if plan.new_tables or plan.new_columns:
+            for statement in schema_statements(self._dialect, plan):
+                self._connection.execute(statement)
+            self._tables.pop(schema, None)  # read again with the next batch
+        else:
+            self._tables[schema] = existing
         for load in plan.loads:
             if load.rows:
                 self._rows.write(self._connection, schema, load)
