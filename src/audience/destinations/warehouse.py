@@ -21,6 +21,7 @@ warehouses and storage destinations".
 
 from __future__ import annotations
 
+import operator
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -287,7 +288,7 @@ def _columns_for(
     added: dict[str, ColumnType] = {}
     for row in rows:
         values = row.values
-        if values.keys() - columns.keys():
+        if not columns.keys() >= values.keys():
             for name, value in values.items():
                 if name not in columns and value is not None:
                     columns[name] = added[name] = infer_type(value)
@@ -314,7 +315,7 @@ def _cast_rows(
 ) -> TableLoad:
     present: set[str] = set().union(*(row.values.keys() for row in rows))
     names = tuple(sorted(present & columns.keys()))
-    lines = [list(map(row.values.get, names)) for row in rows]
+    lines = _cells_of(rows, names)
     cells = [
         cast_column(column, columns[name])
         for name, column in zip(names, zip(*lines, strict=True), strict=True)
@@ -337,6 +338,20 @@ def _cast_rows(
     )
     types = tuple(columns[name] for name in names)
     return TableLoad(table, names, types, cast_rows, upsert=table in UPSERTED_TABLES)
+
+
+def _cells_of(rows: Sequence[Row], names: tuple[str, ...]) -> list[Sequence[JSON]]:
+    """Each row's values in ``names`` order, ``None`` for a column a row lacks."""
+    if len(names) < 2:
+        return [[row.values.get(name) for name in names] for row in rows]
+    pick = operator.itemgetter(*names)
+    lines = []
+    for row in rows:
+        try:
+            lines.append(pick(row.values))
+        except KeyError:  # the row lacks one of the table's columns
+            lines.append([row.values.get(name) for name in names])
+    return lines
 
 
 def _discard_row(table: str, column: str, row: Row) -> Row:
