@@ -129,14 +129,20 @@ def _flatten_into(
     for key, value in values.items():
         if value is None:
             continue
-        name = column_name(key if isinstance(key, str) else str(key))
-        full = f"{prefix}_{name}"[:MAX_NAME_LENGTH] if prefix else name
+        full = _joined_name(prefix, key if isinstance(key, str) else str(key))
         if isinstance(value, dict):
             _flatten_into(columns, taken, value, full)
             continue
         if full in columns or full in taken:
             full = free_name(full, {*taken, *columns})
         columns[full] = _cell(value) if isinstance(value, list) else value
+
+
+@functools.lru_cache(maxsize=65_536)
+def _joined_name(prefix: str, key: str) -> str:
+    """The column of ``key`` under ``prefix`` (already a column name, or empty)."""
+    name = column_name(key)
+    return f"{prefix}_{name}"[:MAX_NAME_LENGTH] if prefix else name
 
 
 _PLAIN_ITEMS: Final = frozenset({str, int, bool, type(None)})

@@ -21,6 +21,7 @@ warehouses and storage destinations".
 
 from __future__ import annotations
 
+import functools
 import operator
 import typing
 from collections.abc import Iterable, Mapping, Sequence
@@ -138,6 +139,7 @@ def schema_name(source: str) -> str:
     return column_name(source)
 
 
+@functools.lru_cache(maxsize=4096)
 def event_table(event: str) -> str:
     """The table of one track event name (``Order Completed`` -> ``order_completed``)."""
     return free_name(column_name(event), RESERVED_TABLES)
@@ -167,8 +169,8 @@ def rows_for(event: StoredEvent, loaded_at: datetime) -> list[Row]:
         fixed["group_id"] = message.get("groupId")
     else:
         fixed["previous_id"] = message.get("previousId")
-    values = {**fixed, **context}
-    values.update(flatten(payload, taken={*FIXED_COLUMNS[table], *context}))
+    values = {**fixed, **context}  # its names are the table's fixed columns and the context's
+    values.update(flatten(payload, taken=values))
     return [Row(table, values)]
 
 
@@ -191,28 +193,19 @@ def _track_rows(
 ) -> list[Row]:
     name = str(message.get("event") or "")
     table = event_table(name)
-    fixed = {**shared, "event": table, "event_text": name}
-    properties = flatten(_object(message.get("properties")), taken={*EVENT_TABLE_COLUMNS, *context})
-    return [
-        Row("tracks", {**fixed, **context}),
-        Row(table, {**fixed, **context, **properties}),
-    ]
+    # The names of ``tracked`` are the event table columns and the context's.
+    tracked = {**shared, "event": table, "event_text": name, **context}
+    properties = flatten(_object(message.get("properties")), taken=tracked)
+    return [Row("tracks", tracked), Row(table, {**tracked, **properties})]
 
 
 def _identify_rows(
     message: JSONObject, shared: Mapping[str, JSON], context: Mapping[str, JSON]
 ) -> list[Row]:
     traits = _object(message.get("traits"))
-    rows = [
-        Row(
-            "identifies",
-            {
-                **shared,
-                **context,
-                **flatten(traits, taken={*FIXED_COLUMNS["identifies"], *context}),
-            },
-        )
-    ]
+    identified = {**shared, **context}  # its names are the fixed columns and the context's
+    identified.update(flatten(traits, taken=identified))
+    rows = [Row("identifies", identified)]
     user_id = message.get("userId")
     if user_id not in (None, ""):
         user = {
