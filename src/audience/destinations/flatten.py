@@ -18,9 +18,12 @@ import functools
 import itertools
 import json
 import re
-from collections.abc import Callable, Collection, Mapping
+import typing
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Final
+
+import orjson
 
 from audience.errors import ValidationError
 from audience.jsontypes import JSON
@@ -114,32 +117,45 @@ def flatten(
     gets a ``_`` prefix instead.
     """
     columns: dict[str, JSON] = {}
-    used = set(taken)
-    _flatten_into(columns, used, values, column_name(prefix) if prefix else "")
+    _flatten_into(columns, taken, values, column_name(prefix) if prefix else "")
     return columns
 
 
 def _flatten_into(
-    columns: dict[str, JSON], used: set[str], values: Mapping[str, JSON], prefix: str
+    columns: dict[str, JSON], taken: Collection[str], values: Mapping[str, JSON], prefix: str
 ) -> None:
+    # The names in use are always ``taken`` and the keys of ``columns``; their union is made
+    # only when a name collides, which is rare.
     for key, value in values.items():
         if value is None:
             continue
-        name = column_name(key if isinstance(key, str) else str(key))
-        full = f"{prefix}_{name}"[:MAX_NAME_LENGTH] if prefix else name
+        full = _joined_name(prefix, key if isinstance(key, str) else str(key))
         if isinstance(value, dict):
-            _flatten_into(columns, used, value, full)
+            _flatten_into(columns, taken, value, full)
             continue
-        if full in used:
-            full = free_name(full, used)
-        used.add(full)
-        columns[full] = _cell(value)
+        if full in columns or full in taken:
+            full = free_name(full, {*taken, *columns})
+        columns[full] = _cell(value) if isinstance(value, list) else value
 
 
-def _cell(value: JSON) -> JSON:
-    if isinstance(value, list):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
-    return value
+@functools.lru_cache(maxsize=65_536)
+def _joined_name(prefix: str, key: str) -> str:
+    """The column of ``key`` under ``prefix`` (already a column name, or empty)."""
+    name = column_name(key)
+    return f"{prefix}_{name}"[:MAX_NAME_LENGTH] if prefix else name
+
+
+_PLAIN_ITEMS: Final = frozenset({str, int, bool, type(None)})
+"""Array items ``orjson`` writes exactly as ``json.dumps`` does (it writes floats its own way)."""
+
+
+def _cell(value: list[JSON]) -> str:
+    if set(map(type, value)) <= _PLAIN_ITEMS:
+        try:
+            return orjson.dumps(value).decode()
+        except orjson.JSONEncodeError:
+            pass  # an integer past 64 bits, or a lone surrogate: json.dumps writes those
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def infer_type(value: JSON) -> ColumnType:
@@ -171,6 +187,26 @@ Caster = Callable[[JSON], "Scalar | Discard"]
 def caster(column_type: ColumnType) -> Caster:
     """The function ``cast`` applies for ``column_type``, to look up once per column."""
     return _CASTERS[column_type]
+
+
+def cast_column(values: Sequence[JSON], column_type: ColumnType) -> Sequence[Scalar | Discard]:
+    """``cast`` of each of ``values``, one column's cells, in order.
+
+    A column whose values all have the column's own Python type already (or are ``None``) is
+    returned as it is: most columns of a batch are, and that spares a call per cell.
+    """
+    kinds = set(map(type, values))
+    if kinds <= _AS_THEY_ARE[column_type] and (
+        column_type is not ColumnType.INTEGER or _fit_int64(values, kinds)
+    ):
+        return typing.cast("Sequence[Scalar]", values)
+    return list(map(_CASTERS[column_type], values))
+
+
+def _fit_int64(values: Sequence[JSON], kinds: set[type]) -> bool:
+    # Only called when every value is an int or None.
+    numbers = typing.cast("list[int]", [value for value in values if value is not None])
+    return not numbers or (min(numbers) >= _INT64.start and max(numbers) < _INT64.stop)
 
 
 def _as_boolean(value: JSON) -> bool | Discard | None:
@@ -229,6 +265,15 @@ def _parse_timestamp(text: str) -> datetime | Discard:
     except ValidationError:
         return DISCARD
 
+
+_AS_THEY_ARE: Final[Mapping[ColumnType, frozenset[type]]] = {
+    ColumnType.STRING: frozenset({str, type(None)}),
+    ColumnType.BOOLEAN: frozenset({bool, type(None)}),
+    ColumnType.INTEGER: frozenset({int, type(None)}),
+    ColumnType.FLOAT: frozenset({float, type(None)}),
+    ColumnType.TIMESTAMP: frozenset({datetime, type(None)}),
+}
+"""The Python types each column type stores without conversion (``bool`` is not ``int`` here)."""
 
 _CASTERS: Final[dict[ColumnType, Caster]] = {
     ColumnType.STRING: _as_text,

@@ -2,7 +2,7 @@
 
 Both speak the same SQL here: ``CREATE SCHEMA/TABLE IF NOT EXISTS``, ``ALTER TABLE ... ADD
 COLUMN IF NOT EXISTS``, ``INSERT ... SELECT ... ON CONFLICT``; only the bulk path that
-feeds the ``SELECT`` differs (``COPY`` into a temporary table, a JSON file). Each batch is
+feeds the ``SELECT`` differs (a JSON array bound as one value, a JSON file). Each batch is
 loaded in one transaction, and every table has ``id`` (the messageId) as its primary key,
 so loading a batch again after a crash stores nothing twice.
 """
@@ -10,6 +10,7 @@ so loading a batch again after a crash stores nothing twice.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -168,24 +169,53 @@ class RowWriter(Protocol):
 
 
 class PostgresRows:
-    """Rows go through ``COPY`` into a temporary table, then one ``INSERT ... SELECT``.
+    """Rows go in one ``INSERT ... SELECT`` from one JSON array of all of them, sent as one value.
 
-    ``COPY`` is PostgreSQL's fast path; the ``INSERT`` keeps the conflict rules.
+    ``orjson`` writes the array and the server reads it, both in C, where binding row by row
+    or value by value costs Python calls; one statement per table and batch, no temporary
+    table, and the ``INSERT`` keeps the conflict rules.
     """
 
     def write(self, connection: Any, schema: str, load: TableLoad) -> None:
-        stage = quote(f"audience_stage_{load.table}"[:63])
-        target = f"{quote(schema)}.{quote(load.table)}"
-        names = ", ".join(quote(name) for name in load.columns)
-        connection.execute(f"CREATE TEMPORARY TABLE {stage} (LIKE {target}) ON COMMIT DROP")
-        with (
-            connection.cursor() as cursor,
-            cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy,
-        ):
-            for row in load.rows:
-                copy.write_row(row)
-        connection.execute(insert_from(schema, load, stage))
-        connection.execute(f"DROP TABLE {stage}")
+        cells = ", ".join(
+            f"(r ->> {index})::{POSTGRES.types[kind]} AS {quote(name)}"
+            for index, (name, kind) in enumerate(zip(load.columns, load.types, strict=True))
+        )
+        rows_sql = f"(SELECT {cells} FROM jsonb_array_elements(%s::jsonb) AS r) AS s"
+        connection.execute(insert_from(schema, load, rows_sql), [json_rows(load).decode()])
+
+
+def json_rows(load: TableLoad) -> bytes:
+    """``load.rows`` as one JSON array of arrays; timestamps in ISO 8601 with their offset.
+
+    JSON has no infinite or NaN numbers (``orjson`` would write ``null``), and ``jsonb``
+    keeps no sign on zero: such a float is written as the text PostgreSQL reads for it
+    (``Infinity``, ``-Infinity``, ``NaN``, ``-0``).
+    """
+    floats = [index for index, kind in enumerate(load.types) if kind is ColumnType.FLOAT]
+    rows: Sequence[Sequence[object]] = load.rows
+    if floats and not all(
+        _plain_float(cell)
+        for row in load.rows
+        for index in floats
+        if isinstance(cell := row[index], float)
+    ):
+        rows = [[_float_as_text(cell) for cell in row] for row in load.rows]
+    return orjson.dumps(rows)
+
+
+def _plain_float(number: float) -> bool:
+    return math.isfinite(number) and (number != 0.0 or math.copysign(1.0, number) > 0)
+
+
+def _float_as_text(cell: object) -> object:
+    if not isinstance(cell, float) or _plain_float(cell):
+        return cell
+    if math.isnan(cell):
+        return "NaN"
+    if cell == 0.0:
+        return "-0"
+    return "Infinity" if cell > 0 else "-Infinity"
 
 
 class DuckDBRows:
@@ -252,6 +282,9 @@ class WarehouseLoader:
         self._clock = clock
         self._schema = schema_name(schema) if schema else None
         self._people = people
+        # The columns of the event schemas, kept from one batch to the next while no batch
+        # changes them: reading the catalog costs more than planning a small batch.
+        self._tables: dict[str, dict[str, dict[str, ColumnType]]] = {}
 
     def load(self, events: Sequence[StoredEvent]) -> int:
         """Load ``events`` in one transaction; returns how many rows were written."""
@@ -259,6 +292,23 @@ class WarehouseLoader:
         for event in events:
             by_schema.setdefault(self._schema or schema_name(event.source), []).append(event)
         loaded_at = self._clock.now()
+        remembered = any(schema in self._tables for schema in by_schema)
+        try:
+            return self._load_in_transaction(by_schema, events, loaded_at)
+        except Exception:
+            self._tables.clear()
+            if not remembered:
+                raise
+        # The remembered columns may be out of date (a table or column dropped by hand): once
+        # more, with the columns read afresh.
+        return self._load_in_transaction(by_schema, events, loaded_at)
+
+    def _load_in_transaction(
+        self,
+        by_schema: Mapping[str, Sequence[StoredEvent]],
+        events: Sequence[StoredEvent],
+        loaded_at: datetime,
+    ) -> int:
         self._connection.execute("BEGIN")
         try:
             written = sum(
@@ -273,9 +323,20 @@ class WarehouseLoader:
         return written
 
     def _load_schema(self, schema: str, events: Sequence[StoredEvent], loaded_at: datetime) -> int:
-        plan = plan_load(schema, events, self.columns(schema), loaded_at)
-        for statement in schema_statements(self._dialect, plan):
-            self._connection.execute(statement)
+        existing = self._tables.get(schema)
+        if existing is not None:
+            plan = plan_load(schema, events, existing, loaded_at)
+            if plan.new_tables or plan.new_columns:
+                existing = None  # another loader may have made them since they were read
+        if existing is None:
+            existing = self.columns(schema)
+            plan = plan_load(schema, events, existing, loaded_at)
+        if plan.new_tables or plan.new_columns:
+            for statement in schema_statements(self._dialect, plan):
+                self._connection.execute(statement)
+            self._tables.pop(schema, None)  # read again with the next batch
+        else:
+            self._tables[schema] = existing
         for load in plan.loads:
             if load.rows:
                 self._rows.write(self._connection, schema, load)

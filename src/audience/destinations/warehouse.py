@@ -21,6 +21,8 @@ warehouses and storage destinations".
 
 from __future__ import annotations
 
+import functools
+import operator
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +34,7 @@ from audience.destinations.flatten import (
     ColumnType,
     Scalar,
     cast,
-    caster,
+    cast_column,
     column_name,
     flatten,
     free_name,
@@ -137,6 +139,7 @@ def schema_name(source: str) -> str:
     return column_name(source)
 
 
+@functools.lru_cache(maxsize=4096)
 def event_table(event: str) -> str:
     """The table of one track event name (``Order Completed`` -> ``order_completed``)."""
     return free_name(column_name(event), RESERVED_TABLES)
@@ -166,8 +169,8 @@ def rows_for(event: StoredEvent, loaded_at: datetime) -> list[Row]:
         fixed["group_id"] = message.get("groupId")
     else:
         fixed["previous_id"] = message.get("previousId")
-    values = {**fixed, **context}
-    values.update(flatten(payload, taken={*FIXED_COLUMNS[table], *context}))
+    values = {**fixed, **context}  # its names are the table's fixed columns and the context's
+    values.update(flatten(payload, taken=values))
     return [Row(table, values)]
 
 
@@ -190,28 +193,19 @@ def _track_rows(
 ) -> list[Row]:
     name = str(message.get("event") or "")
     table = event_table(name)
-    fixed = {**shared, "event": table, "event_text": name}
-    properties = flatten(_object(message.get("properties")), taken={*EVENT_TABLE_COLUMNS, *context})
-    return [
-        Row("tracks", {**fixed, **context}),
-        Row(table, {**fixed, **context, **properties}),
-    ]
+    # The names of ``tracked`` are the event table columns and the context's.
+    tracked = {**shared, "event": table, "event_text": name, **context}
+    properties = flatten(_object(message.get("properties")), taken=tracked)
+    return [Row("tracks", tracked), Row(table, {**tracked, **properties})]
 
 
 def _identify_rows(
     message: JSONObject, shared: Mapping[str, JSON], context: Mapping[str, JSON]
 ) -> list[Row]:
     traits = _object(message.get("traits"))
-    rows = [
-        Row(
-            "identifies",
-            {
-                **shared,
-                **context,
-                **flatten(traits, taken={*FIXED_COLUMNS["identifies"], *context}),
-            },
-        )
-    ]
+    identified = {**shared, **context}  # its names are the fixed columns and the context's
+    identified.update(flatten(traits, taken=identified))
+    rows = [Row("identifies", identified)]
     user_id = message.get("userId")
     if user_id not in (None, ""):
         user = {
@@ -286,9 +280,11 @@ def _columns_for(
         columns = dict(fixed.get(table, FIXED_COLUMNS.get(table, EVENT_TABLE_COLUMNS)))
     added: dict[str, ColumnType] = {}
     for row in rows:
-        for name, value in row.values.items():
-            if name not in columns and value is not None:
-                columns[name] = added[name] = infer_type(value)
+        values = row.values
+        if not columns.keys() >= values.keys():
+            for name, value in values.items():
+                if name not in columns and value is not None:
+                    columns[name] = added[name] = infer_type(value)
     if known is None:
         new_tables[table] = columns
     elif added:
@@ -310,21 +306,45 @@ def _unique_by_id(rows: Sequence[Row]) -> list[Row]:
 def _cast_rows(
     table: str, rows: Sequence[Row], columns: Mapping[str, ColumnType], discards: list[Row]
 ) -> TableLoad:
-    names = tuple(sorted({name for row in rows for name in row.values} & set(columns)))
-    casters = [(name, caster(columns[name])) for name in names]
-    cast_rows = []
-    for row in rows:
-        values = row.values
-        cells = [convert(values.get(name)) for name, convert in casters]
-        if DISCARD in cells:
-            for index, cell in enumerate(cells):
-                if cell is DISCARD:
-                    discards.append(_discard_row(table, names[index], row))
-                    cells[index] = None
-        # No DISCARD is left in the row: every one was replaced by NULL above.
-        cast_rows.append(typing.cast("tuple[Scalar, ...]", tuple(cells)))
+    present: set[str] = set().union(*(row.values.keys() for row in rows))
+    names = tuple(sorted(present & columns.keys()))
+    lines = _cells_of(rows, names)
+    cells = [
+        cast_column(column, columns[name])
+        for name, column in zip(names, zip(*lines, strict=True), strict=True)
+    ]
+    misfits = sorted(
+        (line, index)
+        for index, column in enumerate(cells)
+        if DISCARD in column
+        for line, cell in enumerate(column)
+        if cell is DISCARD
+    )
+    for line, index in misfits:
+        discards.append(_discard_row(table, names[index], rows[line]))
+    for index in {index for _, index in misfits}:
+        cells[index] = [None if cell is DISCARD else cell for cell in cells[index]]
+    # No DISCARD is left in a cell: every one was replaced by NULL above.
+    cast_rows = typing.cast(
+        "tuple[tuple[Scalar, ...], ...]",
+        tuple(zip(*cells, strict=True)) if names else tuple(() for _ in rows),
+    )
     types = tuple(columns[name] for name in names)
-    return TableLoad(table, names, types, tuple(cast_rows), upsert=table in UPSERTED_TABLES)
+    return TableLoad(table, names, types, cast_rows, upsert=table in UPSERTED_TABLES)
+
+
+def _cells_of(rows: Sequence[Row], names: tuple[str, ...]) -> list[Sequence[JSON]]:
+    """Each row's values in ``names`` order, ``None`` for a column a row lacks."""
+    if len(names) < 2:
+        return [[row.values.get(name) for name in names] for row in rows]
+    pick = operator.itemgetter(*names)
+    lines = []
+    for row in rows:
+        try:
+            lines.append(pick(row.values))
+        except KeyError:  # the row lacks one of the table's columns
+            lines.append([row.values.get(name) for name in names])
+    return lines
 
 
 def _discard_row(table: str, column: str, row: Row) -> Row:
