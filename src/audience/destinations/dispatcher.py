@@ -21,7 +21,6 @@ import random
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Final
 
 from audience.clock import Clock
 from audience.destinations.base import Destination, DestinationConfig, FollowsProfiles
@@ -45,8 +44,6 @@ DestinationFactory = Callable[[DestinationConfig, Clock, ProfileReader | None], 
 """Builds the destination a configuration names (``registry.open_destination``)."""
 
 READ_LIMIT = 1000
-LINGER: Final = 0.2
-"""Seconds a destination's thread waits after a commit wakes it from idle, for more to gather."""
 """Most events read from the log in one look for a destination's next batch."""
 
 
@@ -339,12 +336,9 @@ class BackgroundDispatcher:
     removed, once it holds the store's worker claim.
     """
 
-    def __init__(
-        self, dispatcher: Dispatcher, idle_interval: float = 0.5, linger: float = LINGER
-    ) -> None:
+    def __init__(self, dispatcher: Dispatcher, idle_interval: float = 0.5) -> None:
         self._dispatcher = dispatcher
         self._idle_interval = idle_interval
-        self._linger = linger
         self._stopping = threading.Event()
         self._lanes: dict[str, _Lane] = {}
         self._lanes_lock = threading.Lock()
@@ -419,9 +413,7 @@ class BackgroundDispatcher:
             if not self._step(lane.name):
                 # Caught up (or waiting to retry): let go of connections and files meanwhile.
                 self._dispatcher.forget(lane.name)
-                if lane.wake.wait(self._idle_interval):
-                    # Woken by a commit: let more gather, so that the batch holds many events.
-                    lane.stop.wait(self._linger)
+                lane.wake.wait(self._idle_interval)
                 lane.wake.clear()
 
     def _step(self, name: str) -> bool:

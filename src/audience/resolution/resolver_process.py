@@ -3,17 +3,15 @@ different cores.
 
 ``audience serve`` runs the resolver in a child of its own (see :mod:`audience.supervision`):
 it opens the stores the settings name, follows the log from the profile store's cursor, and
-is woken by the collector's doorbell after each commit, then lingers ``LINGER`` seconds so the
-batch it applies holds the commits of that moment rather than one request's; it also looks on
-its own every ``IDLE_WAIT`` seconds. Each batch commits with its cursor, so a child started
-after a crash resumes after the last batch the old one committed. It finishes its batch and
-exits when asked, on SIGTERM, or when the collector is gone.
+is woken by the collector's doorbell after each commit; it also looks on its own every
+``IDLE_WAIT`` seconds. Each batch commits with its cursor, so a child started after a crash
+resumes after the last batch the old one committed. It finishes its batch and exits when asked,
+on SIGTERM, or when the collector is gone.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Final
 
 from audience.config import Settings
 from audience.errors import AudienceError
@@ -26,9 +24,6 @@ from audience.supervision import ChildLink, ChildSpec
 logger = logging.getLogger(__name__)
 
 CHILD_NAME = "resolver"
-
-LINGER: Final = 0.05
-"""Seconds the resolver waits after a commit wakes it from idle, for more to gather."""
 
 
 def resolver_child(settings: Settings, *, batch_size: int = DEFAULT_BATCH) -> ChildSpec:
@@ -71,8 +66,8 @@ def follow(link: ChildLink, settings: Settings, batch_size: int) -> None:
                 link.wait(IDLE_WAIT)
                 continue
             cursor.set(resolver.applied)
-            if applied < batch_size and link.wait(IDLE_WAIT):
-                link.linger(LINGER)
+            if applied < batch_size:
+                link.wait(IDLE_WAIT)
     finally:
         profiles.close()
         events.close()

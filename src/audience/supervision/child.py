@@ -81,16 +81,6 @@ class ChildLink:
             self._stopping = True
         return self._ends.wake in ready and drain(self._ends.wake)
 
-    def linger(self, seconds: float) -> None:
-        """Sleep ``seconds`` unless a stop is due, leaving the doorbell's rings for ``wait``:
-        after a ring, more commits gather, so the next batch holds many events, not one
-        request's."""
-        if self.stopping:
-            return
-        ready = wait([self._ends.stop, self._signalled], seconds)
-        if ready:
-            self._stopping = True
-
     def started(self) -> None:
         """Tell the collector this child is up (it counts as down until then)."""
         with contextlib.suppress(OSError):
