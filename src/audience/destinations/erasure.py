@@ -42,10 +42,11 @@ from audience.destinations.loaders import (
     connect_postgres,
     quote,
 )
-from audience.destinations.people import IDENTITIES, PROFILES
+from audience.destinations.people import IDENTITIES, PROFILES, identity_key
 from audience.destinations.registry import open_destination, require_driver
 from audience.destinations.warehouse import schema_name
 from audience.eventlog import StoredEvent
+from audience.identity.identifiers import Identifier
 from audience.jsontypes import JSONObject
 
 logger = logging.getLogger(__name__)
@@ -185,17 +186,11 @@ def _erase_schema(connection: Any, dialect: SqlDialect, schema: str, person: Per
         if table == "users" and "id" in columns:
             where = [("id", person.user_ids)] if person.user_ids else []
         for column, values in where:
-            for chunk in _chunks(values):
-                marks = ", ".join([dialect.placeholder] * len(chunk))
-                rows = connection.execute(
-                    f"DELETE FROM {name} WHERE {quote(column)} IN ({marks}) RETURNING id", chunk
-                ).fetchall()
-                deleted += len(rows)
-                deleted_ids.extend(str(row[0]) for row in rows)
+            rows = _delete_in(connection, dialect, name, column, values)
+            deleted += len(rows)
+            deleted_ids.extend(rows)
     if "discards" in tables and deleted_ids:
-        for chunk in _chunks(deleted_ids):
-            marks = ", ".join([dialect.placeholder] * len(chunk))
-            connection.execute(f"DELETE FROM {quote(schema)}.discards WHERE id IN ({marks})", chunk)
+        _delete_in(connection, dialect, f"{quote(schema)}.discards", "id", deleted_ids)
     if dialect is POSTGRES:
         for table in tables:
             connection.execute(f"VACUUM {quote(schema)}.{quote(table)}")
@@ -211,9 +206,9 @@ def _erase_people(connection: Any, dialect: SqlDialect, schema: str, person: Per
         return 0
     identities = f"{quote(schema)}.{quote(IDENTITIES)}"
     keys = [
-        *(f"user_id:{value}" for value in person.user_ids),
-        *(f"anonymous_id:{value}" for value in person.anonymous_ids),
-        *(f"email:{value}" for value in person.emails),
+        *(identity_key(Identifier("user_id", value)) for value in person.user_ids),
+        *(identity_key(Identifier("anonymous_id", value)) for value in person.anonymous_ids),
+        *(identity_key(Identifier("email", value)) for value in person.emails),
     ]
     profile_ids: set[str] = set()
     for chunk in _chunks(keys):
@@ -222,25 +217,29 @@ def _erase_people(connection: Any, dialect: SqlDialect, schema: str, person: Per
             f"SELECT DISTINCT profile_id FROM {identities} WHERE id IN ({marks})", chunk
         ).fetchall()
         profile_ids.update(str(row[0]) for row in rows)
-    deleted = 0
-    for column, values in (("id", keys), ("profile_id", sorted(profile_ids))):
-        for chunk in _chunks(values):
-            marks = ", ".join([dialect.placeholder] * len(chunk))
-            rows = connection.execute(
-                f"DELETE FROM {identities} WHERE {quote(column)} IN ({marks}) RETURNING id", chunk
-            ).fetchall()
-            deleted += len(rows)
+    held = sorted(profile_ids)
+    deleted = len(_delete_in(connection, dialect, identities, "id", keys))
+    deleted += len(_delete_in(connection, dialect, identities, "profile_id", held))
     if PROFILES in tables:
-        for chunk in _chunks(sorted(profile_ids)):
-            marks = ", ".join([dialect.placeholder] * len(chunk))
-            rows = connection.execute(
-                f"DELETE FROM {quote(schema)}.{quote(PROFILES)} WHERE id IN ({marks}) RETURNING id",
-                chunk,
-            ).fetchall()
-            deleted += len(rows)
+        profiles = f"{quote(schema)}.{quote(PROFILES)}"
+        deleted += len(_delete_in(connection, dialect, profiles, "id", held))
     if dialect is POSTGRES:
         for table in tables:
             connection.execute(f"VACUUM {quote(schema)}.{quote(table)}")
+    return deleted
+
+
+def _delete_in(
+    connection: Any, dialect: SqlDialect, target: str, column: str, values: Sequence[str]
+) -> list[str]:
+    """Delete the rows of ``target`` whose ``column`` is one of ``values``; their ids."""
+    deleted: list[str] = []
+    for chunk in _chunks(values):
+        marks = ", ".join([dialect.placeholder] * len(chunk))
+        rows = connection.execute(
+            f"DELETE FROM {target} WHERE {quote(column)} IN ({marks}) RETURNING id", chunk
+        ).fetchall()
+        deleted.extend(str(row[0]) for row in rows)
     return deleted
 
 
