@@ -446,3 +446,46 @@ def test_a_webhook_follows_the_integrations_object_of_each_event(
     lake = DestinationConfig("lake", "duckdb", {"path": "lake.duckdb"})
     assert hook.accepts(event) is delivered
     assert lake.accepts(event)  # warehouses store every event
+
+
+def test_a_webhook_keeps_one_connection_from_batch_to_batch_while_events_keep_coming(
+    append: Append, event_store: EventStore, delivery_store: DeliveryStore
+) -> None:
+    receiver = Receiver(keep_alive=True)
+    receiver.start()
+    delivery_store.add(webhook(receiver.url), 0, 0.0)
+    worker = BackgroundDispatcher(Dispatcher(event_store, delivery_store, SystemClock()), 0.02)
+    worker.start()
+    try:
+        for first in (1, 11, 21):
+            append([track(n) for n in range(first, first + 10)])
+            wait_for(lambda last=first + 9: len(receiver.message_ids()) == last, seconds=30)
+    finally:
+        worker.stop()
+        receiver.stop()
+
+    assert receiver.message_ids() == [f"m-{n}" for n in range(1, 31)]
+    assert len({request.peer for request in receiver.requests}) == 1
+
+
+def test_a_quiet_webhook_lets_its_connection_go_and_opens_a_new_one_for_the_next_events(
+    append: Append, event_store: EventStore, delivery_store: DeliveryStore
+) -> None:
+    receiver = Receiver(keep_alive=True)
+    receiver.start()
+    delivery_store.add(webhook(receiver.url), 0, 0.0)
+    dispatcher = Dispatcher(event_store, delivery_store, SystemClock())
+    worker = BackgroundDispatcher(dispatcher, 0.02, quiet_close_after=0.1)
+    worker.start()
+    try:
+        append([track(1)])
+        wait_for(lambda: len(receiver.requests) == 1, seconds=30)
+        threading.Event().wait(0.5)
+        append([track(2)])
+        wait_for(lambda: len(receiver.requests) == 2, seconds=30)
+    finally:
+        worker.stop()
+        receiver.stop()
+
+    assert receiver.message_ids() == ["m-1", "m-2"]
+    assert receiver.requests[0].peer != receiver.requests[1].peer

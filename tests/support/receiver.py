@@ -19,6 +19,8 @@ class Received:
 
     body: bytes
     headers: dict[str, str]
+    peer: tuple[str, int] = ("", 0)
+    """The sender's address and port: requests on one kept-alive connection share it."""
 
     @property
     def batch(self) -> list[dict[str, Any]]:
@@ -33,7 +35,9 @@ class Receiver:
     With a ``gate``, every request waits until the gate opens before it is answered. Answers
     other than 200 carry ``retry_after`` as their ``Retry-After`` header when it is set. A
     ``judge`` answers each request the queued answers leave to 200, from what it holds: the
-    status it returns is sent instead (and only 200s are recorded).
+    status it returns is sent instead (and only 200s are recorded). With ``keep_alive`` it
+    speaks HTTP/1.1 and keeps connections open between requests (a kept connection outlives
+    ``stop``, so a receiver that goes down in a test does not keep them).
     """
 
     port: int = field(default_factory=free_port)
@@ -42,6 +46,7 @@ class Receiver:
     delay: float = 0.0
     gate: threading.Event | None = None
     judge: Callable[[Received], int] | None = None
+    keep_alive: bool = False
     requests: list[Received] = field(default_factory=list)
     started: int = 0
     _server: ThreadingHTTPServer | None = None
@@ -58,13 +63,16 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if receiver.keep_alive else "HTTP/1.0"
+
             def do_POST(self) -> None:
                 with receiver._lock:
                     receiver.started += 1
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
-                received = Received(body, dict(self.headers.items()))
+                peer = (str(self.client_address[0]), int(self.client_address[1]))
+                received = Received(body, dict(self.headers.items()), peer)
                 if receiver.delay:
                     threading.Event().wait(receiver.delay)
                 if receiver.gate is not None:

@@ -41,7 +41,14 @@ def integration_enabled(integrations: JSON, name: str) -> bool:
 
 
 class Destination(Protocol):
-    """Somewhere a batch of committed events is delivered to."""
+    """Somewhere a batch of committed events is delivered to.
+
+    ``closes_when_caught_up`` says whether the dispatcher closes it as soon as it has caught up,
+    because its open state keeps others out (a DuckDB file allows one writing process at a
+    time), rather than keeping its connections open for the next events for a quiet spell.
+    """
+
+    closes_when_caught_up: bool
 
     def deliver(self, events: Sequence[StoredEvent], batch_id: str) -> None:
         """Deliver every event of the batch, or raise.

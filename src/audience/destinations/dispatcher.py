@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -45,6 +46,13 @@ DestinationFactory = Callable[[DestinationConfig, Clock, ProfileReader | None], 
 
 READ_LIMIT = 1000
 """Most events read from the log in one look for a destination's next batch."""
+
+QUIET_CLOSE_AFTER = 10.0
+"""Seconds a caught-up destination keeps its connections open, ready for the next events.
+
+Under a steady flow a destination catches up many times a second; opening its connection (and,
+for a warehouse, learning its tables' columns) again each time would cost more than the batch.
+"""
 
 
 @dataclass(frozen=True)
@@ -299,6 +307,14 @@ class Dispatcher:
         """Close the destination ``name`` if it is open; the next batch opens it again."""
         self._forget(name)
 
+    def rest(self, name: str, *, long_quiet: bool) -> None:
+        """The destination ``name`` has caught up: close it if it keeps others out while open,
+        or if it has been quiet for long; otherwise keep it open for the next events."""
+        with self._open_lock:
+            opened = self._open.get(name)
+        if opened is not None and (long_quiet or opened[1].closes_when_caught_up):
+            self._forget(name)
+
     def _close_removed(self, names: set[str]) -> None:
         with self._open_lock:
             removed = [name for name in self._open if name not in names]
@@ -336,9 +352,15 @@ class BackgroundDispatcher:
     removed, once it holds the store's worker claim.
     """
 
-    def __init__(self, dispatcher: Dispatcher, idle_interval: float = 0.5) -> None:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        idle_interval: float = 0.5,
+        quiet_close_after: float = QUIET_CLOSE_AFTER,
+    ) -> None:
         self._dispatcher = dispatcher
         self._idle_interval = idle_interval
+        self._quiet_close_after = quiet_close_after
         self._stopping = threading.Event()
         self._lanes: dict[str, _Lane] = {}
         self._lanes_lock = threading.Lock()
@@ -409,12 +431,18 @@ class BackgroundDispatcher:
             self._dispatcher.forget(lane.name)
 
     def _run_lane(self, lane: _Lane) -> None:
+        quiet_since: float | None = None
         while not lane.stop.is_set():
-            if not self._step(lane.name):
-                # Caught up (or waiting to retry): let go of connections and files meanwhile.
-                self._dispatcher.forget(lane.name)
-                lane.wake.wait(self._idle_interval)
-                lane.wake.clear()
+            if self._step(lane.name):
+                quiet_since = None
+                continue
+            # Caught up (or waiting to retry): let go of files at once, connections later.
+            now = time.monotonic()
+            quiet_since = now if quiet_since is None else quiet_since
+            long_quiet = now - quiet_since >= self._quiet_close_after
+            self._dispatcher.rest(lane.name, long_quiet=long_quiet)
+            lane.wake.wait(self._idle_interval)
+            lane.wake.clear()
 
     def _step(self, name: str) -> bool:
         try:

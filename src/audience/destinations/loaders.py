@@ -519,6 +519,8 @@ def connect_duckdb(path: str) -> Any:
 class PostgresWarehouse:
     """A ``Destination`` that loads events (and with ``people``, profiles) into PostgreSQL."""
 
+    closes_when_caught_up = False
+
     def __init__(
         self,
         url: str,
@@ -577,6 +579,8 @@ class DuckDBWarehouse:
     by ``close``, which the dispatcher calls whenever the destination has caught up: other
     programs can then open the file (DuckDB allows one writing process at a time).
     """
+
+    closes_when_caught_up = True
 
     def __init__(
         self,

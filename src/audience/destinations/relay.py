@@ -143,6 +143,8 @@ def batch_body(part: Sequence[Encoded]) -> bytes:
 class RelayDestination:
     """A ``Destination`` that forwards batches to a tracking API with its own write key."""
 
+    closes_when_caught_up = False
+
     def __init__(
         self,
         url: str,

@@ -137,6 +137,8 @@ def signing_headers(
 class WebhookDestination:
     """A ``Destination`` that POSTs signed batches to one URL."""
 
+    closes_when_caught_up = False
+
     def __init__(
         self,
         name: str,
