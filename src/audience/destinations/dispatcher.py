@@ -28,6 +28,7 @@ from audience.destinations.base import Destination, DestinationConfig, FollowsPr
 from audience.destinations.delivery_store import Batch, DeliveryStore
 from audience.destinations.people import ProfileReader
 from audience.destinations.registry import open_destination
+from audience.destinations.shared_reads import SharedReads
 from audience.destinations.transforms import Transform, load_transform, transform_events
 from audience.errors import (
     ConfigError,
@@ -83,7 +84,7 @@ class Dispatcher:
         draw: Callable[[], float] = random.random,
         people: ProfileReader | None = None,
     ) -> None:
-        self._feed = feed
+        self._feed = SharedReads(feed)
         self._people = people
         self._store = store
         self._clock = clock
