@@ -489,3 +489,24 @@ def test_a_quiet_webhook_lets_its_connection_go_and_opens_a_new_one_for_the_next
 
     assert receiver.message_ids() == ["m-1", "m-2"]
     assert receiver.requests[0].peer != receiver.requests[1].peer
+
+
+def test_a_flow_of_small_commits_is_delivered_in_a_few_batches_rather_than_one_each(
+    receiver: Receiver, append: Append, event_store: EventStore, delivery_store: DeliveryStore
+) -> None:
+    receiver.start()
+    delivery_store.add(webhook(receiver.url), 0, 0.0)
+    dispatcher = Dispatcher(event_store, delivery_store, SystemClock())
+    worker = BackgroundDispatcher(dispatcher, idle_interval=0.02, gather=0.2)
+    worker.start()
+    try:
+        for n in range(1, 41):
+            append([track(n)])
+            worker.wake()
+            threading.Event().wait(0.01)
+        wait_for(lambda: len(receiver.message_ids()) == 40, seconds=30)
+    finally:
+        worker.stop()
+
+    assert receiver.message_ids() == [f"m-{n}" for n in range(1, 41)]
+    assert len(receiver.requests) <= 20

@@ -48,6 +48,10 @@ DestinationFactory = Callable[[DestinationConfig, Clock, ProfileReader | None], 
 READ_LIMIT = 1000
 """Most events read from the log in one look for a destination's next batch."""
 
+GATHER_SECONDS = 0.1
+"""How long a caught-up destination woken by a commit waits before its next batch, so that a
+flow of small commits fills one batch rather than making a batch of each."""
+
 QUIET_CLOSE_AFTER = 10.0
 """Seconds a caught-up destination keeps its connections open, ready for the next events.
 
@@ -358,9 +362,11 @@ class BackgroundDispatcher:
         dispatcher: Dispatcher,
         idle_interval: float = 0.5,
         quiet_close_after: float = QUIET_CLOSE_AFTER,
+        gather: float = GATHER_SECONDS,
     ) -> None:
         self._dispatcher = dispatcher
         self._idle_interval = idle_interval
+        self._gather = gather
         self._quiet_close_after = quiet_close_after
         self._stopping = threading.Event()
         self._lanes: dict[str, _Lane] = {}
@@ -442,8 +448,10 @@ class BackgroundDispatcher:
             quiet_since = now if quiet_since is None else quiet_since
             long_quiet = now - quiet_since >= self._quiet_close_after
             self._dispatcher.rest(lane.name, long_quiet=long_quiet)
-            lane.wake.wait(self._idle_interval)
+            woken = lane.wake.wait(self._idle_interval)
             lane.wake.clear()
+            if woken and self._gather > 0:
+                lane.stop.wait(self._gather)
 
     def _step(self, name: str) -> bool:
         try:
