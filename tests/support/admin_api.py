@@ -120,14 +120,17 @@ class AdminApi:
     # -- resolution and profiles ---------------------------------------------------------
 
     def wait_until_resolved(self, timeout: float = 30.0) -> None:
-        """Wait until the resolver has applied every stored event (``/api/resolution``)."""
+        """Wait until the resolver has applied every event stored when this was called
+        (``/api/resolution``), however many come meanwhile."""
         deadline = time.monotonic() + timeout
-        status: dict[str, Any] = {}
+        status: dict[str, Any] = self.http.get("/api/resolution").json()
+        stored = int(status["lastSeq"])
         while time.monotonic() < deadline:
-            status = self.http.get("/api/resolution").json()
-            if status["lag"] == 0 and status["lastSeq"] > 0:
+            if stored > 0 and status["cursor"] >= stored:
                 return
             time.sleep(POLL_SECONDS / 4)
+            status = self.http.get("/api/resolution").json()
+            stored = stored or int(status["lastSeq"])
         raise AssertionError(f"resolution did not catch up within {timeout:g} s: {status}")
 
     def profile(self, **identifier: str) -> dict[str, Any] | None:

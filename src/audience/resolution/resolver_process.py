@@ -3,9 +3,11 @@ different cores.
 
 ``audience serve`` runs the resolver in a child of its own (see :mod:`audience.supervision`):
 it opens the stores the settings name, follows the log from the profile store's cursor, and
-is woken by the collector's doorbell after each commit; it also looks on its own every
-``IDLE_WAIT`` seconds. Each batch commits with its cursor, so a child started after a crash
-resumes after the last batch the old one committed. It finishes its batch and exits when asked,
+is woken by the collector's doorbell after each commit, then lets ``GATHER`` seconds of
+commits come so that its next batch holds many requests' events (a batch costs much the same
+for one event as for thousands); it also looks on its own every ``IDLE_WAIT`` seconds. Each
+batch commits with its cursor, so a child started after a crash resumes after the last batch
+the old one committed. It finishes its batch and exits when asked,
 on SIGTERM, or when the collector is gone.
 """
 
@@ -24,6 +26,9 @@ from audience.supervision import ChildLink, ChildSpec
 logger = logging.getLogger(__name__)
 
 CHILD_NAME = "resolver"
+
+GATHER = 0.05
+"""Seconds the resolver waits, once a commit has woken it from idle, before its next batch."""
 
 
 def resolver_child(settings: Settings, *, batch_size: int = DEFAULT_BATCH) -> ChildSpec:
@@ -66,8 +71,8 @@ def follow(link: ChildLink, settings: Settings, batch_size: int) -> None:
                 link.wait(IDLE_WAIT)
                 continue
             cursor.set(resolver.applied)
-            if applied < batch_size:
-                link.wait(IDLE_WAIT)
+            if applied < batch_size and link.wait(IDLE_WAIT):
+                link.pause(GATHER)
     finally:
         profiles.close()
         events.close()

@@ -43,7 +43,7 @@ class ChildEnds:
 
 
 class ChildLink:
-    """What a child's main loop asks: ``stopping``, ``wait`` for work, ``started``."""
+    """What a child's main loop asks: ``stopping``, ``wait`` for work, ``pause``, ``started``."""
 
     def __init__(self, ends: ChildEnds) -> None:
         self._ends = ends
@@ -80,6 +80,13 @@ class ChildLink:
         if self._ends.stop in ready or self._signalled in ready:
             self._stopping = True
         return self._ends.wake in ready and drain(self._ends.wake)
+
+    def pause(self, seconds: float) -> None:
+        """Sleep ``seconds`` unless a stop is due, leaving the doorbell's rings to ``wait``."""
+        if self.stopping:
+            return
+        if wait([self._ends.stop, self._signalled], seconds):
+            self._stopping = True
 
     def started(self) -> None:
         """Tell the collector this child is up (it counts as down until then)."""
