@@ -16,7 +16,7 @@ def test_a_writer_killed_mid_batch_loses_nothing_acknowledged_and_stores_nothing
     writer = log_server(tmp_path, "writer", nats.url, "writer", database=database)
     collector = log_server(tmp_path, "collector", nats.url, "collector", database=database)
     with writer, collector, Traffic([collector.url], "crash", size=50) as traffic:
-        for _ in range(3):
+        for _ in range(2):
             stored_before = len(stored_ids(database))
             wait_for(
                 lambda floor=stored_before + 200: len(stored_ids(database)) > floor,
