@@ -1,12 +1,16 @@
 """The log's first consumer: the writer that appends each partition to the event store.
 
-One durable pull consumer per partition (``<prefix>-writer-<partition>``, acknowledged
-explicitly) fetches a batch, appends it to the event store through its ``EventSink`` (which
-drops what it already has by (source, messageId)), and acknowledges the messages only once
-that commit is durable. Killed at any point, the writer loses nothing (what it had not
-acknowledged is delivered again) and applies nothing twice (the store's dedupe). Each
-partition is read by one loop, in order, so one person's events reach the store in the order
-the log has them.
+One durable pull consumer per partition (``<prefix>-writer-<partition>``, each message
+acknowledged explicitly) fetches a batch, appends it to the event store through its
+``EventSink`` (which drops what it already has by (source, messageId)), trying again until the
+commit succeeds, and acknowledges every message of the batch only once that commit is durable.
+Not "all up to this one": after a crash, a later batch's acknowledgement would then cover
+messages delivered to the dead writer and never stored.
+
+Killed at any point, the writer loses nothing (what it had not acknowledged is delivered again,
+``ACK_WAIT`` later) and applies nothing twice (the store's dedupe). Each partition is read by
+one loop, in order, so one person's events reach the store in the order the log has them; only
+a redelivery after a crash comes after the messages fetched since.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import threading
 from concurrent.futures import Future
 from typing import Final
 
+from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -35,8 +40,10 @@ BATCH: Final = 1000
 FETCH_SECONDS: Final = 1.0
 """How long one fetch waits for messages when the partition is idle."""
 
-ACK_WAIT: Final = 30.0
-"""Seconds JetStream waits for an acknowledgement before it delivers a message again."""
+ACK_WAIT: Final = 10.0
+"""Seconds JetStream waits for an acknowledgement before it delivers a message again: what a
+writer killed mid-batch had fetched reaches its successor after this long (a commit that takes
+longer gets its batch delivered twice, and the store drops the second)."""
 
 RETRY_SECONDS: Final = 0.5
 """Pause after a failed fetch, subscription or commit before the next try."""
@@ -105,25 +112,26 @@ class LogWriter:
                     logger.warning("partition %d: fetching failed: %r", partition, exc)
                     await asyncio.sleep(RETRY_SECONDS)
                     continue
-                records: list[EventRecord] = []
-                kept = []
-                for message in messages:
-                    try:
-                        records.append(decode(message.data))
-                        kept.append(message)
-                    except StorageError:
-                        logger.exception("partition %d: dropping a message", partition)
-                        await message.term()
-                if not records:
-                    continue
-                try:
-                    await asyncio.wrap_future(self._sink.append(records))
-                except Exception:
-                    logger.exception("partition %d: storing %d events failed", partition, len(kept))
-                    for message in kept:
-                        with contextlib.suppress(Exception):
-                            await message.nak(delay=RETRY_SECONDS)
-                    await asyncio.sleep(RETRY_SECONDS)
-                    continue
-                for message in kept:
-                    await message.ack()
+                if messages:
+                    await self._write(partition, messages)
+
+    async def _write(self, partition: int, messages: list[Msg]) -> None:
+        """Append a fetched batch to the store, trying again until it is committed, then
+        acknowledge each of its messages."""
+        records: list[EventRecord] = []
+        for message in messages:
+            try:
+                records.append(decode(message.data))
+            except StorageError:
+                logger.exception("partition %d: skipping a message that is no event", partition)
+        while records:
+            try:
+                await asyncio.wrap_future(self._sink.append(records))
+                break
+            except Exception:
+                logger.exception("partition %d: storing %d events failed", partition, len(records))
+            if not self._running():
+                return  # not acknowledged: delivered again to the next writer
+            await asyncio.sleep(RETRY_SECONDS)
+        for message in messages:
+            await message.ack()

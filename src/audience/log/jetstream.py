@@ -1,12 +1,13 @@
 """The collector's side of the log: an ``EventSink`` that publishes to JetStream.
 
-``append`` publishes every record of a request at once (all in flight together, then every
-acknowledgement gathered), each to its partition's subject with ``Nats-Msg-Id`` set, and
-resolves only when JetStream acknowledged them all: with replicas, once they are replicated.
-A resend JetStream recognises within its window is acknowledged as a duplicate and counted as
-one. The future fails with ``StorageError`` (the collector answers 503 with ``Retry-After``)
-when the log is unreachable, or when any publish is refused or not acknowledged within the
-publish timeout: a 200 is never given for an event the log may not have.
+``append`` publishes every record of a request at once (all in flight together, their
+acknowledgements gathered by one subscription), each to its partition's subject with
+``Nats-Msg-Id`` set, and resolves only when JetStream acknowledged them all: with replicas,
+once they are replicated. A resend JetStream recognises within its window is acknowledged as a
+duplicate and counted as one. The future fails with ``StorageError`` (the collector answers
+503 with ``Retry-After``) when the log is unreachable, or when any publish is refused or not
+acknowledged within the publish timeout: a 200 is never given for an event the log may not
+have.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from nats.js.api import PubAck
 
 from audience.errors import StorageError
 from audience.log.envelope import MESSAGE_ID_HEADER, encode, message_id_of
-from audience.log.link import NatsLink
+from audience.log.link import LOG_ERRORS, NatsLink
 from audience.log.partitions import partition_key, partition_of, subject_of
 from audience.storage.base import AppendResult, EventRecord
 
@@ -31,7 +32,6 @@ class JetStreamLog:
         self._link = link
         options = link.options
         self._subjects = [subject_of(options.prefix, p) for p in range(options.partitions)]
-        self._stream = options.prefix
         self._timeout = options.publish_timeout
 
     def subject_for(self, record: EventRecord) -> str:
@@ -48,25 +48,26 @@ class JetStreamLog:
         return asyncio.wrap_future(self.append(records))
 
     async def _publish(self, records: list[EventRecord]) -> AppendResult:
-        js = self._link.jetstream()
-        acks = await asyncio.gather(
-            *(
-                js.publish(
-                    self.subject_for(record),
-                    encode(record),
-                    timeout=self._timeout,
-                    stream=self._stream,
-                    headers={MESSAGE_ID_HEADER: message_id_of(record)},
+        js = self._link.publisher()
+        pending: list[asyncio.Future[PubAck]] = []
+
+        async def publish_all() -> list[PubAck]:
+            for record in records:
+                pending.append(
+                    await js.publish_async(
+                        self.subject_for(record),
+                        encode(record),
+                        headers={MESSAGE_ID_HEADER: message_id_of(record)},
+                    )
                 )
-                for record in records
-            ),
-            return_exceptions=True,
-        )
-        failures = [ack for ack in acks if not isinstance(ack, PubAck)]
-        if failures:
-            raise StorageError(
-                f"the event log acknowledged {len(acks) - len(failures)} of {len(acks)} "
-                f"events: {failures[0]!r}"
-            )
-        duplicates = sum(1 for ack in acks if isinstance(ack, PubAck) and ack.duplicate)
+            return await asyncio.gather(*pending)
+
+        try:
+            # One timer for the whole request, not one per event: the publish timeout bounds it.
+            acks = await asyncio.wait_for(publish_all(), self._timeout)
+        except LOG_ERRORS as exc:
+            for waiting in pending:
+                waiting.cancel()
+            raise StorageError(f"the event log did not acknowledge the events: {exc!r}") from exc
+        duplicates = sum(1 for ack in acks if ack.duplicate)
         return AppendResult(len(records) - duplicates, duplicates)

@@ -45,6 +45,10 @@ SAMPLE_INTERVAL: Final = 1.0
 LOG_ERRORS: Final = (NatsError, StorageError, OSError, asyncio.TimeoutError)
 """What a request to the log raises when the log cannot answer it."""
 
+MAX_PUBLISHES_IN_FLIGHT: Final = 50_000
+"""Publishes of the process awaiting their acknowledgement at once; past it one waits (at most
+the publish timeout) for room."""
+
 CLOSE_SECONDS: Final = 3.0
 """How long ``stop`` waits for the connection to close and the loop's thread to end."""
 
@@ -89,6 +93,7 @@ class NatsLink:
             target=self._loop.run_forever, name="audience-log", daemon=True
         )
         self._stream_ready = False
+        self._publisher: JetStreamContext | None = None
         self._pending: dict[int, int | None] = {}
         self._keeper: Future[None] | None = None
         self._stopping = threading.Event()
@@ -147,6 +152,20 @@ class NatsLink:
         if not self._stream_ready:
             raise StorageError(f"the event log's stream {self.options.prefix} is not ready yet")
         return self._client.jetstream(timeout=self.options.publish_timeout)
+
+    def publisher(self) -> JetStreamContext:
+        """The one JetStream context the collector publishes through, kept for the connection's
+        life: its subscription gathers every acknowledgement. ``StorageError`` as ``jetstream``.
+
+        Call it on the link's loop.
+        """
+        self.jetstream()
+        if self._publisher is None:
+            self._publisher = self._client.jetstream(
+                timeout=self.options.publish_timeout,
+                publish_async_max_pending=MAX_PUBLISHES_IN_FLIGHT,
+            )
+        return self._publisher
 
     async def _keep_connected(self) -> None:
         await self._client.connect(
