@@ -133,8 +133,15 @@ class NatsLink:
         await asyncio.to_thread(self.close)
 
     def submit(self, coroutine: Coroutine[Any, Any, T]) -> Future[T]:
-        """Run ``coroutine`` on the link's loop; its result comes back in the future."""
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        """Run ``coroutine`` on the link's loop; its result comes back in the future, which
+        fails with ``StorageError`` once the link is closed."""
+        try:
+            return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        except RuntimeError:  # the loop has closed
+            coroutine.close()
+            closed: Future[T] = Future()
+            closed.set_exception(StorageError("the event log's connection is closed"))
+            return closed
 
     def health(self) -> LogHealth:
         """The log as last seen; reads a few fields and never waits."""
