@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from log.log_support import Traffic, log_server, stored_ids
+from log.log_support import Traffic, batch_of, log_server, send, stored_ids
 from support import wait_for
 from support.nats_servers import NatsServer
 
@@ -16,6 +16,8 @@ def test_a_writer_killed_mid_batch_loses_nothing_acknowledged_and_stores_nothing
     writer = log_server(tmp_path, "writer", nats.url, "writer", database=database)
     collector = log_server(tmp_path, "collector", nats.url, "collector", database=database)
     with writer, collector, Traffic([collector.url], "crash", size=50) as traffic:
+        # The writer serves the operators' routes but takes no events: those go to collectors.
+        assert send(writer.url, batch_of("writer", 0, 1)).status_code == 404
         for _ in range(2):
             stored_before = len(stored_ids(database))
             wait_for(
