@@ -21,6 +21,7 @@ from audience.tracking import MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MAX_REQUEST_BYT
 
 Synchronous = Literal["full", "normal"]
 LogFormat = Literal["plain", "json"]
+Role = Literal["all", "collector", "writer"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,11 @@ class Settings:
     drop_bots: bool = False
     retention_days: int | None = None
     retention_interval: float = 3600.0
+    log: tuple[str, ...] = ()
+    partitions: int = 4
+    log_prefix: str = "audience"
+    log_replicas: int = 1
+    role: Role = "all"
 
     @property
     def database_path(self) -> Path:
@@ -192,6 +198,46 @@ def _log_format(text: str) -> LogFormat:
     if value == "json":
         return "json"
     raise ValueError(f"{text!r} is not plain or json")
+
+
+def _log_servers(text: str) -> tuple[str, ...]:
+    servers = []
+    for part in (piece.strip() for piece in text.split(",")):
+        if not part:
+            continue
+        url = part if "://" in part else f"nats://{part}"
+        where = urlsplit(url)
+        if where.scheme not in ("nats", "tls") or not where.hostname:
+            raise ValueError(f"{part!r} is not a NATS server such as nats://host:4222")
+        servers.append(url)
+    if not servers:
+        raise ValueError("no NATS server given (nats://host:4222[,host2:4222,...])")
+    return tuple(servers)
+
+
+def _log_prefix(text: str) -> str:
+    value = text.strip()
+    if not value or not all(character.isalnum() or character in "-_" for character in value):
+        raise ValueError(f"{text!r} is not a stream name of letters, digits, '-' and '_'")
+    return value
+
+
+def _role(text: str) -> Role:
+    value = text.strip().lower()
+    if value == "all":
+        return "all"
+    if value == "collector":
+        return "collector"
+    if value == "writer":
+        return "writer"
+    raise ValueError(f"{text!r} is not all, collector or writer")
+
+
+def _replicas(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 5:
+        raise ValueError(f"{text!r} is not a number of replicas from 1 to 5")
+    return value
 
 
 MIN_ADMIN_TOKEN_LENGTH: Final = 32
@@ -405,7 +451,57 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "Seconds between two retention runs of 'audience serve' (the first runs at start).",
         _seconds,
     ),
+    Setting(
+        "log",
+        "AUDIENCE_LOG",
+        "NATS servers of the event log (nats://host:4222[,host2:4222,...]): accepted events are "
+        "published to a JetStream stream, answered once JetStream acknowledged them, and a writer "
+        "appends them to the event store. Default: none, the event store is the log.",
+        _log_servers,
+    ),
+    Setting(
+        "partitions",
+        "AUDIENCE_PARTITIONS",
+        "Partitions of the log; an event's partition follows its anonymousId, else userId, else "
+        "messageId.",
+        _positive_int,
+    ),
+    Setting(
+        "log_prefix",
+        "AUDIENCE_LOG_PREFIX",
+        "Name of the log's JetStream stream and prefix of its subjects (<prefix>.events.<n>).",
+        _log_prefix,
+    ),
+    Setting(
+        "log_replicas",
+        "AUDIENCE_LOG_REPLICAS",
+        "Replicas of the log's stream when it is created (1 to 5; 3 on a three-node cluster).",
+        _replicas,
+    ),
+    Setting(
+        "role",
+        "AUDIENCE_ROLE",
+        "What 'audience serve' runs: all (everything), collector (the tracking API publishing to "
+        "the log; needs log) or writer (the log's writer into the event store, the resolver, the "
+        "dispatcher and the admin API; needs log).",
+        _role,
+    ),
 )
+
+
+def check_combination(settings: Settings) -> Settings:
+    """``settings`` when its settings make sense together; ``ConfigError`` naming them if not."""
+    if settings.role != "all" and not settings.log:
+        raise ConfigError(
+            f"role: {settings.role} needs log (--log nats://host:4222): without a log the "
+            "collector commits to the event store itself, so there is nothing to split"
+        )
+    if settings.log and settings.workers > 1 and settings.role != "collector":
+        raise ConfigError(
+            "workers: with log, each partition has one writer process; run several collector "
+            "processes with --role collector and one --role writer"
+        )
+    return settings
 
 
 def load_settings(
@@ -437,4 +533,4 @@ def load_settings(
             values[name] = parsers[name](value) if isinstance(value, str) else value
         except ValueError as exc:
             raise ConfigError(f"{name}: {exc}") from exc
-    return replace(Settings(), **values)
+    return check_combination(replace(Settings(), **values))

@@ -69,6 +69,11 @@ def tune_garbage_collector() -> None:
 )
 @setting_option("drop_bots", "--drop-bots", is_flag=True)
 @setting_option("retention_days", "--retention", type=click.IntRange(1, 36_500), metavar="DAYS")
+@setting_option("log", "--log", metavar="nats://HOST:PORT[,HOST:PORT...]")
+@setting_option("role", "--role", type=click.Choice(["all", "collector", "writer"]))
+@setting_option("partitions", "--partitions", type=click.IntRange(1, 1024))
+@setting_option("log_replicas", "--log-replicas", type=click.IntRange(1, 5))
+@setting_option("log_prefix", "--log-prefix")
 def serve(
     host: str | None,
     port: int | None,
@@ -84,6 +89,11 @@ def serve(
     geoip_db: Path | None,
     drop_bots: bool | None,
     retention_days: int | None,
+    log: str | None,
+    role: str | None,
+    partitions: int | None,
+    log_replicas: int | None,
+    log_prefix: str | None,
 ) -> None:
     """Start the collector on the SQLite store in the data folder, or on PostgreSQL.
 
@@ -106,6 +116,11 @@ def serve(
         "geoip_db": geoip_db,
         "drop_bots": drop_bots or None,
         "retention_days": retention_days,
+        "log": log,
+        "role": role,
+        "partitions": partitions,
+        "log_replicas": log_replicas,
+        "log_prefix": log_prefix,
     }
     settings = settings_of(**given)
     if settings.workers > 1 and not settings.database_url:
@@ -149,6 +164,11 @@ def _serve(settings: Settings, given: dict[str, Any]) -> None:
         say(f"data: PostgreSQL {where.hostname or 'local socket'}{where.path}")
     else:
         say(f"data: {settings.data_dir.resolve()}")
+    if settings.log:
+        say(
+            f"log: {','.join(settings.log)} (stream {settings.log_prefix}, "
+            f"{settings.partitions} partitions, role {settings.role})"
+        )
     say(
         f"write key: {first.source.write_key}  (source {first.source.name})",
         writeKey=first.source.write_key,

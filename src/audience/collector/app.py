@@ -16,7 +16,7 @@ import contextlib
 import hmac
 import logging
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
@@ -62,8 +62,9 @@ from audience.http.shutdown import (
     close_within,
     restarts_held_on_stop_signals,
 )
+from audience.log.health import LogHealth
 from audience.storage.backend import EventStore
-from audience.storage.base import Source
+from audience.storage.base import EventSink, Source
 from audience.supervision import Supervisor
 
 logger = logging.getLogger(__name__)
@@ -123,11 +124,13 @@ def build_parts(
     clock: Clock | None = None,
     ids: IdFactory | None = None,
     gate: IngestGate | None = None,
+    sink: EventSink | None = None,
 ) -> CollectorParts:
     """The collector's parts over an open ``store``; a ``str`` admin token never changes.
 
     ``login_page`` draws the admin guard's login form; ``gate`` screens valid messages before
-    they are stored (privacy's suppression list).
+    they are stored (privacy's suppression list); ``sink`` is where accepted events go when
+    it is not the store itself (the replicated log).
     """
     clock = clock or SystemClock()
     ids = ids or UuidFactory()
@@ -143,7 +146,7 @@ def build_parts(
         public_url=settings.public_url,
     )
     ingestor = Ingestor(
-        store,
+        store if sink is None else sink,
         clock=clock,
         ids=ids,
         limits=Limits(settings.max_event_bytes, settings.max_batch_events),
@@ -172,13 +175,17 @@ def create_app(
     components: Sequence[Component] = (),
     children: Sequence[Child] = (),
     close_store: bool = False,
+    log: Callable[[], LogHealth] | None = None,
+    tracking: bool = True,
 ) -> Starlette:
     """The collector's ASGI application, with extra ``routes``, ``components`` and ``children``.
 
     Components start in order when the application starts, then the supervised children;
     when it stops the children stop first (asked, then killed after the grace), then the
     components in reverse order; with ``close_store`` the store is closed last (its queued
-    events are committed first, for at most ``STORE_CLOSE_SECONDS``).
+    events are committed first, for at most ``STORE_CLOSE_SECONDS``). ``log`` reads the
+    replicated log's health for ``/readyz`` and ``/metrics``; without ``tracking`` the
+    tracking API is not served (a process that only writes the log to the store).
     """
     settings = parts.settings
     supervisor = Supervisor([child.spec for child in children], clock=parts.clock)
@@ -187,7 +194,12 @@ def create_app(
     parts.store.add_commit_timer(parts.metrics.commit_done)
 
     def publish(sample: LagSample) -> None:
-        parts.metrics.publish_state(parts.store.writer_health(), supervisor.statuses(), sample)
+        parts.metrics.publish_state(
+            parts.store.writer_health(),
+            supervisor.statuses(),
+            sample,
+            None if log is None else log(),
+        )
 
     sampler = LagSampler(
         parts.store,
@@ -195,7 +207,7 @@ def create_app(
         parts.clock,
         on_sample=publish,
     )
-    tracking = TrackingApi(
+    tracking_api = TrackingApi(
         parts.ingestor,
         parts.sources,
         max_request_bytes=settings.max_request_bytes,
@@ -206,8 +218,8 @@ def create_app(
         *AdminApi(parts.store, parts.store, parts.guard, parts.metrics).routes(),
         *parts.guard.routes(),
         Route("/healthz", _healthz(parts.store), methods=["GET"]),
-        Route("/readyz", _readyz(parts, supervisor, sampler), methods=["GET"]),
-        Route("/metrics", _metrics(parts, supervisor, sampler), methods=["GET"]),
+        Route("/readyz", _readyz(parts, supervisor, sampler, log), methods=["GET"]),
+        Route("/metrics", _metrics(parts, supervisor, sampler, log), methods=["GET"]),
         Route("/openapi.json", _openapi, methods=["GET"]),
     ]
     if settings.browser_bundle:
@@ -238,16 +250,18 @@ def create_app(
                 await close_within(parts.store.close, STORE_CLOSE_SECONDS, "the event store")
             shared_metrics.process_gone(os.getpid())  # a worker's live gauges end with it
 
+    middleware = [
+        Middleware(RequestIds),
+        Middleware(MetricsMiddleware, metrics=parts.metrics),
+        Middleware(CorsMiddleware, prefixes=("/v1/", SEGMENT_PREFIX + "/v1/")),
+    ]
+    if tracking:
+        middleware.append(Middleware(TrackingEndpoints, api=tracking_api))
+    # Inside the tracking routes: every other reply gets the security headers.
+    middleware.append(Middleware(SecurityHeaders))
     return Starlette(
         routes=all_routes,
-        middleware=[
-            Middleware(RequestIds),
-            Middleware(MetricsMiddleware, metrics=parts.metrics),
-            Middleware(CorsMiddleware, prefixes=("/v1/", SEGMENT_PREFIX + "/v1/")),
-            Middleware(TrackingEndpoints, api=tracking),
-            # Inside the tracking routes: every other reply gets the security headers.
-            Middleware(SecurityHeaders),
-        ],
+        middleware=middleware,
         lifespan=lifespan,
         exception_handlers={StorageError: _storage_unavailable},
     )
@@ -261,7 +275,12 @@ def _healthz(store: EventStore) -> Endpoint:
     return healthz
 
 
-def _readyz(parts: CollectorParts, supervisor: Supervisor, sampler: LagSampler) -> Endpoint:
+def _readyz(
+    parts: CollectorParts,
+    supervisor: Supervisor,
+    sampler: LagSampler,
+    log: Callable[[], LogHealth] | None,
+) -> Endpoint:
     """``GET /readyz``: 200 when ready, 503 when not; no token needed, and no secrets in it."""
 
     async def readyz(request: Request) -> Response:
@@ -272,6 +291,7 @@ def _readyz(parts: CollectorParts, supervisor: Supervisor, sampler: LagSampler) 
             stopping=supervisor.stopping,
             child_down_limit=parts.settings.child_down_limit,
             now=parts.clock.monotonic(),
+            log=None if log is None else log(),
         )
         return JSONReply(
             readiness.body, readiness.status_code, headers={"Cache-Control": "no-store"}
@@ -280,7 +300,12 @@ def _readyz(parts: CollectorParts, supervisor: Supervisor, sampler: LagSampler) 
     return readyz
 
 
-def _metrics(parts: CollectorParts, supervisor: Supervisor, sampler: LagSampler) -> Endpoint:
+def _metrics(
+    parts: CollectorParts,
+    supervisor: Supervisor,
+    sampler: LagSampler,
+    log: Callable[[], LogHealth] | None,
+) -> Endpoint:
     """``GET /metrics``: the Prometheus text; with ``metrics_token`` set, only for its bearer."""
     token = parts.settings.metrics_token
 
@@ -293,7 +318,10 @@ def _metrics(parts: CollectorParts, supervisor: Supervisor, sampler: LagSampler)
                 headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
             )
         parts.metrics.publish_state(
-            parts.store.writer_health(), supervisor.statuses(), sampler.latest
+            parts.store.writer_health(),
+            supervisor.statuses(),
+            sampler.latest,
+            None if log is None else log(),
         )
         text = await run_in_threadpool(parts.metrics.render)
         return PlainTextResponse(

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from audience.http.readiness import LagSample
+from audience.log.health import LogHealth
 from audience.shared_metrics import ProcessGauges, exposition, families
 from audience.storage.writer import WriterHealth
 from audience.supervision import ChildStatus
@@ -156,12 +157,19 @@ class Metrics:
         self._commits.observe(seconds)
 
     def publish_state(
-        self, writer: WriterHealth, children: Sequence[ChildStatus], sample: LagSample | None
+        self,
+        writer: WriterHealth,
+        children: Sequence[ChildStatus],
+        sample: LagSample | None,
+        log: LogHealth | None = None,
     ) -> None:
         """Set the gauges of what runs beside the requests: the writer's queue, each child's
-        state and restarts, the lags of the last sample, and this process's own figures."""
+        state and restarts, the lags of the last sample, the log's reachability and each
+        partition's pending messages, and this process's own figures."""
         with self._lock:
             self._state.publish(writer, children, sample)
+            if log is not None:
+                self._state.publish_log(log)
             for child in children:
                 seen = self._restarts_seen.get(child.name, 0)
                 counter = self._state.restarts.labels(child.name)
@@ -252,6 +260,24 @@ class StateGauges:
         self.last_seq = gauge(
             "audience_events_last_seq", "The newest committed position.", (), "livemax"
         )
+        self.log_reachable = gauge(
+            "audience_log_reachable",
+            "1 while the event log (NATS JetStream) is reachable, in every process using it.",
+            (),
+            "livemin",
+        )
+        self.log_pending = gauge(
+            "audience_log_pending_messages",
+            "Messages of a log partition its writer has not yet stored and acknowledged.",
+            ("partition",),
+            "livemax",
+        )
+
+    def publish_log(self, log: LogHealth) -> None:
+        self.log_reachable.set(int(log.reachable))
+        for partition, pending in log.pending.items():
+            if pending is not None:
+                self.log_pending.labels(str(partition)).set(pending)
 
     def publish(
         self, writer: WriterHealth, children: Sequence[ChildStatus], sample: LagSample | None

@@ -7,6 +7,7 @@ are committed and the workers beside the collector are up. It answers 503 when:
   ``WRITER_STALL_LIMIT`` seconds (the writer is stuck on a lock, a disk, a hung listener),
   the last commit failed less than ``FAILURE_MEMORY`` seconds ago (a later success clears it
   at once), or the writer thread has ended;
+- the replicated log (``--log``) is unreachable, or its stream not ready;
 - a supervised child has been down (dead, restarting, or not yet started) longer than the
   ``child_down_limit`` setting (30 s by default);
 - the collector is stopping;
@@ -30,6 +31,7 @@ from audience.clock import Clock
 from audience.eventlog import EventFeed
 from audience.http.components import LagProbe
 from audience.jsontypes import JSON, JSONObject
+from audience.log.health import LogHealth
 from audience.storage.writer import WriterHealth
 from audience.supervision import ChildStatus
 from audience.tracking import format_timestamp
@@ -100,12 +102,14 @@ def assess(
     stopping: bool,
     child_down_limit: float,
     now: float,
+    log: LogHealth | None = None,
 ) -> Readiness:
-    """Readiness from the writer's health, the children's statuses and the last lag sample.
+    """Readiness from the writer's health, the children's statuses and the last lag sample,
+    and the replicated log's health when there is one (events are accepted through it).
 
     ``now`` is the monotonic time the children's ``down_since`` is measured on.
     """
-    committing = writer_problems(writer)
+    committing = writer_problems(writer) + ([] if log is None else log.problems())
     problems = list(committing)
     for child in children:
         down = child.down_for(now)
@@ -132,6 +136,8 @@ def assess(
         },
         "lagSampledAt": None if sample is None else format_timestamp(sample.taken_at),
     }
+    if log is not None:
+        body["log"] = log.to_json()
     return Readiness(not problems, problems, body)
 
 

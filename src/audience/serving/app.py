@@ -10,7 +10,10 @@ environment in each worker process of ``serve --workers``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 
@@ -19,6 +22,8 @@ from audience.clock import SystemClock, UuidFactory
 from audience.collector.app import FirstStart, build_parts, create_app, prepare_data
 from audience.config import Settings, load_settings
 from audience.destinations.backend import open_delivery_store
+from audience.http.components import Component, Extensions
+from audience.log.health import LogHealth
 from audience.pages.login import login_page
 from audience.privacy.parts import privacy_parts
 from audience.resolution.backend import open_profile_store
@@ -29,7 +34,10 @@ from audience.serving.features import (
     resolution_extensions,
 )
 from audience.serving.retention import Retention, RetentionPruner
-from audience.storage.backend import open_event_store
+from audience.storage.backend import EventStore, open_event_store
+
+if TYPE_CHECKING:
+    from audience.log.jetstream import JetStreamLog
 
 SERVER_APP: str = "audience.serving.app:server_app"
 """Where each worker process of ``serve --workers`` finds its application."""
@@ -43,6 +51,7 @@ def build_server_app(settings: Settings) -> tuple[Starlette, FirstStart]:
         first = prepare_data(store, settings)
         clock, ids = SystemClock(), UuidFactory()
         privacy = privacy_parts(store, clock=clock, ids=ids)
+        log = log_parts(settings, store)
         parts = build_parts(
             settings,
             store,
@@ -51,6 +60,7 @@ def build_server_app(settings: Settings) -> tuple[Starlette, FirstStart]:
             clock=clock,
             ids=ids,
             gate=privacy.gate,
+            sink=log.sink,
         )
         profiles = open_profile_store(settings)
         opened.callback(profiles.close)
@@ -78,15 +88,47 @@ def build_server_app(settings: Settings) -> tuple[Starlette, FirstStart]:
             parts.metrics,
             settings.retention_interval,
         )
+        if settings.role == "collector":  # the writer's host runs the workers on the store
+            extensions = Extensions(extensions.routes, extensions.components)
         app = create_app(
             parts,
             routes=extensions.routes,
-            components=[*extensions.components, pruner],
+            # The log first: it is stopped last, after the writer and everything else.
+            components=[*log.components, *extensions.components, pruner],
             children=extensions.children,
             close_store=True,
+            log=log.health,
+            tracking=settings.role != "writer",
         )
         opened.pop_all()  # the application closes them when it stops
     return app, first
+
+
+@dataclass(frozen=True)
+class LogParts:
+    """What the replicated log adds to a process: where the collector's events go (``None``:
+    the event store), the components that run it, and its health."""
+
+    sink: JetStreamLog | None = None
+    components: tuple[Component, ...] = ()
+    health: Callable[[], LogHealth] | None = None
+
+
+def log_parts(settings: Settings, store: EventStore) -> LogParts:
+    """The log ``settings`` name, none without ``log``: the collector publishes to it unless
+    it only writes (``role`` writer), and a writer appends it to ``store`` unless it only
+    collects (``role`` collector)."""
+    if not settings.log:
+        return LogParts()
+    from audience.log.consumer import LogWriter  # nats-py loads only with a log
+    from audience.log.jetstream import JetStreamLog
+    from audience.log.link import LogOptions, NatsLink
+
+    link = NatsLink(LogOptions.from_settings(settings), name=f"audience-{settings.role}")
+    components: list[Component] = [link]
+    if settings.role != "collector":
+        components.append(LogWriter(link, store))
+    return LogParts(JetStreamLog(link), tuple(components), link.health)
 
 
 def server_app() -> Starlette:
