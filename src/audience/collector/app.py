@@ -249,7 +249,7 @@ def create_app(
             Middleware(RequestIds, ids=request_ids),
             Middleware(MetricsMiddleware, metrics=parts.metrics),
             Middleware(CorsMiddleware, prefixes=("/v1/", SEGMENT_PREFIX + "/v1/")),
-            # The tracking routes are answered in front: every reply here gets them.
+            # Every reply of the router gets them; the tracking routes are answered in front.
             Middleware(SecurityHeaders),
         ],
         lifespan=lifespan,
