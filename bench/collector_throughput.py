@@ -9,11 +9,16 @@ measures the bound: the same rows appended to the SQLite store with no HTTP.
         [--connections 16] [--synchronous full|normal]
     .venv/bin/python bench/collector_throughput.py --hot-path   # prepare and insert alone
     .venv/bin/python bench/collector_throughput.py --compare-http [--seconds 10] [--rounds 1]
+    .venv/bin/python bench/collector_throughput.py --compare-bare [--seconds 10] [--rounds 1]
 
 ``--compare-http`` measures single events/s on the collector in one run, alternating the two
 HTTP server configurations in ``--rounds`` ABBA blocks: uvicorn's plain httptools protocol, as
 ``serve`` ran before it had limits, and the limited one ``serve`` runs now. It prints both, the
 ratio, and the CPU per request of each protocol alone, in process.
+
+``--compare-bare`` measures single events/s and the server's CPU per request on the collector
+alone and on a bare Starlette app on the same uvicorn that reads the body and answers ``{}``
+(the bound of a single event's cost), alternated in ``--rounds`` ABBA blocks.
 """
 
 from __future__ import annotations
@@ -387,6 +392,55 @@ def protocol_cost(rounds: int = 5, connections: int = 64, requests: int = 300) -
 # -- the server ---------------------------------------------------------------------------------
 
 
+def bare_app() -> Any:
+    """A bare Starlette app that reads the body and answers ``{}``: the bound of a single event's
+    cost."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    async def answer(request: Request) -> Response:
+        await request.body()
+        return Response(b"{}", media_type="application/json")
+
+    return Starlette(routes=[Route("/{path:path}", answer, methods=["GET", "POST"])])
+
+
+def run_bare(port: int) -> None:
+    """The bare app on uvicorn with uvloop and httptools, as ``serve`` runs."""
+    import uvicorn
+
+    uvicorn.run(
+        bare_app(),
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+    )
+
+
+def start_bare(port: int) -> subprocess.Popen[bytes]:
+    """The bare app in a process of its own, once it answers."""
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--serve-bare", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return process
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("the bare app did not start")
+
+
 SERVERS = ("plain", "limited")
 """The HTTP server configurations: uvicorn's httptools protocol as is, or ``serve``'s own."""
 
@@ -540,6 +594,56 @@ def compare_http(options: argparse.Namespace) -> None:
     )
 
 
+def compare_bare(options: argparse.Namespace) -> None:
+    """Single events/s on the collector and on the bare app, alternated ABBA in one run."""
+    seconds, processes = options.seconds, options.processes
+    connections = options.single_connections
+    runs: dict[str, list[dict[str, float]]] = {"bare": [], "collector": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        order = ("bare", "collector", "collector", "bare") * options.rounds
+        for turn, server in enumerate(order):
+            port = free_port()
+            if server == "bare":
+                process = start_bare(port)
+            else:
+                folder = Path(tmp) / f"{turn}-{server}"
+                folder.mkdir()
+                process = start_server(folder, port, options.synchronous, False)
+            try:
+                drive("single", port, 2, processes, connections, None)  # warm up
+                runs[server].append(
+                    measured(process.pid, "single", port, seconds, processes, connections, None)
+                )
+            finally:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=60)
+
+    def mean(server: str, figure: str) -> float:
+        return sum(run[figure] for run in runs[server]) / len(runs[server])
+
+    print(
+        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
+        f"load: {processes} processes x {connections} connections; collector on SQLite "
+        f"synchronous={options.synchronous}; {seconds:g} s a run, "
+        f"{options.rounds} x ABBA (A bare Starlette, B collector)"
+    )
+    labels = {"bare": "bare Starlette answering {}", "collector": "collector (audience serve) "}
+    for server in runs:
+        rates = ", ".join(f"{run['requests_per_s']:,.0f}" for run in runs[server])
+        print(
+            f"single /v1/t, {labels[server]}: {mean(server, 'requests_per_s'):>7,.0f} req/s "
+            f"(runs {rates}), p50 {mean(server, 'p50_ms'):.1f} ms, "
+            f"p99 {mean(server, 'p99_ms'):.1f} ms, errors {mean(server, 'errors'):.0f}, "
+            f"server CPU {mean(server, 'server_cpu_us_per_event'):.0f} us/request"
+        )
+    ratio = mean("collector", "requests_per_s") / mean("bare", "requests_per_s")
+    cpu = mean("collector", "server_cpu_us_per_event") / mean("bare", "server_cpu_us_per_event")
+    print(
+        f"collector / bare: {ratio:.3f} of the requests/s, {cpu:.2f} x the CPU per request"
+        "   target >= 0.6 of the requests/s"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -568,8 +672,17 @@ def main() -> None:
         help="single events/s on the plain and the limited HTTP server, side by side",
     )
     parser.add_argument(
-        "--rounds", type=int, default=1, help="with --compare-http: ABBA blocks to run"
+        "--compare-bare",
+        action="store_true",
+        help="single events/s on the collector and on a bare Starlette app, side by side",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="with --compare-http or --compare-bare: ABBA blocks to run",
+    )
+    parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument(
         "--serve-collector", nargs=3, metavar=("DATA", "PORT", "SERVER"), help=argparse.SUPPRESS
     )
@@ -578,8 +691,14 @@ def main() -> None:
         data, port, server = options.serve_collector
         serve_collector_only(data, int(port), server)
         return
+    if options.serve_bare:
+        run_bare(options.serve_bare)
+        return
     if options.compare_http:
         compare_http(options)
+        return
+    if options.compare_bare:
+        compare_bare(options)
         return
     if options.hot_path:
         with tempfile.TemporaryDirectory() as tmp:

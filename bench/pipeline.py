@@ -44,6 +44,7 @@ from collector_throughput import (
     cpu_seconds,
     drive,
     free_port,
+    run_bare,
     sqlite_bound,
 )
 from warehouse_load import postgres_copy_bound
@@ -53,37 +54,6 @@ ROWS_PER_EVENT = 2
 """A track lands in ``tracks`` and in its event's table."""
 WAREHOUSE_WIDTH = 25
 """About the width of a warehouse event row here, for the COPY bound."""
-
-
-def bare_app() -> Any:
-    """A bare Starlette app that reads the body and answers ``{}``: the bound of a single event's
-    cost; it is also the webhook's receiver."""
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import Response
-    from starlette.routing import Route
-
-    async def answer(request: Request) -> Response:
-        await request.body()
-        return Response(b"{}", media_type="application/json")
-
-    return Starlette(routes=[Route("/{path:path}", answer, methods=["GET", "POST"])])
-
-
-def run_bare(port: int) -> None:
-    """The bare app on uvicorn with uvloop and httptools, as ``serve`` runs; also the receiver."""
-    import uvicorn
-
-    uvicorn.run(
-        bare_app(),
-        host="127.0.0.1",
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-    )
 
 
 def start(

@@ -18,6 +18,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -25,6 +26,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from audience import __version__, shared_metrics
 from audience.clock import Clock, IdFactory, SystemClock, UuidFactory
@@ -38,7 +40,8 @@ from audience.collector.metrics import Metrics, MetricsMiddleware
 from audience.collector.openapi import openapi_document
 from audience.collector.parts import CollectorParts
 from audience.collector.settings_endpoint import SEGMENT_PREFIX, SettingsEndpoint
-from audience.collector.tracking_api import TrackingApi, TrackingEndpoints
+from audience.collector.tracking_api import TrackingApi
+from audience.collector.tracking_front import TrackingFront
 from audience.collector.write_keys import SourceResolver
 from audience.config import Settings
 from audience.errors import StorageError
@@ -55,7 +58,7 @@ from audience.http.login_throttle import LoginThrottle
 from audience.http.proxies import TrustedProxies
 from audience.http.readiness import LagSample, LagSampler, assess
 from audience.http.replies import JSONReply, error_reply
-from audience.http.request_ids import RequestIds
+from audience.http.request_ids import ProcessRequestIds, RequestIds
 from audience.http.security_headers import SecurityHeaders
 from audience.http.shutdown import (
     STORE_CLOSE_SECONDS,
@@ -250,21 +253,41 @@ def create_app(
                 await close_within(parts.store.close, STORE_CLOSE_SECONDS, "the event store")
             shared_metrics.process_gone(os.getpid())  # a worker's live gauges end with it
 
-    middleware = [
-        Middleware(RequestIds),
-        Middleware(MetricsMiddleware, metrics=parts.metrics),
-        Middleware(CorsMiddleware, prefixes=("/v1/", SEGMENT_PREFIX + "/v1/")),
-    ]
-    if tracking:
-        middleware.append(Middleware(TrackingEndpoints, api=tracking_api))
-    # Inside the tracking routes: every other reply gets the security headers.
-    middleware.append(Middleware(SecurityHeaders))
-    return Starlette(
+    request_ids = ProcessRequestIds()
+
+    def front(app: ASGIApp) -> ASGIApp:
+        if not tracking:
+            return app
+        return TrackingFront(app, tracking_api, parts.metrics, request_ids)
+
+    return CollectorApp(
+        front,
         routes=all_routes,
-        middleware=middleware,
+        middleware=[
+            Middleware(RequestIds, ids=request_ids),
+            Middleware(MetricsMiddleware, metrics=parts.metrics),
+            Middleware(CorsMiddleware, prefixes=("/v1/", SEGMENT_PREFIX + "/v1/")),
+            # Every reply of the router gets them; the tracking routes are answered in front.
+            Middleware(SecurityHeaders),
+        ],
         lifespan=lifespan,
         exception_handlers={StorageError: _storage_unavailable},
     )
+
+
+class CollectorApp(Starlette):
+    """The collector's Starlette application, with ``front`` put before all of its middleware.
+
+    ``front`` wraps the rest of the stack: the tracking routes (``TrackingFront``) are
+    answered there, every other request goes through the middleware and the router.
+    """
+
+    def __init__(self, front: Callable[[ASGIApp], ASGIApp], **options: Any) -> None:
+        self._front = front
+        super().__init__(**options)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return self._front(super().build_middleware_stack())
 
 
 def _healthz(store: EventStore) -> Endpoint:

@@ -18,6 +18,10 @@ ALLOWED_HEADERS: Final = (
 )
 MAX_AGE: Final = "600"
 
+_ALLOWED_METHODS: Final = ALLOWED_METHODS.encode()
+_ALLOWED_HEADERS: Final = ALLOWED_HEADERS.encode()
+_MAX_AGE: Final = MAX_AGE.encode()
+
 
 class CorsMiddleware:
     """Adds CORS headers to replies under ``prefixes`` and answers their preflights."""
@@ -31,38 +35,44 @@ class CorsMiddleware:
             await self.app(scope, receive, send)
             return
         origin = _header(scope, b"origin")
-        allow_origin = origin or b"*"
         if scope["method"] == "OPTIONS":
-            await self._preflight(scope, allow_origin, send)
+            headers = preflight_headers(origin, _header(scope, b"access-control-request-headers"))
+            await send({"type": "http.response.start", "status": 204, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
             return
+        cors = reply_headers(origin)
 
         async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.append((b"access-control-allow-origin", allow_origin))
-                headers.append((b"vary", b"Origin"))
-                if origin:
-                    headers.append((b"access-control-allow-credentials", b"true"))
-                message["headers"] = headers
+                message["headers"] = [*message.get("headers", []), *cors]
             await send(message)
 
         await self.app(scope, receive, send_with_cors)
 
-    @staticmethod
-    async def _preflight(scope: Scope, allow_origin: bytes, send: Send) -> None:
-        requested = _header(scope, b"access-control-request-headers")
-        headers = [
-            (b"access-control-allow-origin", allow_origin),
-            (b"access-control-allow-methods", ALLOWED_METHODS.encode()),
-            (b"access-control-allow-headers", requested or ALLOWED_HEADERS.encode()),
-            (b"access-control-max-age", MAX_AGE.encode()),
-            (b"vary", b"Origin, Access-Control-Request-Headers"),
-            (b"content-length", b"0"),
-        ]
-        if allow_origin != b"*":
-            headers.append((b"access-control-allow-credentials", b"true"))
-        await send({"type": "http.response.start", "status": 204, "headers": headers})
-        await send({"type": "http.response.body", "body": b""})
+
+def reply_headers(origin: bytes | None) -> list[tuple[bytes, bytes]]:
+    """The CORS headers added to a reply to a request from ``origin`` (``None``: not sent)."""
+    headers = [(b"access-control-allow-origin", origin or b"*"), (b"vary", b"Origin")]
+    if origin:
+        headers.append((b"access-control-allow-credentials", b"true"))
+    return headers
+
+
+def preflight_headers(origin: bytes | None, requested: bytes | None) -> list[tuple[bytes, bytes]]:
+    """The headers of the 204 answering a preflight from ``origin`` that asks for the
+    ``requested`` request headers (``None``: not sent)."""
+    allow_origin = origin or b"*"
+    headers = [
+        (b"access-control-allow-origin", allow_origin),
+        (b"access-control-allow-methods", _ALLOWED_METHODS),
+        (b"access-control-allow-headers", requested or _ALLOWED_HEADERS),
+        (b"access-control-max-age", _MAX_AGE),
+        (b"vary", b"Origin, Access-Control-Request-Headers"),
+        (b"content-length", b"0"),
+    ]
+    if allow_origin != b"*":
+        headers.append((b"access-control-allow-credentials", b"true"))
+    return headers
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

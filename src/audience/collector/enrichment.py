@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, Final
@@ -69,7 +69,8 @@ CLIENT_SIDE_LIBRARIES: Final = frozenset(
 class Arrival:
     """What the server knows about the request a message came in.
 
-    ``sent_at`` is the batch-level ``sentAt`` as sent; messages without their own use it.
+    ``sent_at`` is the batch-level ``sentAt`` as sent; messages without their own use it. The
+    times every message reads are worked out once, when the arrival is made.
     """
 
     received_at: datetime
@@ -77,21 +78,19 @@ class Arrival:
     sent_at: object = None
     context: Mapping[str, Any] | None = None
     integrations: Mapping[str, Any] | None = None
+    received_instant: int = field(init=False, repr=False, compare=False)
+    """``receivedAt`` in microseconds since the epoch (``audience.timestamps``)."""
+    received_text: str = field(init=False, repr=False, compare=False)
+    """``receivedAt`` as stored."""
+    latest_timestamp: int = field(init=False, repr=False, compare=False)
+    """The furthest ahead of ``receivedAt`` a corrected timestamp may be."""
 
-    @cached_property
-    def received_instant(self) -> int:
-        """``receivedAt`` in microseconds since the epoch (``audience.timestamps``)."""
-        return instant_of(self.received_at)
-
-    @cached_property
-    def received_text(self) -> str:
-        """``receivedAt`` as stored, computed once for every message of the request."""
-        return format_instant(self.received_instant)
-
-    @cached_property
-    def latest_timestamp(self) -> int:
-        """The furthest ahead of ``receivedAt`` a corrected timestamp may be."""
-        return self.received_instant + _FUTURE_LIMIT_MICROS
+    def __post_init__(self) -> None:
+        # Plain attributes: a cached_property takes a lock on every first read.
+        instant = instant_of(self.received_at)
+        object.__setattr__(self, "received_instant", instant)
+        object.__setattr__(self, "received_text", format_instant(instant))
+        object.__setattr__(self, "latest_timestamp", instant + _FUTURE_LIMIT_MICROS)
 
     @cached_property
     def batch_sent_at(self) -> int | None:

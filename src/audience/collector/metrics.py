@@ -128,11 +128,17 @@ class Metrics:
             ["outcome"],
             registry=registry,
         )
+        # The series of each label set, found once: ``labels(...)`` looks it up under a lock.
+        self._request_series: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
+        self._stored_series: dict[str, Counter] = {}
 
     def events_stored(self, source: str, stored: int, duplicates: int) -> None:
         """Count committed events and duplicates of ``source``."""
         if stored:
-            self._stored.labels(source).inc(stored)
+            series = self._stored_series.get(source)
+            if series is None:
+                series = self._stored_series.setdefault(source, self._stored.labels(source))
+            series.inc(stored)
         if duplicates:
             self._duplicates.labels(source).inc(duplicates)
 
@@ -149,8 +155,13 @@ class Metrics:
 
     def request_done(self, route: str, status: int, seconds: float) -> None:
         """Count one finished request and its latency."""
-        self._requests.labels(route, str(status)).inc()
-        self._latency.labels(route).observe(seconds)
+        series = self._request_series.get((route, status))
+        if series is None:
+            found = (self._requests.labels(route, str(status)), self._latency.labels(route))
+            series = self._request_series.setdefault((route, status), found)
+        count, latency = series
+        count.inc()
+        latency.observe(seconds)
 
     def commit_done(self, seconds: float) -> None:
         """Note how long one commit of the event writer took (a commit timer of the store)."""

@@ -15,14 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 from typing import Final, Literal
 from urllib.parse import parse_qs
 
 import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope
 
 from audience.collector.ingest import Ingestor, Prepared, Submission
 from audience.collector.write_keys import (
@@ -36,7 +35,7 @@ from audience.errors import (
     StorageError,
     ValidationError,
 )
-from audience.http.body import read_body
+from audience.http.body import BodyReader
 from audience.http.proxies import TrustedProxies
 from audience.http.replies import error_reply
 from audience.storage.base import Source
@@ -83,7 +82,8 @@ class TrackingApi:
     """The ``/v1`` tracking routes, answered straight from ASGI.
 
     These routes carry nearly all of the traffic, so they skip the router and the request
-    objects; ``TrackingEndpoints`` puts them in front of the rest of the application.
+    objects; ``TrackingFront`` (:mod:`audience.collector.tracking_front`) puts them in front
+    of the rest of the application.
     """
 
     def __init__(
@@ -113,31 +113,22 @@ class TrackingApi:
             return "telemetry"
         return None
 
-    async def handle(
+    async def answer(
         self,
         kind: MessageType | Literal["batch", "telemetry"],
         scope: Scope,
         receive: Receive,
-        send: Send,
-    ) -> None:
-        """Answer one POST to a tracking route."""
-        headers = _headers(scope)
+        headers: dict[str, str],
+    ) -> bytes | Response:
+        """The answer to one POST to a tracking route: the body of a 200, or another reply.
+
+        ``headers`` holds the request headers of ``TRACKING_HEADERS`` that were sent.
+        """
         if kind == "telemetry":
             with contextlib.suppress(PayloadTooLargeError, ValidationError):
-                await read_body(
-                    _chunks(receive),
-                    limit=TELEMETRY_LIMIT,
-                    content_length=headers.get("content-length"),
-                    content_encoding=headers.get("content-encoding"),
-                )
-            await _send(send, 200, ACCEPTED)
-            return
-        single = None if kind == "batch" else kind
-        response = await self._accept(scope, receive, headers, single)
-        if isinstance(response, bytes):
-            await _send(send, 200, response)
-        else:
-            await response(scope, receive, send)
+                await _read_body(receive, headers, TELEMETRY_LIMIT)
+            return ACCEPTED
+        return await self._accept(scope, receive, headers, None if kind == "batch" else kind)
 
     async def _accept(
         self,
@@ -150,12 +141,7 @@ class TrackingApi:
         try:
             header_key = write_key_from_authorization(headers.get("authorization"))
             source = self._sources.resolve(header_key) if header_key else None
-            raw = await read_body(
-                _chunks(receive),
-                limit=self._max_request_bytes,
-                content_length=headers.get("content-length"),
-                content_encoding=headers.get("content-encoding"),
-            )
+            raw = await _read_body(receive, headers, self._max_request_bytes)
             if len(raw) > INLINE_BODY_BYTES:
                 async with self._large_bodies:
                     prepared, source = await self._prepare(scope, headers, raw, kind, source)
@@ -224,28 +210,7 @@ class TrackingApi:
         return self._ingestor.prepare(Submission(source.name, body, kind, client_ip)), source
 
 
-class TrackingEndpoints:
-    """ASGI middleware: POSTs to tracking routes go to ``api``, everything else to ``app``."""
-
-    def __init__(self, app: ASGIApp, api: TrackingApi) -> None:
-        self.app = app
-        self.api = api
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            kind = self.api.kind_of(scope["path"])
-            if kind is not None:
-                if scope["method"] == "POST":
-                    await self.api.handle(kind, scope, receive, send)
-                else:
-                    reply = error_reply(405, "method_not_allowed", "use POST")
-                    reply.headers["Allow"] = "POST"
-                    await reply(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
-_WANTED_HEADERS: Final = frozenset(
+TRACKING_HEADERS: Final = frozenset(
     [
         b"authorization",
         b"content-length",
@@ -254,31 +219,29 @@ _WANTED_HEADERS: Final = frozenset(
         b"x-forwarded-for",
     ]
 )
+"""The request headers the tracking routes read (ASGI names are lowercase)."""
 
 
-def _headers(scope: Scope) -> dict[str, str]:
-    """The few request headers the tracking routes read (ASGI names are lowercase)."""
-    return {
-        name.decode("latin-1"): value.decode("latin-1")
-        for name, value in scope["headers"]
-        if name in _WANTED_HEADERS
-    }
-
-
-async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
-    """The body's chunks; a client gone before the last one makes the body incomplete.
+async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
+    """The body, as ``read_body`` reads it; a client gone before the last chunk makes it
+    incomplete.
 
     A stalled body cut by the server's body timeout ends in ``http.disconnect``: what arrived
     may happen to parse as JSON, but the client was told its request failed, so nothing of it
     may be stored.
     """
+    reader = BodyReader(
+        limit=limit,
+        content_length=headers.get("content-length"),
+        content_encoding=headers.get("content-encoding"),
+    )
     while True:
         message = await receive()
         if message["type"] != "http.request":
             raise ValidationError("body", "ended before it was complete: the client went away")
-        yield message.get("body", b"")
+        reader.feed(message.get("body", b""))
         if not message.get("more_body", False):
-            return
+            return reader.finish()
 
 
 def _query_write_key(scope: Scope) -> str | None:
@@ -287,20 +250,6 @@ def _query_write_key(scope: Scope) -> str | None:
         return None
     values = parse_qs(query.decode("latin-1")).get("writeKey")
     return values[0] if values else None
-
-
-async def _send(send: Send, status: int, body: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 def _parse(raw: bytes) -> object:

@@ -63,6 +63,50 @@ class _Inflater:
             raise ValidationError("body", f"is truncated {self._encoding} data")
 
 
+class BodyReader:
+    """One request body taken chunk by chunk, for callers that receive the chunks themselves.
+
+    Raises as ``read_body`` does, and as early: an unknown encoding or a ``Content-Length``
+    over the limit when made, a body over the limit in ``feed``, truncated compressed data in
+    ``finish``.
+    """
+
+    def __init__(
+        self, *, limit: int, content_length: str | None = None, content_encoding: str | None = None
+    ) -> None:
+        encoding = (content_encoding or "identity").strip().lower()
+        if encoding not in ("identity", "gzip", "x-gzip", "deflate"):
+            raise ValidationError("Content-Encoding", f"{encoding!r} is not gzip or deflate")
+        compressed = encoding != "identity"
+        self._limit = limit
+        self._raw_limit = limit + COMPRESSION_SLACK if compressed else limit
+        declared = _declared_length(content_length)
+        if declared is not None and declared > self._raw_limit:
+            raise PayloadTooLargeError("the request body", limit)
+        self._inflater = (
+            _Inflater("gzip" if encoding == "x-gzip" else encoding, limit) if compressed else None
+        )
+        self._parts: list[bytes] = []
+        self._received = 0
+
+    def feed(self, chunk: bytes) -> None:
+        """Take the next chunk (inflated when the body is compressed)."""
+        if not chunk:
+            return
+        self._received += len(chunk)
+        if self._received > self._raw_limit:
+            raise PayloadTooLargeError("the request body", self._limit)
+        inflater = self._inflater
+        self._parts.append(inflater.feed(chunk) if inflater is not None else chunk)
+
+    def finish(self) -> bytes:
+        """The whole body, once its last chunk is fed."""
+        if self._inflater is not None:
+            self._inflater.finish()
+        parts = self._parts
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
 async def read_body(
     chunks: AsyncIterator[bytes],
     *,
@@ -75,29 +119,12 @@ async def read_body(
     Raises ``PayloadTooLargeError`` when the body (after inflating) is over ``limit``
     bytes, and ``ValidationError`` for an unknown encoding or corrupt compressed data.
     """
-    encoding = (content_encoding or "identity").strip().lower()
-    if encoding not in ("identity", "gzip", "x-gzip", "deflate"):
-        raise ValidationError("Content-Encoding", f"{encoding!r} is not gzip or deflate")
-    compressed = encoding != "identity"
-    raw_limit = limit + COMPRESSION_SLACK if compressed else limit
-    declared = _declared_length(content_length)
-    if declared is not None and declared > raw_limit:
-        raise PayloadTooLargeError("the request body", limit)
-    inflater = (
-        _Inflater("gzip" if encoding == "x-gzip" else encoding, limit) if compressed else None
+    reader = BodyReader(
+        limit=limit, content_length=content_length, content_encoding=content_encoding
     )
-    parts: list[bytes] = []
-    received = 0
     async for chunk in chunks:
-        if not chunk:
-            continue
-        received += len(chunk)
-        if received > raw_limit:
-            raise PayloadTooLargeError("the request body", limit)
-        parts.append(inflater.feed(chunk) if inflater is not None else chunk)
-    if inflater is not None:
-        inflater.finish()
-    return b"".join(parts)
+        reader.feed(chunk)
+    return reader.finish()
 
 
 def _declared_length(content_length: str | None) -> int | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import re
 import secrets
+from collections.abc import Iterable
 from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,8 +27,20 @@ def given_id(scope: Scope) -> str | None:
     """The request's own ``X-Request-Id`` if it is sane (the first one, if several)."""
     for name, value in scope.get("headers", ()):
         if name == HEADER:
-            return value.decode("ascii") if SANE_ID.fullmatch(value) else None
+            return sane_id(value)
     return None
+
+
+def sane_id(value: bytes) -> str | None:
+    """An ``X-Request-Id`` header's value as the id to keep, or ``None`` when it is not sane."""
+    return value.decode("ascii") if SANE_ID.fullmatch(value) else None
+
+
+def with_id_header(
+    headers: Iterable[tuple[bytes, bytes]], header: tuple[bytes, bytes]
+) -> list[tuple[bytes, bytes]]:
+    """A reply's ``headers`` with ``header`` (``X-Request-Id``) in place of any it had."""
+    return [*(item for item in headers if item[0].lower() != HEADER), header]
 
 
 class ProcessRequestIds:
@@ -62,10 +75,7 @@ class RequestIds:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [
-                    *(item for item in message.get("headers", ()) if item[0].lower() != HEADER),
-                    header,
-                ]
+                message["headers"] = with_id_header(message.get("headers", ()), header)
             await send(message)
 
         token = logs.request_id.set(request_id)

@@ -31,6 +31,10 @@ The cap comes from the descriptor limit: ``raise_descriptor_limit`` raises the s
 stores, child processes, outgoing connections and refusals in progress. uvicorn's own proxy
 headers are off: which ``X-Forwarded-For`` to believe is the application's decision.
 
+A response's head is sent with the first write of its body, in one ``transport.write``: one
+system call and one packet for the usual reply instead of two (``HeadWithBody``). A head whose
+body is not written in the same turn of the event loop is sent alone at the end of that turn.
+
 Every answer the limits give (400, 408, 431, 503) is sent with ``Connection: close``, then the
 write side is shut and what the client still sends is read and dropped for up to
 ``LINGER_SECONDS``, so the client reads the answer instead of a reset.
@@ -284,6 +288,62 @@ class _Answers:
         )
 
 
+# -- writing a response -----------------------------------------------------------------------
+
+
+CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+"""The interim response uvicorn writes before reading a body that waits for it."""
+
+
+class HeadWithBody:
+    """The transport one request's response is written to, holding the head for the body.
+
+    uvicorn writes a response's head when the application starts it and the body when the
+    application sends it, which for almost every reply is at once. The head (the first write
+    that is not ``100 Continue``) is held and joined to the next write; it is sent alone at the
+    end of the event loop's turn if the body has not come by then, and before anything else is
+    done with the transport. What the client receives is unchanged, byte for byte.
+    """
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._head_seen = False
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._transport.write(held + data)
+        elif self._head_seen or data == CONTINUE:
+            self._transport.write(data)
+        else:
+            self._head_seen = True
+            self._held = data
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Send the head held, if any (not to a transport closed since: that head is moot)."""
+        held = self._held
+        if held is not None:
+            self._held = None
+            if not self._transport.is_closing():
+                self._transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        """Anything else of the transport, after the head held is sent."""
+        self.flush()
+        return getattr(self._transport, name)
+
+
 # -- the protocol -----------------------------------------------------------------------------
 
 
@@ -432,8 +492,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._body_deadline = self.loop.time() + self.limits.body_timeout
         before = self.cycle
         super().on_headers_complete()
-        if self.cycle is not before:
-            self._unanswered.append(self.cycle)
+        cycle = self.cycle
+        if cycle is not before:
+            cycle.transport = cast(asyncio.Transport, HeadWithBody(self.transport, self.loop))
+            self._unanswered.append(cycle)
 
     def on_message_complete(self) -> None:
         self._in_message = False

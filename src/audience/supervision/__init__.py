@@ -4,7 +4,8 @@ The collector (``audience serve``) runs the resolver and the destination dispatc
 processes, each a fresh interpreter started by :class:`Supervisor` from a :class:`ChildSpec`.
 
 - **Waking.** After each commit the collector rings the child's :class:`Doorbell`, a write to a
-  non-blocking pipe that can never wait, whatever state the child is in.
+  non-blocking pipe that can never wait, whatever state the child is in; rings are written at
+  most once every 20 ms, and once more when that window ends, so every commit is heard.
 - **Watching.** A dead child is logged with its exit code or signal and started again after an
   exponential backoff (:class:`RestartPolicy`: 0.5 s doubling to 30 s, forgotten after a run
   of 10 s). Children follow the log from their committed cursors, so a new one resumes where
