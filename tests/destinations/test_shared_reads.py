@@ -105,3 +105,24 @@ def test_readers_anywhere_in_the_log_read_exactly_what_the_store_holds(
         assert got == event_store.read_after(positions[reader], limit)
         if got:
             positions[reader] = got[-1].seq
+
+
+def test_a_destination_a_little_behind_another_finds_what_the_first_read_a_moment_ago(
+    append: Append, event_store: EventStore
+) -> None:
+    append([track(n) for n in range(1, 31)])
+    counted = CountedFeed(event_store)
+    stopwatch = Stopwatch()
+    shared = SharedReads(counted, max_age=1.0, monotonic=stopwatch)
+    leading = shared.read_after(0, 10)
+    stopwatch.now = 0.8
+    shared.read_after(leading[-1].seq, 10)
+    stopwatch.now = 1.2
+    reads_before = counted.reads
+
+    trailing = shared.read_after(0, 10)  # read a second and more ago: from the store again
+    assert counted.reads == reads_before + 1
+    following = shared.read_after(trailing[-1].seq, 10)  # read 0.4 s ago: from the window
+
+    assert counted.reads == reads_before + 1
+    assert trailing + following == event_store.read_after(0, 20)

@@ -7,15 +7,16 @@ the same events to the next destination asking for them. Destinations never chan
 they are given (a transformation works on a copy), so one copy serves them all.
 
 The window only ever holds a stretch of the log it read whole: every event with a position in
-``(after, through]``. It is dropped when it is older than ``max_age`` seconds, so an event deleted
-from the store (a privacy deletion) is not handed out from memory for longer than that.
+``(after, through]``. An event leaves it ``max_age`` seconds after it was read, so an event deleted
+from the store (a privacy deletion) is not handed out from memory for longer than that, and a
+destination a little behind another still finds what the first one read.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 
 from audience.eventlog import EventFeed, StoredEvent
@@ -23,8 +24,8 @@ from audience.eventlog import EventFeed, StoredEvent
 WINDOW_EVENTS = 20_000
 """Most events the window holds: a few batches of every destination near the head of the log."""
 
-MAX_AGE = 0.5
-"""Seconds a window is used after its first read; then the next read starts a new one."""
+MAX_AGE = 1.0
+"""Seconds an event stays in the window after it was read from the store."""
 
 
 class SharedReads:
@@ -44,26 +45,26 @@ class SharedReads:
         self._lock = threading.Lock()
         self._events: list[StoredEvent] = []
         self._seqs: list[int] = []
-        self._after = self._through = 0
-        self._started: float | None = None
-        """When the window was first read; ``None`` while there is none."""
+        self._read_at: list[float] = []
+        self._after = self._through = -1  # no window yet
 
     def read_after(self, seq: int, limit: int) -> list[StoredEvent]:
         """Up to ``limit`` events after ``seq``, from the window when it holds them."""
         with self._lock:
             now = self._monotonic()
-            if self._started is not None and now - self._started > self._max_age:
-                self._events, self._seqs, self._started = [], [], None
-            if self._started is None or not self._after <= seq <= self._through:
+            self._evict(now)
+            if not self._after <= seq <= self._through:
                 events = self._feed.read_after(seq, limit)
-                if events and (self._started is None or seq > self._through):
-                    self._start(seq, events, now)
+                if events and seq > self._through:  # ahead of the window: start a new one
+                    self._events, self._seqs, self._read_at = [], [], []
+                    self._after = self._through = seq
+                    self._extend(events, now)
                 return events
             start = bisect_right(self._seqs, seq)
             events = self._events[start : start + limit]
             if len(events) < limit:
                 more = self._feed.read_after(self._through, limit - len(events))
-                self._extend(more)
+                self._extend(more, now)
                 events.extend(more)
             return events
 
@@ -75,19 +76,20 @@ class SharedReads:
         """The newest position of the log."""
         return self._feed.last_seq()
 
-    def _start(self, after: int, events: list[StoredEvent], now: float) -> None:
-        self._events = list(events)
-        self._seqs = [event.seq for event in events]
-        self._after, self._through = after, events[-1].seq
-        self._started = now
-
-    def _extend(self, events: list[StoredEvent]) -> None:
+    def _extend(self, events: list[StoredEvent], now: float) -> None:
         if not events:
             return
         self._events.extend(events)
         self._seqs.extend(event.seq for event in events)
+        self._read_at.extend([now] * len(events))
         self._through = events[-1].seq
-        excess = len(self._events) - self._capacity
-        if excess > 0:
-            self._after = self._seqs[excess - 1]
-            del self._events[:excess], self._seqs[:excess]
+        self._evict(now)
+
+    def _evict(self, now: float) -> None:
+        """Drop the events read longer than ``max_age`` ago and those beyond ``capacity``."""
+        cut = max(
+            bisect_left(self._read_at, now - self._max_age), len(self._events) - self._capacity
+        )
+        if cut > 0:
+            self._after = self._seqs[cut - 1]
+            del self._events[:cut], self._seqs[:cut], self._read_at[:cut]
