@@ -44,13 +44,10 @@ SEQ_KEY_SPACE: Final = 1 << 32
 _REGISTRATION_CLASS: Final = "hashtext('audience events in flight:' || current_schema())"
 """The high half of every registration key of this schema (the low half is the first seq's)."""
 
-_NEXT_SEQ: Final = (
-    "SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM events_seq"
-)
+_LAST_DRAWN: Final = "SELECT coalesce(pg_sequence_last_value('events_seq'), 0)"
+"""The last seq drawn, 0 before the first (the sequence starts at 1 and is not yet called)."""
 
-_LAST_DRAWN: Final = (
-    "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM events_seq"
-)
+_NEXT_SEQ: Final = f"{_LAST_DRAWN} + 1"
 
 _REGISTRATIONS: Final = (
     "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1"
