@@ -251,3 +251,14 @@ def test_the_horizon_never_goes_back_while_appenders_come_and_go(database: str) 
         drawn = connection.execute("SELECT last_value FROM events_seq").fetchone()
         assert drawn is not None
         assert horizons[-1] == int(drawn[0]) + 1
+
+
+def test_a_row_inserted_without_a_drawn_seq_is_refused_naming_the_column(database: str) -> None:
+    with (
+        psycopg.connect(database, autocommit=True) as connection,
+        pytest.raises(psycopg.errors.NotNullViolation, match='column "seq"'),
+    ):
+        connection.execute(
+            "INSERT INTO events (source, message_id, type, received_at, message) "
+            "VALUES ('web', 'm1', 'track', '2026-12-07T12:00:00.000Z', '\\x7b7d')"
+        )

@@ -1,7 +1,9 @@
--- Appenders of many processes now commit at once (see audience.storage.postgres_order): each
+-- Appenders of many processes now commit at the same time (audience.storage.postgres_order): each
 -- draws its seqs from events_seq under a short draw lock, registered in flight until it ends, and
--- readers read only below the first seq still in flight. A backend must never hold drawn values
--- of its own in a cache, or it could use them behind the readers' horizon: one value at a time.
+-- readers read only below the first seq still in flight. So a seq is never drawn any other way: the
+-- column has no default (an insert without a drawn seq fails), and the sequence hands out one value
+-- at a time (a backend's cached values would be used behind the readers' horizon).
+ALTER TABLE events ALTER COLUMN seq DROP DEFAULT;
 ALTER SEQUENCE events_seq CACHE 1;
 COMMENT ON SEQUENCE events_seq IS
-    'seqs are drawn only by audience.storage.postgres_order.draw_seqs, which registers the drawing transaction for the readers';
+    'drawn only by audience.storage.postgres_order.draw_seqs, which registers the drawing transaction for the readers';
