@@ -12,6 +12,7 @@ import orjson
 import psycopg
 import pytest
 
+from audience.errors import StorageError
 from audience.storage.base import EventRecord
 from audience.storage.postgres_events import PostgresEventStore
 from audience.storage.postgres_order import draw_seqs, horizon, horizon_of
@@ -262,3 +263,21 @@ def test_a_row_inserted_without_a_drawn_seq_is_refused_naming_the_column(databas
             "INSERT INTO events (source, message_id, type, received_at, message) "
             "VALUES ('web', 'm1', 'track', '2026-12-07T12:00:00.000Z', '\\x7b7d')"
         )
+
+
+def test_a_draw_that_fails_holding_the_draw_lock_lets_it_go_for_every_other_appender(
+    database: str,
+) -> None:
+    with psycopg.connect(database, autocommit=True) as admin:
+        admin.execute("ALTER SEQUENCE events_seq MAXVALUE 5")
+        with PostgresEventStore.open(database) as failing:
+            with pytest.raises(StorageError, match="could not commit events"):
+                failing.append([record(f"m{n}") for n in range(10)]).result()
+            admin.execute("ALTER SEQUENCE events_seq NO MAXVALUE")
+            with PostgresEventStore.open(database) as other:
+                assert other.append([record("other")]).result(timeout=60).stored == 1
+            assert failing.append([record("again")]).result(timeout=60).stored == 1
+            assert [event.message["messageId"] for event in failing.read_after(0, 10)] == [
+                "other",
+                "again",
+            ]
