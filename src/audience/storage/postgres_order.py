@@ -13,12 +13,14 @@ shared lock, so the WAL flushes of many processes overlap. Its registration last
 transaction ends: PostgreSQL releases transaction locks only after the commit is visible to new
 snapshots, on abort, and when its backend dies.
 
-A reader (:func:`horizon`) reads, in this order, the sequence's last drawn value and the
-registrations in ``pg_locks`` (neither is subject to MVCC: both are live). The horizon is the
-smallest registered ``first``, or the last drawn value + 1 when none is in flight. Every seq
-below it was drawn by a transaction that has ended, so a query whose snapshot is taken after the
-horizon was read sees every row below it that will ever exist. The horizon never goes back: an
-appender registering after a reader looked draws above what that reader saw as drawn, because
+A reader (:func:`horizon`) takes no lock. It reads, in this order, the sequence's last drawn
+value and the registrations in ``pg_locks`` (neither is subject to MVCC: both are live). The
+horizon is the smallest registered ``first`` not above the last drawn value + 1, or that value
+when none is. An appender registers before the sequence moves, so a reader that saw its seqs drawn
+then finds its registration, or finds it ended: every seq below the horizon was drawn by a
+transaction that has ended, and a query whose snapshot is taken after the horizon was read sees
+every row below it that will ever exist. The horizon never goes back: an appender registering
+after a reader looked draws above what that reader saw as drawn, because reading ``first``,
 registering and drawing happen together under the draw lock. Seqs drawn by an appender that
 aborts, or for rows that were duplicates, are never used: readers see gaps, never a late row.
 
