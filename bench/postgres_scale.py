@@ -12,7 +12,7 @@ each rate: the CPU seconds per event of the collector or appending processes, an
 PostgreSQL server process on the machine (read from /proc, so other work on PostgreSQL counts).
 
     .venv/bin/python bench/postgres_scale.py [--seconds 10] [--stored 10000000]
-        [--warehouse] [--store-only]
+        [--warehouse] [--store-only] [--appends-at-once 20]
 """
 
 from __future__ import annotations
@@ -178,12 +178,12 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def bound_records(tag: str, batch: int) -> list[Any]:
+def bound_records(tag: str, batch: int, count: int) -> list[Any]:
     from audience.storage.base import EventRecord
 
     records = []
-    for i in range(2000):
-        body = SERVER_EVENT % {"n": batch * 2000 + i, "tag": tag}
+    for i in range(count):
+        body = SERVER_EVENT % {"n": batch * count + i, "tag": tag}
         message = orjson.loads(body)
         records.append(
             EventRecord(
@@ -203,13 +203,20 @@ def bound_records(tag: str, batch: int) -> list[Any]:
 
 
 def bound_appender(
-    schema: str, tag: str, seconds: float, ready: Any, start: Any, results: Any, release: Any
+    schema: str,
+    tag: str,
+    seconds: float,
+    appends: int,
+    ready: Any,
+    start: Any,
+    results: Any,
+    release: Any,
 ) -> None:
-    """One appending process of the bound: 2,000 events at a time, 100 an append."""
+    """One appending process of the bound: ``appends`` appends of 100 events at a time."""
     from audience.storage.postgres_events import PostgresEventStore
 
     with PostgresEventStore.open(schema_url(schema)) as store:
-        store.append(bound_records(f"{tag}-warm", 0)[:1]).result()  # the writer is connected
+        store.append(bound_records(f"{tag}-warm", 0, 1)).result()  # the writer is connected
         ready.set()
         start.wait()
         events = 0
@@ -218,15 +225,15 @@ def bound_appender(
         stop_at = started + seconds
         batch = 0
         while time.perf_counter() < stop_at:
-            records = bound_records(tag, batch)
-            futures = [store.append(records[k : k + 100]) for k in range(0, 2000, 100)]
+            records = bound_records(tag, batch, 100 * appends)
+            futures = [store.append(records[k : k + 100]) for k in range(0, len(records), 100)]
             events += sum(future.result().stored for future in futures)
             batch += 1
         results.put((events, time.perf_counter() - started, time.process_time() - cpu_before))
         release.wait()
 
 
-def database_bound(schema: str, seconds: float, processes: int) -> dict[str, float]:
+def database_bound(schema: str, seconds: float, processes: int, appends: int) -> dict[str, float]:
     """The same rows appended by the store from ``processes`` processes with no HTTP."""
     context = multiprocessing.get_context("spawn")
     start, release, results = context.Event(), context.Event(), context.Queue()
@@ -234,7 +241,16 @@ def database_bound(schema: str, seconds: float, processes: int) -> dict[str, flo
     workers = [
         context.Process(
             target=bound_appender,
-            args=(schema, f"bound{processes}-{n}", seconds, readies[n], start, results, release),
+            args=(
+                schema,
+                f"bound{processes}-{n}",
+                seconds,
+                appends,
+                readies[n],
+                start,
+                results,
+                release,
+            ),
         )
         for n in range(processes)
     ]
@@ -275,13 +291,18 @@ def ingest(schema: str, workers: int, seconds: float, generators: int) -> dict[s
     return {**result, "collector_us": 1e6 * collectors / events, "server_us": 1e6 * server / events}
 
 
-def print_bound(seconds: float, admin: psycopg.Connection[Any], schemas: list[str]) -> None:
-    print("\nthe store alone with no HTTP, by appending processes (2,000 events at a time each)")
+def print_bound(
+    seconds: float, appends: int, admin: psycopg.Connection[Any], schemas: list[str]
+) -> None:
+    print(
+        "\nthe store alone with no HTTP, by appending processes "
+        f"(each waits on {appends} append(s) of 100 events at a time)"
+    )
     rates: dict[int, float] = {}
     for processes in (1, 2, 4):
         schema = fresh_schema(admin)
         schemas.append(schema)
-        bound = database_bound(schema, seconds, processes)
+        bound = database_bound(schema, seconds, processes, appends)
         rates[processes] = bound["events_per_s"]
         note = "" if processes == 1 else f"  {rates[processes] / rates[1]:.2f}x one process"
         print(
@@ -300,6 +321,13 @@ def main() -> None:
     parser.add_argument(
         "--store-only", action="store_true", help="only the store alone by appending processes"
     )
+    parser.add_argument(
+        "--appends-at-once",
+        type=int,
+        default=20,
+        help="appends of 100 events each appending process of the store alone waits on at once "
+        "(1: small commits, bound by the WAL flush)",
+    )
     args = parser.parse_args()
 
     print(f"load average at start: {os.getloadavg()[0]:.1f}")
@@ -307,7 +335,7 @@ def main() -> None:
         schemas: list[str] = []
         if args.store_only:
             try:
-                print_bound(args.seconds, admin, schemas)
+                print_bound(args.seconds, args.appends_at_once, admin, schemas)
             finally:
                 for schema in schemas:
                     admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
@@ -333,7 +361,7 @@ def main() -> None:
                     f"errors {result['errors']:.0f}; CPU per event: collectors "
                     f"{result['collector_us']:.1f} us, server {result['server_us']:.1f} us)  {note}"
                 )
-            print_bound(args.seconds, admin, schemas)
+            print_bound(args.seconds, args.appends_at_once, admin, schemas)
 
             print(f"\ningestion with {args.stored:,} events already stored, one collector process")
             empty = fresh_schema(admin)
