@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -150,10 +149,10 @@ def preload(admin: psycopg.Connection[Any], schema: str, count: int) -> float:
     return time.perf_counter() - started
 
 
-def server_cpu() -> dict[int, float]:
-    """CPU seconds used so far by each PostgreSQL server process on this machine, by pid."""
+def process_cpu() -> dict[int, tuple[int, str, float]]:
+    """Every process on this machine: its parent, its name and the CPU seconds it used so far."""
     ticks = os.sysconf("SC_CLK_TCK")
-    found: dict[int, float] = {}
+    found: dict[int, tuple[int, str, float]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -162,10 +161,14 @@ def server_cpu() -> dict[int, float]:
         except OSError:
             continue
         name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :]
-        if name == "postgres":
-            values = fields.split()
-            found[int(entry.name)] = (int(values[11]) + int(values[12])) / ticks
+        values = fields.split()
+        found[int(entry.name)] = (int(values[1]), name, (int(values[11]) + int(values[12])) / ticks)
     return found
+
+
+def server_cpu() -> dict[int, float]:
+    """CPU seconds used so far by each PostgreSQL server process on this machine, by pid."""
+    return {pid: used for pid, (_, name, used) in process_cpu().items() if name == "postgres"}
 
 
 def server_cpu_since(before: dict[int, float]) -> float:
@@ -173,9 +176,19 @@ def server_cpu_since(before: dict[int, float]) -> float:
     return sum(used - before.get(pid, 0.0) for pid, used in server_cpu().items())
 
 
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def tree_cpu(root: int) -> float:
+    """CPU seconds used so far by ``root`` and every process below it."""
+    processes = process_cpu()
+    below: dict[int, list[int]] = {}
+    for pid, (parent, _, _) in processes.items():
+        below.setdefault(parent, []).append(pid)
+    total, waiting = 0.0, [root]
+    while waiting:
+        pid = waiting.pop()
+        if pid in processes:
+            total += processes[pid][2]
+        waiting.extend(below.get(pid, []))
+    return total
 
 
 def bound_records(tag: str, batch: int, count: int) -> list[Any]:
@@ -280,13 +293,12 @@ def ingest(schema: str, workers: int, seconds: float, generators: int) -> dict[s
     port = free_port()
     process = start_collectors(schema_url(schema), port, workers)
     try:
-        server_before = server_cpu()
+        server_before, collectors_before = server_cpu(), tree_cpu(process.pid)
         result = drive("batch", port, seconds, generators, 16, None)
         server = server_cpu_since(server_before)
-        generators_done = children_cpu()
+        collectors = tree_cpu(process.pid) - collectors_before
     finally:
         stop(process)
-    collectors = children_cpu() - generators_done  # includes their start, which is small
     events = max(result["events_per_s"] * seconds, 1.0)
     return {**result, "collector_us": 1e6 * collectors / events, "server_us": 1e6 * server / events}
 
