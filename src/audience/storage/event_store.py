@@ -73,6 +73,11 @@ class SqlEventStore(SqlSourceRegistry, SqlAdminSessions, SqlRegulations, SqlEven
     def _close_extras(self) -> None:
         """Stop whatever the backend started beside its writer."""
 
+    def _horizon(self) -> int | None:
+        """The smallest ``seq`` that may still be committed, when appends can commit out of
+        ``seq`` order (``None`` when they cannot): readers of the log stay below it."""
+        return None
+
     # -- lifecycle -------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -184,12 +189,27 @@ class SqlEventStore(SqlSourceRegistry, SqlAdminSessions, SqlRegulations, SqlEven
     # -- EventFeed -------------------------------------------------------------------------
 
     def read_after(self, seq: int, limit: int) -> list[StoredEvent]:
-        """Up to ``limit`` events with a ``seq`` greater than ``seq``, oldest first."""
+        """Up to ``limit`` events with a ``seq`` greater than ``seq``, oldest first.
+
+        Only events below the horizon (``_horizon``) are read, so a later call never finds an
+        event at a position below one already returned.
+        """
         mark = self._dialect.mark
-        rows = self._query(
-            f"SELECT seq, source, message FROM events WHERE seq > {mark} ORDER BY seq LIMIT {mark}",
-            (seq, limit),
-        )
+        horizon = self._horizon()
+        if horizon is None:
+            rows = self._query(
+                f"SELECT seq, source, message FROM events WHERE seq > {mark} "
+                f"ORDER BY seq LIMIT {mark}",
+                (seq, limit),
+            )
+        elif horizon <= seq + 1:
+            return []
+        else:
+            rows = self._query(
+                f"SELECT seq, source, message FROM events WHERE seq > {mark} AND seq < {mark} "
+                f"ORDER BY seq LIMIT {mark}",
+                (seq, horizon, limit),
+            )
         return [stored_event(row) for row in rows]
 
     def get_many(self, seqs: Sequence[int]) -> list[StoredEvent]:
@@ -207,8 +227,18 @@ class SqlEventStore(SqlSourceRegistry, SqlAdminSessions, SqlRegulations, SqlEven
         return found
 
     def last_seq(self) -> int:
-        """The position of the newest committed event, 0 when the log is empty."""
-        return int(self._query("SELECT coalesce(max(seq), 0) FROM events")[0][0])
+        """The position of the newest committed event, 0 when the log is empty.
+
+        Every event at a smaller position is committed too (it is below the horizon).
+        """
+        horizon = self._horizon()
+        if horizon is None:
+            return int(self._query("SELECT coalesce(max(seq), 0) FROM events")[0][0])
+        rows = self._query(
+            f"SELECT coalesce(max(seq), 0) FROM events WHERE seq < {self._dialect.mark}",
+            (horizon,),
+        )
+        return int(rows[0][0])
 
     # -- EventQuery ------------------------------------------------------------------------
 
@@ -224,14 +254,24 @@ class SqlEventStore(SqlSourceRegistry, SqlAdminSessions, SqlRegulations, SqlEven
         if before is not None:
             clauses.append(f"seq < {self._dialect.mark}")
             parameters.append(before)
-        return self._listing(clauses, parameters, "DESC", limit)
+        return self._listing(self._below_horizon(clauses, parameters), parameters, "DESC", limit)
 
     def newer(self, event_filter: EventFilter, after: int, limit: int) -> list[StoredEvent]:
         """Up to ``limit`` matching events newer than ``after``, oldest first (the next ones)."""
         clauses, parameters = self._filter(event_filter)
         clauses.append(f"seq > {self._dialect.mark}")
         parameters.append(after)
-        return self._listing(clauses, parameters, "ASC", limit)
+        return self._listing(self._below_horizon(clauses, parameters), parameters, "ASC", limit)
+
+    def _below_horizon(self, clauses: list[str], parameters: list[Any]) -> list[str]:
+        """``clauses`` and, when the backend has a horizon, the clause that stays below it
+        (its value added to ``parameters``): a listing never shows an event before an older
+        one that is still being committed."""
+        horizon = self._horizon()
+        if horizon is None:
+            return clauses
+        parameters.append(horizon)
+        return [*clauses, f"seq < {self._dialect.mark}"]
 
     def _filter(self, event_filter: EventFilter) -> tuple[list[str], list[Any]]:
         clauses: list[str] = []
@@ -269,7 +309,7 @@ class SqlEventStore(SqlSourceRegistry, SqlAdminSessions, SqlRegulations, SqlEven
             if value is not None:
                 clauses.append(clause)
                 parameters.append(value)
-        return self._listing(clauses, parameters, "ASC", limit)
+        return self._listing(self._below_horizon(clauses, parameters), parameters, "ASC", limit)
 
     def count(self, source: str | None = None) -> int:
         """How many events are stored, for one source or all."""

@@ -4,13 +4,12 @@
 ``SourceRegistry`` on one PostgreSQL database, so any number of collector processes on any
 number of hosts can write to it and any reader can follow it.
 
-Commit order. A ``bigserial`` drawn at insert time is not commit-ordered: a transaction that
-drew seq 10 may commit before one that drew seq 9, and a reader that saw 10 would then skip 9
-for ever. Here every appending transaction first takes one transaction-scoped advisory lock
-(per schema) and only then draws its seqs; the lock is released after the commit is visible.
-Appends therefore commit one after another in seq order, and a reader that has seen seq N has
-seen every smaller seq. Each process commits many requests per transaction (group commit), so
-the serialised step is one multi-row insert and one WAL flush per group, not per request.
+Commit order. Appending transactions of many processes commit at the same time, each with the
+seqs it drew, so seqs do not commit in order; readers see them in order all the same, because
+they read only below the horizon of :mod:`audience.storage.postgres_order` (the first seq that
+may still appear). Each process commits many requests per transaction (group commit), and the
+only step appenders take one at a time is the draw of their seqs, one round trip; the inserts
+and the WAL flushes of the processes overlap.
 """
 
 from __future__ import annotations
@@ -29,12 +28,10 @@ from audience.storage.base import AppendResult
 from audience.storage.event_store import SqlEventStore, stored_event
 from audience.storage.postgres import POSTGRES, connect
 from audience.storage.postgres_migrations import migrate
+from audience.storage.postgres_order import draw_seqs, horizon, release_draw_lock
 from audience.storage.writer import GroupCommitQueue, PendingAppend
 
 logger = logging.getLogger(__name__)
-
-COMMIT_LOCK: Final = 0x617565
-"""First half of the advisory lock key that orders appends (the second is per schema)."""
 
 COLUMNS: Final = (
     "source, message_id, type, user_id, anonymous_id, event, received_at, timestamp, "
@@ -52,20 +49,25 @@ fast as a multi-row INSERT with bound parameters), and the commit empties it."""
 COPY_INCOMING: Final = f"COPY incoming ({COLUMNS}) FROM STDIN"
 
 INSERT_EVENTS: Final = (
-    f"INSERT INTO events ({COLUMNS}) SELECT {COLUMNS} FROM incoming "
+    f"INSERT INTO events (seq, {COLUMNS}) SELECT seq, {COLUMNS} FROM ("
+    f"SELECT %s::bigint + row_number() OVER () - 1 AS seq, {COLUMNS} FROM incoming) AS drawn "
+    "ORDER BY source, message_id "
     "ON CONFLICT (source, message_id) DO NOTHING RETURNING seq, source, message_id"
 )
+"""The staged rows take the drawn seqs in the order they came; they are inserted in key order,
+so two appenders inserting the same resent messages wait for one another, never deadlock."""
 
 MAX_ROWS_PER_COMMIT: Final = 20_000
-"""Bounds one transaction, and so how long one process holds the commit lock."""
+"""Bounds one transaction, and so how long it keeps the readers' horizon behind it."""
 
 
 class PostgresWriter(GroupCommitQueue):
     """This process's appender: one thread, one connection, many requests per transaction.
 
     It takes queued appends through :class:`~audience.storage.writer.GroupCommitQueue`, as
-    the SQLite writer does, and commits each group under the commit lock, so seqs follow
-    commit order across processes.
+    the SQLite writer does, and commits each group with seqs drawn by
+    :func:`~audience.storage.postgres_order.draw_seqs`, so readers in every process see them in
+    order.
     """
 
     max_rows_per_commit = MAX_ROWS_PER_COMMIT
@@ -91,16 +93,11 @@ class PostgresWriter(GroupCommitQueue):
                     with connection.cursor() as cursor, cursor.copy(COPY_INCOMING) as copy:
                         for record in records:
                             copy.write_row(record)
-                    # From here to the commit, no other appender draws a seq.
-                    connection.execute(
-                        "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))",
-                        (COMMIT_LOCK,),
-                    )
-                    inserted = connection.execute(INSERT_EVENTS).fetchall()
+                    first = draw_seqs(connection, len(records))
+                    inserted = connection.execute(INSERT_EVENTS, (first,)).fetchall()
         except Exception as exc:  # keep the writer alive: callers must never wait forever
             logger.exception("committing %d appends failed", len(group))
-            if self._connection.broken:
-                self._reconnect()
+            self._recover()
             error = StorageError(f"could not commit events: {exc}")
             self._resolve(group, [error] * len(group))
             return
@@ -117,6 +114,17 @@ class PostgresWriter(GroupCommitQueue):
         self._resolve(group, results)
         if inserted:
             self._tell_listeners(max(int(row[0]) for row in inserted))
+
+    def _recover(self) -> None:
+        """After a failed commit: make sure the draw lock is not left held (every appender would
+        wait on it), reconnecting when the connection is lost or cannot say."""
+        if not self._connection.broken:
+            try:
+                release_draw_lock(self._connection)
+                return
+            except psycopg.Error:
+                logger.exception("releasing the draw lock failed; reconnecting")
+        self._reconnect()
 
     def _reconnect(self) -> None:
         info = self._connection.info
@@ -160,6 +168,14 @@ class PostgresEventStore(SqlEventStore):
 
     def _reusable(self, connection: Any) -> bool:
         return not connection.broken
+
+    def _horizon(self) -> int:
+        """The first seq that may still be committed (:mod:`audience.storage.postgres_order`)."""
+        try:
+            with self._reader() as connection:
+                return horizon(connection)
+        except psycopg.Error as exc:
+            raise StorageError(f"reading the event store failed: {exc}") from exc
 
     def _scrub(self) -> None:
         """``VACUUM`` the tables deletions touch, so the deleted rows' space is reclaimed."""
