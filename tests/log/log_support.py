@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -63,6 +64,10 @@ def send(url: str, batch: Sequence[dict[str, Any]], timeout: float = 30.0) -> ht
     )
 
 
+TRAFFIC_SECONDS = 300.0
+"""The longest a ``Traffic`` sends, should a test never stop it."""
+
+
 class Traffic:
     """Batches sent in a thread, round-robin over ``urls``, until ``stop``; ``acked`` holds the
     message ids of every batch answered 200, ``refused`` counts the other answers."""
@@ -90,8 +95,9 @@ class Traffic:
 
     def _run(self) -> None:
         number = 0
+        deadline = time.monotonic() + TRAFFIC_SECONDS  # bounded, whatever happens
         with httpx.Client(timeout=30.0) as http:
-            while not self._stop.is_set() and number < 2000:  # bounded, whatever happens
+            while not self._stop.is_set() and time.monotonic() < deadline:
                 batch = batch_of(self._prefix, number, self._size)
                 url = self._urls[number % len(self._urls)]
                 try:
