@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -544,47 +545,82 @@ def stored_count(port: int) -> int:
     return int(sum(stats["stored"].values()))
 
 
-def compare_http(options: argparse.Namespace) -> None:
-    """Single events/s through each HTTP server configuration, alternated ABBA in one run."""
-    seconds, processes = options.seconds, options.processes
-    connections = options.single_connections
-    runs: dict[str, list[dict[str, float]]] = {server: [] for server in SERVERS}
+Runs = dict[str, list[dict[str, float]]]
+"""Each server's measurements, one a turn."""
+
+
+def alternated(
+    options: argparse.Namespace,
+    servers: tuple[str, str],
+    start: Callable[[str, Path, int], subprocess.Popen[bytes]],
+) -> Runs:
+    """Single events measured on two servers in ABBA order, ``options.rounds`` times;
+    ``start(server, folder, port)`` starts one."""
+    runs: Runs = {server: [] for server in servers}
+    first, second = servers
     with tempfile.TemporaryDirectory() as tmp:
-        order = ("plain", "limited", "limited", "plain") * options.rounds
+        order = (first, second, second, first) * options.rounds
         for turn, server in enumerate(order):
             folder = Path(tmp) / f"{turn}-{server}"
             folder.mkdir()
             port = free_port()
-            process = start_server(folder, port, options.synchronous, False, server)
+            process = start(server, folder, port)
             try:
-                drive("single", port, 2, processes, connections, None)  # warm up
+                connections = options.single_connections
+                drive("single", port, 2, options.processes, connections, None)  # warm up
                 runs[server].append(
-                    measured(process.pid, "single", port, seconds, processes, connections, None)
+                    measured(
+                        process.pid,
+                        "single",
+                        port,
+                        options.seconds,
+                        options.processes,
+                        connections,
+                        None,
+                    )
                 )
             finally:
                 process.send_signal(signal.SIGTERM)
                 process.wait(timeout=60)
+    return runs
 
-    def mean(server: str, figure: str) -> float:
-        return sum(run[figure] for run in runs[server]) / len(runs[server])
 
+def mean(runs: Runs, server: str, figure: str) -> float:
+    return sum(run[figure] for run in runs[server]) / len(runs[server])
+
+
+def print_runs(options: argparse.Namespace, runs: Runs, labels: dict[str, str], unit: str) -> None:
+    first, second = runs
     print(
         f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
-        f"load: {processes} processes x {connections} connections; collector on SQLite "
-        f"synchronous={options.synchronous}; {seconds:g} s a run, "
-        f"{options.rounds} x ABBA (A plain, B limited)"
+        f"load: {options.processes} processes x {options.single_connections} connections; "
+        f"collector on SQLite synchronous={options.synchronous}; {options.seconds:g} s a run, "
+        f"{options.rounds} x ABBA (A {first}, B {second})"
     )
-    labels = {"plain": "plain httptools (no limits)", "limited": "limited (audience serve)   "}
-    for server in SERVERS:
+    for server in runs:
         rates = ", ".join(f"{run['requests_per_s']:,.0f}" for run in runs[server])
         print(
-            f"single /v1/t, {labels[server]}: {mean(server, 'requests_per_s'):>7,.0f} events/s "
-            f"(runs {rates}), p50 {mean(server, 'p50_ms'):.1f} ms, "
-            f"p99 {mean(server, 'p99_ms'):.1f} ms, errors {mean(server, 'errors'):.0f}, "
-            f"server CPU {mean(server, 'server_cpu_us_per_event'):.0f} us/event"
+            f"single /v1/t, {labels[server]}: {mean(runs, server, 'requests_per_s'):>7,.0f} "
+            f"{unit}/s (runs {rates}), p50 {mean(runs, server, 'p50_ms'):.1f} ms, "
+            f"p99 {mean(runs, server, 'p99_ms'):.1f} ms, "
+            f"errors {mean(runs, server, 'errors'):.0f}, "
+            f"server CPU {mean(runs, server, 'server_cpu_us_per_event'):.0f} us/{unit}"
         )
-    ratio = mean("limited", "requests_per_s") / mean("plain", "requests_per_s")
-    cpu = mean("limited", "server_cpu_us_per_event") / mean("plain", "server_cpu_us_per_event")
+
+
+def compare_http(options: argparse.Namespace) -> None:
+    """Single events/s through each HTTP server configuration, alternated ABBA in one run."""
+    runs = alternated(
+        options,
+        ("plain", "limited"),
+        lambda server, folder, port: start_server(folder, port, options.synchronous, False, server),
+    )
+    labels = {"plain": "plain httptools (no limits)", "limited": "limited (audience serve)   "}
+    print_runs(options, runs, labels, "event")
+    ratio = mean(runs, "limited", "requests_per_s") / mean(runs, "plain", "requests_per_s")
+    cpu = mean(runs, "limited", "server_cpu_us_per_event") / mean(
+        runs, "plain", "server_cpu_us_per_event"
+    )
     print(f"limited / plain: {ratio:.3f} of the events/s, {cpu:.3f} of the CPU per event")
     cost = protocol_cost()
     print(
@@ -596,48 +632,19 @@ def compare_http(options: argparse.Namespace) -> None:
 
 def compare_bare(options: argparse.Namespace) -> None:
     """Single events/s on the collector and on the bare app, alternated ABBA in one run."""
-    seconds, processes = options.seconds, options.processes
-    connections = options.single_connections
-    runs: dict[str, list[dict[str, float]]] = {"bare": [], "collector": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        order = ("bare", "collector", "collector", "bare") * options.rounds
-        for turn, server in enumerate(order):
-            port = free_port()
-            if server == "bare":
-                process = start_bare(port)
-            else:
-                folder = Path(tmp) / f"{turn}-{server}"
-                folder.mkdir()
-                process = start_server(folder, port, options.synchronous, False)
-            try:
-                drive("single", port, 2, processes, connections, None)  # warm up
-                runs[server].append(
-                    measured(process.pid, "single", port, seconds, processes, connections, None)
-                )
-            finally:
-                process.send_signal(signal.SIGTERM)
-                process.wait(timeout=60)
 
-    def mean(server: str, figure: str) -> float:
-        return sum(run[figure] for run in runs[server]) / len(runs[server])
+    def start(server: str, folder: Path, port: int) -> subprocess.Popen[bytes]:
+        if server == "bare":
+            return start_bare(port)
+        return start_server(folder, port, options.synchronous, False)
 
-    print(
-        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
-        f"load: {processes} processes x {connections} connections; collector on SQLite "
-        f"synchronous={options.synchronous}; {seconds:g} s a run, "
-        f"{options.rounds} x ABBA (A bare Starlette, B collector)"
-    )
+    runs = alternated(options, ("bare", "collector"), start)
     labels = {"bare": "bare Starlette answering {}", "collector": "collector (audience serve) "}
-    for server in runs:
-        rates = ", ".join(f"{run['requests_per_s']:,.0f}" for run in runs[server])
-        print(
-            f"single /v1/t, {labels[server]}: {mean(server, 'requests_per_s'):>7,.0f} req/s "
-            f"(runs {rates}), p50 {mean(server, 'p50_ms'):.1f} ms, "
-            f"p99 {mean(server, 'p99_ms'):.1f} ms, errors {mean(server, 'errors'):.0f}, "
-            f"server CPU {mean(server, 'server_cpu_us_per_event'):.0f} us/request"
-        )
-    ratio = mean("collector", "requests_per_s") / mean("bare", "requests_per_s")
-    cpu = mean("collector", "server_cpu_us_per_event") / mean("bare", "server_cpu_us_per_event")
+    print_runs(options, runs, labels, "request")
+    ratio = mean(runs, "collector", "requests_per_s") / mean(runs, "bare", "requests_per_s")
+    cpu = mean(runs, "collector", "server_cpu_us_per_event") / mean(
+        runs, "bare", "server_cpu_us_per_event"
+    )
     print(
         f"collector / bare: {ratio:.3f} of the requests/s, {cpu:.2f} x the CPU per request"
         "   target >= 0.6 of the requests/s"
