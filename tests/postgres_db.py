@@ -27,3 +27,15 @@ def fresh_schema() -> Iterator[str]:
     finally:
         with psycopg.connect(POSTGRES, autocommit=True) as connection:
             connection.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+@contextmanager
+def schema_with_source(write_key: str, source: str = "web") -> Iterator[str]:
+    """A fresh schema (as ``fresh_schema``) whose event store holds ``source`` with ``write_key``,
+    as the processes sharing it find it on their first start."""
+    from audience.storage.postgres_events import PostgresEventStore
+
+    with fresh_schema() as url:
+        with PostgresEventStore.open(url) as store:
+            store.create_source(source, write_key)
+        yield url

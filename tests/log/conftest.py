@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from audience.storage.postgres_events import PostgresEventStore
-from postgres_db import fresh_schema
+from postgres_db import schema_with_source
 from support.nats_servers import NatsServer, nats_cluster, nats_server
 
 WRITE_KEY = "log-tests-key"
@@ -18,9 +17,7 @@ WRITE_KEY = "log-tests-key"
 @pytest.fixture
 def database() -> Iterator[str]:
     """A PostgreSQL schema of its own with the source ``web`` (write key ``WRITE_KEY``)."""
-    with fresh_schema() as url:
-        with PostgresEventStore.open(url) as store:
-            store.create_source("web", WRITE_KEY)
+    with schema_with_source(WRITE_KEY) as url:
         yield url
 
 

@@ -13,7 +13,7 @@ import pytest
 from audience.identity.identifiers import Identifier
 from audience.resolution.postgres_profiles import PostgresProfileStore
 from audience.storage.postgres_events import PostgresEventStore
-from postgres_db import fresh_schema
+from postgres_db import schema_with_source
 from support import collectors_sharing, wait_for
 
 WRITE_KEY = "four-hosts-key"
@@ -23,9 +23,7 @@ VISITORS = 48
 
 @pytest.fixture
 def database() -> Iterator[str]:
-    with fresh_schema() as url:
-        with PostgresEventStore.open(url) as store:
-            store.create_source("web", WRITE_KEY)
+    with schema_with_source(WRITE_KEY) as url:
         yield url
 
 

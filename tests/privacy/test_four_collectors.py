@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from audience.storage.postgres_events import PostgresEventStore
-from postgres_db import fresh_schema
+from postgres_db import schema_with_source
 from support import collectors_sharing, wait_for
 
 WRITE_KEY = "four-hosts-privacy-key"
@@ -21,9 +21,7 @@ PROCESSES = 4
 
 @pytest.fixture
 def database() -> Iterator[str]:
-    with fresh_schema() as url:
-        with PostgresEventStore.open(url) as store:
-            store.create_source("web", WRITE_KEY)
+    with schema_with_source(WRITE_KEY) as url:
         yield url
 
 
