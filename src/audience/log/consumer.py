@@ -7,8 +7,10 @@ commit succeeds, and acknowledges every message of the batch only once that comm
 Not "all up to this one": after a crash, a later batch's acknowledgement would then cover
 messages delivered to the dead writer and never stored.
 
-Killed at any point, the writer loses nothing (what it had not acknowledged is delivered again,
-``ACK_WAIT`` later) and applies nothing twice (the store's dedupe). Each partition is read by
+Only the writer holding the log's writer lease (``lease``) fetches; others wait as standbys
+and take over when it dies. Killed at any point, the writer loses nothing (what it had not
+acknowledged is delivered again, ``ACK_WAIT`` later) and applies nothing twice (the store's
+dedupe). Each partition is read by
 one loop, in order, so one person's events reach the store in the order the log has them; only
 a redelivery after a crash comes after the messages fetched since.
 """
@@ -28,6 +30,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from audience.errors import StorageError
 from audience.log.envelope import decode
+from audience.log.lease import LeaseState, WriterLease
 from audience.log.link import CLOSE_SECONDS, LOG_ERRORS, NatsLink
 from audience.log.partitions import subject_of
 from audience.storage.base import EventRecord, EventSink
@@ -52,20 +55,27 @@ RETRY_SECONDS: Final = 0.5
 class LogWriter:
     """Appends every partition of ``link``'s stream to ``sink``; a component of the application."""
 
-    def __init__(self, link: NatsLink, sink: EventSink, batch: int = BATCH) -> None:
+    def __init__(self, link: NatsLink, sink: EventSink, holder: str, batch: int = BATCH) -> None:
         self._link = link
         self._sink = sink
         self._batch = batch
+        self._lease = WriterLease(link, holder)
         self._loops: list[Future[None]] = []
         self._stopping = threading.Event()
 
+    def lease_state(self) -> LeaseState:
+        """Whether this writer holds the writer lease (``holder``) or waits (``standby``)."""
+        return self._lease.state()
+
     async def start(self) -> None:
-        """Begin consuming every partition (the link must be opened first)."""
+        """Ask for the lease and begin consuming every partition (the link must be opened
+        first)."""
         self._link.open()
-        self._loops = [
+        self._loops = [self._link.submit(self._lease.run(self._running))]
+        self._loops.extend(
             self._link.submit(self._consume(partition))
             for partition in range(self._link.options.partitions)
-        ]
+        )
 
     async def stop(self) -> None:
         """Let each loop finish its batch (``CLOSE_SECONDS`` at most), then cancel it."""
@@ -104,6 +114,9 @@ class LogWriter:
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
             while self._running():
+                if not self._lease.held():
+                    await asyncio.sleep(RETRY_SECONDS)
+                    continue
                 try:
                     messages = await subscription.fetch(self._batch, timeout=FETCH_SECONDS)
                 except (TimeoutError, NatsTimeout):

@@ -16,13 +16,16 @@ class LogHealth:
 
     ``pending`` maps each partition to the messages its writer has not yet acknowledged
     (JetStream's ``num_pending`` plus those delivered and not acked), ``None`` when it could
-    not be read (no writer consumer yet, or the log is unreachable).
+    not be read (no writer consumer yet, or the log is unreachable). ``writer`` is whether this
+    process's writer holds the writer lease (``holder``) or waits (``standby``), ``None`` in a
+    process that only collects.
     """
 
     servers: tuple[str, ...]
     reachable: bool
     stream_ready: bool = False
     pending: Mapping[int, int | None] = field(default_factory=dict)
+    writer: str | None = None
 
     def problems(self) -> list[str]:
         """Why events cannot be accepted through the log now; empty when they can."""
@@ -34,9 +37,12 @@ class LogHealth:
 
     def to_json(self) -> JSONObject:
         """The ``log`` part of ``/readyz``."""
-        return {
+        body: JSONObject = {
             "servers": list(self.servers),
             "reachable": self.reachable,
             "streamReady": self.stream_ready,
             "pendingByPartition": {str(part): count for part, count in self.pending.items()},
         }
+        if self.writer is not None:
+            body["writer"] = self.writer
+        return body

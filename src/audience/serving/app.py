@@ -10,6 +10,9 @@ environment in each worker process of ``serve --workers``.
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import socket
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -125,10 +128,14 @@ def log_parts(settings: Settings, store: EventStore) -> LogParts:
     from audience.log.link import LogOptions, NatsLink
 
     link = NatsLink(LogOptions.from_settings(settings), name=f"audience-{settings.role}")
-    components: list[Component] = [link]
-    if settings.role != "collector":
-        components.append(LogWriter(link, store))
-    return LogParts(JetStreamLog(link), tuple(components), link.health)
+    if settings.role == "collector":
+        return LogParts(JetStreamLog(link), (link,), link.health)
+    writer = LogWriter(link, store, holder=f"{socket.gethostname()}/{os.getpid()}")
+
+    def health() -> LogHealth:
+        return dataclasses.replace(link.health(), writer=writer.lease_state())
+
+    return LogParts(JetStreamLog(link), (link, writer), health)
 
 
 def server_app() -> Starlette:
