@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 
+from audience.log.lease import WriterLease
+from audience.log.link import LogOptions, NatsLink
 from log.log_support import Traffic, log_server, stored_ids
 from support import wait_for
 from support.audience_server import AudienceServer
@@ -44,3 +46,37 @@ def test_a_second_writer_waits_and_takes_over_when_the_first_is_killed_losing_no
     stored = stored_ids(database)
     assert set(stored) == acked
     assert set(stored.values()) == {1}
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_only_one_of_two_leases_is_held_and_a_holder_that_cannot_renew_lets_go_before_expiry(
+    nats: NatsServer,
+) -> None:
+    link = NatsLink(LogOptions((nats.url,), prefix="lease"))
+    link.open()
+    try:
+        wait_for(lambda: link.health().reachable, 30, "the link connected")
+        stopwatch = Stopwatch()
+        first = WriterLease(link, "first", seconds=3.0, monotonic=stopwatch)
+        second = WriterLease(link, "second", seconds=3.0, monotonic=stopwatch)
+        link.submit(first.renew()).result(10)
+        link.submit(second.renew()).result(10)
+        assert (first.state(), second.state()) == ("holder", "standby")
+
+        link.submit(first.renew()).result(10)  # renewed: still the holder
+        assert first.held()
+        nats.kill()
+        stopwatch.now = 2.1  # past two thirds of the lease since the last renewal that worked
+        link.submit(first.renew()).result(10)
+        assert not first.held()
+        nats.start()  # let the link close on a connection, not in the middle of reconnecting
+        wait_for(lambda: link.health().reachable, 30, "the link connected again")
+    finally:
+        link.close()
