@@ -70,7 +70,8 @@ TRAFFIC_SECONDS = 300.0
 
 class Traffic:
     """Batches sent in a thread, round-robin over ``urls``, until ``stop``; ``acked`` holds the
-    message ids of every batch answered 200, ``refused`` counts the other answers."""
+    message ids of every batch answered 200, ``sent`` those of every batch sent (a batch whose
+    answer was lost or late may be stored all the same), ``refused`` counts the other answers."""
 
     def __init__(self, urls: Sequence[str], prefix: str, size: int = 10) -> None:
         self._urls = list(urls)
@@ -78,6 +79,7 @@ class Traffic:
         self._size = size
         self._stop = threading.Event()
         self.acked: list[str] = []
+        self.sent: list[str] = []
         self.refused = 0
         self.batches = 0
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -100,6 +102,7 @@ class Traffic:
             while not self._stop.is_set() and time.monotonic() < deadline:
                 batch = batch_of(self._prefix, number, self._size)
                 url = self._urls[number % len(self._urls)]
+                self.sent.extend(message["messageId"] for message in batch)
                 try:
                     reply = http.post(
                         f"{url}/v1/batch", json={"batch": batch}, auth=(WRITE_KEY, "")

@@ -33,5 +33,5 @@ def test_a_writer_killed_mid_batch_loses_nothing_acknowledged_and_stores_nothing
         acked = set(traffic.acked)
         wait_for(lambda: acked <= set(stored_ids(database)), 60, "every acknowledged event stored")
     stored = stored_ids(database)
-    assert set(stored) == acked
+    assert acked <= set(stored) <= set(traffic.sent)
     assert set(stored.values()) == {1}

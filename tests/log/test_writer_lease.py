@@ -44,7 +44,7 @@ def test_a_second_writer_waits_and_takes_over_when_the_first_is_killed_losing_no
                 lambda: acked <= set(stored_ids(database)), 60, "every acknowledged event stored"
             )
     stored = stored_ids(database)
-    assert set(stored) == acked
+    assert acked <= set(stored) <= set(traffic.sent)
     assert set(stored.values()) == {1}
 
 
