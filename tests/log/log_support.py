@@ -8,9 +8,10 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import nats
@@ -66,6 +67,16 @@ def send(url: str, batch: Sequence[dict[str, Any]], timeout: float = 30.0) -> ht
 
 TRAFFIC_SECONDS = 300.0
 """The longest a ``Traffic`` sends, should a test never stop it."""
+
+
+T = TypeVar("T")
+
+
+def run_apart(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(coroutine)`` on a thread of its own: the test's thread may already run an
+    event loop (the browser tests' Playwright leaves one), where ``asyncio.run`` refuses."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 class Traffic:
@@ -150,7 +161,7 @@ def stream_messages(servers: str, stream: str = "audience") -> int:
         finally:
             await client.close()
 
-    return asyncio.run(ask())
+    return run_apart(ask())
 
 
 def metric(text: str, name: str) -> float:

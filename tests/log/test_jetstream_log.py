@@ -3,7 +3,6 @@ resends acknowledged as duplicates, and an unreachable or closed log failing at 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 
 import nats
@@ -14,6 +13,7 @@ from audience.log.jetstream import JetStreamLog
 from audience.log.link import LogOptions, NatsLink
 from audience.log.partitions import partition_of
 from audience.storage.base import AppendResult, EventRecord
+from log.log_support import run_apart
 from support import wait_for
 from support.nats_servers import NatsServer
 
@@ -42,7 +42,7 @@ def subject_counts(url: str) -> dict[str, int]:
         finally:
             await client.close()
 
-    return asyncio.run(ask())
+    return run_apart(ask())
 
 
 def test_each_event_is_published_to_the_subject_of_its_person_s_partition(

@@ -141,6 +141,7 @@ def test_odd_times_from_the_sdk_and_over_http_are_stored_at_the_range_ends_besid
     assert {"2026-11-29T09:00:00.500Z", "2016-12-31T23:59:59.999Z"} <= originals
     assert all(len(event["timestamp"]) == 24 for event in stored)
 
+    admin_api.wait_until_resolved()  # the profile reflects every event stored, not the first
     profile = admin_api.wait_for_profile(timeout=20, userId=user_id)
     assert profile["firstSeen"] == "0001-01-01T00:00:00.000Z"
     assert profile["traits"] == {"plan": "pro"}
