@@ -210,6 +210,8 @@ def test_readyz_is_503_while_a_child_cannot_start_and_200_once_it_runs_again(
     """A new resolver cannot open the event log while another program holds its write lock."""
     server = start_collector(audience_server_factory, env={"AUDIENCE_CHILD_DOWN_LIMIT": "2"})
     resolver = wait_for(lambda: running_child(server, "resolver"), what="the resolver's start")
+    # The dispatcher too opens the event log as it starts: let it be up before the lock is held.
+    wait_for(lambda: running_child(server, "dispatcher"), what="the dispatcher's start")
     assert readyz(server)[0] == 200
     with write_lock(server.data_dir / "events.sqlite3"):
         os.kill(resolver["pid"], signal.SIGKILL)
