@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import httpx
 
 from support.admin_api import AdminApi
 from support.ports import free_port
+from support.processes import kill_process, stop_process
 
 STARTUP_SECONDS = 60.0
 """Long enough for several servers starting at once on a busy machine."""
@@ -174,22 +174,12 @@ class AudienceServer:
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it has not exited within ``STOP_SECONDS``."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_SECONDS)
+        stop_process(process, STOP_SECONDS)
 
     def kill(self) -> None:
         """SIGKILL the server, as a crash would."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.kill()
-        process.wait(timeout=STOP_SECONDS)
+        kill_process(process, STOP_SECONDS)
 
     def __enter__(self) -> AudienceServer:
         self.start()

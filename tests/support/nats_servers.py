@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -15,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from support.ports import free_port
+from support.processes import kill_process, stop_process
 
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 STARTUP_SECONDS = 30.0
@@ -78,21 +78,12 @@ class NatsServer:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_SECONDS)
+        stop_process(process, STOP_SECONDS)
 
     def kill(self) -> None:
         """SIGKILL the server, as a crash would."""
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait(timeout=STOP_SECONDS)
+        kill_process(process, STOP_SECONDS)
 
     def log(self) -> str:
         try:
