@@ -424,14 +424,14 @@ def run_bare(port: int) -> None:
     )
 
 
-def start_bare(port: int) -> subprocess.Popen[bytes]:
-    """The bare app in a process of its own, once it answers."""
+def start_answering(
+    command: list[str], port: int, env: dict[str, str] | None = None, seconds: float = 60
+) -> subprocess.Popen[bytes]:
+    """``command`` in a process of its own, once it answers ``/healthz`` on ``port``."""
     process = subprocess.Popen(
-        [sys.executable, __file__, "--serve-bare", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env or dict(os.environ)
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
@@ -439,7 +439,12 @@ def start_bare(port: int) -> subprocess.Popen[bytes]:
         except httpx.TransportError:
             time.sleep(0.1)
     process.kill()
-    raise SystemExit("the bare app did not start")
+    raise SystemExit(f"{command[0]} did not start")
+
+
+def start_bare(port: int) -> subprocess.Popen[bytes]:
+    """The bare app in a process of its own, once it answers."""
+    return start_answering([sys.executable, __file__, "--serve-bare", str(port)], port)
 
 
 SERVERS = ("plain", "limited")

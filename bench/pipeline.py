@@ -46,6 +46,7 @@ from collector_throughput import (
     free_port,
     run_bare,
     sqlite_bound,
+    start_answering,
 )
 from warehouse_load import postgres_copy_bound
 
@@ -54,23 +55,6 @@ ROWS_PER_EVENT = 2
 """A track lands in ``tracks`` and in its event's table."""
 WAREHOUSE_WIDTH = 25
 """About the width of a warehouse event row here, for the COPY bound."""
-
-
-def start(
-    command: list[str], port: int, env: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env or dict(os.environ)
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            return process
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit(f"{command[0]} did not start")
 
 
 def process_ids(client: httpx.Client, serve_pid: int) -> dict[str, int]:
@@ -189,7 +173,9 @@ def main() -> None:
         folder = Path(temporary)
         data = str(folder / "data")
         receiver_port, port, bare_port = free_port(), free_port(), free_port()
-        receiver = start([sys.executable, __file__, "--bare", str(receiver_port)], receiver_port)
+        receiver = start_answering(
+            [sys.executable, __file__, "--bare", str(receiver_port)], receiver_port
+        )
         setup = [
             ["sources", "create", "bench", "--write-key", WRITE_KEY],
             ["destinations", "add", "warehouse", "--postgres", POSTGRES, "--schema", schema],
@@ -198,7 +184,9 @@ def main() -> None:
         for arguments in setup:
             subprocess.run([audience, *arguments, "--data", data], check=True, capture_output=True)
         env = {**os.environ, "AUDIENCE_ADMIN_TOKEN": ADMIN_TOKEN, "AUDIENCE_LOG_LEVEL": "warning"}
-        server = start([audience, "serve", "--data", data, "--port", str(port)], port, env)
+        server = start_answering(
+            [audience, "serve", "--data", data, "--port", str(port)], port, env
+        )
         headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         try:
             with httpx.Client(
@@ -230,7 +218,7 @@ def main() -> None:
             server.wait(timeout=60)
             receiver.terminate()
             receiver.wait(timeout=30)
-        bare = start([sys.executable, __file__, "--bare", str(bare_port)], bare_port)
+        bare = start_answering([sys.executable, __file__, "--bare", str(bare_port)], bare_port)
         try:
             bare_load = drive(
                 "single",
